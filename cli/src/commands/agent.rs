@@ -1,0 +1,61 @@
+//! `mon agent`.
+
+use std::time::Duration;
+
+use clap::Args;
+use server::agent::{self, AgentConfig};
+
+use super::{GlobalArgs, parse_interval, parse_positive, runtime};
+use crate::{config, shutdown};
+
+/// Collects CPU, memory, filesystem, disk and network metrics every interval
+/// and streams them to an aggregator over gRPC. Reports the aggregator has not
+/// acknowledged are kept (bounded) and replayed after a reconnect.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s")]
+pub struct AgentArgs {
+    /// Aggregator URL [default: http://127.0.0.1:7070]
+    #[arg(long, env = "MON_AGGREGATOR", value_name = "URL")]
+    pub aggregator: Option<String>,
+    /// Host name to report as [default: this machine's host name]
+    #[arg(long, env = "MON_HOST", value_name = "NAME")]
+    pub host: Option<String>,
+    /// Collection interval, e.g. 5s, 1s, 500ms [default: 5s]
+    #[arg(long, env = "MON_INTERVAL", value_parser = parse_interval, value_name = "DURATION")]
+    pub interval: Option<Duration>,
+    /// Unacknowledged reports kept while the aggregator is away [default: 720]
+    #[arg(long, env = "MON_SPOOL_REPORTS", value_parser = parse_positive, value_name = "N")]
+    pub spool_reports: Option<usize>,
+}
+
+impl AgentArgs {
+    /// Resolves flags over the config file over the defaults.
+    pub fn resolve(&self, file: &config::AgentSection) -> AgentConfig {
+        let d = AgentConfig::default();
+        AgentConfig {
+            aggregator: self
+                .aggregator
+                .clone()
+                .or_else(|| file.aggregator.clone())
+                .unwrap_or(d.aggregator),
+            host: self.host.clone().or_else(|| file.host.clone()),
+            interval: self.interval.or(file.interval).unwrap_or(d.interval),
+            spool_capacity: self
+                .spool_reports
+                .or(file.spool_reports)
+                .unwrap_or(d.spool_capacity),
+            drain_timeout: d.drain_timeout,
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: AgentArgs) -> anyhow::Result<()> {
+    let file = config::load(global.config.as_deref())?;
+    let config = args.resolve(&file.agent);
+    // One thread is plenty for one report every few seconds, and keeps the
+    // agent's footprint small.
+    runtime(false)?.block_on(async {
+        agent::run(config, shutdown::signal()).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,76 @@
+//! `mon aggregator`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use server::aggregator::{self, AggregatorConfig, Stats};
+use server::bus::EmbeddedBus;
+
+use super::{GlobalArgs, parse_positive, runtime};
+use crate::{config, shutdown};
+
+/// Receives agents' reports over gRPC, validates and normalizes every sample,
+/// stores accepted samples in SQLite (acknowledging a report only once it is
+/// durable) and publishes them on the bus.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon")]
+pub struct AggregatorArgs {
+    /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
+    #[arg(long, env = "MON_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Validation limits settable from the command line.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Most distinct series one host may create [default: 10000]
+    #[arg(long, env = "MON_MAX_SERIES_PER_HOST", value_parser = parse_positive, value_name = "N")]
+    pub max_series_per_host: Option<usize>,
+    /// Most samples stored from one report [default: 10000]
+    #[arg(long, env = "MON_MAX_SAMPLES_PER_REPORT", value_parser = parse_positive, value_name = "N")]
+    pub max_samples_per_report: Option<usize>,
+}
+
+impl LimitArgs {
+    pub fn resolve(&self, file: &config::LimitsSection) -> server::aggregator::Limits {
+        let mut limits = file.to_limits();
+        if let Some(n) = self.max_series_per_host {
+            limits.max_series_per_host = n;
+        }
+        if let Some(n) = self.max_samples_per_report {
+            limits.max_samples_per_report = n;
+        }
+        limits
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
+    let file = config::load(global.config.as_deref())?;
+    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
+    let listen = args
+        .listen
+        .or(file.aggregator.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    let config = AggregatorConfig {
+        data_dir,
+        limits: args.limits.resolve(&file.limits),
+    };
+    runtime(true)?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        aggregator::run(
+            config,
+            listener,
+            Arc::new(EmbeddedBus::default()),
+            Arc::new(Stats::default()),
+            shutdown::signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,101 @@
+//! The subcommands, one module each, plus the arguments every one shares.
+
+pub mod agent;
+pub mod aggregator;
+pub mod config;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// mon — live metrics for a fleet of hosts, from one binary.
+///
+/// Start everything on this machine with `mon serve`; on other hosts run
+/// `mon agent --aggregator http://SERVER:7070`.
+#[derive(Debug, Parser)]
+#[command(name = "mon", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML config file (print an example with `mon config default`)
+    #[arg(long, global = true, env = "MON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the SQLite store [default: the platform data dir, e.g. ~/.local/share/mon]
+    #[arg(long, global = true, env = "MON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log line format on stderr; RUST_LOG sets the level (default info)
+    #[arg(long, global = true, env = "MON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect this host's metrics and stream them to an aggregator
+    Agent(agent::AgentArgs),
+    /// Receive agents' reports over gRPC, validate them and store them
+    Aggregator(aggregator::AggregatorArgs),
+    /// Run the aggregator and a local agent in one process (no Redis needed)
+    Serve(serve::ServeArgs),
+    /// Print or check configuration
+    Config(config::ConfigArgs),
+}
+
+/// Parses a collection interval such as `5s`, `500ms` or `1m`.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; expected a duration such as 5s, 500ms or 1m"))?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{text} is out of range; an interval from 100ms to 1h is accepted"
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a positive count.
+pub fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 is not accepted; give a number of at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// A current-thread or multi-thread tokio runtime, as the role needs.
+pub fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn intervals_accept_human_durations_and_refuse_nonsense() {
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_interval("0s").unwrap_err().contains("100ms to 1h"));
+        assert!(parse_interval("fast").unwrap_err().contains("such as 5s"));
+    }
+}

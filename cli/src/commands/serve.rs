@@ -1,0 +1,97 @@
+//! `mon serve`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use server::aggregator::{AggregatorConfig, Stats};
+use server::bus::EmbeddedBus;
+use server::serve::{self, ServeConfig};
+
+use super::aggregator::LimitArgs;
+use super::{GlobalArgs, parse_interval, runtime};
+use crate::{config, shutdown};
+
+/// Runs the whole pipeline in one process on the embedded bus: the gRPC
+/// aggregator, the SQLite store and a local agent for this machine. Other
+/// hosts can stream to it with `mon agent --aggregator http://THIS-HOST:7070`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent")]
+pub struct ServeArgs {
+    /// gRPC address agents connect to [default: 127.0.0.1:7070]
+    #[arg(long, env = "MON_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// HTTP address of the API and dashboard [default: 127.0.0.1:7071]
+    #[arg(long, env = "MON_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Do not run the local agent
+    #[arg(long, env = "MON_NO_AGENT")]
+    pub no_agent: bool,
+    /// Collection interval of the local agent, e.g. 5s, 1s, 500ms [default: 5s]
+    #[arg(long, env = "MON_INTERVAL", value_parser = parse_interval, value_name = "DURATION")]
+    pub interval: Option<Duration>,
+    /// Host name the local agent reports as [default: this machine's host name]
+    #[arg(long, env = "MON_HOST", value_name = "NAME")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let file = config::load(global.config.as_deref())?;
+    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
+    let grpc_listen = args
+        .grpc_listen
+        .or(file.serve.grpc_listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
+    let agent = (!no_agent).then(|| {
+        let mut agent = super::agent::AgentArgs {
+            aggregator: None,
+            host: args.host.clone(),
+            interval: args.interval,
+            spool_reports: None,
+        }
+        .resolve(&file.agent);
+        agent.aggregator = format!("http://{grpc_listen}");
+        agent
+    });
+    let config = ServeConfig {
+        aggregator: AggregatorConfig {
+            data_dir: data_dir.clone(),
+            limits: args.limits.resolve(&file.limits),
+        },
+        agent,
+    };
+    runtime(true)?.block_on(async {
+        let grpc = tokio::net::TcpListener::bind(grpc_listen)
+            .await
+            .with_context(|| format!("cannot listen on {grpc_listen} for gRPC (is another mon running? pick another with --grpc-listen)"))?;
+        let grpc_addr = grpc.local_addr()?;
+        println!("mon serve");
+        println!("  gRPC ingest   http://{grpc_addr}   (mon agent --aggregator http://{grpc_addr})");
+        println!(
+            "  store         {}",
+            server::store::db_path(&data_dir).display()
+        );
+        match &config.agent {
+            Some(a) => println!(
+                "  local agent   every {}",
+                humantime::format_duration(a.interval)
+            ),
+            None => println!("  local agent   off (--no-agent)"),
+        }
+        println!("  stop with Ctrl-C");
+        serve::run(
+            config,
+            grpc,
+            Arc::new(EmbeddedBus::default()),
+            Arc::new(Stats::default()),
+            shutdown::signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,192 @@
+//! The optional TOML config file (`--config FILE` or `MON_CONFIG`).
+//!
+//! Precedence is flags > `MON_*` environment > this file > built-in defaults:
+//! clap resolves the first two, and each command falls back to this file and
+//! then to the default. Unknown keys are errors, so a typo never silently
+//! leaves a default in place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use server::aggregator::Limits;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub agent: AgentSection,
+    #[serde(default)]
+    pub aggregator: AggregatorSection,
+    #[serde(default)]
+    pub serve: ServeSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    pub aggregator: Option<String>,
+    pub host: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub interval: Option<Duration>,
+    pub spool_reports: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorSection {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    pub grpc_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub no_agent: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_host_len: Option<usize>,
+    pub max_name_len: Option<usize>,
+    pub max_labels: Option<usize>,
+    pub max_label_value_len: Option<usize>,
+    pub max_samples_per_report: Option<usize>,
+    pub max_series_per_host: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    pub max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub max_future: Option<Duration>,
+    pub max_message_bytes: Option<usize>,
+}
+
+impl LimitsSection {
+    /// The configured limits over the defaults.
+    pub fn to_limits(&self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            max_host_len: self.max_host_len.unwrap_or(d.max_host_len),
+            max_name_len: self.max_name_len.unwrap_or(d.max_name_len),
+            max_labels: self.max_labels.unwrap_or(d.max_labels),
+            max_label_value_len: self.max_label_value_len.unwrap_or(d.max_label_value_len),
+            max_samples_per_report: self
+                .max_samples_per_report
+                .unwrap_or(d.max_samples_per_report),
+            max_series_per_host: self.max_series_per_host.unwrap_or(d.max_series_per_host),
+            max_age: self.max_age.unwrap_or(d.max_age),
+            max_future: self.max_future.unwrap_or(d.max_future),
+            percent_tolerance: d.percent_tolerance,
+            max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
+        }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration ({e}); write e.g. \"5s\", \"500ms\" or \"24h\"")))
+}
+
+/// Reads the config file if one was given.
+pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// The data dir: flag or env, then config file, then the platform default
+/// (`~/.local/share/mon` on Linux).
+pub fn data_dir(flag: Option<&Path>, file: &FileConfig) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag.or(file.data_dir.as_deref()) {
+        return Ok(dir.to_owned());
+    }
+    dirs::data_dir()
+        .map(|d| d.join("mon"))
+        .context("no platform data directory is known here; pass --data-dir DIR")
+}
+
+/// The commented example printed by `mon config default`.
+pub const DEFAULT_CONFIG: &str = r#"# mon configuration. Every key is optional; shown here are the defaults.
+# Precedence: command-line flags > MON_* environment variables > this file > defaults.
+
+# Where the SQLite store (mon.db) lives. Default: the platform data dir,
+# e.g. ~/.local/share/mon on Linux.
+# data_dir = "/var/lib/mon"
+
+[agent]
+# Aggregator to stream reports to.
+aggregator = "http://127.0.0.1:7070"
+# Host name to report as. Default: this machine's host name.
+# host = "web-1"
+# Collection interval: "5s", "1s", "500ms"...
+interval = "5s"
+# Unacknowledged reports kept while the aggregator is away (720 = 1 hour at 5s).
+spool_reports = 720
+
+[aggregator]
+# gRPC address agents connect to.
+listen = "127.0.0.1:7070"
+
+[serve]
+grpc_listen = "127.0.0.1:7070"
+http_listen = "127.0.0.1:7071"
+# Run without the local agent (ingest from remote agents only).
+no_agent = false
+
+[limits]
+# Samples beyond these limits are rejected with a reason in the agent's Ack.
+max_host_len = 253
+max_name_len = 128
+max_labels = 16
+max_label_value_len = 256
+max_samples_per_report = 10000
+max_series_per_host = 10000
+# Oldest and furthest-future report timestamps accepted.
+max_age = "24h"
+max_future = "5m"
+# Largest gRPC message accepted, in bytes.
+max_message_bytes = 4194304
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_config_parses_and_matches_the_defaults() {
+        let config: FileConfig = toml::from_str(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.limits.to_limits(), Limits::default());
+        assert_eq!(config.agent.interval, Some(Duration::from_secs(5)));
+        assert_eq!(
+            config.serve.grpc_listen,
+            Some("127.0.0.1:7070".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_misspelled_key_is_an_error_naming_it() {
+        let err = toml::from_str::<FileConfig>("[agent]\nintervall = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_value_and_the_accepted_form() {
+        let err = toml::from_str::<FileConfig>("[agent]\ninterval = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"fast\"") && err.contains("500ms"), "{err}");
+    }
+}

@@ -1,0 +1,31 @@
+//! `mon`: one binary for every role of the metrics pipeline. This file parses
+//! the command line and dispatches; each subcommand lives in `commands/`.
+
+mod commands;
+mod config;
+mod logging;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use commands::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.log_format);
+    let result = match cli.command {
+        Command::Agent(args) => commands::agent::run(&cli.global, args),
+        Command::Aggregator(args) => commands::aggregator::run(&cli.global, args),
+        Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Config(args) => commands::config::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

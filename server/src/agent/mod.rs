@@ -1,0 +1,274 @@
+//! `mon agent`: collects this host's metrics every interval and streams them
+//! to an aggregator over gRPC.
+//!
+//! Every report goes into a bounded spool first and leaves it only when its
+//! `Ack` arrives, so a report survives any number of reconnects: after one,
+//! the whole spool is replayed in order and the aggregator's idempotent
+//! writes turn the replay into exactly-once storage.
+
+mod backoff;
+mod collect;
+mod spool;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+use tonic::transport::Endpoint;
+
+pub use backoff::Backoff;
+pub use collect::Collector;
+pub use spool::Spool;
+
+use crate::aggregator::{Limits, normalize_host};
+use crate::proto::{
+    self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient,
+};
+use crate::time::now_ms;
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Aggregator URL, e.g. `http://127.0.0.1:7070`.
+    pub aggregator: String,
+    /// Host name to report as; `None` means this machine's host name.
+    pub host: Option<String>,
+    pub interval: Duration,
+    /// Most unacknowledged reports kept while the aggregator is away.
+    pub spool_capacity: usize,
+    /// Longest wait for acks of spooled reports when stopping.
+    pub drain_timeout: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            aggregator: "http://127.0.0.1:7070".into(),
+            host: None,
+            interval: Duration::from_secs(5),
+            spool_capacity: 720,
+            drain_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid host name: {0}")]
+    Host(String),
+    #[error("cannot read this machine's metrics: {0}")]
+    Collect(String),
+    #[error("invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070")]
+    Url { url: String, reason: String },
+}
+
+/// What the agent did, returned (and logged) when it stops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentSummary {
+    pub produced: u64,
+    pub acknowledged: u64,
+    pub dropped: u64,
+    pub unacknowledged: u64,
+}
+
+/// The open stream to the aggregator.
+struct Link {
+    tx: mpsc::Sender<AgentMessage>,
+    acks: Streaming<Ack>,
+}
+
+/// Resolves the host name an agent reports as.
+pub fn resolve_host(host: Option<&str>) -> Result<String, AgentError> {
+    let name = match host {
+        Some(h) => h.to_owned(),
+        None => sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into()),
+    };
+    normalize_host(&name, &Limits::default()).map_err(AgentError::Host)
+}
+
+/// Collects and sends until `shutdown` resolves, then waits up to
+/// `drain_timeout` for outstanding acks.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<AgentSummary, AgentError> {
+    let host = resolve_host(config.host.as_deref())?;
+    let endpoint = Endpoint::from_shared(config.aggregator.clone())
+        .map_err(|e| AgentError::Url {
+            url: config.aggregator.clone(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(3))
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true);
+    let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
+    let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
+
+    tracing::info!(host = %host, aggregator = %config.aggregator, interval = %humantime::format_duration(config.interval), "agent started");
+    let mut spool = Spool::new(config.spool_capacity);
+    let mut summary = AgentSummary::default();
+    let mut seq = 0u64;
+    let mut link: Option<Link> = None;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    let mut next_attempt = tokio::time::Instant::now();
+    let mut was_connected = false;
+    let mut outage_logged = false;
+    let mut spool_full_logged = false;
+    let mut last_reject_log: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick() => {
+                seq += 1;
+                let report = proto::Report::from_points(&host, seq, now_ms(), collector.collect());
+                summary.produced += 1;
+                if spool.push(report.clone()) && !spool_full_logged {
+                    spool_full_logged = true;
+                    tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
+                }
+                if let Some(l) = &link {
+                    if l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err() {
+                        // The aggregator stopped reading: start over with a replay.
+                        tracing::warn!("aggregator is not keeping up; reconnecting");
+                        link = None;
+                        next_attempt = tokio::time::Instant::now() + backoff.next_delay();
+                    }
+                }
+            }
+            ack = next_ack(&mut link) => match ack {
+                Ok(Some(ack)) => {
+                    let before = spool.len();
+                    spool.ack(ack.seq);
+                    summary.acknowledged += (before - spool.len()) as u64;
+                    if ack.rejected > 0 && last_reject_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                        last_reject_log = Some(Instant::now());
+                        let first = ack.reasons.first();
+                        tracing::warn!(
+                            seq = ack.seq,
+                            rejected = ack.rejected,
+                            series = first.map(|r| r.series.as_str()).unwrap_or(""),
+                            reason = first.map(|r| r.reason.as_str()).unwrap_or(""),
+                            "aggregator rejected samples"
+                        );
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
+                    tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
+                    link = None;
+                    outage_logged = true;
+                    next_attempt = tokio::time::Instant::now() + backoff.next_delay();
+                }
+            },
+            _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
+                match connect(&endpoint, &hello, &spool, config.spool_capacity).await {
+                    Ok(l) => {
+                        if was_connected || outage_logged {
+                            tracing::info!(replaying = spool.len(), "reconnected to aggregator");
+                        } else {
+                            tracing::info!(aggregator = %config.aggregator, "connected to aggregator");
+                        }
+                        was_connected = true;
+                        outage_logged = false;
+                        spool_full_logged = false;
+                        backoff.reset();
+                        link = Some(l);
+                    }
+                    Err(e) => {
+                        if !outage_logged {
+                            tracing::warn!(aggregator = %config.aggregator, error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
+                            outage_logged = true;
+                        } else {
+                            tracing::debug!(error = %e, "reconnect failed");
+                        }
+                        next_attempt = tokio::time::Instant::now() + backoff.next_delay();
+                    }
+                }
+            }
+        }
+    }
+
+    // Give the reports in flight a bounded chance to be acknowledged.
+    if let Some(mut l) = link.take() {
+        let deadline = tokio::time::Instant::now() + config.drain_timeout;
+        while !spool.is_empty() {
+            match tokio::time::timeout_at(deadline, l.acks.message()).await {
+                Ok(Ok(Some(ack))) => {
+                    let before = spool.len();
+                    spool.ack(ack.seq);
+                    summary.acknowledged += (before - spool.len()) as u64;
+                }
+                _ => break,
+            }
+        }
+    }
+    summary.dropped = spool.dropped();
+    summary.unacknowledged = spool.len() as u64;
+    tracing::info!(
+        produced = summary.produced,
+        acknowledged = summary.acknowledged,
+        dropped = summary.dropped,
+        unacknowledged = summary.unacknowledged,
+        "agent stopped"
+    );
+    Ok(summary)
+}
+
+async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status> {
+    match link {
+        Some(l) => l.acks.message().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens the stream, sends `Hello` and replays the spool in order.
+async fn connect(
+    endpoint: &Endpoint,
+    hello: &proto::Hello,
+    spool: &Spool,
+    capacity: usize,
+) -> Result<Link, String> {
+    let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
+    let mut client = IngestClient::new(channel);
+    // Room for the hello, the whole spool and the reports of a stalled period.
+    let (tx, rx) = mpsc::channel(capacity + 64);
+    let hello = AgentMessage {
+        kind: Some(Kind::Hello(hello.clone())),
+    };
+    let _ = tx.try_send(hello);
+    for report in spool.iter() {
+        let _ = tx.try_send(AgentMessage {
+            kind: Some(Kind::Report(report.clone())),
+        });
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.stream(ReceiverStream::new(rx)),
+    )
+    .await
+    .map_err(|_| "no answer from the aggregator within 5s".to_owned())?
+    .map_err(|s| s.message().to_owned())?;
+    Ok(Link {
+        tx,
+        acks: response.into_inner(),
+    })
+}
+
+/// The error and its causes on one line: tonic's top-level transport error
+/// alone says only "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,268 @@
+//! The gRPC ingest service: one task reads an agent's stream, validates each
+//! report and queues its accepted samples for the store; a second task waits
+//! for each write to become durable, in order, then publishes the report on
+//! the bus and sends the `Ack`. Reading and writing overlap, acks stay in
+//! the order of the reports.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::reject_log::RejectLog;
+use super::validate::{Checked, SeriesIndex, check_report, normalize_host};
+use super::{Limits, Stats};
+use crate::bus::SharedBus;
+use crate::event::encode_metrics;
+use crate::model::HostMeta;
+use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_server::Ingest};
+use crate::store::{StoreError, StoreWriter, WriteJob, WriteOutcome};
+use crate::time::now_ms;
+
+/// Most reasons listed in one `Ack`; the count covers the rest.
+const MAX_REASONS_PER_ACK: usize = 100;
+/// Reports read ahead of their acks on one stream.
+const PIPELINE_DEPTH: usize = 256;
+
+pub struct IngestService {
+    pub(super) limits: Arc<Limits>,
+    pub(super) series: Arc<SeriesIndex>,
+    pub(super) writer: StoreWriter,
+    pub(super) bus: SharedBus,
+    pub(super) rejects: Arc<RejectLog>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) stop: watch::Receiver<bool>,
+}
+
+/// A report whose samples are on their way to disk.
+struct Pending {
+    checked: Checked,
+    durable: Option<oneshot::Receiver<Result<WriteOutcome, StoreError>>>,
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<Ack, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = AckStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<AckStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let inbound = request.into_inner();
+        let (ack_tx, ack_rx) = mpsc::channel(PIPELINE_DEPTH);
+        let (pending_tx, pending_rx) = mpsc::channel(PIPELINE_DEPTH);
+        tokio::spawn(read_reports(
+            inbound,
+            pending_tx,
+            ack_tx.clone(),
+            self.context(),
+            peer,
+        ));
+        tokio::spawn(send_acks(pending_rx, ack_tx, self.bus.clone(), self.stats.clone()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
+    }
+}
+
+/// What the reader task needs, cloned out of the service.
+struct Context {
+    limits: Arc<Limits>,
+    series: Arc<SeriesIndex>,
+    writer: StoreWriter,
+    bus: SharedBus,
+    rejects: Arc<RejectLog>,
+    stats: Arc<Stats>,
+    stop: watch::Receiver<bool>,
+}
+
+impl IngestService {
+    fn context(&self) -> Context {
+        Context {
+            limits: self.limits.clone(),
+            series: self.series.clone(),
+            writer: self.writer.clone(),
+            bus: self.bus.clone(),
+            rejects: self.rejects.clone(),
+            stats: self.stats.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+async fn read_reports(
+    mut inbound: Streaming<AgentMessage>,
+    pending: mpsc::Sender<Pending>,
+    acks: mpsc::Sender<Result<Ack, Status>>,
+    mut ctx: Context,
+    peer: String,
+) {
+    let mut host: Option<String> = None;
+    let mut meta: Option<HostMeta> = None;
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = ctx.stop.wait_for(|stop| *stop) => {
+                tracing::debug!(%peer, "closing ingest stream for shutdown");
+                return;
+            }
+            m = inbound.message() => m,
+        };
+        let message = match message {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                tracing::info!(%peer, host = host.as_deref().unwrap_or(""), "agent disconnected");
+                return;
+            }
+            Err(status) => {
+                tracing::info!(%peer, host = host.as_deref().unwrap_or(""), error = %status.message(), "agent stream ended with an error");
+                // Tell the agent why (an oversized message, say) when it can still hear it.
+                let _ = acks.try_send(Err(status));
+                return;
+            }
+        };
+        match message.kind {
+            Some(Kind::Hello(hello)) => match normalize_host(&hello.host, &ctx.limits) {
+                Ok(name) => {
+                    let m = HostMeta {
+                        os: hello.os,
+                        kernel: hello.kernel,
+                        cores: hello.cores,
+                        memory_bytes: hello.memory_bytes,
+                        agent_version: hello.agent_version,
+                        interval_ms: hello.interval_ms,
+                    };
+                    tracing::info!(%peer, host = %name, agent_version = %m.agent_version, "agent connected");
+                    if let Err(e) = ctx.bus.upsert_meta(&name, &m).await {
+                        ctx.stats.bus_error(&e);
+                    }
+                    host = Some(name);
+                    meta = Some(m);
+                }
+                Err(reason) => {
+                    let _ = acks
+                        .send(Err(Status::invalid_argument(format!("hello refused: {reason}"))))
+                        .await;
+                    return;
+                }
+            },
+            Some(Kind::Report(report)) => {
+                let checked = check_report(report, &ctx.limits, now_ms(), &ctx.series);
+                ctx.rejects.record(
+                    &checked.accepted.host,
+                    checked.accepted.seq,
+                    checked.rejected,
+                    &checked.rejections,
+                );
+                let durable = if checked.accepted.points.is_empty() {
+                    None
+                } else {
+                    // Host metadata rides along with the first report after a Hello.
+                    let job_meta = if host.as_deref() == Some(checked.accepted.host.as_str()) {
+                        meta.take()
+                    } else {
+                        None
+                    };
+                    let job = WriteJob {
+                        host: checked.accepted.host.clone(),
+                        meta: job_meta,
+                        timestamp_ms: checked.accepted.timestamp_ms,
+                        points: checked.accepted.points.clone(),
+                    };
+                    match ctx.writer.submit(job).await {
+                        Ok(rx) => Some(rx),
+                        Err(e) => {
+                            let _ = acks.send(Err(Status::unavailable(e.to_string()))).await;
+                            return;
+                        }
+                    }
+                };
+                if pending.send(Pending { checked, durable }).await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                let _ = acks
+                    .send(Err(Status::invalid_argument(
+                        "empty message: send a hello or a report",
+                    )))
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send_acks(
+    mut pending: mpsc::Receiver<Pending>,
+    acks: mpsc::Sender<Result<Ack, Status>>,
+    bus: SharedBus,
+    stats: Arc<Stats>,
+) {
+    while let Some(Pending { checked, durable }) = pending.recv().await {
+        if let Some(durable) = durable {
+            match durable.await {
+                Ok(Ok(outcome)) => {
+                    stats.stored(outcome);
+                    let payload = encode_metrics(&checked.accepted);
+                    if let Err(e) = bus.publish_report(&checked.accepted, payload).await {
+                        stats.bus_error(&e);
+                    }
+                }
+                Ok(Err(e)) => {
+                    // Not durable: end the stream so the agent keeps the
+                    // report spooled and replays it once the store recovers.
+                    let _ = acks.send(Err(Status::unavailable(e.to_string()))).await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = acks
+                        .send(Err(Status::unavailable("the store writer has stopped")))
+                        .await;
+                    return;
+                }
+            }
+        }
+        stats.rejected(checked.rejected);
+        let ack = to_ack(&checked);
+        if acks.send(Ok(ack)).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn to_ack(checked: &Checked) -> Ack {
+    let mut reasons: Vec<proto::Rejection> = checked
+        .rejections
+        .iter()
+        .take(MAX_REASONS_PER_ACK)
+        .map(|r| proto::Rejection {
+            index: r.index,
+            series: r.series.clone(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+    if checked.rejections.len() > MAX_REASONS_PER_ACK {
+        reasons.push(proto::Rejection {
+            index: -1,
+            series: String::new(),
+            reason: format!(
+                "{} more rejections not listed",
+                checked.rejections.len() - MAX_REASONS_PER_ACK
+            ),
+        });
+    }
+    Ack {
+        seq: checked.accepted.seq,
+        accepted: checked.accepted.points.len() as u32,
+        rejected: checked.rejected as u32,
+        reasons,
+    }
+}

@@ -1,0 +1,46 @@
+//! The limits validation enforces. Every one is configurable; the defaults
+//! suit a fleet of ordinary hosts.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Longest host name accepted (DNS allows 253).
+    pub max_host_len: usize,
+    /// Longest metric or label name accepted.
+    pub max_name_len: usize,
+    /// Most labels on one sample.
+    pub max_labels: usize,
+    /// Longest label value accepted.
+    pub max_label_value_len: usize,
+    /// Most samples stored from one report; the rest are rejected.
+    pub max_samples_per_report: usize,
+    /// Most distinct series one host may create (cardinality cap).
+    pub max_series_per_host: usize,
+    /// Oldest report accepted, relative to now: the raw tier's retention.
+    pub max_age: Duration,
+    /// Furthest into the future a report's timestamp may be (clock skew).
+    pub max_future: Duration,
+    /// How far past 0..100 a `_percent` value may stray and still be clamped
+    /// instead of rejected (rounding in the kernel's counters).
+    pub percent_tolerance: f64,
+    /// Largest encoded gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_host_len: 253,
+            max_name_len: 128,
+            max_labels: 16,
+            max_label_value_len: 256,
+            max_samples_per_report: 10_000,
+            max_series_per_host: 10_000,
+            max_age: Duration::from_secs(24 * 3600),
+            max_future: Duration::from_secs(5 * 60),
+            percent_tolerance: 1.0,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
+    }
+}

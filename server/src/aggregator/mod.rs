@@ -1,0 +1,121 @@
+//! `mon aggregator`: gRPC ingest, validation, the hot path (bus) and the warm
+//! path (SQLite).
+//!
+//! The one rule a newcomer must know: an `Ack` is sent only after the
+//! report's accepted samples are committed, so an agent may forget a report
+//! once it is acknowledged and must replay it otherwise.
+
+mod ingest;
+mod limits;
+mod reject_log;
+mod validate;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use limits::Limits;
+pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
+
+use crate::bus::{BusError, SharedBus};
+use crate::proto::ingest_server::IngestServer;
+use crate::store::{self, StoreError, WriteOutcome};
+
+#[derive(Clone, Debug)]
+pub struct AggregatorConfig {
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AggregatorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Counters of what the aggregator did, for logs, tests and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub samples_stored: AtomicU64,
+    pub samples_duplicate: AtomicU64,
+    pub samples_rejected: AtomicU64,
+    pub reports_acked: AtomicU64,
+    pub bus_errors: AtomicU64,
+}
+
+impl Stats {
+    fn stored(&self, outcome: WriteOutcome) {
+        self.samples_stored
+            .fetch_add(outcome.inserted as u64, Ordering::Relaxed);
+        self.samples_duplicate
+            .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+    }
+
+    fn rejected(&self, n: usize) {
+        self.samples_rejected.fetch_add(n as u64, Ordering::Relaxed);
+        self.reports_acked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn bus_error(&self, error: &BusError) {
+        // The first failure of an outage is logged; the rest are counted.
+        if self.bus_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(%error, "publishing on the bus failed; ingest goes on and failures are counted");
+        }
+    }
+}
+
+/// Serves gRPC ingest on `listener` until `shutdown` resolves, then stops
+/// reading, acknowledges what is in flight, flushes the store and returns.
+pub async fn run(
+    config: AggregatorConfig,
+    listener: TcpListener,
+    bus: SharedBus,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AggregatorError> {
+    let (writer, writer_handle) = store::open(&config.data_dir)?;
+    let known = store::Reader::open(&config.data_dir)?.series()?;
+    tracing::info!(
+        db = %store::db_path(&config.data_dir).display(),
+        series = known.len(),
+        "store open"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let service = ingest::IngestService {
+        limits: Arc::new(config.limits.clone()),
+        series: Arc::new(SeriesIndex::new(known)),
+        writer,
+        bus,
+        rejects: Arc::new(reject_log::RejectLog::new(Duration::from_secs(10))),
+        stats,
+        stop: stop_rx,
+    };
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "aggregator listening for agents (gRPC)");
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(
+            IngestServer::new(service)
+                .max_decoding_message_size(config.limits.max_message_bytes),
+        );
+    server
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!("aggregator stopping: draining streams");
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    // The service and every stream task held a writer; once they are gone the
+    // writer thread commits what is queued and closes the database.
+    writer_handle.finish().await;
+    tracing::info!("aggregator stopped");
+    Ok(())
+}

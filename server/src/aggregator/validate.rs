@@ -1,0 +1,296 @@
+//! Validation and normalization of one report, sample by sample.
+//!
+//! A bad sample is rejected with a reason and never takes the good samples of
+//! its report down with it. Only what concerns the whole report (its host
+//! name, its timestamp) rejects every sample at once. Normalization
+//! lower-cases host names, sorts labels and clamps tiny percent overshoot.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::Limits;
+use crate::model::{AcceptedReport, Point, SeriesKey};
+use crate::proto;
+
+/// Why one sample, or the whole report (`index == -1`), was not stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    pub index: i32,
+    pub series: String,
+    pub reason: String,
+}
+
+/// The outcome of validating one report.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub accepted: AcceptedReport,
+    /// Number of samples not stored.
+    pub rejected: usize,
+    pub rejections: Vec<Rejection>,
+}
+
+/// Series known per host, for the cardinality cap. Seeded from the store at
+/// start-up. A std mutex: each check is a hash lookup, never held across an
+/// `.await`.
+#[derive(Default)]
+pub struct SeriesIndex {
+    hosts: Mutex<HashMap<String, HashSet<SeriesKey>>>,
+}
+
+impl SeriesIndex {
+    pub fn new(known: impl IntoIterator<Item = (String, SeriesKey)>) -> Self {
+        let mut hosts: HashMap<String, HashSet<SeriesKey>> = HashMap::new();
+        for (host, key) in known {
+            hosts.entry(host).or_default().insert(key);
+        }
+        Self {
+            hosts: Mutex::new(hosts),
+        }
+    }
+
+    /// Admits the series if it is known or the host is under its cap.
+    fn admit(&self, host: &str, key: &SeriesKey, cap: usize) -> bool {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let series = hosts.entry(host.to_owned()).or_default();
+        if series.contains(key) {
+            return true;
+        }
+        if series.len() >= cap {
+            return false;
+        }
+        series.insert(key.clone());
+        true
+    }
+}
+
+/// Checks a host name and returns it lower-cased.
+pub fn normalize_host(host: &str, limits: &Limits) -> Result<String, String> {
+    if host.is_empty() {
+        return Err("host name is empty; send the machine's host name".into());
+    }
+    if host.len() > limits.max_host_len {
+        return Err(format!(
+            "host name is {} bytes long; at most {} are accepted",
+            host.len(),
+            limits.max_host_len
+        ));
+    }
+    if let Some(c) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err(format!(
+            "host name {host:?} contains {c:?}; accepted are letters, digits, '-', '.' and '_'"
+        ));
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// Checks a metric or label name against `[a-z_][a-z0-9_]*`.
+fn check_name(kind: &str, name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{kind} name is empty"));
+    }
+    if name.len() > max {
+        return Err(format!(
+            "{kind} name {:?}… is {} bytes long; at most {max} are accepted",
+            &name[..name.floor_char_boundary(32)],
+            name.len()
+        ));
+    }
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(format!(
+            "{kind} name {name:?} is not accepted; names match [a-z_][a-z0-9_]*"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a value against what its name's unit allows, clamping tiny
+/// overshoot of percentages.
+fn check_value(name: &str, value: f64, limits: &Limits) -> Result<f64, String> {
+    if !value.is_finite() {
+        return Err(format!("value {value} is not a finite number"));
+    }
+    if name.ends_with("_percent") {
+        let tol = limits.percent_tolerance;
+        if value < -tol || value > 100.0 + tol {
+            return Err(format!(
+                "value {value} is outside 0..100 for a _percent metric"
+            ));
+        }
+        return Ok(value.clamp(0.0, 100.0));
+    }
+    let is_bytes = name.ends_with("_bytes") || name.contains("_bytes_");
+    if is_bytes && value < 0.0 {
+        return Err(format!("value {value} is negative for a _bytes metric"));
+    }
+    Ok(value)
+}
+
+fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String, String)> {
+    let series_text = || {
+        let labels: Vec<String> = sample
+            .labels
+            .iter()
+            .map(|l| format!("{}={:?}", truncate(&l.name), truncate(&l.value)))
+            .collect();
+        if labels.is_empty() {
+            truncate(&sample.name).to_owned()
+        } else {
+            format!("{}{{{}}}", truncate(&sample.name), labels.join(","))
+        }
+    };
+    let fail = |reason: String| (series_text(), reason);
+    check_name("metric", &sample.name, limits.max_name_len).map_err(fail)?;
+    if sample.labels.len() > limits.max_labels {
+        return Err(fail(format!(
+            "{} labels; at most {} are accepted",
+            sample.labels.len(),
+            limits.max_labels
+        )));
+    }
+    for label in &sample.labels {
+        check_name("label", &label.name, limits.max_name_len).map_err(fail)?;
+        if label.value.len() > limits.max_label_value_len {
+            return Err(fail(format!(
+                "label {} value is {} bytes long; at most {} are accepted",
+                label.name,
+                label.value.len(),
+                limits.max_label_value_len
+            )));
+        }
+    }
+    let value = check_value(&sample.name, sample.value, limits).map_err(fail)?;
+    let key = SeriesKey::with_labels(
+        sample.name.clone(),
+        sample.labels.iter().map(|l| (l.name.clone(), l.value.clone())),
+    );
+    if key.labels.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(fail("a label name appears twice".into()));
+    }
+    Ok(Point { key, value })
+}
+
+fn truncate(s: &str) -> &str {
+    &s[..s.floor_char_boundary(64)]
+}
+
+/// Validates and normalizes one report at wall-clock time `now_ms`.
+pub fn check_report(
+    report: proto::Report,
+    limits: &Limits,
+    now_ms: i64,
+    known: &SeriesIndex,
+) -> Checked {
+    let total = report.samples.len();
+    let whole = |host: String, reason: String| Checked {
+        accepted: AcceptedReport {
+            host,
+            seq: report.seq,
+            timestamp_ms: report.timestamp_ms,
+            points: Vec::new(),
+        },
+        rejected: total,
+        rejections: vec![Rejection {
+            index: -1,
+            series: String::new(),
+            reason,
+        }],
+    };
+    let host = match normalize_host(&report.host, limits) {
+        Ok(h) => h,
+        Err(reason) => return whole(String::new(), reason),
+    };
+    let age_ms = now_ms - report.timestamp_ms;
+    if age_ms > limits.max_age.as_millis() as i64 {
+        return whole(
+            host,
+            format!(
+                "timestamp {} is {} old; reports older than {} are not accepted",
+                report.timestamp_ms,
+                humantime::format_duration(std::time::Duration::from_secs((age_ms / 1000) as u64)),
+                humantime::format_duration(limits.max_age)
+            ),
+        );
+    }
+    if -age_ms > limits.max_future.as_millis() as i64 {
+        return whole(
+            host,
+            format!(
+                "timestamp {} is {} in the future; at most {} of clock skew is accepted",
+                report.timestamp_ms,
+                humantime::format_duration(std::time::Duration::from_secs((-age_ms / 1000) as u64)),
+                humantime::format_duration(limits.max_future)
+            ),
+        );
+    }
+
+    let mut points: Vec<Point> = Vec::with_capacity(total.min(limits.max_samples_per_report));
+    let mut seen: HashSet<SeriesKey> = HashSet::with_capacity(points.capacity());
+    let mut rejections = Vec::new();
+    let mut rejected = 0;
+    for (i, sample) in report.samples.into_iter().enumerate() {
+        let index = i as i32;
+        if i >= limits.max_samples_per_report {
+            rejected += total - i;
+            rejections.push(Rejection {
+                index,
+                series: String::new(),
+                reason: format!(
+                    "report has {total} samples; at most {} per report are accepted, samples from index {i} on were dropped",
+                    limits.max_samples_per_report
+                ),
+            });
+            break;
+        }
+        let point = match check_sample(sample, limits) {
+            Ok(p) => p,
+            Err((series, reason)) => {
+                rejected += 1;
+                rejections.push(Rejection {
+                    index,
+                    series,
+                    reason,
+                });
+                continue;
+            }
+        };
+        if !seen.insert(point.key.clone()) {
+            rejected += 1;
+            rejections.push(Rejection {
+                index,
+                series: point.key.to_string(),
+                reason: "the same series appears twice in one report".into(),
+            });
+            continue;
+        }
+        if !known.admit(&host, &point.key, limits.max_series_per_host) {
+            rejected += 1;
+            rejections.push(Rejection {
+                index,
+                series: point.key.to_string(),
+                reason: format!(
+                    "host {host} already has {} series; new series are not accepted (cardinality cap)",
+                    limits.max_series_per_host
+                ),
+            });
+            continue;
+        }
+        points.push(point);
+    }
+    Checked {
+        accepted: AcceptedReport {
+            host,
+            seq: report.seq,
+            timestamp_ms: report.timestamp_ms,
+            points,
+        },
+        rejected,
+        rejections,
+    }
+}

@@ -1,0 +1,90 @@
+//! The hot path: current state of every host plus pub/sub of its events.
+//!
+//! [`Bus`] has two implementations with the same semantics: the embedded bus
+//! (tokio channels and a state map, used by `mon serve`) and Redis (for roles
+//! on separate machines). Publishing never blocks ingest: a bus that is down
+//! returns an error the caller counts and logs, and SQLite stays the source
+//! of truth.
+
+mod embedded;
+mod pattern;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use embedded::EmbeddedBus;
+pub use pattern::Pattern;
+
+use crate::model::{AcceptedReport, HostMeta, SeriesKey};
+
+/// A bus shared by every role of one process.
+pub type SharedBus = Arc<dyn Bus>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid subscription pattern {pattern:?}: {reason}")]
+    BadPattern { pattern: String, reason: String },
+}
+
+/// One message received from a subscription.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BusEvent {
+    /// A payload published on `channel`.
+    Message { channel: Arc<str>, payload: Bytes },
+    /// The subscriber fell behind or the link dropped and `missed` messages
+    /// (0 when unknown) were lost: re-read the current state to resync.
+    Gap { missed: u64 },
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    rx: mpsc::Receiver<BusEvent>,
+}
+
+impl Subscription {
+    pub(crate) fn new(rx: mpsc::Receiver<BusEvent>) -> Self {
+        Self { rx }
+    }
+
+    /// The next event, or `None` once the bus has shut down.
+    pub async fn next(&mut self) -> Option<BusEvent> {
+        self.rx.recv().await
+    }
+}
+
+/// The latest known state of one host.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostState {
+    pub host: String,
+    pub meta: Option<HostMeta>,
+    /// Timestamp of the newest report applied, in Unix milliseconds.
+    pub last_seen_ms: i64,
+    /// Latest value of every series the host has reported.
+    pub values: HashMap<SeriesKey, f64>,
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Upserts the host's current state with the report's values and
+    /// publishes `payload` (the encoded `metrics` event) on `metrics.<host>`.
+    async fn publish_report(&self, report: &AcceptedReport, payload: Bytes) -> Result<(), BusError>;
+
+    /// Records the host metadata an agent sent in its `Hello`.
+    async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError>;
+
+    /// Publishes an arbitrary payload on a channel (alert transitions).
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Subscribes to every channel matching one of the glob patterns, such as
+    /// `metrics.*` or `alerts.web-*`.
+    async fn subscribe(&self, patterns: &[&str]) -> Result<Subscription, BusError>;
+
+    /// The current state of every host that has not expired.
+    async fn hosts(&self) -> Result<Vec<HostState>, BusError>;
+}

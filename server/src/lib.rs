@@ -1,0 +1,16 @@
+//! Every role of the `mon` metrics pipeline as a library.
+//!
+//! Each role exposes `run(config, listener, shutdown)`: it serves until the
+//! `shutdown` future resolves, then drains and returns. Only the `mon` binary
+//! installs signal handlers, so tests start roles in-process on port 0 and stop
+//! them by resolving a future.
+
+pub mod agent;
+pub mod aggregator;
+pub mod bus;
+pub mod event;
+pub mod model;
+pub mod proto;
+pub mod serve;
+pub mod store;
+pub mod time;

@@ -1,0 +1,139 @@
+//! The pipeline's domain types, free of any wire format: a [`SeriesKey`]
+//! names one time series of a host, a [`Point`] is one value of it, and an
+//! [`AcceptedReport`] is what survives validation of one agent report.
+//!
+//! Labels are kept sorted by name, so two keys with the same labels in a
+//! different order are the same series everywhere (SQLite, bus, caches).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One time series of a host: a metric name plus its labels, sorted by name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    /// A series with no labels.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// A series with labels; they are sorted here.
+    pub fn with_labels<K: Into<String>, V: Into<String>>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut labels: Vec<(String, String)> = labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        labels.sort();
+        Self {
+            name: name.into(),
+            labels,
+        }
+    }
+
+    /// The labels as a canonical JSON object (`{}` when there are none), the
+    /// form stored in SQLite so `json_extract` works on it.
+    pub fn labels_json(&self) -> String {
+        let map: BTreeMap<&str, &str> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Parses the form written by [`SeriesKey::labels_json`].
+    pub fn from_parts(name: &str, labels_json: &str) -> Result<Self, serde_json::Error> {
+        let map: BTreeMap<String, String> = serde_json::from_str(labels_json)?;
+        Ok(Self {
+            name: name.to_owned(),
+            labels: map.into_iter().collect(),
+        })
+    }
+
+    /// The value of one label, if present.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    /// Prometheus exposition style: `name{a="x",b="y"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if self.labels.is_empty() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// One value of one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    pub key: SeriesKey,
+    pub value: f64,
+}
+
+/// What an agent says about its host in `Hello`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMeta {
+    pub os: String,
+    pub kernel: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub agent_version: String,
+    pub interval_ms: u64,
+}
+
+/// The validated, normalized part of one agent report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcceptedReport {
+    /// Lower-cased host name.
+    pub host: String,
+    pub seq: u64,
+    pub timestamp_ms: i64,
+    pub points: Vec<Point>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_so_order_does_not_make_a_new_series() {
+        let a = SeriesKey::with_labels("x", [("b", "2"), ("a", "1")]);
+        let b = SeriesKey::with_labels("x", [("a", "1"), ("b", "2")]);
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), r#"x{a="1",b="2"}"#);
+        assert_eq!(a.labels_json(), r#"{"a":"1","b":"2"}"#);
+        assert_eq!(SeriesKey::from_parts("x", &a.labels_json()).unwrap(), a);
+    }
+
+    #[test]
+    fn a_series_without_labels_prints_its_bare_name() {
+        assert_eq!(SeriesKey::new("load1").to_string(), "load1");
+        assert_eq!(SeriesKey::new("load1").labels_json(), "{}");
+    }
+}

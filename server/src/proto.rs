@@ -1,0 +1,46 @@
+//! Types and service stubs generated from `proto/mon.proto`, the ingest
+//! contract between agent and aggregator. Everything else in the crate speaks
+//! the protocol-neutral types of [`crate::model`]; conversions live here.
+
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+tonic::include_proto!("mon.v1");
+
+use crate::model::{HostMeta, Point};
+
+impl Hello {
+    pub fn from_meta(host: &str, meta: HostMeta) -> Self {
+        Self {
+            host: host.to_owned(),
+            os: meta.os,
+            kernel: meta.kernel,
+            cores: meta.cores,
+            memory_bytes: meta.memory_bytes,
+            agent_version: meta.agent_version,
+            interval_ms: meta.interval_ms,
+        }
+    }
+}
+
+impl Report {
+    pub fn from_points(host: &str, seq: u64, timestamp_ms: i64, points: Vec<Point>) -> Self {
+        Self {
+            host: host.to_owned(),
+            seq,
+            timestamp_ms,
+            samples: points
+                .into_iter()
+                .map(|p| Sample {
+                    name: p.key.name,
+                    labels: p
+                        .key
+                        .labels
+                        .into_iter()
+                        .map(|(name, value)| Label { name, value })
+                        .collect(),
+                    value: p.value,
+                })
+                .collect(),
+        }
+    }
+}
