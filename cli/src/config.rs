@@ -47,7 +47,6 @@ pub struct AggregatorSection {
 #[serde(deny_unknown_fields)]
 pub struct ServeSection {
     pub grpc_listen: Option<SocketAddr>,
-    pub http_listen: Option<SocketAddr>,
     pub no_agent: Option<bool>,
 }
 
@@ -90,9 +89,11 @@ impl LimitsSection {
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration ({e}); write e.g. \"5s\", \"500ms\" or \"24h\"")))
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration ({e}); write e.g. \"5s\", \"500ms\" or \"24h\""
+        ))
+    })
 }
 
 /// Reads the config file if one was given.
@@ -140,7 +141,6 @@ listen = "127.0.0.1:7070"
 
 [serve]
 grpc_listen = "127.0.0.1:7070"
-http_listen = "127.0.0.1:7071"
 # Run without the local agent (ingest from remote agents only).
 no_agent = false
 

@@ -77,10 +77,10 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_agent_tx.send(true);
     let mut result = Ok(());
-    if let Some(agent) = agent {
-        if let Ok(Err(e)) = agent.await {
-            result = Err(e.into());
-        }
+    if let Some(agent) = agent
+        && let Ok(Err(e)) = agent.await
+    {
+        result = Err(e.into());
     }
     let _ = stop_aggregator_tx.send(true);
     match aggregator.await {

@@ -12,7 +12,9 @@ use crate::{config, shutdown};
 /// and streams them to an aggregator over gRPC. Reports the aggregator has not
 /// acknowledged are kept (bounded) and replayed after a reconnect.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s")]
+#[command(
+    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s"
+)]
 pub struct AgentArgs {
     /// Aggregator URL [default: http://127.0.0.1:7070]
     #[arg(long, env = "MON_AGGREGATOR", value_name = "URL")]

@@ -15,7 +15,9 @@ use crate::{config, shutdown};
 /// stores accepted samples in SQLite (acknowledging a report only once it is
 /// durable) and publishes them on the bus.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon")]
+#[command(
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon"
+)]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_LISTEN", value_name = "ADDR")]

@@ -18,14 +18,13 @@ use crate::{config, shutdown};
 /// aggregator, the SQLite store and a local agent for this machine. Other
 /// hosts can stream to it with `mon agent --aggregator http://THIS-HOST:7070`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent")]
+#[command(
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent"
+)]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_GRPC_LISTEN", value_name = "ADDR")]
     pub grpc_listen: Option<SocketAddr>,
-    /// HTTP address of the API and dashboard [default: 127.0.0.1:7071]
-    #[arg(long, env = "MON_HTTP_LISTEN", value_name = "ADDR")]
-    pub http_listen: Option<SocketAddr>,
     /// Do not run the local agent
     #[arg(long, env = "MON_NO_AGENT")]
     pub no_agent: bool,

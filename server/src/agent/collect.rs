@@ -8,15 +8,37 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
+use sysinfo::{
+    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
+};
 
 use crate::model::{HostMeta, Point, SeriesKey};
 
 /// File systems that hold no user data: never reported.
 const PSEUDO_FS: &[&str] = &[
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
-    "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "pstore",
-    "ramfs", "rpc_pipefs", "securityfs", "squashfs", "sysfs", "tmpfs", "tracefs",
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
 ];
 
 pub struct Collector {
@@ -100,8 +122,14 @@ impl Collector {
         if total > 0.0 {
             push(SeriesKey::new("memory_used_percent"), used / total * 100.0);
         }
-        push(SeriesKey::new("swap_total_bytes"), self.system.total_swap() as f64);
-        push(SeriesKey::new("swap_used_bytes"), self.system.used_swap() as f64);
+        push(
+            SeriesKey::new("swap_total_bytes"),
+            self.system.total_swap() as f64,
+        );
+        push(
+            SeriesKey::new("swap_used_bytes"),
+            self.system.used_swap() as f64,
+        );
 
         self.collect_disks(elapsed, &mut out);
         self.collect_networks(elapsed, &mut out);
@@ -215,7 +243,12 @@ fn count_processes() -> Option<usize> {
     Some(
         entries
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().as_encoded_bytes().iter().all(u8::is_ascii_digit))
+            .filter(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .iter()
+                    .all(u8::is_ascii_digit)
+            })
             .count(),
     )
 }
@@ -250,7 +283,12 @@ mod tests {
             assert!(names.contains(want), "missing {want} in {names:?}");
         }
         for p in &points {
-            assert!(p.value.is_finite() && p.value >= 0.0, "{} = {}", p.key, p.value);
+            assert!(
+                p.value.is_finite() && p.value >= 0.0,
+                "{} = {}",
+                p.key,
+                p.value
+            );
         }
     }
 }

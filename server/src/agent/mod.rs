@@ -23,9 +23,7 @@ pub use collect::Collector;
 pub use spool::Spool;
 
 use crate::aggregator::{Limits, normalize_host};
-use crate::proto::{
-    self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient,
-};
+use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 
 #[derive(Clone, Debug)]
@@ -132,13 +130,13 @@ pub async fn run(
                     spool_full_logged = true;
                     tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
                 }
-                if let Some(l) = &link {
-                    if l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err() {
-                        // The aggregator stopped reading: start over with a replay.
-                        tracing::warn!("aggregator is not keeping up; reconnecting");
-                        link = None;
-                        next_attempt = tokio::time::Instant::now() + backoff.next_delay();
-                    }
+                if let Some(l) = &link
+                    && l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err()
+                {
+                    // The aggregator stopped reading: start over with a replay.
+                    tracing::warn!("aggregator is not keeping up; reconnecting");
+                    link = None;
+                    next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
             }
             ack = next_ack(&mut link) => match ack {

@@ -67,7 +67,12 @@ impl Ingest for IngestService {
             self.context(),
             peer,
         ));
-        tokio::spawn(send_acks(pending_rx, ack_tx, self.bus.clone(), self.stats.clone()));
+        tokio::spawn(send_acks(
+            pending_rx,
+            ack_tx,
+            self.bus.clone(),
+            self.stats.clone(),
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
     }
 }
@@ -148,7 +153,9 @@ async fn read_reports(
                 }
                 Err(reason) => {
                     let _ = acks
-                        .send(Err(Status::invalid_argument(format!("hello refused: {reason}"))))
+                        .send(Err(Status::invalid_argument(format!(
+                            "hello refused: {reason}"
+                        ))))
                         .await;
                     return;
                 }

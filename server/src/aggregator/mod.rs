@@ -103,8 +103,7 @@ pub async fn run(
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(
-            IngestServer::new(service)
-                .max_decoding_message_size(config.limits.max_message_bytes),
+            IngestServer::new(service).max_decoding_message_size(config.limits.max_message_bytes),
         );
     server
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {

@@ -168,7 +168,10 @@ fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String
     let value = check_value(&sample.name, sample.value, limits).map_err(fail)?;
     let key = SeriesKey::with_labels(
         sample.name.clone(),
-        sample.labels.iter().map(|l| (l.name.clone(), l.value.clone())),
+        sample
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone())),
     );
     if key.labels.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(fail("a label name appears twice".into()));
@@ -292,5 +295,274 @@ pub fn check_report(
         },
         rejected,
         rejections,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Label, Report, Sample};
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn sample(name: &str, value: f64) -> Sample {
+        Sample {
+            name: name.into(),
+            labels: vec![],
+            value,
+        }
+    }
+
+    fn report(host: &str, samples: Vec<Sample>) -> Report {
+        Report {
+            host: host.into(),
+            seq: 1,
+            timestamp_ms: NOW,
+            samples,
+        }
+    }
+
+    fn check(r: Report) -> Checked {
+        check_report(r, &Limits::default(), NOW, &SeriesIndex::default())
+    }
+
+    /// One bad sample beside one good one: the good one is stored, the bad
+    /// one is rejected with a reason containing `expect`.
+    #[test]
+    fn each_bad_sample_is_rejected_with_its_reason_and_the_good_one_kept() {
+        let many_labels: Vec<Label> = (0..100)
+            .map(|i| Label {
+                name: format!("l{i}"),
+                value: "x".into(),
+            })
+            .collect();
+        let cases: Vec<(&str, Sample, &str)> = vec![
+            ("NaN", sample("load1", f64::NAN), "not a finite number"),
+            (
+                "infinity",
+                sample("load1", f64::INFINITY),
+                "not a finite number",
+            ),
+            (
+                "negative bytes",
+                sample("memory_used_bytes", -1.0),
+                "negative for a _bytes metric",
+            ),
+            (
+                "negative rate",
+                sample("disk_read_bytes_per_second", -5.0),
+                "negative for a _bytes metric",
+            ),
+            (
+                "percent 250",
+                sample("cpu_usage_percent", 250.0),
+                "outside 0..100",
+            ),
+            (
+                "bad metric name",
+                sample("CPU-usage", 1.0),
+                "names match [a-z_][a-z0-9_]*",
+            ),
+            ("empty metric name", sample("", 1.0), "metric name is empty"),
+            ("digit first", sample("1load", 1.0), "names match"),
+            (
+                "100 labels",
+                Sample {
+                    name: "x".into(),
+                    labels: many_labels,
+                    value: 1.0,
+                },
+                "100 labels; at most 16",
+            ),
+            (
+                "bad label name",
+                Sample {
+                    name: "x".into(),
+                    labels: vec![Label {
+                        name: "Mount".into(),
+                        value: "/".into(),
+                    }],
+                    value: 1.0,
+                },
+                "label name \"Mount\"",
+            ),
+            (
+                "long label value",
+                Sample {
+                    name: "x".into(),
+                    labels: vec![Label {
+                        name: "mount".into(),
+                        value: "a".repeat(300),
+                    }],
+                    value: 1.0,
+                },
+                "at most 256",
+            ),
+            (
+                "duplicate label",
+                Sample {
+                    name: "x".into(),
+                    labels: vec![
+                        Label {
+                            name: "a".into(),
+                            value: "1".into(),
+                        },
+                        Label {
+                            name: "a".into(),
+                            value: "2".into(),
+                        },
+                    ],
+                    value: 1.0,
+                },
+                "appears twice",
+            ),
+        ];
+        for (what, bad, expect) in cases {
+            let c = check(report("web-1", vec![sample("load1", 0.5), bad]));
+            assert_eq!(c.accepted.points.len(), 1, "{what}: good sample kept");
+            assert_eq!(c.accepted.points[0].key.name, "load1");
+            assert_eq!(c.rejected, 1, "{what}");
+            assert_eq!(c.rejections[0].index, 1, "{what}");
+            assert!(
+                c.rejections[0].reason.contains(expect),
+                "{what}: {:?} lacks {expect:?}",
+                c.rejections[0].reason
+            );
+        }
+    }
+
+    #[test]
+    fn whole_report_problems_reject_every_sample_with_one_reason() {
+        let cases: Vec<(&str, Report, &str)> = vec![
+            (
+                "empty host",
+                report("", vec![sample("load1", 1.0)]),
+                "host name is empty",
+            ),
+            (
+                "10 KB host",
+                report(&"h".repeat(10_000), vec![sample("load1", 1.0)]),
+                "at most 253",
+            ),
+            (
+                "host with a space",
+                report("web 1", vec![sample("load1", 1.0)]),
+                "contains ' '",
+            ),
+            (
+                "a day in the future",
+                Report {
+                    timestamp_ms: NOW + 24 * 3600 * 1000,
+                    ..report("web-1", vec![sample("load1", 1.0)])
+                },
+                "in the future",
+            ),
+            (
+                "two days old",
+                Report {
+                    timestamp_ms: NOW - 48 * 3600 * 1000,
+                    ..report("web-1", vec![sample("load1", 1.0)])
+                },
+                "older than 1day",
+            ),
+        ];
+        for (what, r, expect) in cases {
+            let c = check(r);
+            assert!(c.accepted.points.is_empty(), "{what}");
+            assert_eq!(c.rejected, 1, "{what}");
+            assert_eq!(c.rejections[0].index, -1, "{what}");
+            assert!(
+                c.rejections[0].reason.contains(expect),
+                "{what}: {:?}",
+                c.rejections[0].reason
+            );
+        }
+    }
+
+    #[test]
+    fn normalization_lowercases_hosts_sorts_labels_and_clamps_tiny_overshoot() {
+        let c = check(report(
+            "Web-1.Example",
+            vec![
+                sample("cpu_usage_percent", 100.4),
+                sample("memory_used_percent", -0.2),
+                Sample {
+                    name: "filesystem_used_bytes".into(),
+                    labels: vec![
+                        Label {
+                            name: "mount".into(),
+                            value: "/".into(),
+                        },
+                        Label {
+                            name: "fstype".into(),
+                            value: "ext4".into(),
+                        },
+                    ],
+                    value: 10.0,
+                },
+            ],
+        ));
+        assert_eq!(c.accepted.host, "web-1.example");
+        assert_eq!(c.accepted.points[0].value, 100.0);
+        assert_eq!(c.accepted.points[1].value, 0.0);
+        assert_eq!(
+            c.accepted.points[2].key.to_string(),
+            r#"filesystem_used_bytes{fstype="ext4",mount="/"}"#
+        );
+        assert_eq!(c.rejected, 0);
+    }
+
+    #[test]
+    fn an_oversized_report_keeps_the_first_samples_and_explains_the_rest() {
+        let limits = Limits {
+            max_samples_per_report: 3,
+            ..Limits::default()
+        };
+        let samples = (0..5).map(|i| sample(&format!("m{i}"), 1.0)).collect();
+        let c = check_report(report("h", samples), &limits, NOW, &SeriesIndex::default());
+        assert_eq!(c.accepted.points.len(), 3);
+        assert_eq!(c.rejected, 2);
+        assert!(
+            c.rejections[0]
+                .reason
+                .contains("report has 5 samples; at most 3")
+        );
+    }
+
+    #[test]
+    fn the_cardinality_cap_refuses_only_new_series() {
+        let limits = Limits {
+            max_series_per_host: 2,
+            ..Limits::default()
+        };
+        let index = SeriesIndex::default();
+        let first = check_report(
+            report("h", vec![sample("a", 1.0), sample("b", 1.0)]),
+            &limits,
+            NOW,
+            &index,
+        );
+        assert_eq!(first.rejected, 0);
+        let second = check_report(
+            report("h", vec![sample("a", 2.0), sample("c", 1.0)]),
+            &limits,
+            NOW,
+            &index,
+        );
+        assert_eq!(second.accepted.points.len(), 1);
+        assert!(second.rejections[0].reason.contains("cardinality cap"));
+        // Another host has its own budget.
+        let other = check_report(report("g", vec![sample("c", 1.0)]), &limits, NOW, &index);
+        assert_eq!(other.rejected, 0);
+    }
+
+    #[test]
+    fn a_series_repeated_in_one_report_is_stored_once() {
+        let c = check(report(
+            "h",
+            vec![sample("load1", 1.0), sample("load1", 2.0)],
+        ));
+        assert_eq!(c.accepted.points.len(), 1);
+        assert!(c.rejections[0].reason.contains("twice"));
     }
 }

@@ -56,7 +56,11 @@ impl Default for EmbeddedBus {
 
 #[async_trait]
 impl Bus for EmbeddedBus {
-    async fn publish_report(&self, report: &AcceptedReport, payload: Bytes) -> Result<(), BusError> {
+    async fn publish_report(
+        &self,
+        report: &AcceptedReport,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
         {
             let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
             let state = hosts

@@ -73,7 +73,8 @@ pub struct HostState {
 pub trait Bus: Send + Sync + 'static {
     /// Upserts the host's current state with the report's values and
     /// publishes `payload` (the encoded `metrics` event) on `metrics.<host>`.
-    async fn publish_report(&self, report: &AcceptedReport, payload: Bytes) -> Result<(), BusError>;
+    async fn publish_report(&self, report: &AcceptedReport, payload: Bytes)
+    -> Result<(), BusError>;
 
     /// Records the host metadata an agent sent in its `Hello`.
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError>;

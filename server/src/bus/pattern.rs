@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn unsupported_glob_syntax_is_refused_with_the_reason() {
         let err = Pattern::parse("metrics.[ab]").unwrap_err().to_string();
-        assert!(err.contains("metrics.[ab]") && err.contains("only `*` and `?`"), "{err}");
+        assert!(
+            err.contains("metrics.[ab]") && err.contains("only `*` and `?`"),
+            "{err}"
+        );
         assert!(Pattern::parse("").is_err());
     }
 }

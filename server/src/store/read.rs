@@ -82,15 +82,12 @@ impl Reader {
             )
             .map_err(read_err)?;
         let rows = stmt
-            .query_map(
-                params![host, key.name, key.labels_json(), from, to],
-                |r| {
-                    Ok(RawPoint {
-                        ts: r.get(0)?,
-                        value: r.get(1)?,
-                    })
-                },
-            )
+            .query_map(params![host, key.name, key.labels_json(), from, to], |r| {
+                Ok(RawPoint {
+                    ts: r.get(0)?,
+                    value: r.get(1)?,
+                })
+            })
             .map_err(read_err)?;
         rows.collect::<Result<_, _>>().map_err(read_err)
     }
@@ -98,7 +95,9 @@ impl Reader {
     /// Total number of raw samples stored.
     pub fn raw_count(&self) -> Result<u64, StoreError> {
         self.conn
-            .query_row("SELECT count(*) FROM metrics_raw", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM metrics_raw", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as u64)
             .map_err(read_err)
     }

@@ -81,7 +81,10 @@ impl StoreWriter {
 
     /// Writes a job and waits until it is durable.
     pub async fn write(&self, job: WriteJob) -> Result<WriteOutcome, StoreError> {
-        self.submit(job).await?.await.map_err(|_| StoreError::Closed)?
+        self.submit(job)
+            .await?
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -197,7 +200,12 @@ impl Writer {
                         .get(&job.host)
                         .and_then(|m| m.get(&point.key))
                         .copied()
-                        .or_else(|| learned.get(&job.host).and_then(|m| m.get(&point.key)).copied());
+                        .or_else(|| {
+                            learned
+                                .get(&job.host)
+                                .and_then(|m| m.get(&point.key))
+                                .copied()
+                        });
                     let id = match cached {
                         Some(id) => id,
                         None => {

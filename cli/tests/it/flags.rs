@@ -1,0 +1,81 @@
+//! `--help` that teaches, and bad flags that say what is accepted.
+
+use crate::process::mon;
+
+#[test]
+fn help_lists_every_role_and_explains_the_flags() {
+    let out = mon().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for role in ["agent", "aggregator", "serve", "config"] {
+        assert!(text.contains(role), "{role} missing from:\n{text}");
+    }
+    let out = mon().args(["agent", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("--interval <DURATION>") && text.contains("500ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--aggregator <URL>") && text.contains("http://127.0.0.1:7070"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["agent", "--interval", "0s"],
+            "an interval from 100ms to 1h is accepted",
+        ),
+        (
+            &["agent", "--interval", "soon"],
+            "expected a duration such as 5s",
+        ),
+        (
+            &["aggregator", "--listen", "nowhere"],
+            "invalid value 'nowhere'",
+        ),
+        (
+            &["serve", "--max-series-per-host", "0"],
+            "give a number of at least 1",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = mon().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = String::from_utf8(out.stderr).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: ") && first.contains(expect),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_default_config_is_printed_and_a_broken_one_is_refused_by_name() {
+    let out = mon().args(["config", "default"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("interval = \"5s\"")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mon.toml");
+    std::fs::write(&file, "[agent]\ninterval = \"fast\"\n").unwrap();
+    let out = mon()
+        .args(["agent", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        text.contains("mon.toml") && text.contains("\"fast\""),
+        "{text}"
+    );
+}

@@ -1,0 +1,130 @@
+//! `mon serve`, `mon aggregator` and `mon agent` as processes.
+
+use std::time::Duration;
+
+use crate::process::{Running, eventually, free_port, mon, sqlite};
+
+#[test]
+fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = mon();
+    cmd.args([
+        "serve",
+        "--interval",
+        "1s",
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir.path());
+    let mut serve = Running::spawn(cmd);
+    let db = dir.path().join("mon.db");
+    let categories = "SELECT count(DISTINCT CASE
+            WHEN s.name LIKE 'cpu_%' THEN 'cpu'
+            WHEN s.name LIKE 'memory_%' THEN 'memory'
+            WHEN s.name LIKE 'filesystem_%' THEN 'filesystem'
+            WHEN s.name LIKE 'network_%' THEN 'network' END)
+        FROM metrics_raw r JOIN series s ON s.id = r.series_id";
+    // The network rates need two readings, so allow two intervals and a bit.
+    let found = eventually(Duration::from_secs(4), || {
+        db.exists() && sqlite(&db, categories) == "4"
+    });
+    assert!(
+        found,
+        "cpu, memory, filesystem and network rows in {}; stderr:\n{}",
+        db.display(),
+        serve.stderr_text()
+    );
+    assert!(
+        serve.stdout_text().contains("gRPC ingest"),
+        "serve prints where it listens"
+    );
+    assert!(
+        serve.stdout_text().contains(&db.display().to_string()),
+        "serve prints where the data lives"
+    );
+
+    serve.signal("TERM");
+    let status = serve.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", serve.stderr_text());
+    // The final checkpoint folded the WAL back into the database file.
+    let wal = dir.path().join("mon.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+}
+
+#[test]
+fn an_aggregator_killed_with_sigkill_loses_no_report_and_duplicates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let aggregator = |dir: &std::path::Path| {
+        let mut cmd = mon();
+        cmd.args(["aggregator", "--listen", &listen, "--data-dir"])
+            .arg(dir);
+        Running::spawn(cmd)
+    };
+    let db = dir.path().join("mon.db");
+    let stored = || -> u64 {
+        if !db.exists() {
+            return 0;
+        }
+        sqlite(&db, "SELECT count(*) FROM metrics_raw r JOIN series s ON s.id = r.series_id WHERE s.name = 'cpu_usage_percent'")
+            .parse()
+            .unwrap_or(0)
+    };
+
+    let mut first = aggregator(dir.path());
+    let mut agent_cmd = mon();
+    agent_cmd.args([
+        "--log-format",
+        "json",
+        "agent",
+        "--interval",
+        "200ms",
+        "--host",
+        "kill-test",
+        "--aggregator",
+        &format!("http://{listen}"),
+    ]);
+    let mut agent = Running::spawn(agent_cmd);
+    assert!(
+        eventually(Duration::from_secs(10), || stored() >= 3),
+        "agent → aggregator works"
+    );
+
+    first.signal("KILL");
+    first.wait(Duration::from_secs(5));
+    let at_kill = stored();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut second = aggregator(dir.path());
+    assert!(
+        eventually(Duration::from_secs(15), || stored() >= at_kill + 8),
+        "the agent replayed its spool; stderr:\n{}",
+        agent.stderr_text()
+    );
+
+    agent.signal("TERM");
+    assert_eq!(agent.wait(Duration::from_secs(10)).code(), Some(0));
+    let summary = agent
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "agent stopped")
+        .expect("the agent logs a summary when it stops");
+    assert_eq!(summary["unacknowledged"], 0, "{summary}");
+    assert_eq!(summary["dropped"], 0, "{summary}");
+    second.signal("TERM");
+    assert_eq!(second.wait(Duration::from_secs(10)).code(), Some(0));
+    assert_eq!(
+        stored(),
+        summary["produced"].as_u64().unwrap(),
+        "every report produced is stored exactly once"
+    );
+    let logs = agent.stderr_text();
+    assert!(
+        logs.contains("disconnected from aggregator") && logs.contains("reconnected to aggregator"),
+        "{logs}"
+    );
+}

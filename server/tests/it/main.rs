@@ -1,0 +1,6 @@
+//! Integration tests of the server crate: roles started in-process on port 0
+//! and driven over real gRPC, with a real SQLite file in a temp dir.
+
+mod harness;
+mod ingest;
+mod pipeline;
