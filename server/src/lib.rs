@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod bench;
 pub mod bus;
 pub mod event;
 pub mod model;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod bench;
 pub mod config;
 pub mod serve;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print or check configuration
     Config(config::ConfigArgs),
+    /// Load generators and latency probes for the benchmarks
+    Bench(bench::BenchArgs),
 }
 
 /// Parses a collection interval such as `5s`, `500ms` or `1m`.

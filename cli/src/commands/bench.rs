@@ -1,0 +1,121 @@
+//! `mon bench`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use server::bench::Shape;
+use server::bench::ingest::{self, Counters, IngestBench};
+
+use super::{parse_positive, runtime};
+use crate::shutdown;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Stream a simulated fleet to an aggregator and report samples/s and ack latency
+    #[command(
+        after_help = "Examples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
+    )]
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Aggregator to load
+    #[arg(long, default_value = "http://127.0.0.1:7070", value_name = "URL")]
+    pub target: String,
+    /// Simulated hosts
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
+    pub hosts: usize,
+    /// Series per host (generic shape)
+    #[arg(long, default_value = "50", value_parser = parse_positive, value_name = "M")]
+    pub series: usize,
+    /// Simulated interval between a host's reports (time is compressed)
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// How long to run
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// Workload: generic or tsbs-cpu-only (10 CPU fields per host with TSBS host tags)
+    #[arg(long, default_value = "generic", value_name = "SHAPE")]
+    pub shape: Shape,
+    /// Concurrent gRPC streams the hosts are spread over
+    #[arg(long, default_value = "8", value_parser = parse_positive, value_name = "N")]
+    pub streams: usize,
+    /// Reports in flight per stream
+    #[arg(long, default_value = "32", value_parser = parse_positive, value_name = "N")]
+    pub window: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; expected a duration such as 10s or 1m"))?;
+    if d.is_zero() {
+        return Err("a duration of zero is not accepted; give e.g. 10s".into());
+    }
+    Ok(d)
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        BenchCommand::Ingest(a) => run_ingest(a),
+    }
+}
+
+fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let config = IngestBench {
+        target: a.target,
+        hosts: a.hosts,
+        series: a.series,
+        interval: a.interval,
+        duration: a.duration,
+        shape: a.shape,
+        streams: a.streams,
+        window: a.window,
+    };
+    config.validate()?;
+    runtime(true)?.block_on(async move {
+        eprintln!(
+            "bench ingest: {} hosts, {:?} shape, {} streams × {} in flight, for {}",
+            config.hosts,
+            config.shape,
+            config.streams,
+            config.window,
+            humantime::format_duration(config.duration)
+        );
+        let counters = Arc::new(Counters::default());
+        let progress = {
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut last = 0u64;
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let now = counters.samples_accepted.load(Ordering::Relaxed);
+                    eprintln!(
+                        "  {:>4.0}s  {:>10} samples/s  {:>10} samples  {} rejected",
+                        started.elapsed().as_secs_f64(),
+                        now - last,
+                        now,
+                        counters.samples_rejected.load(Ordering::Relaxed)
+                    );
+                    last = now;
+                }
+            })
+        };
+        let result = ingest::run(config, counters, shutdown::signal()).await;
+        progress.abort();
+        let mut summary = result?;
+        println!("{}", summary.render());
+        Ok(())
+    })
+}

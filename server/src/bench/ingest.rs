@@ -1,0 +1,304 @@
+//! `mon bench ingest`: a simulated fleet streaming to a real aggregator over
+//! real gRPC, as fast as the aggregator acknowledges.
+//!
+//! Hosts are spread over `streams` concurrent gRPC streams; each stream keeps
+//! up to `window` reports in flight. Simulated time is compressed: every host
+//! sends one report per `interval` of simulated time, starting 23 hours in
+//! the past, so the run measures the aggregator, not the clock. Ack latency
+//! is the time from a report's send to its ack (acks arrive in order).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+
+use super::latency::{Latencies, ms};
+use super::workload::{Shape, SimHost};
+use crate::proto::{AgentMessage, Hello, agent_message::Kind, ingest_client::IngestClient};
+use crate::time::now_ms;
+
+#[derive(Clone, Debug)]
+pub struct IngestBench {
+    pub target: String,
+    pub hosts: usize,
+    pub series: usize,
+    /// Simulated collection interval of every host.
+    pub interval: Duration,
+    pub duration: Duration,
+    pub shape: Shape,
+    pub streams: usize,
+    /// Reports in flight per stream.
+    pub window: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot reach the aggregator at {target} within {secs}s: {reason}")]
+    Unreachable {
+        target: String,
+        secs: u64,
+        reason: String,
+    },
+    #[error("the aggregator ended a stream: {0}")]
+    Stream(String),
+}
+
+/// Counters shared by the streams and read by the progress printer.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub reports_acked: AtomicU64,
+    pub samples_accepted: AtomicU64,
+    pub samples_rejected: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct IngestSummary {
+    pub elapsed: Duration,
+    pub reports_acked: u64,
+    pub samples_accepted: u64,
+    pub samples_rejected: u64,
+    pub latencies: Latencies,
+    /// True when the run was cut short by the shutdown signal.
+    pub interrupted: bool,
+}
+
+impl IngestSummary {
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples_accepted as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The human summary printed at the end of a run.
+    pub fn render(&mut self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        format!(
+            "{}elapsed {:.1}s\nsamples accepted {} ({:.0}/s)\nreports acked {} ({:.0}/s)\nsamples rejected {}\nack latency p50 {} p99 {} max {}",
+            if self.interrupted {
+                "interrupted: partial results\n"
+            } else {
+                ""
+            },
+            secs,
+            self.samples_accepted,
+            self.samples_accepted as f64 / secs,
+            self.reports_acked,
+            self.reports_acked as f64 / secs,
+            self.samples_rejected,
+            ms(self.latencies.quantile(0.5)),
+            ms(self.latencies.quantile(0.99)),
+            ms(self.latencies.quantile(1.0)),
+        )
+    }
+}
+
+impl IngestBench {
+    pub fn validate(&self) -> Result<(), BenchError> {
+        let bad = |m: String| Err(BenchError::Invalid(m));
+        if self.hosts == 0 {
+            return bad("--hosts 0: give at least 1 host".into());
+        }
+        if self.series == 0 && self.shape == Shape::Generic {
+            return bad("--series 0: give at least 1 series per host".into());
+        }
+        if self.duration.is_zero() {
+            return bad("--duration 0s: give a positive duration such as 10s".into());
+        }
+        if self.streams == 0 || self.window == 0 {
+            return bad("--streams and --window must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load until `duration` passes or `shutdown` resolves; `progress`
+/// is called about once a second with the counters so far.
+pub async fn run(
+    config: IngestBench,
+    counters: Arc<Counters>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<IngestSummary, BenchError> {
+    config.validate()?;
+    let endpoint = Endpoint::from_shared(config.target.clone())
+        .map_err(|e| {
+            BenchError::Invalid(format!(
+                "--target {:?}: {e}; expected e.g. http://127.0.0.1:7070",
+                config.target
+            ))
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    let streams = config.streams.min(config.hosts);
+    let mut channels = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
+            .await
+            .map_err(|_| "timed out".to_owned())
+            .and_then(|r| r.map_err(|e| error_chain(&e)))
+            .map_err(|reason| BenchError::Unreachable {
+                target: config.target.clone(),
+                secs: 5,
+                reason,
+            })?;
+        channels.push(channel);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let start_ms = now_ms() - 23 * 3600 * 1000;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(streams);
+    for (i, channel) in channels.into_iter().enumerate() {
+        let hosts: Vec<SimHost> = (i..config.hosts)
+            .step_by(streams)
+            .map(|h| SimHost::new(h, config.shape, config.series))
+            .collect();
+        tasks.push(tokio::spawn(drive_stream(
+            IngestClient::new(channel),
+            hosts,
+            config.clone(),
+            start_ms,
+            stop.clone(),
+            counters.clone(),
+        )));
+    }
+
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(config.duration) => false,
+        _ = shutdown => true,
+    };
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut latencies = Latencies::default();
+    let mut failure = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(l)) => latencies.extend(l),
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(BenchError::Stream(e.to_string())),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(IngestSummary {
+        elapsed,
+        reports_acked: counters.reports_acked.load(Ordering::Relaxed),
+        samples_accepted: counters.samples_accepted.load(Ordering::Relaxed),
+        samples_rejected: counters.samples_rejected.load(Ordering::Relaxed),
+        latencies,
+        interrupted,
+    })
+}
+
+async fn drive_stream(
+    mut client: IngestClient<tonic::transport::Channel>,
+    mut hosts: Vec<SimHost>,
+    config: IngestBench,
+    start_ms: i64,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) -> Result<Latencies, BenchError> {
+    let (tx, rx) = mpsc::channel::<AgentMessage>(config.window + 1);
+    tx.send(AgentMessage {
+        kind: Some(Kind::Hello(Hello {
+            host: hosts[0].name.clone(),
+            agent_version: format!("bench-{}", env!("CARGO_PKG_VERSION")),
+            interval_ms: config.interval.as_millis() as u64,
+            ..Hello::default()
+        })),
+    })
+    .await
+    .map_err(|_| BenchError::Stream("stream closed before hello".into()))?;
+    let mut acks = client
+        .stream(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| BenchError::Stream(s.message().to_owned()))?
+        .into_inner();
+
+    let window = Arc::new(Semaphore::new(config.window));
+    let sent = Arc::new(std::sync::Mutex::new(VecDeque::<Instant>::new()));
+    let sender = {
+        let (window, sent, stop) = (window.clone(), sent.clone(), stop.clone());
+        let interval_ms = config.interval.as_millis() as i64;
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            'rounds: for round in 0i64.. {
+                let ts = start_ms + round * interval_ms;
+                for host in &mut hosts {
+                    if stop.load(Ordering::Relaxed) {
+                        break 'rounds;
+                    }
+                    let Ok(permit) = window.acquire().await else {
+                        break 'rounds;
+                    };
+                    permit.forget();
+                    seq += 1;
+                    let report = host.report(seq, ts);
+                    sent.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_back(Instant::now());
+                    if tx
+                        .send(AgentMessage {
+                            kind: Some(Kind::Report(report)),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        break 'rounds;
+                    }
+                }
+            }
+            // Dropping `tx` ends the request stream once the acks are in.
+        })
+    };
+
+    let mut latencies = Latencies::default();
+    let result = loop {
+        let outstanding = sent.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if sender.is_finished() && outstanding == 0 {
+            break Ok(());
+        }
+        match tokio::time::timeout(Duration::from_secs(10), acks.message()).await {
+            Ok(Ok(Some(ack))) => {
+                let at = sent.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                if let Some(at) = at {
+                    latencies.record(at.elapsed());
+                }
+                window.add_permits(1);
+                counters.reports_acked.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .samples_accepted
+                    .fetch_add(ack.accepted as u64, Ordering::Relaxed);
+                counters
+                    .samples_rejected
+                    .fetch_add(ack.rejected as u64, Ordering::Relaxed);
+            }
+            Ok(Ok(None)) => break Ok(()),
+            Ok(Err(status)) => break Err(BenchError::Stream(status.message().to_owned())),
+            Err(_) => {
+                break Err(BenchError::Stream(
+                    "no ack for 10s; the aggregator stalled".into(),
+                ));
+            }
+        }
+    };
+    window.close();
+    sender.abort();
+    result.map(|()| latencies)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,9 @@
+//! `mon bench`: load generators and probes that measure the pipeline from
+//! the outside, over the same sockets real agents and clients use.
+
+pub mod ingest;
+mod latency;
+mod workload;
+
+pub use latency::Latencies;
+pub use workload::Shape;

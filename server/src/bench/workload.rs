@@ -1,0 +1,120 @@
+//! The simulated fleet's reports. `Generic` sends `--series` values per host;
+//! `TsbsCpuOnly` follows the TSBS cpu-only use case (10 CPU fields per host
+//! with the host tags TSBS generates) so figures compare with published
+//! time-series database results.
+
+use crate::proto::{Label, Report, Sample};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `--series` values per host named `bench_value{series="N"}`
+    Generic,
+    /// 10 CPU fields per host with TSBS host tags (ignores --series)
+    TsbsCpuOnly,
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "generic" => Ok(Self::Generic),
+            "tsbs-cpu-only" => Ok(Self::TsbsCpuOnly),
+            other => Err(format!(
+                "unknown shape {other:?}; accepted are generic and tsbs-cpu-only"
+            )),
+        }
+    }
+}
+
+const TSBS_FIELDS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-northeast-1"];
+
+/// One simulated host: fixed labels and a random walk per series.
+pub struct SimHost {
+    pub name: String,
+    samples: Vec<Sample>,
+}
+
+impl SimHost {
+    pub fn new(index: usize, shape: Shape, series: usize) -> Self {
+        let name = format!("host-{index}");
+        let samples = match shape {
+            Shape::Generic => (0..series)
+                .map(|i| Sample {
+                    name: "bench_value".into(),
+                    labels: vec![Label {
+                        name: "series".into(),
+                        value: i.to_string(),
+                    }],
+                    value: fastrand::f64() * 100.0,
+                })
+                .collect(),
+            Shape::TsbsCpuOnly => {
+                let tags = tsbs_tags(index);
+                TSBS_FIELDS
+                    .iter()
+                    .map(|field| Sample {
+                        name: format!("cpu_{field}_percent"),
+                        labels: tags.clone(),
+                        value: fastrand::f64() * 100.0,
+                    })
+                    .collect()
+            }
+        };
+        Self { name, samples }
+    }
+
+    /// The next report: every value takes a small random step within 0..100.
+    pub fn report(&mut self, seq: u64, timestamp_ms: i64) -> Report {
+        for s in &mut self.samples {
+            s.value = (s.value + fastrand::f64() * 2.0 - 1.0).clamp(0.0, 100.0);
+        }
+        Report {
+            host: self.name.clone(),
+            seq,
+            timestamp_ms,
+            samples: self.samples.clone(),
+        }
+    }
+}
+
+fn tsbs_tags(index: usize) -> Vec<Label> {
+    let tag = |name: &str, value: String| Label {
+        name: name.into(),
+        value,
+    };
+    let region = REGIONS[index % REGIONS.len()];
+    vec![
+        tag("arch", ["x64", "x86"][index % 2].into()),
+        tag(
+            "datacenter",
+            format!("{region}{}", ["a", "b", "c"][index % 3]),
+        ),
+        tag(
+            "os",
+            ["ubuntu16.04lts", "ubuntu16.10", "ubuntu15.10"][index % 3].into(),
+        ),
+        tag("rack", (index % 100).to_string()),
+        tag("region", region.into()),
+        tag("service", (index % 20).to_string()),
+        tag(
+            "service_environment",
+            ["production", "staging", "test"][index % 3].into(),
+        ),
+        tag("service_version", (index % 2).to_string()),
+        tag("team", ["sf", "nyc", "lon", "chi"][index % 4].into()),
+    ]
+}
