@@ -47,6 +47,7 @@ pub struct AggregatorSection {
 #[serde(deny_unknown_fields)]
 pub struct ServeSection {
     pub grpc_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
     pub no_agent: Option<bool>,
 }
 
@@ -141,6 +142,7 @@ listen = "127.0.0.1:7070"
 
 [serve]
 grpc_listen = "127.0.0.1:7070"
+http_listen = "127.0.0.1:7071"
 # Run without the local agent (ingest from remote agents only).
 no_agent = false
 

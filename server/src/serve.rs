@@ -1,8 +1,9 @@
-//! `mon serve`: the aggregator and a local agent in one process on the
-//! embedded bus, so one command gives a working pipeline with no Redis.
+//! `mon serve`: the aggregator, the gateway and a local agent in one process
+//! on one bus, so one command gives a working pipeline with no Redis.
 //!
 //! Shutdown runs downstream-first: the agent stops and drains its spool into
-//! the aggregator, then the aggregator drains and flushes the store.
+//! the aggregator, the aggregator drains and flushes the store, and the
+//! gateway closes its WebSocket clients last.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use crate::agent::{self, AgentConfig};
 use crate::aggregator::{self, AggregatorConfig, AggregatorError, Stats};
 use crate::bus::SharedBus;
+use crate::gateway::{self, GatewayConfig, GatewayError};
 
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -20,6 +22,7 @@ pub struct ServeConfig {
     /// The local agent, or `None` for `--no-agent`. Its aggregator URL is
     /// replaced by the address the gRPC listener got.
     pub agent: Option<AgentConfig>,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,64 +30,80 @@ pub enum ServeError {
     #[error(transparent)]
     Aggregator(#[from] AggregatorError),
     #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
     Agent(#[from] agent::AgentError),
+}
+
+/// Resolves once `rx` carries `true`.
+async fn flag(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 pub async fn run(
     config: ServeConfig,
     grpc: TcpListener,
+    http: TcpListener,
     bus: SharedBus,
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let grpc_addr = grpc.local_addr().ok();
-    let (stop_agent_tx, mut stop_agent_rx) = watch::channel(false);
-    let (stop_aggregator_tx, mut stop_aggregator_rx) = watch::channel(false);
+    let (stop_agent, agent_stopped) = watch::channel(false);
+    let (stop_aggregator, aggregator_stopped) = watch::channel(false);
+    let (stop_gateway, gateway_stopped) = watch::channel(false);
 
+    let mut gateway_config = config.gateway;
+    if gateway_config.data_dir.is_none() {
+        gateway_config.data_dir = Some(config.aggregator.data_dir.clone());
+    }
+    let mut gateway = tokio::spawn(gateway::run(
+        gateway_config,
+        http,
+        bus.clone(),
+        Some(stats.clone()),
+        flag(gateway_stopped),
+    ));
     let mut aggregator = tokio::spawn(aggregator::run(
         config.aggregator,
         grpc,
         bus,
         stats,
-        async move {
-            let _ = stop_aggregator_rx.wait_for(|s| *s).await;
-        },
+        flag(aggregator_stopped),
     ));
-
     let agent = config.agent.map(|mut agent_config| {
         if let Some(addr) = grpc_addr {
             agent_config.aggregator = format!("http://{addr}");
         }
-        tokio::spawn(agent::run(agent_config, async move {
-            let _ = stop_agent_rx.wait_for(|s| *s).await;
-        }))
+        tokio::spawn(agent::run(agent_config, flag(agent_stopped)))
     });
 
-    tokio::select! {
-        _ = shutdown => {}
-        // The aggregator ended on its own: it failed to start or to serve.
-        early = &mut aggregator => {
-            let _ = stop_agent_tx.send(true);
-            if let Some(agent) = agent {
-                let _ = agent.await;
-            }
-            return match early {
-                Ok(result) => result.map_err(Into::into),
-                Err(e) => panic!("aggregator task panicked: {e}"),
-            };
-        }
+    let early: Option<Result<(), ServeError>> = tokio::select! {
+        _ = shutdown => None,
+        // A role ended on its own: it failed to start or to serve.
+        r = &mut aggregator => Some(r.unwrap_or_else(|e| panic!("aggregator task panicked: {e}")).map_err(Into::into)),
+        r = &mut gateway => Some(r.unwrap_or_else(|e| panic!("gateway task panicked: {e}")).map_err(Into::into)),
+    };
+    if early.is_none() {
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
-    let _ = stop_agent_tx.send(true);
+    let _ = stop_agent.send(true);
     let mut result = Ok(());
     if let Some(agent) = agent
         && let Ok(Err(e)) = agent.await
     {
         result = Err(e.into());
     }
-    let _ = stop_aggregator_tx.send(true);
-    match aggregator.await {
-        Ok(Err(e)) => Err(e.into()),
-        _ => result,
+    let _ = stop_aggregator.send(true);
+    let _ = stop_gateway.send(true);
+    if let Some(early) = early {
+        return early.and(result);
     }
+    if let Ok(Err(e)) = aggregator.await {
+        result = Err(e.into());
+    }
+    if let Ok(Err(e)) = gateway.await {
+        result = Err(e.into());
+    }
+    result
 }

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod aggregator;
 pub mod bench;
 pub mod config;
+pub mod http;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -8,9 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use server::aggregator::{AggregatorConfig, Stats};
 use server::bus::EmbeddedBus;
+use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
 
 use super::aggregator::LimitArgs;
+use super::http::AccessArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::{config, shutdown};
 
@@ -25,6 +27,11 @@ pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_GRPC_LISTEN", value_name = "ADDR")]
     pub grpc_listen: Option<SocketAddr>,
+    /// HTTP address of the dashboard, API and WebSocket [default: 127.0.0.1:7071]
+    #[arg(long, env = "MON_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub access: AccessArgs,
     /// Do not run the local agent
     #[arg(long, env = "MON_NO_AGENT")]
     pub no_agent: bool,
@@ -45,6 +52,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .grpc_listen
         .or(file.serve.grpc_listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    let http_listen = args
+        .http_listen
+        .or(file.serve.http_listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
     let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
     let agent = (!no_agent).then(|| {
         let mut agent = super::agent::AgentArgs {
@@ -63,13 +74,24 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             limits: args.limits.resolve(&file.limits),
         },
         agent,
+        gateway: GatewayConfig {
+            data_dir: Some(data_dir.clone()),
+            access: args.access.resolve(),
+            ..GatewayConfig::default()
+        },
     };
     runtime(true)?.block_on(async {
         let grpc = tokio::net::TcpListener::bind(grpc_listen)
             .await
             .with_context(|| format!("cannot listen on {grpc_listen} for gRPC (is another mon running? pick another with --grpc-listen)"))?;
         let grpc_addr = grpc.local_addr()?;
+        let http = tokio::net::TcpListener::bind(http_listen)
+            .await
+            .with_context(|| format!("cannot listen on {http_listen} for HTTP (is another mon running? pick another with --http-listen)"))?;
+        let http_addr = http.local_addr()?;
         println!("mon serve");
+        println!("  dashboard     http://{http_addr}/");
+        println!("  WebSocket     ws://{http_addr}/ws   (mon top --url ws://{http_addr}/ws)");
         println!("  gRPC ingest   http://{grpc_addr}   (mon agent --aggregator http://{grpc_addr})");
         println!(
             "  store         {}",
@@ -86,6 +108,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         serve::run(
             config,
             grpc,
+            http,
             Arc::new(EmbeddedBus::default()),
             Arc::new(Stats::default()),
             shutdown::signal(),

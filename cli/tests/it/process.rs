@@ -96,6 +96,7 @@ fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>>
 /// Runs a query with the `sqlite3` shell, as a user would.
 pub fn sqlite(db: &Path, sql: &str) -> String {
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg(db)
         .arg(sql)
         .output()

@@ -14,6 +14,8 @@ fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
         "1s",
         "--grpc-listen",
         "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
         "--data-dir",
     ])
     .arg(dir.path());

@@ -1,0 +1,191 @@
+//! The hub: the fleet state plus the broadcast ring every client reads.
+//!
+//! Events enter as the JSON bytes the bus (or the upstream) delivered; they
+//! are validated as UTF-8 and parsed once here, and clients share the same
+//! frame. The state sits behind a std mutex: every critical section is a few
+//! map operations with no `.await` inside.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::Filter;
+use super::fleet::{Fleet, MetricsJson};
+use super::message::status;
+use crate::time::now_ms;
+
+/// How long a built full snapshot is reused for clients connecting at once.
+const SNAPSHOT_REUSE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Metrics,
+    Alert,
+    /// The state was replaced: every client should get a fresh snapshot.
+    Resync,
+    /// The upstream link changed state (edge only).
+    Status,
+}
+
+#[derive(Debug)]
+pub struct Event {
+    pub kind: EventKind,
+    pub host: String,
+    /// The frame every client with no metric filter sends as-is.
+    pub frame: Utf8Bytes,
+    /// The parsed metrics, for clients that filter by metric.
+    pub metrics: Option<MetricsJson>,
+}
+
+/// Counters for `/metrics` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub clients: AtomicU64,
+    pub clients_total: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub events_in: AtomicU64,
+    pub lag_resyncs: AtomicU64,
+    pub clients_dropped_slow: AtomicU64,
+    pub bad_client_frames: AtomicU64,
+    pub bad_events: AtomicU64,
+}
+
+pub struct Hub {
+    role: &'static str,
+    tx: broadcast::Sender<Arc<Event>>,
+    fleet: Mutex<Fleet>,
+    snapshot: Mutex<Option<(Instant, Utf8Bytes)>>,
+    ready: AtomicBool,
+    pub stats: HubStats,
+}
+
+impl Hub {
+    /// `ring` is how many events a client may fall behind before it is
+    /// resynchronized with a snapshot.
+    pub fn new(role: &'static str, ring: usize) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(ring.max(16));
+        Arc::new(Self {
+            role,
+            tx,
+            fleet: Mutex::new(Fleet::default()),
+            snapshot: Mutex::new(None),
+            ready: AtomicBool::new(false),
+            stats: HubStats::default(),
+        })
+    }
+
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// True once the hub has state from its source (bus or upstream).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Applies and broadcasts one `metrics` or `alert` event.
+    pub fn ingest(&self, payload: Bytes) -> Result<(), String> {
+        self.stats.events_in.fetch_add(1, Ordering::Relaxed);
+        let result = self.ingest_inner(payload);
+        if result.is_err() {
+            self.stats.bad_events.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn ingest_inner(&self, payload: Bytes) -> Result<(), String> {
+        let frame = Utf8Bytes::try_from(payload).map_err(|_| "event is not UTF-8".to_owned())?;
+        let value: serde_json::Value =
+            serde_json::from_str(frame.as_str()).map_err(|e| format!("event is not JSON: {e}"))?;
+        let event = match value["type"].as_str() {
+            Some("metrics") => {
+                let m: MetricsJson =
+                    serde_json::from_value(value).map_err(|e| format!("bad metrics event: {e}"))?;
+                self.lock().apply_metrics(&m);
+                Event {
+                    kind: EventKind::Metrics,
+                    host: m.host.clone(),
+                    frame,
+                    metrics: Some(m),
+                }
+            }
+            Some("alert") => {
+                self.lock().apply_alert(&value)?;
+                Event {
+                    kind: EventKind::Alert,
+                    host: value["host"].as_str().unwrap_or_default().to_owned(),
+                    frame,
+                    metrics: None,
+                }
+            }
+            other => return Err(format!("unknown event type {other:?}")),
+        };
+        let _ = self.tx.send(Arc::new(event));
+        Ok(())
+    }
+
+    /// Replaces the whole state (after a start or a gap) and tells every
+    /// client to take a fresh snapshot. The bus holds no alert state, so the
+    /// gateway passes `keep_alerts` to keep what alert events told it.
+    pub fn reset(&self, mut fleet: Fleet, keep_alerts: bool) {
+        {
+            let mut current = self.lock();
+            if keep_alerts {
+                fleet.alerts = std::mem::take(&mut current.alerts);
+            }
+            *current = fleet;
+        }
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.ready.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(Arc::new(Event {
+            kind: EventKind::Resync,
+            host: String::new(),
+            frame: Utf8Bytes::from(""),
+            metrics: None,
+        }));
+    }
+
+    /// Broadcasts a `status` frame about the upstream link.
+    pub fn status(&self, upstream: &str) {
+        let _ = self.tx.send(Arc::new(Event {
+            kind: EventKind::Status,
+            host: String::new(),
+            frame: Utf8Bytes::from(status(upstream)),
+            metrics: None,
+        }));
+    }
+
+    /// A `snapshot` frame for `filter`. The unfiltered one is shared by the
+    /// clients that connect within half a second of each other.
+    pub fn snapshot(&self, filter: &Filter) -> Utf8Bytes {
+        if *filter != Filter::default() {
+            return Utf8Bytes::from(self.lock().snapshot_frame(filter, now_ms()));
+        }
+        let mut cached = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, frame)) = cached.as_ref()
+            && at.elapsed() < SNAPSHOT_REUSE
+        {
+            return frame.clone();
+        }
+        let frame = Utf8Bytes::from(self.lock().snapshot_frame(filter, now_ms()));
+        *cached = Some((Instant::now(), frame.clone()));
+        frame
+    }
+
+    /// Reads the state.
+    pub fn with_fleet<R>(&self, f: impl FnOnce(&Fleet) -> R) -> R {
+        f(&self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,186 @@
+//! The WebSocket protocol (version 1), as JSON text frames.
+//!
+//! Server to client: `hello`, `snapshot`, `metrics`, `alert`, `subscribed`,
+//! `status`, `error`. Client to server: `subscribe`. The full contract is in
+//! ARCHITECTURE.md; `metrics` and `alert` frames are the bus payloads as-is.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bus::Pattern;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Restricts the stream to hosts and metrics matching the globs; an
+    /// empty or missing list means everything.
+    Subscribe {
+        #[serde(default)]
+        hosts: Vec<String>,
+        #[serde(default)]
+        metrics: Vec<String>,
+    },
+}
+
+/// Most globs in one `subscribe`.
+const MAX_GLOBS: usize = 64;
+
+impl ClientMessage {
+    /// Parses a text frame, with an error a person can act on.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| {
+            format!(
+                "cannot read message ({e}); expected {{\"type\":\"subscribe\",\"hosts\":[\"web-*\"],\"metrics\":[\"cpu_*\"]}}"
+            )
+        })
+    }
+}
+
+/// A client's subscription.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    hosts: Vec<Pattern>,
+    metrics: Vec<Pattern>,
+}
+
+impl Filter {
+    pub fn new(hosts: &[String], metrics: &[String]) -> Result<Self, String> {
+        if hosts.len() > MAX_GLOBS || metrics.len() > MAX_GLOBS {
+            return Err(format!(
+                "subscribe lists {} host and {} metric globs; at most {MAX_GLOBS} of each are accepted",
+                hosts.len(),
+                metrics.len()
+            ));
+        }
+        let parse = |globs: &[String]| {
+            globs
+                .iter()
+                .map(|g| Pattern::parse(g).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            hosts: parse(hosts)?,
+            metrics: parse(metrics)?,
+        })
+    }
+
+    pub fn host(&self, host: &str) -> bool {
+        self.hosts.is_empty() || self.hosts.iter().any(|p| p.matches(host))
+    }
+
+    pub fn metric(&self, name: &str) -> bool {
+        self.metrics.is_empty() || self.metrics.iter().any(|p| p.matches(name))
+    }
+
+    /// True when no metric is filtered out, so shared frames can be sent as-is.
+    pub fn all_metrics(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    pub fn describe(&self) -> (Vec<&str>, Vec<&str>) {
+        (
+            self.hosts.iter().map(Pattern::as_str).collect(),
+            self.metrics.iter().map(Pattern::as_str).collect(),
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Hello<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    server: &'a str,
+    role: &'a str,
+}
+
+pub fn hello(role: &str) -> String {
+    serde_json::to_string(&Hello {
+        kind: "hello",
+        v: PROTOCOL_VERSION,
+        server: concat!("mon ", env!("CARGO_PKG_VERSION")),
+        role,
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct ErrorFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    code: &'a str,
+    message: &'a str,
+}
+
+/// An `error` frame: `code` is machine-readable, `message` is for people.
+pub fn error(code: &str, message: &str) -> String {
+    serde_json::to_string(&ErrorFrame {
+        kind: "error",
+        v: PROTOCOL_VERSION,
+        code,
+        message,
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Subscribed<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    hosts: Vec<&'a str>,
+    metrics: Vec<&'a str>,
+}
+
+pub fn subscribed(filter: &Filter) -> String {
+    let (hosts, metrics) = filter.describe();
+    serde_json::to_string(&Subscribed {
+        kind: "subscribed",
+        v: PROTOCOL_VERSION,
+        hosts,
+        metrics,
+    })
+    .unwrap_or_default()
+}
+
+/// A `status` frame about the upstream link (sent by the edge).
+pub fn status(upstream: &str) -> String {
+    serde_json::json!({"type": "status", "v": PROTOCOL_VERSION, "upstream": upstream}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribe_parses_and_builds_a_filter() {
+        let m =
+            ClientMessage::parse(r#"{"type":"subscribe","hosts":["web-*"],"metrics":["cpu_*"]}"#)
+                .unwrap();
+        let ClientMessage::Subscribe { hosts, metrics } = m;
+        let f = Filter::new(&hosts, &metrics).unwrap();
+        assert!(f.host("web-1") && !f.host("db-1"));
+        assert!(f.metric("cpu_usage_percent") && !f.metric("load1"));
+    }
+
+    #[test]
+    fn bad_messages_say_what_is_expected() {
+        for bad in [
+            "not json",
+            r#"{"type":"unsubscribe"}"#,
+            r#"{"type":"subscribe","hosts":"web"}"#,
+            r#"{"type":"subscribe","colour":1}"#,
+        ] {
+            let err = ClientMessage::parse(bad).unwrap_err();
+            assert!(
+                err.contains(r#"expected {"type":"subscribe""#),
+                "{bad}: {err}"
+            );
+        }
+        let err = Filter::new(&["web-[12]".into()], &[]).unwrap_err();
+        assert!(err.contains("web-[12]"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! `mon gateway`: the live stream over WebSocket (`/ws`), the HTTP API,
+//! Prometheus `/metrics` and the web dashboard at `/`.
+//!
+//! The gateway keeps no state of its own beyond the hub: it is rebuilt from
+//! the bus at start and after every gap, so any number of gateways can run
+//! side by side.
+
+mod api;
+mod feed;
+mod prometheus;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+pub use api::parse_labels;
+
+use crate::aggregator::Stats;
+use crate::bus::SharedBus;
+use crate::fanout::Hub;
+use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::ws::{WsLimits, upgrade};
+use crate::http::{Access, assets};
+
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    /// Where the store lives, for `/api/series`; `None` answers 503 there.
+    pub data_dir: Option<PathBuf>,
+    pub access: Access,
+    pub ws: WsLimits,
+    /// Events a client may fall behind before it is resynchronized.
+    pub ring: usize,
+}
+
+#[derive(Clone)]
+pub struct GatewayState {
+    hub: Arc<Hub>,
+    data_dir: Option<PathBuf>,
+    access: Arc<Access>,
+    ws: Arc<WsLimits>,
+    aggregator: Option<Arc<Stats>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Every route in one place.
+pub fn router(state: GatewayState) -> Router {
+    let api = Router::new()
+        .route("/api/hosts", get(api::hosts))
+        .route("/api/hosts/{host}", get(api::host))
+        .route("/api/series", get(api::series))
+        .route("/api/alerts", get(api::alerts))
+        .route_layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            require_token,
+        ));
+    let ws =
+        Router::new()
+            .route("/ws", get(ws_handler))
+            .route_layer(middleware::from_fn_with_state(
+                state.access.clone(),
+                require_token_and_origin,
+            ));
+    let plain = Router::new()
+        .route("/", get(assets::index))
+        .route("/static/{*path}", get(assets::asset))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(prometheus::metrics))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    api.layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+    .merge(ws)
+    .merge(plain)
+    .with_state(state)
+}
+
+async fn ws_handler(State(state): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
+    upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone())
+}
+
+/// Serves on `listener` until `shutdown` resolves, then closes every
+/// WebSocket with 1001 and finishes in-flight requests.
+pub async fn run(
+    config: GatewayConfig,
+    listener: TcpListener,
+    bus: SharedBus,
+    aggregator: Option<Arc<Stats>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let hub = Hub::new("gateway", if config.ring == 0 { 1024 } else { config.ring });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed = tokio::spawn(feed::run(bus, hub.clone(), stop_rx.clone()));
+    let state = GatewayState {
+        hub,
+        data_dir: config.data_dir,
+        access: Arc::new(config.access),
+        ws: Arc::new(config.ws),
+        aggregator,
+        shutdown: stop_rx,
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "gateway listening (HTTP, WebSocket /ws, dashboard /)");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("gateway stopping: closing WebSocket clients");
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    feed.abort();
+    tracing::info!("gateway stopped");
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Serves the embedded web dashboard from the `web` crate.
+
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub async fn index() -> Response {
+    file("index.html")
+}
+
+pub async fn asset(Path(path): Path<String>) -> Response {
+    file(&path)
+}
+
+fn file(path: &str) -> Response {
+    match web::asset(path) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            asset.body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such file in the dashboard").into_response(),
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP pieces shared by the gateway and the edge: access control, JSON
+//! errors, the embedded dashboard and the WebSocket upgrade.
+
+pub mod access;
+pub mod assets;
+pub mod error;
+pub mod ws;
+
+pub use access::Access;
+pub use error::ApiError;

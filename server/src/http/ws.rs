@@ -1,0 +1,53 @@
+//! The `/ws` upgrade: small buffers so thousands of clients fit in memory,
+//! a cap on client message size, and a cap on concurrent clients.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use super::ApiError;
+use crate::fanout::{Hub, SessionLimits, serve_session};
+
+/// Sizes that bound a client's memory.
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    pub session: SessionLimits,
+    pub max_clients: usize,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        Self {
+            session: SessionLimits::default(),
+            max_clients: 10_000,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub fn upgrade(
+    ws: WebSocketUpgrade,
+    hub: Arc<Hub>,
+    limits: &WsLimits,
+    shutdown: watch::Receiver<bool>,
+) -> Response {
+    if hub.stats.clients.load(Ordering::Relaxed) as usize >= limits.max_clients {
+        return ApiError::Unavailable(format!(
+            "this server holds its limit of {} WebSocket clients; try another edge or raise --max-clients",
+            limits.max_clients
+        ))
+        .into_response();
+    }
+    let session = limits.session.clone();
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .on_upgrade(move |socket| serve_session(socket, hub, session, shutdown))
+}

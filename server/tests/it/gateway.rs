@@ -1,0 +1,411 @@
+//! The gateway over real sockets: WebSocket protocol, slow clients, bad
+//! frames, the HTTP API and access control.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use server::bus::{Bus, EmbeddedBus, SharedBus};
+use server::event::encode_metrics;
+use server::gateway::GatewayConfig;
+use server::http::Access;
+use server::model::{AcceptedReport, Point, SeriesKey};
+use server::proto::{Report, Sample};
+use server::time::now_ms;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next text frame as JSON, skipping pings.
+async fn next_json(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10s")
+            .expect("the socket is open")
+            .expect("a readable frame");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads frames until one of type `kind` arrives.
+async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    loop {
+        let v = next_json(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
+    AcceptedReport {
+        host: host.into(),
+        seq: ts as u64,
+        timestamp_ms: ts,
+        points: vec![
+            Point {
+                key: SeriesKey::new("cpu_usage_percent"),
+                value: cpu,
+            },
+            Point {
+                key: SeriesKey::new("load1"),
+                value: 0.5,
+            },
+        ],
+    }
+}
+
+async fn publish(bus: &EmbeddedBus, r: &AcceptedReport) {
+    bus.publish_report(r, encode_metrics(r)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gets_hello_snapshot_then_live_metrics_from_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let agg = Aggregator::start(dir.path()).await;
+    let gw = Gateway::start(
+        agg.bus.clone(),
+        GatewayConfig {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
+    let ts = now_ms();
+    let sample = |name: &str, value| Sample {
+        name: name.into(),
+        labels: vec![],
+        value,
+    };
+    agent
+        .send(Report {
+            host: "web-1".into(),
+            seq: 1,
+            timestamp_ms: ts,
+            samples: vec![sample("cpu_usage_percent", 10.0)],
+        })
+        .await;
+
+    let mut ws = connect(&gw.ws_url()).await;
+    let hello = next_json(&mut ws).await;
+    assert_eq!(
+        (hello["type"].as_str(), hello["v"].as_u64()),
+        (Some("hello"), Some(1))
+    );
+    // The snapshot may predate the first report's arrival; wait for it to hold web-1.
+    let mut snapshot = next_of(&mut ws, "snapshot").await;
+    while snapshot["hosts"].as_array().unwrap().is_empty() {
+        snapshot = next_json(&mut ws).await;
+    }
+    if snapshot["type"] == "snapshot" {
+        assert_eq!(snapshot["hosts"][0]["host"], "web-1");
+    }
+
+    agent
+        .send(Report {
+            host: "web-1".into(),
+            seq: 2,
+            timestamp_ms: ts + 1000,
+            samples: vec![sample("cpu_usage_percent", 55.5)],
+        })
+        .await;
+    let live = loop {
+        let m = next_of(&mut ws, "metrics").await;
+        if m["seq"] == 2 {
+            break m;
+        }
+    };
+    assert_eq!(live["host"], "web-1");
+    assert_eq!(live["values"][0]["name"], "cpu_usage_percent");
+    assert_eq!(live["values"][0]["value"], 55.5);
+
+    // The same state is on the HTTP API.
+    let (status, body) = http_get(gw.addr, "/api/hosts/web-1", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let host: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(host["values"][0]["value"], 55.5);
+    let (status, body) = http_get(
+        gw.addr,
+        &format!(
+            "/api/series?host=web-1&metric=cpu_usage_percent&from={}&to={}",
+            ts - 60_000,
+            ts + 60_000
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let series: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(series["points"].as_array().unwrap().len(), 2, "{series}");
+
+    drop((ws, agent));
+    gw.stop().await;
+    agg.stop().await;
+}
+
+#[tokio::test]
+async fn subscribe_filters_hosts_and_metrics() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus.clone() as SharedBus, GatewayConfig::default()).await;
+    let mut ws = connect(&gw.ws_url()).await;
+    next_of(&mut ws, "snapshot").await;
+    ws.send(Message::text(
+        r#"{"type":"subscribe","hosts":["db-*"],"metrics":["load*"]}"#,
+    ))
+    .await
+    .unwrap();
+    let ack = next_of(&mut ws, "subscribed").await;
+    assert_eq!(ack["hosts"][0], "db-*");
+    next_of(&mut ws, "snapshot").await;
+
+    let ts = now_ms();
+    publish(&bus, &report("web-1", ts, 1.0)).await;
+    publish(&bus, &report("db-1", ts, 2.0)).await;
+    let m = next_of(&mut ws, "metrics").await;
+    assert_eq!(m["host"], "db-1", "web-1 is filtered out");
+    let names: Vec<&str> = m["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["load1"], "only load* metrics");
+    drop(ws);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_frames_get_clear_answers_and_the_server_stays_up() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus.clone() as SharedBus, GatewayConfig::default()).await;
+    let mut ws = connect(&gw.ws_url()).await;
+    next_of(&mut ws, "snapshot").await;
+
+    for (frame, expect) in [
+        (Message::text("hello?"), "cannot read message"),
+        (
+            Message::text(r#"{"type":"subscribe","hosts":"web"}"#),
+            "expected {\"type\":\"subscribe\"",
+        ),
+        (
+            Message::text(r#"{"type":"subscribe","hosts":["web-[12]"]}"#),
+            "only `*` and `?`",
+        ),
+        (
+            Message::Binary(Bytes::from_static(b"\x00\x01")),
+            "binary frames are not accepted",
+        ),
+    ] {
+        ws.send(frame).await.unwrap();
+        let err = next_of(&mut ws, "error").await;
+        assert_eq!(err["code"], "bad_message");
+        assert!(err["message"].as_str().unwrap().contains(expect), "{err}");
+    }
+
+    // A frame over the 64 KiB limit closes this client with 1009.
+    ws.send(Message::text("x".repeat(100 * 1024)))
+        .await
+        .unwrap();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.unwrap().code, CloseCode::Size);
+
+    // Everyone else is unaffected.
+    let mut other = connect(&gw.ws_url()).await;
+    assert_eq!(next_json(&mut other).await["type"], "hello");
+    drop(other);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_delay_a_fast_one() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(
+        bus.clone() as SharedBus,
+        GatewayConfig {
+            ring: 256,
+            ..Default::default()
+        },
+    )
+    .await;
+    // The slow client connects and then never reads.
+    let slow = connect(&gw.ws_url()).await;
+    let mut fast = connect(&gw.ws_url()).await;
+    next_of(&mut fast, "snapshot").await;
+
+    // Enough traffic to fill the slow client's socket buffers many times.
+    let padding: Vec<Point> = (0..100)
+        .map(|i| Point {
+            key: SeriesKey::with_labels("pad_value", [("i", i.to_string())]),
+            value: i as f64,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let total = 4000;
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < total {
+            let v = next_json(&mut fast).await;
+            if v["type"] == "metrics" {
+                seen += 1;
+            }
+        }
+        fast
+    });
+    let base = now_ms();
+    for i in 0..total {
+        let mut r = report("web-1", base + i as i64, 1.0);
+        r.points.extend(padding.iter().cloned());
+        publish(&bus, &r).await;
+        // A steady stream a live client can follow, far more than the slow
+        // client's socket buffers hold.
+        if i % 32 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let fast = tokio::time::timeout(Duration::from_secs(20), reader)
+        .await
+        .expect("the fast client got every event while the slow one was stuck")
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(20));
+
+    // The slow client, once it reads again, has been resynced with a
+    // snapshot or closed for being too slow; never handed a stale backlog.
+    let mut slow = slow;
+    let mut saw_resync_or_close = false;
+    let mut snapshots = 0;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), slow.next()).await {
+        match msg {
+            Message::Text(t) if t.as_str().starts_with(r#"{"type":"snapshot""#) => {
+                snapshots += 1;
+                if snapshots > 1 {
+                    saw_resync_or_close = true;
+                    break;
+                }
+            }
+            Message::Close(frame) => {
+                assert_eq!(frame.unwrap().code, CloseCode::Policy);
+                saw_resync_or_close = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        saw_resync_or_close,
+        "the slow client was resynced or dropped"
+    );
+    drop((fast, slow));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_guards_api_and_ws_and_foreign_origins_are_refused() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(
+        bus as SharedBus,
+        GatewayConfig {
+            access: Access {
+                token: Some("t0ken".into()),
+                allowed_origins: vec![],
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, body) = http_get(gw.addr, "/api/hosts", &[]).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    assert_eq!(
+        http_get(gw.addr, "/api/hosts", &[("Authorization", "Bearer t0ken")])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        http_get(gw.addr, "/api/hosts?token=t0ken", &[]).await.0,
+        200
+    );
+    assert_eq!(http_get(gw.addr, "/healthz", &[]).await.0, 200);
+
+    let err = tokio_tungstenite::connect_async(gw.ws_url())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let mut ok = connect(&format!("{}?token=t0ken", gw.ws_url())).await;
+    assert_eq!(next_json(&mut ok).await["type"], "hello");
+
+    let mut request = format!("{}?token=t0ken", gw.ws_url())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    drop(ok);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn prometheus_metrics_list_every_host_series() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus.clone() as SharedBus, GatewayConfig::default()).await;
+    let mut ws = connect(&gw.ws_url()).await;
+    next_of(&mut ws, "snapshot").await;
+    publish(&bus, &report("web-1", now_ms(), 12.5)).await;
+    next_of(&mut ws, "metrics").await;
+    let (status, body) = http_get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE cpu_usage_percent gauge\ncpu_usage_percent{host=\"web-1\"} 12.5"),
+        "{body}"
+    );
+    assert!(body.contains("mon_websocket_clients 1"), "{body}");
+    if let Ok(out) = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("metrics")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(ws);
+    gw.stop().await;
+}

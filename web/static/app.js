@@ -1,0 +1,1 @@
+// The dashboard script is written in app.js.
