@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => commands::agent::run(&cli.global, args),
         Command::Aggregator(args) => commands::aggregator::run(&cli.global, args),
         Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Edge(args) => commands::edge::run(args),
         Command::Config(args) => commands::config::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

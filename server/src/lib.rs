@@ -9,6 +9,7 @@ pub mod agent;
 pub mod aggregator;
 pub mod bench;
 pub mod bus;
+pub mod edge;
 pub mod event;
 pub mod fanout;
 pub mod gateway;

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod aggregator;
 pub mod bench;
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod serve;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Aggregator(aggregator::AggregatorArgs),
     /// Run the aggregator and a local agent in one process (no Redis needed)
     Serve(serve::ServeArgs),
+    /// Relay a gateway's live stream to many browsers, close to them
+    Edge(edge::EdgeArgs),
     /// Print or check configuration
     Config(config::ConfigArgs),
     /// Load generators and latency probes for the benchmarks

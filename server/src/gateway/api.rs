@@ -1,43 +1,17 @@
-//! The HTTP API: current state from the hub, history from the store.
+//! `/api/series`: history from the store. The live-state routes are in
+//! `crate::http::live`, shared with the edge.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
 use super::GatewayState;
-use crate::fanout::Filter;
 use crate::http::ApiError;
 use crate::model::SeriesKey;
 use crate::store::Reader;
 use crate::time::now_ms;
-
-pub async fn hosts(State(state): State<GatewayState>) -> Json<serde_json::Value> {
-    let hosts = state.hub.with_fleet(|f| f.hosts_json(&Filter::default()));
-    Json(serde_json::json!({ "hosts": hosts }))
-}
-
-pub async fn host(
-    State(state): State<GatewayState>,
-    Path(host): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let host = host.to_ascii_lowercase();
-    state
-        .hub
-        .with_fleet(|f| f.host_json(&host, &Filter::default()))
-        .map(|h| Json(serde_json::to_value(h).unwrap_or_default()))
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no live host named {host:?}; GET /api/hosts lists the hosts"
-            ))
-        })
-}
-
-pub async fn alerts(State(state): State<GatewayState>) -> Json<serde_json::Value> {
-    let alerts = state.hub.with_fleet(|f| f.alerts_json(&Filter::default()));
-    Json(serde_json::json!({ "alerts": alerts }))
-}
 
 #[derive(Debug, Deserialize)]
 pub struct SeriesQuery {
@@ -142,20 +116,6 @@ pub async fn series(
             })
             .collect(),
     }))
-}
-
-pub async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-pub async fn readyz(State(state): State<GatewayState>) -> Result<&'static str, ApiError> {
-    if state.hub.is_ready() {
-        Ok("ready\n")
-    } else {
-        Err(ApiError::Unavailable(
-            "not ready: the live stream has not started yet".into(),
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
@@ -30,7 +30,7 @@ use crate::bus::SharedBus;
 use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
 use crate::http::ws::{WsLimits, upgrade};
-use crate::http::{Access, assets};
+use crate::http::{Access, assets, live};
 
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
@@ -52,6 +52,12 @@ pub struct GatewayState {
     shutdown: watch::Receiver<bool>,
 }
 
+impl FromRef<GatewayState> for Arc<Hub> {
+    fn from_ref(state: &GatewayState) -> Self {
+        state.hub.clone()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("HTTP server failed: {0}")]
@@ -61,10 +67,10 @@ pub enum GatewayError {
 /// Every route in one place.
 pub fn router(state: GatewayState) -> Router {
     let api = Router::new()
-        .route("/api/hosts", get(api::hosts))
-        .route("/api/hosts/{host}", get(api::host))
+        .route("/api/hosts", get(live::hosts))
+        .route("/api/hosts/{host}", get(live::host))
         .route("/api/series", get(api::series))
-        .route("/api/alerts", get(api::alerts))
+        .route("/api/alerts", get(live::alerts))
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
@@ -79,8 +85,8 @@ pub fn router(state: GatewayState) -> Router {
     let plain = Router::new()
         .route("/", get(assets::index))
         .route("/static/{*path}", get(assets::asset))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
+        .route("/healthz", get(live::healthz))
+        .route("/readyz", get(live::readyz))
         .route("/metrics", get(prometheus::metrics))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

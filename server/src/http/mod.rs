@@ -4,6 +4,7 @@
 pub mod access;
 pub mod assets;
 pub mod error;
+pub mod live;
 pub mod ws;
 
 pub use access::Access;

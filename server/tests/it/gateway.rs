@@ -18,15 +18,15 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str) -> Ws {
+pub async fn connect(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
 /// The next text frame as JSON, skipping pings.
-async fn next_json(ws: &mut Ws) -> serde_json::Value {
+pub async fn next_json(ws: &mut Ws) -> serde_json::Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -42,7 +42,7 @@ async fn next_json(ws: &mut Ws) -> serde_json::Value {
 }
 
 /// Reads frames until one of type `kind` arrives.
-async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+pub async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
     loop {
         let v = next_json(ws).await;
         if v["type"] == kind {

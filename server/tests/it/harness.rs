@@ -135,7 +135,15 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(bus: SharedBus, config: server::gateway::GatewayConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(bus, config, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(
+        bus: SharedBus,
+        config: server::gateway::GatewayConfig,
+        addr: SocketAddr,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::gateway::run(config, listener, bus, None, async {

@@ -1,0 +1,138 @@
+//! `mon edge`: one upstream WebSocket to a gateway, fanned out to many
+//! downstream clients, serving the same dashboard. It runs close to browsers
+//! (for example in a cloud region in front of the gateway) so thousands of
+//! browser connections cost the gateway one.
+//!
+//! A new client is served from the edge's own copy of the state, never by
+//! asking the upstream; while the upstream is away the last state stays up.
+
+mod proxy;
+mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRef, State, WebSocketUpgrade};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::fanout::Hub;
+use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::ws::{WsLimits, upgrade};
+use crate::http::{Access, assets, live};
+
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// The gateway's WebSocket, e.g. `ws://10.0.0.5:7071/ws`.
+    pub upstream: String,
+    /// Token the upstream requires, if any.
+    pub upstream_token: Option<String>,
+    /// Who may connect downstream.
+    pub access: Access,
+    pub ws: WsLimits,
+    pub ring: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("{0}")]
+    Config(String),
+    #[error("HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub struct EdgeState {
+    hub: Arc<Hub>,
+    access: Arc<Access>,
+    ws: Arc<WsLimits>,
+    upstream_http: String,
+    upstream_token: Option<String>,
+    http: proxy::HttpClient,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl FromRef<EdgeState> for Arc<Hub> {
+    fn from_ref(state: &EdgeState) -> Self {
+        state.hub.clone()
+    }
+}
+
+pub fn router(state: EdgeState) -> Router {
+    let timeout = || {
+        TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        )
+    };
+    let api = Router::new()
+        .route("/api/hosts", get(live::hosts))
+        .route("/api/hosts/{host}", get(live::host))
+        .route("/api/alerts", get(live::alerts))
+        .route("/api/series", get(proxy::series))
+        .route_layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            require_token,
+        ))
+        .layer(timeout());
+    let ws =
+        Router::new()
+            .route("/ws", get(ws_handler))
+            .route_layer(middleware::from_fn_with_state(
+                state.access.clone(),
+                require_token_and_origin,
+            ));
+    let plain = Router::new()
+        .route("/", get(assets::index))
+        .route("/static/{*path}", get(assets::asset))
+        .route("/healthz", get(live::healthz))
+        .route("/readyz", get(live::readyz))
+        .layer(timeout());
+    api.merge(ws).merge(plain).with_state(state)
+}
+
+async fn ws_handler(State(state): State<EdgeState>, ws: WebSocketUpgrade) -> Response {
+    upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone())
+}
+
+pub async fn run(
+    config: EdgeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EdgeError> {
+    let upstream_http = proxy::http_base(&config.upstream).map_err(EdgeError::Config)?;
+    let hub = Hub::new("edge", if config.ring == 0 { 1024 } else { config.ring });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let link = tokio::spawn(upstream::run(
+        config.upstream.clone(),
+        config.upstream_token.clone(),
+        hub.clone(),
+        stop_rx.clone(),
+    ));
+    let state = EdgeState {
+        hub,
+        access: Arc::new(config.access),
+        ws: Arc::new(config.ws),
+        upstream_http,
+        upstream_token: config.upstream_token,
+        http: proxy::client(),
+        shutdown: stop_rx,
+    };
+    tracing::info!(addr = %listener.local_addr()?, upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("edge stopping: closing WebSocket clients");
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    link.abort();
+    tracing::info!("edge stopped");
+    Ok(())
+}

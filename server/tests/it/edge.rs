@@ -1,0 +1,120 @@
+//! The edge relay over real sockets: fan-out, its own snapshot for new
+//! clients, and surviving a gateway restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use server::bus::{Bus, EmbeddedBus, SharedBus};
+use server::edge::{self, EdgeConfig};
+use server::event::encode_metrics;
+use server::gateway::GatewayConfig;
+use server::model::{AcceptedReport, Point, SeriesKey};
+use server::time::now_ms;
+use tokio::sync::oneshot;
+
+use crate::gateway::{connect, next_json, next_of};
+use crate::harness::{Gateway, http_get};
+
+fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
+    AcceptedReport {
+        host: host.into(),
+        seq: 1,
+        timestamp_ms: ts,
+        points: vec![Point {
+            key: SeriesKey::new("cpu_usage_percent"),
+            value: cpu,
+        }],
+    }
+}
+
+async fn publish(bus: &EmbeddedBus, r: &AcceptedReport) {
+    bus.publish_report(r, encode_metrics(r)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
+    let bus1 = Arc::new(EmbeddedBus::default());
+    publish(&bus1, &report("web-1", now_ms(), 10.0)).await;
+    let gw = Gateway::start(bus1.clone() as SharedBus, GatewayConfig::default()).await;
+    let gw_addr = gw.addr;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let edge_addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let edge_task = tokio::spawn(edge::run(
+        EdgeConfig {
+            upstream: format!("ws://{gw_addr}/ws"),
+            upstream_token: None,
+            access: Default::default(),
+            ws: Default::default(),
+            ring: 0,
+        },
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let edge_ws = format!("ws://{edge_addr}/ws");
+
+    // A browser on the edge sees the gateway's state, then live events.
+    let mut client = connect(&edge_ws).await;
+    assert_eq!(next_json(&mut client).await["role"], "edge");
+    let mut snap = next_of(&mut client, "snapshot").await;
+    while snap["hosts"].as_array().unwrap().is_empty() {
+        snap = next_of(&mut client, "snapshot").await;
+    }
+    assert_eq!(snap["hosts"][0]["host"], "web-1");
+    publish(&bus1, &report("web-1", now_ms() + 1, 42.0)).await;
+    let m = next_of(&mut client, "metrics").await;
+    assert_eq!(m["values"][0]["value"], 42.0);
+
+    // The gateway goes away: the client is told, and a newcomer is still
+    // served the last state from the edge's own copy.
+    gw.stop().await;
+    let status = next_of(&mut client, "status").await;
+    assert_eq!(status["upstream"], "reconnecting");
+    let mut newcomer = connect(&edge_ws).await;
+    let snap = next_of(&mut newcomer, "snapshot").await;
+    assert_eq!(
+        snap["hosts"][0]["host"], "web-1",
+        "served without the upstream"
+    );
+    let (status, _) = http_get(edge_addr, "/api/hosts/web-1", &[]).await;
+    assert_eq!(status, 200);
+
+    // A new gateway with other state comes up on the same address: every
+    // client gets a fresh snapshot from it.
+    let bus2 = Arc::new(EmbeddedBus::default());
+    publish(&bus2, &report("db-7", now_ms(), 5.0)).await;
+    let gw2 = Gateway::start_on(bus2.clone() as SharedBus, GatewayConfig::default(), gw_addr).await;
+    for c in [&mut client, &mut newcomer] {
+        let snap = loop {
+            let s = tokio::time::timeout(Duration::from_secs(15), next_of(c, "snapshot"))
+                .await
+                .unwrap();
+            if s["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["host"] == "db-7")
+            {
+                break s;
+            }
+        };
+        assert!(
+            snap["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["host"] != "web-1"),
+            "old state replaced: {snap}"
+        );
+    }
+    publish(&bus2, &report("db-7", now_ms() + 1, 6.0)).await;
+    assert_eq!(next_of(&mut client, "metrics").await["host"], "db-7");
+
+    drop((client, newcomer));
+    stop.send(()).unwrap();
+    edge_task.await.unwrap().unwrap();
+    gw2.stop().await;
+}
