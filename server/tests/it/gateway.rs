@@ -263,14 +263,19 @@ async fn a_slow_client_does_not_delay_a_fast_one() {
             value: i as f64,
         })
         .collect();
-    let started = std::time::Instant::now();
-    let total = 4000;
+    // Publish in lockstep with the fast client: each batch goes out only
+    // once the fast client has read the previous one. If the slow client's
+    // full socket held the hub back, the fast client would stall here.
+    let total = 4000usize;
+    let batch = 32usize;
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0usize);
     let reader = tokio::spawn(async move {
         let mut seen = 0;
         while seen < total {
             let v = next_json(&mut fast).await;
             if v["type"] == "metrics" {
                 seen += 1;
+                let _ = seen_tx.send(seen);
             }
         }
         fast
@@ -280,44 +285,61 @@ async fn a_slow_client_does_not_delay_a_fast_one() {
         let mut r = report("web-1", base + i as i64, 1.0);
         r.points.extend(padding.iter().cloned());
         publish(&bus, &r).await;
-        // A steady stream a live client can follow, far more than the slow
-        // client's socket buffers hold.
-        if i % 32 == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        if (i + 1) % batch == 0 {
+            tokio::time::timeout(Duration::from_secs(10), seen_rx.wait_for(|n| *n > i))
+                .await
+                .unwrap_or_else(|_| panic!("the fast client stalled at event {i}"))
+                .unwrap();
         }
     }
     let fast = tokio::time::timeout(Duration::from_secs(20), reader)
         .await
         .expect("the fast client got every event while the slow one was stuck")
         .unwrap();
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(20));
 
-    // The slow client, once it reads again, has been resynced with a
-    // snapshot or closed for being too slow; never handed a stale backlog.
+    // The gateway noticed the slow client: it was resynced with a snapshot
+    // or dropped, as its own counters on /metrics say.
+    let counter = |body: &str, name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = http_get(gw.addr, "/metrics", &[]).await;
+        let handled = counter(&body, "mon_websocket_resyncs_total")
+            + counter(&body, "mon_websocket_clients_dropped_slow_total");
+        if handled > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slow client neither resynced nor dropped:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reading again, it never gets the whole stale backlog: it is cut off
+    // (close 1008 or a dropped connection) or resynced from a snapshot.
     let mut slow = slow;
-    let mut saw_resync_or_close = false;
+    let mut metrics_frames = 0;
     let mut snapshots = 0;
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), slow.next()).await {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), slow.next()).await {
         match msg {
-            Message::Text(t) if t.as_str().starts_with(r#"{"type":"snapshot""#) => {
-                snapshots += 1;
-                if snapshots > 1 {
-                    saw_resync_or_close = true;
-                    break;
-                }
+            Message::Text(t) if t.as_str().starts_with(r#"{"type":"metrics""#) => {
+                metrics_frames += 1
             }
+            Message::Text(t) if t.as_str().starts_with(r#"{"type":"snapshot""#) => snapshots += 1,
             Message::Close(frame) => {
                 assert_eq!(frame.unwrap().code, CloseCode::Policy);
-                saw_resync_or_close = true;
                 break;
             }
             _ => {}
         }
     }
     assert!(
-        saw_resync_or_close,
-        "the slow client was resynced or dropped"
+        metrics_frames < total || snapshots > 1,
+        "the slow client got {metrics_frames} of {total} events and {snapshots} snapshots"
     );
     drop((fast, slow));
     gw.stop().await;
