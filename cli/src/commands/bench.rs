@@ -24,6 +24,19 @@ pub enum BenchCommand {
         after_help = "Examples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
     )]
     Ingest(IngestArgs),
+    /// Measure a real `mon agent` process: CPU % of one core and RSS
+    #[command(after_help = "Example:\n  mon bench agent --interval 5s --duration 60s")]
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's collection interval
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// How long to measure (after a warm-up of two intervals)
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -66,7 +79,28 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Ingest(a) => run_ingest(a),
+        BenchCommand::Agent(a) => run_agent(a),
     }
+}
+
+fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
+    let config = server::bench::agent::AgentBench {
+        exe: std::env::current_exe()?,
+        interval: a.interval,
+        duration: a.duration,
+    };
+    eprintln!(
+        "bench agent: interval {}, measuring {} after a warm-up of two intervals",
+        humantime::format_duration(a.interval),
+        humantime::format_duration(a.duration)
+    );
+    runtime(true)?.block_on(async move {
+        let footprint = server::bench::agent::run(config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", footprint.render());
+        Ok(())
+    })
 }
 
 fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {

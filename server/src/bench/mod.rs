@@ -1,6 +1,7 @@
 //! `mon bench`: load generators and probes that measure the pipeline from
 //! the outside, over the same sockets real agents and clients use.
 
+pub mod agent;
 pub mod ingest;
 mod latency;
 mod workload;

@@ -1,0 +1,148 @@
+//! `mon bench agent`: the agent's footprint as an operator would measure
+//! it. A real `mon agent` process streams to an in-process aggregator; its
+//! CPU time and resident memory are read from `/proc` (Linux only), after a
+//! warm-up of two intervals so start-up costs are not counted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::aggregator::{self, AggregatorConfig, Limits, Stats};
+use crate::bus::EmbeddedBus;
+
+#[derive(Debug, Clone)]
+pub struct AgentBench {
+    /// The `mon` executable to run as the agent.
+    pub exe: PathBuf,
+    pub interval: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentFootprint {
+    pub measured: Duration,
+    /// CPU time used over `measured`, as a percentage of one core.
+    pub cpu_percent: f64,
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub reports_stored: u64,
+}
+
+impl AgentFootprint {
+    pub fn render(&self) -> String {
+        format!(
+            "measured {:.0}s\nagent CPU {:.4}% of one core\nagent RSS {:.1} MiB (peak {:.1} MiB)\nreports acknowledged {}",
+            self.measured.as_secs_f64(),
+            self.cpu_percent,
+            self.rss_kib as f64 / 1024.0,
+            self.peak_rss_kib as f64 / 1024.0,
+            self.reports_stored
+        )
+    }
+}
+
+/// Kills the agent if the bench ends early.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
+    if !Path::new("/proc/self/stat").exists() {
+        return Err("mon bench agent reads /proc and needs Linux".into());
+    }
+    let data_dir = std::env::temp_dir().join(format!("mon-bench-agent-{}", std::process::id()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let stats = Arc::new(Stats::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let aggregator = tokio::spawn(aggregator::run(
+        AggregatorConfig {
+            data_dir: data_dir.clone(),
+            limits: Limits::default(),
+        },
+        listener,
+        Arc::new(EmbeddedBus::default()),
+        stats.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let child = Command::new(&config.exe)
+        .args(["agent", "--host", "bench-agent", "--aggregator"])
+        .arg(format!("http://{addr}"))
+        .arg("--interval")
+        .arg(humantime::format_duration(config.interval).to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", config.exe.display()))?;
+    let agent = Reaper(child);
+    let pid = agent.0.id();
+
+    tokio::time::sleep(config.interval * 2).await;
+    let (cpu0, t0) = (cpu_ticks(pid)?, Instant::now());
+    let mut rss = 0;
+    let deadline = t0 + config.duration;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1).min(config.duration)).await;
+        rss = rss_kib(pid, "VmRSS:")?;
+    }
+    let (cpu1, measured) = (cpu_ticks(pid)?, t0.elapsed());
+    let peak = rss_kib(pid, "VmHWM:")?;
+    drop(agent);
+    let _ = stop.send(());
+    let _ = aggregator.await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+
+    let ticks_per_second = 100.0; // USER_HZ on every Linux architecture mon targets
+    let cpu_seconds = (cpu1 - cpu0) as f64 / ticks_per_second;
+    Ok(AgentFootprint {
+        measured,
+        cpu_percent: cpu_seconds / measured.as_secs_f64() * 100.0,
+        rss_kib: rss,
+        peak_rss_kib: peak,
+        reports_stored: stats
+            .reports_acked
+            .load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("the agent (pid {pid}) is gone: {e}"))?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(field(11) + field(12))
+}
+
+fn rss_kib(pid: u32, key: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("the agent (pid {pid}) is gone: {e}"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
