@@ -24,9 +24,42 @@ pub enum BenchCommand {
         after_help = "Examples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
     )]
     Ingest(IngestArgs),
+    /// Measure delivery latency from a report to WebSocket clients
+    #[command(
+        after_help = "Example:\n  mon serve --no-agent &\n  mon bench deliver --hosts 1000 --interval 1s --clients 10 --duration 30s"
+    )]
+    Deliver(DeliverArgs),
     /// Measure a real `mon agent` process: CPU % of one core and RSS
     #[command(after_help = "Example:\n  mon bench agent --interval 5s --duration 60s")]
     Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// Aggregator the reports go to
+    #[arg(long, default_value = "http://127.0.0.1:7070", value_name = "URL")]
+    pub ingest: String,
+    /// Gateway or edge WebSocket the clients read
+    #[arg(long, default_value = "ws://127.0.0.1:7071/ws", value_name = "URL")]
+    pub ws: String,
+    /// Simulated hosts, each reporting once per interval in real time
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
+    pub hosts: usize,
+    /// Series per host
+    #[arg(long, default_value = "20", value_parser = parse_positive, value_name = "M")]
+    pub series: usize,
+    /// WebSocket clients
+    #[arg(long, default_value = "10", value_parser = parse_positive, value_name = "C")]
+    pub clients: usize,
+    /// Clients that record latencies (all count frames)
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
+    pub measured_clients: usize,
+    /// Each host's report interval
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// How long to send
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +113,35 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Ingest(a) => run_ingest(a),
         BenchCommand::Agent(a) => run_agent(a),
+        BenchCommand::Deliver(a) => run_deliver(a),
     }
+}
+
+fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {
+    let config = server::bench::deliver::DeliverBench {
+        ingest: a.ingest,
+        ws: a.ws,
+        hosts: a.hosts,
+        series: a.series,
+        clients: a.clients,
+        interval: a.interval,
+        duration: a.duration,
+        measured_clients: a.measured_clients,
+    };
+    eprintln!(
+        "bench deliver: {} hosts every {}, {} WebSocket clients, for {}",
+        config.hosts,
+        humantime::format_duration(config.interval),
+        config.clients,
+        humantime::format_duration(config.duration)
+    );
+    runtime(true)?.block_on(async move {
+        let mut summary = server::bench::deliver::run(config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", summary.render());
+        Ok(())
+    })
 }
 
 fn run_agent(a: AgentArgs) -> anyhow::Result<()> {

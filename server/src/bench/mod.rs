@@ -2,6 +2,7 @@
 //! the outside, over the same sockets real agents and clients use.
 
 pub mod agent;
+pub mod deliver;
 pub mod ingest;
 mod latency;
 mod workload;

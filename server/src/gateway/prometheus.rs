@@ -96,6 +96,14 @@ pub async fn metrics(State(state): State<GatewayState>) -> impl IntoResponse {
             ),
         ]);
     }
+    if let Some(rss) = resident_memory_bytes() {
+        own.push((
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            rss,
+        ));
+    }
     for (name, kind, help, value) in own {
         let _ = writeln!(
             out,
@@ -149,6 +157,19 @@ fn write_fleet(out: &mut String, fleet: &Fleet) {
         out.push_str(&line);
         out.push('\n');
     }
+}
+
+/// This process's resident memory, from `/proc` (Linux only).
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Escapes a label value: backslash, double quote and newline.

@@ -1,0 +1,178 @@
+//! Short smoke runs of every `mon bench` mode against real processes: the
+//! long runs that fill BENCHMARKS.md stay out of the test suite.
+
+use std::time::Duration;
+
+use crate::process::{Running, eventually, mon};
+
+/// `mon serve --no-agent` on free ports; returns it with its gRPC and WebSocket URLs.
+fn serve(dir: &std::path::Path) -> (Running, String, String) {
+    let mut cmd = mon();
+    cmd.args([
+        "serve",
+        "--no-agent",
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir);
+    let serve = Running::spawn(cmd);
+    assert!(eventually(Duration::from_secs(10), || serve
+        .stdout_text()
+        .contains("ws://")));
+    let out = serve.stdout_text();
+    let grpc = out
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && !w.ends_with('/'))
+        .unwrap()
+        .to_owned();
+    let ws = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap()
+        .to_owned();
+    (serve, grpc, ws)
+}
+
+fn field<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{text}"))
+}
+
+#[test]
+fn bench_ingest_reports_accepted_samples_and_ack_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, grpc, _) = serve(dir.path());
+    let out = mon()
+        .args([
+            "bench",
+            "ingest",
+            "--target",
+            &grpc,
+            "--hosts",
+            "20",
+            "--series",
+            "10",
+            "--duration",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let accepted: u64 = field(&text, "samples accepted ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accepted > 0, "{text}");
+    assert_eq!(field(&text, "samples rejected "), "0");
+    assert!(
+        field(&text, "ack latency ").contains("p99")
+            && !field(&text, "ack latency ").contains("p50 -"),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("samples/s"),
+        "progress is printed while it runs"
+    );
+}
+
+#[test]
+fn bench_deliver_measures_latency_at_websocket_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, grpc, ws) = serve(dir.path());
+    let out = mon()
+        .args([
+            "bench",
+            "deliver",
+            "--ingest",
+            &grpc,
+            "--ws",
+            &ws,
+            "--hosts",
+            "20",
+            "--clients",
+            "3",
+            "--interval",
+            "500ms",
+            "--duration",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let frames: u64 = field(&text, "metrics frames delivered ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(frames >= 3 * 20, "every client got frames: {text}");
+    assert!(
+        !field(&text, "delivery latency ").contains("p50 -"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_agent_measures_a_real_agent_process() {
+    let out = mon()
+        .args(["bench", "agent", "--interval", "200ms", "--duration", "1s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        field(&text, "agent CPU ").ends_with("% of one core"),
+        "{text}"
+    );
+    let acked: u64 = field(&text, "reports acknowledged ").parse().unwrap();
+    assert!(acked >= 3, "{text}");
+}
+
+#[test]
+fn bench_refuses_nonsense_and_unreachable_targets() {
+    let out = mon()
+        .args(["bench", "ingest", "--hosts", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = mon()
+        .args(["bench", "ingest", "--duration", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("zero is not accepted"));
+    let port = crate::process::free_port();
+    let out = mon()
+        .args([
+            "bench",
+            "ingest",
+            "--target",
+            &format!("http://127.0.0.1:{port}"),
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the aggregator"));
+}
