@@ -92,22 +92,21 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     let pid = agent.0.id();
 
     tokio::time::sleep(config.interval * 2).await;
-    let (cpu0, t0) = (cpu_ticks(pid)?, Instant::now());
+    let (cpu0, t0) = (cpu_nanos(pid)?, Instant::now());
     let mut rss = 0;
     let deadline = t0 + config.duration;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1).min(config.duration)).await;
         rss = rss_kib(pid, "VmRSS:")?;
     }
-    let (cpu1, measured) = (cpu_ticks(pid)?, t0.elapsed());
+    let (cpu1, measured) = (cpu_nanos(pid)?, t0.elapsed());
     let peak = rss_kib(pid, "VmHWM:")?;
     drop(agent);
     let _ = stop.send(());
     let _ = aggregator.await;
     let _ = std::fs::remove_dir_all(&data_dir);
 
-    let ticks_per_second = 100.0; // USER_HZ on every Linux architecture mon targets
-    let cpu_seconds = (cpu1 - cpu0) as f64 / ticks_per_second;
+    let cpu_seconds = (cpu1 - cpu0) as f64 / 1e9;
     Ok(AgentFootprint {
         measured,
         cpu_percent: cpu_seconds / measured.as_secs_f64() * 100.0,
@@ -119,8 +118,28 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     })
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
+/// CPU time of a process and all its threads, in nanoseconds: the sum of
+/// each thread's `schedstat` run time (nanosecond resolution), or utime +
+/// stime from `stat` (10 ms ticks) where schedstat is missing.
+fn cpu_nanos(pid: u32) -> Result<u64, String> {
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut total = 0u64;
+        let mut found = false;
+        for task in tasks.filter_map(Result::ok) {
+            let path = task.path().join("schedstat");
+            if let Some(ns) = std::fs::read_to_string(path).ok().and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            }) {
+                total += ns;
+                found = true;
+            }
+        }
+        if found {
+            return Ok(total);
+        }
+    }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| format!("the agent (pid {pid}) is gone: {e}"))?;
     // Fields after the parenthesized command name; utime and stime are the
@@ -133,7 +152,8 @@ fn cpu_ticks(pid: u32) -> Result<u64, String> {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok(field(11) + field(12))
+    // USER_HZ is 100 on every Linux architecture mon targets.
+    Ok((field(11) + field(12)) * 10_000_000)
 }
 
 fn rss_kib(pid: u32, key: &str) -> Result<u64, String> {
