@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use server::aggregator::Limits;
+use server::store::Retention;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +26,20 @@ pub struct FileConfig {
     pub serve: ServeSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// `[retention]`: how long each tier of the store keeps data.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    #[serde(default, deserialize_with = "duration")]
+    pub raw: Option<Duration>,
+    #[serde(default, rename = "1m", deserialize_with = "duration")]
+    pub one_minute: Option<Duration>,
+    #[serde(default, rename = "1h", deserialize_with = "duration")]
+    pub one_hour: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +99,18 @@ impl LimitsSection {
             max_future: self.max_future.unwrap_or(d.max_future),
             percent_tolerance: d.percent_tolerance,
             max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
+        }
+    }
+}
+
+impl RetentionSection {
+    /// The configured retention over the defaults.
+    pub fn to_retention(&self) -> Retention {
+        let d = Retention::default();
+        Retention {
+            raw: self.raw.unwrap_or(d.raw),
+            one_minute: self.one_minute.unwrap_or(d.one_minute),
+            one_hour: self.one_hour.unwrap_or(d.one_hour),
         }
     }
 }
@@ -159,6 +186,13 @@ max_age = "24h"
 max_future = "5m"
 # Largest gRPC message accepted, in bytes.
 max_message_bytes = 4194304
+
+[retention]
+# How long each tier of the store keeps data. Raw samples must outlive the
+# 1m rollup's lag (about 2m) and 1m buckets the 1h rollup's (about 1h 2m).
+raw = "24h"
+1m = "7d"
+1h = "90d"
 "#;
 
 #[cfg(test)]
@@ -169,6 +203,7 @@ mod tests {
     fn the_printed_default_config_parses_and_matches_the_defaults() {
         let config: FileConfig = toml::from_str(DEFAULT_CONFIG).unwrap();
         assert_eq!(config.limits.to_limits(), Limits::default());
+        assert_eq!(config.retention.to_retention(), Retention::default());
         assert_eq!(config.agent.interval, Some(Duration::from_secs(5)));
         assert_eq!(
             config.serve.grpc_listen,

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Aggregator(args) => commands::aggregator::run(&cli.global, args),
         Command::Serve(args) => commands::serve::run(&cli.global, args),
         Command::Edge(args) => commands::edge::run(args),
+        Command::Query(args) => commands::query::run(&cli.global, args),
         Command::Config(args) => commands::config::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

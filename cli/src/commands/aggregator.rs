@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use server::aggregator::{self, AggregatorConfig, Stats};
 use server::bus::EmbeddedBus;
+use server::store::StoreConfig;
 
 use super::{GlobalArgs, parse_positive, runtime};
 use crate::{config, shutdown};
@@ -24,6 +26,50 @@ pub struct AggregatorArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// How long the store keeps each tier, settable from the command line.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// How long raw samples are kept, e.g. 24h, 36h [default: 24h]
+    #[arg(long, env = "MON_RETENTION_RAW", value_parser = parse_retention, value_name = "DURATION")]
+    pub retention_raw: Option<Duration>,
+    /// How long 1-minute rollups are kept [default: 7d]
+    #[arg(long = "retention-1m", env = "MON_RETENTION_1M", value_parser = parse_retention, value_name = "DURATION")]
+    pub retention_1m: Option<Duration>,
+    /// How long 1-hour rollups are kept [default: 90d]
+    #[arg(long = "retention-1h", env = "MON_RETENTION_1H", value_parser = parse_retention, value_name = "DURATION")]
+    pub retention_1h: Option<Duration>,
+}
+
+impl RetentionArgs {
+    /// The store configuration: these flags over the config file over the
+    /// defaults. Refuses a retention shorter than the rollup reading it.
+    pub fn resolve(&self, file: &config::RetentionSection) -> anyhow::Result<StoreConfig> {
+        let mut retention = file.to_retention();
+        if let Some(d) = self.retention_raw {
+            retention.raw = d;
+        }
+        if let Some(d) = self.retention_1m {
+            retention.one_minute = d;
+        }
+        if let Some(d) = self.retention_1h {
+            retention.one_hour = d;
+        }
+        let store = StoreConfig {
+            retention,
+            ..StoreConfig::default()
+        };
+        store.validate()?;
+        Ok(store)
+    }
+}
+
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; expected a duration such as 24h, 36h or 7d"))
 }
 
 /// Validation limits settable from the command line.
@@ -60,6 +106,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
     let config = AggregatorConfig {
         data_dir,
         limits: args.limits.resolve(&file.limits),
+        store: args.retention.resolve(&file.retention)?,
     };
     runtime(true)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod edge;
 pub mod http;
+pub mod query;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Relay a gateway's live stream to many browsers, close to them
     Edge(edge::EdgeArgs),
+    /// Print stored history of one series (table or --json)
+    Query(query::QueryArgs),
     /// Print or check configuration
     Config(config::ConfigArgs),
     /// Load generators and latency probes for the benchmarks

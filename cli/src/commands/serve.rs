@@ -11,7 +11,7 @@ use server::bus::EmbeddedBus;
 use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
 
-use super::aggregator::LimitArgs;
+use super::aggregator::{LimitArgs, RetentionArgs};
 use super::http::AccessArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::{config, shutdown};
@@ -43,6 +43,8 @@ pub struct ServeArgs {
     pub host: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -72,6 +74,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         aggregator: AggregatorConfig {
             data_dir: data_dir.clone(),
             limits: args.limits.resolve(&file.limits),
+            store: args.retention.resolve(&file.retention)?,
         },
         agent,
         gateway: GatewayConfig {

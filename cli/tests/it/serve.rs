@@ -2,7 +2,35 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
 use crate::process::{Running, eventually, free_port, mon, sqlite};
+
+/// Raw samples of `host`'s `cpu_usage_percent` in the last hour, as
+/// `mon query --json` prints them (0 while the store does not exist yet).
+fn cpu_samples(data_dir: &Path, host: &str) -> u64 {
+    let out = mon()
+        .args([
+            "query",
+            "--host",
+            host,
+            "--metric",
+            "cpu_usage_percent",
+            "--since",
+            "1h",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return 0;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["tier"], "raw", "{json}");
+    json["points"].as_array().unwrap().len() as u64
+}
 
 #[test]
 fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
@@ -21,16 +49,23 @@ fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
     .arg(dir.path());
     let mut serve = Running::spawn(cmd);
     let db = dir.path().join("mon.db");
+    // A series row is written in the transaction of its first sample, so a
+    // series listed here has samples stored.
     let categories = "SELECT count(DISTINCT CASE
-            WHEN s.name LIKE 'cpu_%' THEN 'cpu'
-            WHEN s.name LIKE 'memory_%' THEN 'memory'
-            WHEN s.name LIKE 'filesystem_%' THEN 'filesystem'
-            WHEN s.name LIKE 'network_%' THEN 'network' END)
-        FROM metrics_raw r JOIN series s ON s.id = r.series_id";
+            WHEN name LIKE 'cpu_%' THEN 'cpu'
+            WHEN name LIKE 'memory_%' THEN 'memory'
+            WHEN name LIKE 'filesystem_%' THEN 'filesystem'
+            WHEN name LIKE 'network_%' THEN 'network' END)
+        FROM series";
     // The network rates need two readings, so allow two intervals and a bit.
     let found = eventually(Duration::from_secs(4), || {
         db.exists() && sqlite(&db, categories) == "4"
     });
+    let host = sqlite(&db, "SELECT host FROM hosts");
+    assert!(
+        cpu_samples(dir.path(), &host) >= 1,
+        "mon query shows the stored CPU samples"
+    );
     assert!(
         found,
         "cpu, memory, filesystem and network rows in {}; stderr:\n{}",
@@ -65,15 +100,7 @@ fn an_aggregator_killed_with_sigkill_loses_no_report_and_duplicates_none() {
             .arg(dir);
         Running::spawn(cmd)
     };
-    let db = dir.path().join("mon.db");
-    let stored = || -> u64 {
-        if !db.exists() {
-            return 0;
-        }
-        sqlite(&db, "SELECT count(*) FROM metrics_raw r JOIN series s ON s.id = r.series_id WHERE s.name = 'cpu_usage_percent'")
-            .parse()
-            .unwrap_or(0)
-    };
+    let stored = || cpu_samples(dir.path(), "kill-test");
 
     let mut first = aggregator(dir.path());
     let mut agent_cmd = mon();

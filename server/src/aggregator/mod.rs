@@ -25,12 +25,14 @@ pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host
 
 use crate::bus::{BusError, SharedBus};
 use crate::proto::ingest_server::IngestServer;
-use crate::store::{self, StoreError, WriteOutcome};
+use crate::store::{self, StoreConfig, StoreError, WriteOutcome};
 
 #[derive(Clone, Debug)]
 pub struct AggregatorConfig {
     pub data_dir: PathBuf,
     pub limits: Limits,
+    /// Retention, rollup timing and the clock of the warm store.
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +83,7 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AggregatorError> {
-    let (writer, writer_handle) = store::open(&config.data_dir)?;
+    let (writer, writer_handle) = store::open(&config.data_dir, config.store.clone())?;
     let known = store::Reader::open(&config.data_dir)?.series()?;
     tracing::info!(
         db = %store::db_path(&config.data_dir).display(),
@@ -89,8 +91,12 @@ pub async fn run(
         "store open"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    // A report older than raw retention would be deleted as soon as it was
+    // stored, so it is refused like any other too-old report.
+    let mut limits = config.limits.clone();
+    limits.max_age = limits.max_age.min(config.store.retention.raw);
     let service = ingest::IngestService {
-        limits: Arc::new(config.limits.clone()),
+        limits: Arc::new(limits),
         series: Arc::new(SeriesIndex::new(known)),
         writer,
         bus,

@@ -69,6 +69,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
         AggregatorConfig {
             data_dir: data_dir.clone(),
             limits: Limits::default(),
+            store: Default::default(),
         },
         listener,
         Arc::new(EmbeddedBus::default()),

@@ -1,21 +1,69 @@
 //! Schema migrations from the workspace's `migrations/` folder, applied in
 //! order when the store opens; `PRAGMA user_version` records how far a file
-//! has come.
+//! has come. A migration that must reshape data SQL cannot express (encoding
+//! raw samples) pairs its SQL file with a Rust step here, run in the same
+//! transaction.
 
 use std::path::Path;
 
-use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations};
+use rusqlite::{Connection, Transaction};
+use rusqlite_migration::{HookResult, M, Migrations};
 
 use super::StoreError;
+use super::encoding::encode_report;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../../migrations/0001_initial.sql"))];
+fn migrations() -> Vec<M<'static>> {
+    vec![
+        M::up(include_str!("../../../migrations/0001_initial.sql")),
+        M::up_with_hook(
+            include_str!("../../../migrations/0002_warm_path.sql"),
+            move_v1_raw_rows_to_head,
+        ),
+    ]
+}
+
+/// Version 1 stored one row per sample in `metrics_raw`, renamed
+/// `metrics_raw_v1` by the SQL. Its samples become one head row per host and
+/// timestamp, exactly what ingest writes, so compaction and the rollups pick
+/// them up like any other data.
+fn move_v1_raw_rows_to_head(tx: &Transaction) -> HookResult {
+    let mut read = tx.prepare(
+        "SELECT s.host, r.ts, r.series_id, r.value FROM metrics_raw_v1 r
+         JOIN series s ON s.id = r.series_id ORDER BY s.host, r.ts",
+    )?;
+    let mut insert = tx.prepare(
+        "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut rows = read.query([])?;
+    let mut current: Option<(String, i64)> = None;
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    let mut flush = |key: &(String, i64), samples: &mut Vec<(i64, f64)>| {
+        let blob = encode_report(samples);
+        let n = samples.len() as i64;
+        samples.clear();
+        insert.execute(rusqlite::params![key.0, key.1, n, blob])
+    };
+    while let Some(row) = rows.next()? {
+        let key: (String, i64) = (row.get(0)?, row.get(1)?);
+        if current.as_ref().is_some_and(|c| *c != key) {
+            flush(current.as_ref().expect("checked"), &mut samples)?;
+        }
+        samples.push((row.get(2)?, row.get(3)?));
+        current = Some(key);
+    }
+    if let Some(key) = &current {
+        flush(key, &mut samples)?;
+    }
+    drop(rows);
+    tx.execute_batch("DROP TABLE metrics_raw_v1")?;
+    Ok(())
+}
 
 /// Opens the database at `path` with the pragmas every connection uses and
 /// brings its schema up to date.
 pub(super) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = connect(path)?;
-    Migrations::from_slice(MIGRATIONS)
+    Migrations::new(migrations())
         .to_latest(&mut conn)
         .map_err(|e| StoreError::Migrate {
             path: path.to_owned(),
@@ -44,12 +92,46 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn migrations_are_valid() {
-        assert!(
-            rusqlite_migration::Migrations::from_slice(super::MIGRATIONS)
-                .validate()
-                .is_ok()
-        );
+        assert!(Migrations::new(migrations()).validate().is_ok());
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_raw_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mon.db");
+        let mut conn = connect(&path).unwrap();
+        Migrations::new(migrations())
+            .to_version(&mut conn, 1)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO series (id, host, name, labels) VALUES (1, 'a', 'load1', '{}'), (2, 'a', 'load5', '{}');
+             INSERT INTO metrics_raw VALUES (1, 1000, 0.5), (2, 1000, 1.5), (1, 6000, 2.5);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let conn = open_migrated(&path).unwrap();
+        let rows: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT host, ts, samples FROM metrics_raw_head ORDER BY ts")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("a".into(), 1000, 2), ("a".into(), 6000, 1)]);
+        let blob: Vec<u8> = conn
+            .query_row(
+                "SELECT data FROM metrics_raw_head WHERE ts = 6000",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let decoded = super::super::encoding::decode_report(&blob).unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded, [(1, 2.5)]);
     }
 }

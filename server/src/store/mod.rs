@@ -2,16 +2,34 @@
 //!
 //! One writer thread owns the only write connection and commits batches of
 //! reports in one transaction each (group commit); a report is acknowledged
-//! only after the transaction holding it has committed. Readers open their
-//! own connections. The schema comes from `migrations/`, applied at open.
+//! only after the transaction holding it has committed. The same thread runs
+//! the maintenance jobs (compaction, rollups, retention) in small steps
+//! between batches, so nothing else ever writes. Readers open their own
+//! connections. The schema comes from `migrations/`, applied at open.
+//!
+//! Tiers: `metrics_raw_head` (one row per report, until compaction) and
+//! `metrics_raw` (per-series compressed chunks) hold raw samples;
+//! `metrics_1m` and `metrics_1h` hold plain rollup rows.
 
+mod config;
+mod encoding;
+mod maintenance;
 mod migrations;
+mod query;
+mod raw;
 mod read;
+mod retention;
+mod rollup;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use config::{Clock, ManualClock, Retention, StoreConfig};
+pub use encoding::{DecodeError, decode_chunk, encode_chunk};
+pub use maintenance::{MaintenanceReport, StoreStats};
+pub use query::{RangePoint, RangeQuery, SeriesRange, Tier};
 pub use read::{RawPoint, Reader};
+pub use rollup::Bucket;
 pub use writer::{StoreWriter, WriteJob, WriteOutcome, WriterHandle};
 
 /// File name of the database inside the data dir.
@@ -25,10 +43,16 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("cannot migrate {path} to the current schema: {message}")]
     Migrate { path: PathBuf, message: String },
+    #[error("{0}")]
+    Config(String),
     #[error("write to the store failed: {0}")]
     Write(String),
     #[error("read from the store failed: {0}")]
     Read(String),
+    /// A query named something the store does not have, or asked for
+    /// something it cannot answer; the message says what is accepted.
+    #[error("{0}")]
+    Query(String),
     #[error("the store writer has stopped")]
     Closed,
 }
@@ -39,13 +63,19 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Opens (creating and migrating if needed) the store in `data_dir` and
-/// starts its writer thread.
-pub fn open(data_dir: &Path) -> Result<(StoreWriter, WriterHandle), StoreError> {
+/// starts its writer thread, which also runs compaction, rollups and
+/// retention as `config` says. Refuses a configuration whose retention would
+/// delete data before the rollup reading it has run.
+pub fn open(
+    data_dir: &Path,
+    config: StoreConfig,
+) -> Result<(StoreWriter, WriterHandle), StoreError> {
+    config.validate()?;
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
         path: data_dir.to_owned(),
         message: e.to_string(),
     })?;
     let path = db_path(data_dir);
     let conn = migrations::open_migrated(&path)?;
-    Ok(writer::start(conn, path))
+    writer::start(conn, path, config)
 }

@@ -3,18 +3,29 @@
 //! and then answers each job. Under load a batch grows on its own, so the
 //! cost of a commit is shared by every report in it.
 //!
+//! Between batches the same thread runs maintenance (compaction, rollups,
+//! retention) one small step at a time: a step after every batch while a run
+//! is in progress, and a new run every `maintenance_every`. Keeping every
+//! write on one thread is what lets ingest read the rollup watermark from
+//! memory without locks.
+//!
 //! Series ids are cached in memory. An id learned inside a transaction enters
 //! the cache only after the commit, so a rolled-back batch leaves no id that
 //! points at nothing.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::config::MINUTE_MS;
+use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
+use super::rollup::{self, Table, bucket_of};
+use super::{StoreConfig, StoreError, raw};
 use crate::model::{HostMeta, Point, SeriesKey};
 
 /// Jobs waiting for the writer before submitters must wait.
@@ -34,19 +45,27 @@ pub struct WriteJob {
 /// What a committed job changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOutcome {
-    /// New rows in `metrics_raw`.
+    /// New raw samples.
     pub inserted: usize,
     /// Samples already stored (a replay), left untouched.
     pub duplicates: usize,
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+type MaintainReply = oneshot::Sender<Result<MaintenanceReport, StoreError>>;
+
+enum Message {
+    Write(WriteJob, Reply),
+    /// Run maintenance to the end now, retention included.
+    Maintain(MaintainReply),
+}
 
 /// Submits jobs to the writer thread. Cheap to clone; the thread stops once
 /// every clone is dropped and the queue is empty.
 #[derive(Clone)]
 pub struct StoreWriter {
-    tx: mpsc::Sender<(WriteJob, Reply)>,
+    tx: mpsc::Sender<Message>,
+    stats: Arc<StoreStats>,
 }
 
 /// Joins the writer thread after the last [`StoreWriter`] is gone.
@@ -73,10 +92,27 @@ impl StoreWriter {
     ) -> Result<oneshot::Receiver<Result<WriteOutcome, StoreError>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((job, reply))
+            .send(Message::Write(job, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(rx)
+    }
+
+    /// Runs a whole maintenance run (compaction, rollups and retention) at
+    /// the configured clock's current time and waits for it. The writer does
+    /// this on its own timer; tests and benchmarks call it to not wait.
+    pub async fn maintain(&self) -> Result<MaintenanceReport, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Maintain(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The maintenance counters (watermarks, rollup lag, rows deleted).
+    pub fn stats(&self) -> Arc<StoreStats> {
+        self.stats.clone()
     }
 
     /// Writes a job and waits until it is durable.
@@ -88,18 +124,36 @@ impl StoreWriter {
     }
 }
 
-pub(super) fn start(conn: Connection, path: PathBuf) -> (StoreWriter, WriterHandle) {
+pub(super) fn start(
+    conn: Connection,
+    path: PathBuf,
+    config: StoreConfig,
+) -> Result<(StoreWriter, WriterHandle), StoreError> {
+    let marks = Marks::load(&conn).map_err(|e| StoreError::Open {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let stats = Arc::new(StoreStats::default());
     let (tx, rx) = mpsc::channel(QUEUE);
+    let writer = Writer {
+        conn,
+        path,
+        series: HashMap::new(),
+        config,
+        marks,
+        stats: stats.clone(),
+        run: None,
+    };
     let thread = std::thread::Builder::new()
         .name("mon-store-writer".into())
-        .spawn(move || Writer::new(conn, path).run(rx))
+        .spawn(move || writer.run(rx))
         .expect("spawning the store writer thread");
-    (
-        StoreWriter { tx },
+    Ok((
+        StoreWriter { tx, stats },
         WriterHandle {
             thread: Some(thread),
         },
-    )
+    ))
 }
 
 struct Writer {
@@ -107,45 +161,67 @@ struct Writer {
     path: PathBuf,
     /// host -> series -> id, for series known to be committed.
     series: HashMap<String, HashMap<SeriesKey, i64>>,
+    config: StoreConfig,
+    marks: Marks,
+    stats: Arc<StoreStats>,
+    /// The maintenance run in progress, advanced a step at a time.
+    run: Option<Run>,
 }
 
 impl Writer {
-    fn new(conn: Connection, path: PathBuf) -> Self {
-        Self {
-            conn,
-            path,
-            series: HashMap::new(),
-        }
-    }
-
-    fn run(mut self, mut rx: mpsc::Receiver<(WriteJob, Reply)>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        // A small runtime of the thread's own, only to wait on the channel
+        // with a timeout; no SQLite call ever runs on the async executor.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("building the store writer's timer");
+        let mut next_run = Instant::now() + self.config.maintenance_every;
+        let mut next_retention = Instant::now();
         let mut batch: Vec<(WriteJob, Reply)> = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
-            let mut samples = first.0.points.len();
-            batch.push(first);
-            while samples < MAX_BATCH_SAMPLES {
+        loop {
+            let first = if self.run.is_some() {
+                // Maintenance is pending: take a job if one waits, else step.
                 match rx.try_recv() {
-                    Ok(job) => {
-                        samples += job.0.points.len();
-                        batch.push(job);
+                    Ok(m) => Some(m),
+                    Err(mpsc::error::TryRecvError::Empty) => None,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                let wait = next_run.saturating_duration_since(Instant::now());
+                match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                    Ok(Some(m)) => Some(m),
+                    Ok(None) => break,
+                    Err(_) => None,
+                }
+            };
+            let mut samples = 0;
+            let mut message = first;
+            while let Some(m) = message.take() {
+                match m {
+                    Message::Write(job, reply) => {
+                        samples += job.points.len();
+                        batch.push((job, reply));
                     }
-                    Err(_) => break,
+                    Message::Maintain(reply) => {
+                        self.flush(&mut batch);
+                        let _ = reply.send(self.maintain_now());
+                    }
+                }
+                if samples < MAX_BATCH_SAMPLES {
+                    message = rx.try_recv().ok();
                 }
             }
-            let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
-            match self.write_batch(&jobs) {
-                Ok(outcomes) => {
-                    for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                        let _ = reply.send(Ok(outcome));
-                    }
+            self.flush(&mut batch);
+            if self.run.is_none() && Instant::now() >= next_run {
+                let with_retention = Instant::now() >= next_retention;
+                if with_retention {
+                    next_retention = Instant::now() + self.config.retention_every;
                 }
-                Err(e) => {
-                    tracing::error!(db = %self.path.display(), error = %e, reports = batch.len(), "store write failed; the reports stay unacknowledged");
-                    for (_, reply) in batch.drain(..) {
-                        let _ = reply.send(Err(StoreError::Write(e.to_string())));
-                    }
-                }
+                self.run = Some(Run::start(&self.config, with_retention));
+                next_run = Instant::now() + self.config.maintenance_every;
             }
+            self.step();
         }
         // Every submitter is gone: fold the WAL back into the main file so the
         // data dir holds one self-contained database.
@@ -158,6 +234,62 @@ impl Writer {
         tracing::debug!(db = %self.path.display(), "store writer stopped");
     }
 
+    /// Writes the batch and answers every job in it.
+    fn flush(&mut self, batch: &mut Vec<(WriteJob, Reply)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
+        match self.write_batch(&jobs) {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(db = %self.path.display(), error = %e, reports = batch.len(), "store write failed; the reports stay unacknowledged");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Write(e.to_string())));
+                }
+            }
+        }
+    }
+
+    /// One step of the run in progress, if any.
+    fn step(&mut self) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
+            // The step rolled back; the next run starts over from the stored
+            // progress.
+            self.stats
+                .maintenance_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(db = %self.path.display(), error = %e, "store maintenance step failed; retrying on the next run");
+            self.run = None;
+            return;
+        }
+        if run.done() {
+            run.finish(&self.stats);
+            self.run = None;
+        }
+    }
+
+    /// Finishes any run in progress, then runs a whole one with retention.
+    fn maintain_now(&mut self) -> Result<MaintenanceReport, StoreError> {
+        while self.run.is_some() {
+            self.step();
+        }
+        let mut run = Run::start(&self.config, true);
+        while !run.done() {
+            run.step(&mut self.conn, &mut self.marks)
+                .map_err(|e| StoreError::Write(format!("maintenance: {e}")))?;
+        }
+        run.finish(&self.stats);
+        Ok(run.report)
+    }
+
     fn write_batch(&mut self, jobs: &[&WriteJob]) -> rusqlite::Result<Vec<WriteOutcome>> {
         let tx = self.conn.transaction()?;
         let mut learned: HashMap<String, HashMap<SeriesKey, i64>> = HashMap::new();
@@ -168,9 +300,6 @@ impl Writer {
             )?;
             let mut create = tx.prepare_cached(
                 "INSERT INTO series (host, name, labels) VALUES (?1, ?2, ?3) RETURNING id",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO metrics_raw (series_id, ts, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             )?;
             let mut seen = tx.prepare_cached(
                 "INSERT INTO hosts (host, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2)
@@ -193,7 +322,7 @@ impl Writer {
                         m.interval_ms as i64
                     ])?;
                 }
-                let mut outcome = WriteOutcome::default();
+                let mut samples = Vec::with_capacity(job.points.len());
                 for point in &job.points {
                     let cached = self
                         .series
@@ -225,13 +354,27 @@ impl Writer {
                             id
                         }
                     };
-                    if insert.execute(params![id, job.timestamp_ms, point.value])? == 1 {
-                        outcome.inserted += 1;
-                    } else {
-                        outcome.duplicates += 1;
+                    samples.push((id, point.value));
+                }
+                let written = raw::write_report(
+                    &tx,
+                    &job.host,
+                    job.timestamp_ms,
+                    samples,
+                    self.marks.compacted_before,
+                )?;
+                // A sample behind the 1m watermark changes a bucket that is
+                // already materialized: note it, in this same transaction.
+                let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
+                if self.marks.watermark_1m.is_some_and(|wm| minute < wm) {
+                    for (id, _) in &written.fresh {
+                        rollup::mark_dirty(&tx, Table::OneMinute, *id, minute)?;
                     }
                 }
-                outcomes.push(outcome);
+                outcomes.push(WriteOutcome {
+                    inserted: written.fresh.len(),
+                    duplicates: written.duplicates,
+                });
             }
         }
         tx.commit()?;

@@ -10,6 +10,7 @@ use server::bus::{EmbeddedBus, SharedBus};
 use server::proto::{
     AgentMessage, Hello, Report, agent_message::Kind, ingest_client::IngestClient,
 };
+use server::store::StoreConfig;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -28,6 +29,15 @@ impl Aggregator {
     }
 
     pub async fn start_on(data_dir: &Path, addr: SocketAddr, limits: Limits) -> Self {
+        Self::start_with(data_dir, addr, limits, StoreConfig::default()).await
+    }
+
+    pub async fn start_with(
+        data_dir: &Path,
+        addr: SocketAddr,
+        limits: Limits,
+        store: StoreConfig,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let bus: SharedBus = Arc::new(EmbeddedBus::default());
@@ -36,6 +46,7 @@ impl Aggregator {
         let config = AggregatorConfig {
             data_dir: data_dir.to_owned(),
             limits,
+            store,
         };
         let task = tokio::spawn(aggregator::run(
             config,

@@ -1,0 +1,335 @@
+//! The rollup tiers: `metrics_1m` materialized from raw samples as its
+//! watermark advances, `metrics_1h` merged from `metrics_1m`.
+//!
+//! A bucket keeps `min, max, sum, count, last` (and `last_ts`, to know which
+//! `last` is the latest when merging), so coarser buckets are exact merges of
+//! finer ones and an average is always `sum / count`, never an average of
+//! averages. Buckets behind a watermark that late samples touch are listed in
+//! `rollup_dirty` in the same transaction as the samples, and materialized
+//! again from their source by [`redo_dirty`].
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::config::{HOUR_MS, MINUTE_MS};
+use super::encoding::Sample;
+use super::raw::{samples_between, series_samples};
+
+/// One rollup bucket: the samples with `start <= ts < start + width`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    pub start: i64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+    pub last: f64,
+    pub last_ts: i64,
+}
+
+impl Bucket {
+    pub fn of(start: i64, ts: i64, value: f64) -> Self {
+        Self {
+            start,
+            min: value,
+            max: value,
+            sum: value,
+            count: 1,
+            last: value,
+            last_ts: ts,
+        }
+    }
+
+    /// Adds a sample newer than every sample already in the bucket.
+    pub fn push(&mut self, ts: i64, value: f64) {
+        self.merge(&Self::of(self.start, ts, value));
+    }
+
+    /// Folds another partial aggregate of the same bucket into this one.
+    pub fn merge(&mut self, other: &Bucket) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.count += other.count;
+        if other.last_ts >= self.last_ts {
+            self.last = other.last;
+            self.last_ts = other.last_ts;
+        }
+    }
+
+    pub fn avg(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+}
+
+pub(crate) fn bucket_of(ts: i64, width: i64) -> i64 {
+    ts.div_euclid(width) * width
+}
+
+/// Buckets of `width` over samples sorted by time.
+pub(crate) fn aggregate(samples: &[Sample], width: i64) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    for &(ts, v) in samples {
+        let start = bucket_of(ts, width);
+        match out.last_mut() {
+            Some(b) if b.start == start => b.push(ts, v),
+            _ => out.push(Bucket::of(start, ts, v)),
+        }
+    }
+    out
+}
+
+/// Merges buckets sorted by start into buckets of a multiple of their width.
+pub(crate) fn coarsen(buckets: &[Bucket], width: i64) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    for b in buckets {
+        let start = bucket_of(b.start, width);
+        match out.last_mut() {
+            Some(o) if o.start == start => o.merge(b),
+            _ => out.push(Bucket { start, ..*b }),
+        }
+    }
+    out
+}
+
+/// The two rollup tables, by bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    OneMinute,
+    OneHour,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::OneMinute => "metrics_1m",
+            Table::OneHour => "metrics_1h",
+        }
+    }
+
+    pub fn width(self) -> i64 {
+        match self {
+            Table::OneMinute => MINUTE_MS,
+            Table::OneHour => HOUR_MS,
+        }
+    }
+
+    /// The `tier` column of `rollup_dirty`: the width in minutes.
+    fn dirty_tier(self) -> i64 {
+        self.width() / MINUTE_MS
+    }
+}
+
+pub(crate) fn upsert(
+    conn: &Connection,
+    table: Table,
+    series_id: i64,
+    b: &Bucket,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR REPLACE INTO {} (series_id, bucket, min, max, sum, count, last, last_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        table.name()
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        series_id,
+        b.start,
+        b.min,
+        b.max,
+        b.sum,
+        b.count as i64,
+        b.last,
+        b.last_ts
+    ])?;
+    Ok(())
+}
+
+/// Stored buckets of one series with `from <= start < to`, oldest first.
+pub(crate) fn read_buckets(
+    conn: &Connection,
+    table: Table,
+    series_id: i64,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<Bucket>> {
+    let sql = format!(
+        "SELECT bucket, min, max, sum, count, last, last_ts FROM {}
+         WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+        table.name()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![series_id, from, to], row_bucket)?;
+    rows.collect()
+}
+
+fn row_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        start: r.get(0)?,
+        min: r.get(1)?,
+        max: r.get(2)?,
+        sum: r.get(3)?,
+        count: r.get::<_, i64>(4)? as u64,
+        last: r.get(5)?,
+        last_ts: r.get(6)?,
+    })
+}
+
+/// Buckets of one series behind the watermark waiting to be redone.
+pub(crate) fn dirty_buckets(
+    conn: &Connection,
+    table: Table,
+    series_id: i64,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT bucket FROM rollup_dirty WHERE tier = ?1 AND series_id = ?2
+         AND bucket >= ?3 AND bucket < ?4 ORDER BY bucket",
+    )?;
+    let rows = stmt.query_map(params![table.dirty_tier(), series_id, from, to], |r| {
+        r.get(0)
+    })?;
+    rows.collect()
+}
+
+/// Notes that a bucket behind its watermark must be materialized again.
+pub(crate) fn mark_dirty(
+    conn: &Connection,
+    table: Table,
+    series_id: i64,
+    bucket: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO rollup_dirty (tier, series_id, bucket) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![table.dirty_tier(), series_id, bucket])?;
+    Ok(())
+}
+
+/// Materializes every 1m bucket with `from <= start < to` from raw samples.
+/// Returns the rows written.
+pub(crate) fn materialize_1m(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<usize> {
+    let mut rows = 0;
+    for (id, samples) in samples_between(conn, from, to)? {
+        for b in aggregate(&samples, MINUTE_MS) {
+            upsert(conn, Table::OneMinute, id, &b)?;
+            rows += 1;
+        }
+    }
+    Ok(rows)
+}
+
+/// Materializes every 1h bucket with `from <= start < to` from `metrics_1m`.
+pub(crate) fn materialize_1h(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT series_id, bucket, min, max, sum, count, last, last_ts FROM metrics_1m
+         WHERE bucket >= ?1 AND bucket < ?2 ORDER BY series_id, bucket",
+    )?;
+    let mut by_series: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
+    let mut rows = stmt.query(params![from, to])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let b = Bucket {
+            start: row.get(1)?,
+            min: row.get(2)?,
+            max: row.get(3)?,
+            sum: row.get(4)?,
+            count: row.get::<_, i64>(5)? as u64,
+            last: row.get(6)?,
+            last_ts: row.get(7)?,
+        };
+        by_series.entry(id).or_default().push(b);
+    }
+    drop(rows);
+    let mut written = 0;
+    for (id, minutes) in by_series {
+        for hour in coarsen(&minutes, HOUR_MS) {
+            upsert(conn, Table::OneHour, id, &hour)?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// Materializes up to `limit` dirty buckets of `table` again from their
+/// source. Buckets older than `source_floor` are dropped from the list
+/// untouched: their source is gone to retention and the stored row is the
+/// only truth left. A redone 1m bucket whose hour is behind `watermark_1h`
+/// marks that hour dirty in turn. Returns how many marks were handled.
+pub(crate) fn redo_dirty(
+    conn: &Connection,
+    table: Table,
+    limit: usize,
+    source_floor: i64,
+    watermark_1h: i64,
+) -> rusqlite::Result<usize> {
+    let marks: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT series_id, bucket FROM rollup_dirty WHERE tier = ?1
+             ORDER BY series_id, bucket LIMIT ?2",
+        )?
+        .query_map(params![table.dirty_tier(), limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let width = table.width();
+    for &(id, bucket) in &marks {
+        if bucket >= source_floor {
+            let fresh = match table {
+                Table::OneMinute => {
+                    let host: Option<String> = conn
+                        .prepare_cached("SELECT host FROM series WHERE id = ?1")?
+                        .query_row([id], |r| r.get(0))
+                        .optional()?;
+                    let samples = match host {
+                        Some(host) => series_samples(conn, id, &host, bucket, bucket + width)?,
+                        None => Vec::new(),
+                    };
+                    aggregate(&samples, width).pop()
+                }
+                Table::OneHour => {
+                    let minutes = read_buckets(conn, Table::OneMinute, id, bucket, bucket + width)?;
+                    coarsen(&minutes, width).pop()
+                }
+            };
+            match fresh {
+                Some(b) => upsert(conn, table, id, &b)?,
+                None => {
+                    let sql = format!(
+                        "DELETE FROM {} WHERE series_id = ?1 AND bucket = ?2",
+                        table.name()
+                    );
+                    conn.prepare_cached(&sql)?.execute(params![id, bucket])?;
+                }
+            }
+            let hour = bucket_of(bucket, HOUR_MS);
+            if table == Table::OneMinute && hour < watermark_1h {
+                mark_dirty(conn, Table::OneHour, id, hour)?;
+            }
+        }
+        conn.prepare_cached(
+            "DELETE FROM rollup_dirty WHERE tier = ?1 AND series_id = ?2 AND bucket = ?3",
+        )?
+        .execute(params![table.dirty_tier(), id, bucket])?;
+    }
+    Ok(marks.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_merged_from_minutes_is_not_an_average_of_averages() {
+        // Minute 0 has one sample of 10, minute 1 has three of 1.
+        let samples = [(0, 10.0), (60_000, 1.0), (61_000, 1.0), (62_000, 1.0)];
+        let minutes = aggregate(&samples, MINUTE_MS);
+        let hour = coarsen(&minutes, HOUR_MS);
+        assert_eq!(hour.len(), 1);
+        assert_eq!(hour[0].avg(), 13.0 / 4.0);
+        assert_eq!((hour[0].min, hour[0].max, hour[0].count), (1.0, 10.0, 4));
+        assert_eq!((hour[0].last, hour[0].last_ts), (1.0, 62_000));
+    }
+}
