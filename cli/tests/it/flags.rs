@@ -79,3 +79,45 @@ fn the_default_config_is_printed_and_a_broken_one_is_refused_by_name() {
         "{text}"
     );
 }
+
+#[test]
+fn a_retention_shorter_than_the_rollup_lag_is_refused_at_start_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mon()
+        .args([
+            "aggregator",
+            "--listen",
+            "127.0.0.1:0",
+            "--retention-raw",
+            "30s",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        text.contains("raw retention 30s") && text.contains("lag of 1m 40s"),
+        "{text}"
+    );
+
+    let file = dir.path().join("mon.toml");
+    std::fs::write(&file, "[retention]\n1m = \"30m\"\n").unwrap();
+    let out = mon()
+        .args([
+            "serve",
+            "--no-agent",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("1m retention 30m"), "{text}");
+}

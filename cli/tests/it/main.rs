@@ -4,4 +4,5 @@
 mod bench;
 mod flags;
 mod process;
+mod query;
 mod serve;

@@ -95,18 +95,23 @@ fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>>
 
 /// Runs a query with the `sqlite3` shell, as a user would.
 pub fn sqlite(db: &Path, sql: &str) -> String {
+    try_sqlite(db, sql).unwrap_or_else(|e| panic!("sqlite3 failed: {e}"))
+}
+
+/// [`sqlite`] for polling: a database still being created (no tables yet)
+/// is an `Err`, not a failed test. The shell waits up to 5 s for a lock, as
+/// the server's own connections do.
+pub fn try_sqlite(db: &Path, sql: &str) -> Result<String, String> {
     let out = Command::new("sqlite3")
         .args(["-cmd", ".timeout 5000"])
         .arg(db)
         .arg(sql)
         .output()
         .expect("the sqlite3 shell is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
 }
 
 /// A port nobody listens on right now.

@@ -31,7 +31,8 @@ use super::encoding::{
 pub(crate) const CHUNK_WINDOW_MS: i64 = 30 * MINUTE_MS;
 
 pub(crate) fn window_of(ts: i64) -> i64 {
-    ts.div_euclid(CHUNK_WINDOW_MS) * CHUNK_WINDOW_MS
+    ts.div_euclid(CHUNK_WINDOW_MS)
+        .saturating_mul(CHUNK_WINDOW_MS)
 }
 
 pub(crate) fn decode_err(e: DecodeError) -> rusqlite::Error {

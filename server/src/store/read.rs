@@ -8,7 +8,8 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::config::{Clock, Retention};
-use super::query::{self, RangeQuery, SeriesRange, Watermarks};
+use super::query::{self, RangeQuery, SeriesRange, Tier, Watermarks};
+use super::rollup::{Bucket, Table, read_buckets};
 use super::{StoreError, raw};
 use crate::model::SeriesKey;
 
@@ -105,6 +106,51 @@ impl Reader {
     /// Total number of raw samples stored.
     pub fn raw_count(&self) -> Result<u64, StoreError> {
         raw::raw_sample_count(&self.conn).map_err(read_err)
+    }
+
+    /// The rollup rows materialized so far for one series, with
+    /// `from <= start < to`: what `metrics_1m` or `metrics_1h` holds, without
+    /// the real-time tail [`Reader::range`] adds. Raw has no rows: `tier`
+    /// must be a rollup.
+    pub fn materialized(
+        &self,
+        host: &str,
+        key: &SeriesKey,
+        tier: Tier,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let table = match tier {
+            Tier::OneMinute => Table::OneMinute,
+            Tier::OneHour => Table::OneHour,
+            Tier::Raw => {
+                return Err(StoreError::Query(
+                    "the raw tier has no materialized buckets; ask for 1m or 1h".into(),
+                ));
+            }
+        };
+        let tx = self.conn.unchecked_transaction().map_err(read_err)?;
+        let Some(id) = series_id(&tx, host, &key.name, &key.labels_json()).map_err(read_err)?
+        else {
+            return Ok(Vec::new());
+        };
+        read_buckets(&tx, table, id, from, to).map_err(read_err)
+    }
+
+    /// The rollup watermarks `(1m, 1h)`: every bucket before one is
+    /// materialized. `None` before the first maintenance run.
+    pub fn watermarks(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let get = |name: &str| {
+            self.conn
+                .query_row(
+                    "SELECT value FROM store_state WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(read_err)
+        };
+        Ok((get("watermark_1m")?, get("watermark_1h")?))
     }
 
     /// Every host that ever reported, sorted.

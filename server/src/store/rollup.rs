@@ -65,7 +65,7 @@ impl Bucket {
 }
 
 pub(crate) fn bucket_of(ts: i64, width: i64) -> i64 {
-    ts.div_euclid(width) * width
+    ts.div_euclid(width).saturating_mul(width)
 }
 
 /// Buckets of `width` over samples sorted by time.

@@ -6,3 +6,5 @@ mod gateway;
 mod harness;
 mod ingest;
 mod pipeline;
+mod rollup_props;
+mod warm;
