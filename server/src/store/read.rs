@@ -153,6 +153,23 @@ impl Reader {
         Ok((get("watermark_1m")?, get("watermark_1h")?))
     }
 
+    /// Bytes on disk per table, its indexes included, largest first (from
+    /// SQLite's `dbstat`): where the file's space goes.
+    pub fn table_bytes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d
+                 LEFT JOIN sqlite_schema m ON m.name = d.name
+                 GROUP BY 1 ORDER BY 2 DESC",
+            )
+            .map_err(read_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(read_err)?;
+        rows.collect::<Result<_, _>>().map_err(read_err)
+    }
+
     /// Every host that ever reported, sorted.
     pub fn hosts(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
