@@ -275,8 +275,8 @@ fn main() {
     let clock = ManualClock::new(START);
     let config = StoreConfig {
         // Maintenance runs only when called, so ingest is measured alone.
-        maintenance_every: Duration::from_secs(24 * 3600),
-        retention_every: Duration::from_secs(24 * 3600),
+        maintenance_every: Duration::from_secs(3600),
+        retention_every: Duration::from_secs(3600),
         clock: Clock::manual(&clock),
         ..StoreConfig::default()
     };
