@@ -81,6 +81,29 @@ fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
         "serve prints where the data lives"
     );
 
+    // The dashboard's server answers, and /metrics has this host's series and
+    // the store's own counters.
+    let dashboard = serve
+        .stdout_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with('/'))
+        .expect("serve prints the dashboard URL")
+        .to_owned();
+    let (status, page) = crate::process::http_get(&dashboard);
+    assert_eq!(status, 200);
+    assert!(page.contains("<html"), "{page}");
+    let (status, metrics) = crate::process::http_get(&format!("{dashboard}metrics"));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("cpu_usage_percent{host="), "{metrics}");
+    assert!(
+        metrics.contains("mon_store_rollup_lag_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mon_aggregator_samples_stored_total"),
+        "{metrics}"
+    );
+
     serve.signal("TERM");
     let status = serve.wait(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", serve.stderr_text());

@@ -51,6 +51,8 @@ pub struct Stats {
     pub samples_rejected: AtomicU64,
     pub reports_acked: AtomicU64,
     pub bus_errors: AtomicU64,
+    /// The store's maintenance counters, once the store is open.
+    pub store: std::sync::OnceLock<Arc<store::StoreStats>>,
 }
 
 impl Stats {
@@ -84,6 +86,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AggregatorError> {
     let (writer, writer_handle) = store::open(&config.data_dir, config.store.clone())?;
+    let _ = stats.store.set(writer.stats());
     let known = store::Reader::open(&config.data_dir)?.series()?;
     tracing::info!(
         db = %store::db_path(&config.data_dir).display(),

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GatewayState;
 use crate::http::ApiError;
-use crate::model::SeriesKey;
-use crate::store::Reader;
+use crate::store::{RangeQuery, Reader, StoreError, Tier};
 use crate::time::now_ms;
 
 #[derive(Debug, Deserialize)]
@@ -23,8 +22,12 @@ pub struct SeriesQuery {
     from: Option<i64>,
     /// Unix milliseconds; default now.
     to: Option<i64>,
+    /// Width of each point, e.g. `1m`; default: the tier's own points.
+    step: Option<String>,
 }
 
+/// `/api/series` answer: the store's range with `value` (the average) on
+/// every point, so a client can plot one field whatever the tier.
 #[derive(Debug, Serialize)]
 pub struct SeriesAnswer {
     host: String,
@@ -32,7 +35,8 @@ pub struct SeriesAnswer {
     labels: BTreeMap<String, String>,
     from: i64,
     to: i64,
-    tier: &'static str,
+    tier: Tier,
+    step_ms: i64,
     points: Vec<PointJson>,
 }
 
@@ -42,6 +46,9 @@ pub struct PointJson {
     value: f64,
     min: f64,
     max: f64,
+    avg: f64,
+    last: f64,
+    count: u64,
 }
 
 /// Parses `k=v,k2=v2` into sorted pairs.
@@ -88,31 +95,48 @@ pub async fn series(
             "this gateway has no store to read history from; start it with --data-dir".into(),
         ));
     };
-    let key = SeriesKey {
-        name: metric.clone(),
-        labels: labels.clone(),
-    };
-    let (h, k) = (host.clone(), key.clone());
-    let points = tokio::task::spawn_blocking(move || {
-        Reader::open(&data_dir).and_then(|r| r.raw(&h, &k, from, to))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(Json(SeriesAnswer {
+    let step =
+        match q.step.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+                ApiError::BadRequest(format!("step={text}: {e}; write e.g. step=1m"))
+            })?),
+        };
+    let query = RangeQuery {
         host,
         metric,
-        labels: labels.into_iter().collect(),
+        labels,
         from,
         to,
-        tier: "raw",
-        points: points
+        step,
+    };
+    let range =
+        tokio::task::spawn_blocking(move || Reader::open(&data_dir).and_then(|r| r.range(&query)))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| match e {
+                StoreError::Query(message) => ApiError::BadRequest(message),
+                other => ApiError::Unavailable(other.to_string()),
+            })?;
+    Ok(Json(SeriesAnswer {
+        host: range.host,
+        metric: range.metric,
+        labels: range.labels,
+        from: range.from,
+        to: range.to,
+        tier: range.tier,
+        step_ms: range.step_ms,
+        points: range
+            .points
             .into_iter()
             .map(|p| PointJson {
                 ts: p.ts,
-                value: p.value,
-                min: p.value,
-                max: p.value,
+                value: p.avg,
+                min: p.min,
+                max: p.max,
+                avg: p.avg,
+                last: p.last,
+                count: p.count,
             })
             .collect(),
     }))

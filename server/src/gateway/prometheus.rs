@@ -96,6 +96,80 @@ pub async fn metrics(State(state): State<GatewayState>) -> impl IntoResponse {
             ),
         ]);
     }
+    let mut signed: Vec<(&str, &str, &str, i64)> = Vec::new();
+    if let Some(store) = state.aggregator.as_ref().and_then(|a| a.store.get()) {
+        own.extend([
+            (
+                "mon_store_maintenance_runs_total",
+                "counter",
+                "Maintenance runs of the store writer.",
+                store.runs.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_head_rows_compacted_total",
+                "counter",
+                "Report rows compacted into raw chunks.",
+                store.head_rows_compacted.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_buckets_materialized_total",
+                "counter",
+                "1m and 1h buckets materialized.",
+                store.buckets_materialized.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_raw_samples_deleted_total",
+                "counter",
+                "Raw samples deleted by retention.",
+                store.raw_samples_deleted.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_1m_rows_deleted_total",
+                "counter",
+                "metrics_1m rows deleted by retention.",
+                store.one_minute_rows_deleted.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_1h_rows_deleted_total",
+                "counter",
+                "metrics_1h rows deleted by retention.",
+                store.one_hour_rows_deleted.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_maintenance_errors_total",
+                "counter",
+                "Failed maintenance steps.",
+                store.maintenance_errors.load(Ordering::Relaxed),
+            ),
+        ]);
+        signed.extend([
+            (
+                "mon_store_rollup_lag_seconds",
+                "gauge",
+                "How far the 1m watermark trails the clock.",
+                store.rollup_lag_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_watermark_1m_timestamp_seconds",
+                "gauge",
+                "Every 1m bucket before this is materialized.",
+                store.watermark_1m_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_watermark_1h_timestamp_seconds",
+                "gauge",
+                "Every 1h bucket before this is materialized.",
+                store.watermark_1h_ms.load(Ordering::Relaxed),
+            ),
+        ]);
+    }
+    for (name, kind, help, ms) in signed {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            ms as f64 / 1000.0
+        );
+    }
     if let Some(rss) = resident_memory_bytes() {
         own.push((
             "process_resident_memory_bytes",
