@@ -23,6 +23,7 @@ const fleet = new Fleet();
 const main = document.getElementById("app");
 const connPill = document.getElementById("conn");
 const connLabel = document.getElementById("conn-label");
+const connDetail = document.getElementById("conn-detail");
 const alertCount = document.getElementById("alert-count");
 const navLinks = document.querySelectorAll("[data-nav]");
 
@@ -138,7 +139,9 @@ function renderFrame() {
 function renderHeader() {
   setAttr(connPill, "data-state", connection.state);
   setText(connLabel, connection.label());
-  setAttr(connPill, "title", connection.detail || "");
+  setText(connDetail, connection.detail);
+  setAttr(connDetail, "title", connection.detail);
+  setAttr(connPill, "title", connection.state === "live" ? "" : "connect now");
   setClass(document.body, "disconnected", connection.state !== "live");
   const alerts = fleet.alerts.size;
   setText(alertCount, alerts > 0 ? String(alerts) : "");

@@ -98,7 +98,6 @@ export class Connection {
       await getJson("alerts");
     } catch (error) {
       detail = error instanceof TypeError ? "the server cannot be reached" : error.message;
-      if (detail.startsWith("401")) detail += " (open the dashboard with ?token=TOKEN)";
     }
     this.scheduleRetry(detail);
   }

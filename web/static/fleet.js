@@ -61,7 +61,7 @@ export class FleetView {
     this.filterInput = el("input", {
       type: "search",
       class: "filter",
-      placeholder: "Filter hosts",
+      placeholder: "Filter hosts   ( / )",
       "aria-label": "Filter hosts by name",
       spellcheck: "false",
       oninput: () => {
@@ -132,7 +132,7 @@ export class FleetView {
   /** Applies the store's changes to the grid; `now` ticks the ages. */
   render(changes) {
     const fleet = this.fleet;
-    if (changes.membership) this.layoutDirty = true;
+    if (changes.membership || (changes.alerts && this.sort === "alerts")) this.layoutDirty = true;
     for (const name of changes.hosts) {
       const tile = this.tiles.get(name);
       if (tile) tile.dirty = true;
@@ -192,7 +192,9 @@ export class FleetView {
   updateEmpty() {
     const total = this.fleet.hosts.size;
     let message = "";
-    if (total === 0) {
+    if (this.fleet.snapshots === 0) {
+      message = "Waiting for the server's first snapshot…";
+    } else if (total === 0) {
       message = "No hosts yet. Point an agent here: mon agent --aggregator http://THIS-HOST:7070";
     } else if (this.order.length === 0) {
       message = `No host name contains “${this.filter}”.`;
@@ -203,6 +205,7 @@ export class FleetView {
 
   updateSummary() {
     const fleet = this.fleet;
+    if (fleet.snapshots === 0) return;
     let stale = 0;
     for (const host of fleet.hosts.values()) if (fleet.isStale(host)) stale += 1;
     const total = fleet.hosts.size;

@@ -129,6 +129,10 @@ export class HostView {
     this.chartsDirty = true;
     this.historyGeneration = 0;
     this.historyWanted = true;
+    /** Labelled series (interfaces) the last history fetch covered. */
+    this.fetchedSeries = undefined;
+    this.rendered = false;
+    this.alertsRendered = false;
     this.charts = new Map();
     this.element = this.build();
     this.unsubscribe = fleet.subscribe((kind, hostName, frame) => this.onEvent(kind, hostName, frame));

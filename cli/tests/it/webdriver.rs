@@ -138,14 +138,17 @@ impl Browser {
         self.session_command("window/rect", json!({"width": width, "height": height}));
     }
 
-    /// Emulates `prefers-color-scheme: dark` (or light) through DevTools.
+    /// Emulates `prefers-color-scheme: dark` (or light).
     pub fn color_scheme(&self, scheme: &str) {
-        self.session_command(
-            "goog/cdp/execute",
-            json!({"cmd": "Emulation.setEmulatedMedia", "params": {
-                "features": [{"name": "prefers-color-scheme", "value": scheme}]
-            }}),
+        self.devtools(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
         );
+    }
+
+    /// Runs a Chrome DevTools Protocol command.
+    pub fn devtools(&self, cmd: &str, params: Value) -> Value {
+        self.session_command("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
     }
 
     /// Saves a PNG of the viewport to `path`, creating its directory.
