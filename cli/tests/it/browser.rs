@@ -178,25 +178,30 @@ fn the_dashboard_shows_this_machine_live_and_its_host_page_draws_history() {
     browser.screenshot(&artifact("dashboard-host-dark.png"));
 }
 
-/// Pushes one report whose label values and metadata are HTML, as a
-/// hostile or broken agent could.
-async fn push_hostile_report(grpc: &str, host: &str, hostile: &[&str; 4]) {
-    let mut client = IngestClient::connect(grpc.to_owned()).await.unwrap();
-    let label = |name: &str, value: &str| Label {
+fn label(name: &str, value: &str) -> Label {
+    Label {
         name: name.into(),
         value: value.into(),
-    };
-    let sample = |name: &str, labels: Vec<Label>, value: f64| Sample {
+    }
+}
+
+fn sample(name: &str, labels: Vec<Label>, value: f64) -> Sample {
+    Sample {
         name: name.into(),
         labels,
         value,
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    for message in [
+    }
+}
+
+/// Says hello as `host` (running `os`, reporting every second) and pushes
+/// one report of `samples` over gRPC, as an agent would, then goes silent.
+fn push_report(grpc: &str, host: &str, os: &str, samples: Vec<Sample>) {
+    let expected = samples.len() as u32;
+    let messages = [
         AgentMessage {
             kind: Some(Kind::Hello(Hello {
                 host: host.into(),
-                os: hostile[3].into(),
+                os: os.into(),
                 agent_version: "test".into(),
                 interval_ms: 1000,
                 ..Hello::default()
@@ -207,38 +212,36 @@ async fn push_hostile_report(grpc: &str, host: &str, hostile: &[&str; 4]) {
                 host: host.into(),
                 seq: 1,
                 timestamp_ms: server::time::now_ms(),
-                samples: vec![
-                    sample("cpu_usage_percent", vec![], 42.0),
-                    sample(
-                        "filesystem_used_percent",
-                        vec![label("fstype", hostile[1]), label("mount", hostile[0])],
-                        97.0,
-                    ),
-                    sample(
-                        "network_receive_bytes_per_second",
-                        vec![label("iface", hostile[2])],
-                        1000.0,
-                    ),
-                ],
+                samples,
             })),
         },
-    ] {
-        tx.send(message).await.unwrap();
-    }
-    // The sender stays alive until the ack: closing the stream first could
-    // end it before the report is acknowledged.
-    let mut acks = client
-        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
+    ];
+    let ack = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap()
-        .into_inner();
-    let ack = tokio::time::timeout(Duration::from_secs(10), acks.message())
-        .await
-        .expect("an ack within 10s")
-        .unwrap()
-        .expect("an ack");
-    assert_eq!((ack.accepted, ack.rejected), (3, 0), "{ack:?}");
-    drop(tx);
+        .block_on(async {
+            let mut client = IngestClient::connect(grpc.to_owned()).await.unwrap();
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            for message in messages {
+                tx.send(message).await.unwrap();
+            }
+            // The sender stays alive until the ack: closing the stream
+            // first could end it before the report is acknowledged.
+            let mut acks = client
+                .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .unwrap()
+                .into_inner();
+            let ack = tokio::time::timeout(Duration::from_secs(10), acks.message())
+                .await
+                .expect("an ack within 10s")
+                .unwrap()
+                .expect("an ack");
+            drop(tx);
+            ack
+        });
+    assert_eq!((ack.accepted, ack.rejected), (expected, 0), "{ack:?}");
 }
 
 #[test]
@@ -251,19 +254,35 @@ fn html_in_labels_and_metadata_is_shown_as_text_and_never_runs() {
         "\"><svg onload=\"window.__pwned='iface'\">",
         "<iframe srcdoc=\"<script>parent.__pwned='os'</script>\"></iframe>",
     ];
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(push_hostile_report(&serve.grpc, "xss-probe", &hostile));
+    // Host names are checked by the aggregator; label values and metadata
+    // are free text, so they carry the markup.
+    push_report(
+        &serve.grpc,
+        "xss-probe",
+        hostile[3],
+        vec![
+            sample("cpu_usage_percent", vec![], 42.0),
+            sample(
+                "filesystem_used_percent",
+                vec![label("fstype", hostile[1]), label("mount", hostile[0])],
+                97.0,
+            ),
+            sample(
+                "network_receive_bytes_per_second",
+                vec![label("iface", hostile[2])],
+                1000.0,
+            ),
+        ],
+    );
 
     let browser = Browser::launch();
     browser.goto(&serve.dashboard);
     let mount = browser.wait_for(
         "the probe's tile with its fullest filesystem",
         WAIT,
-        "const m = document.querySelector('[data-host=\"xss-probe\"] .fs-mount'); \
-         return m && m.textContent ? m.textContent : null",
+        "const t = document.querySelector('[data-host=\"xss-probe\"].tile'); \
+         return t && t.querySelector('.fs-value').textContent === '97%' \
+           ? t.querySelector('.fs-mount').textContent : null",
     );
     assert_eq!(mount, hostile[0], "the mount point is shown verbatim");
 
@@ -300,11 +319,17 @@ fn html_in_labels_and_metadata_is_shown_as_text_and_never_runs() {
 }
 
 #[test]
-fn the_connection_state_follows_the_network_and_a_server_restart() {
+fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let http = format!("127.0.0.1:{}", free_port());
     let args = ["--no-agent", "--token", "s3cret"];
     let mut serve = serve_in(dir.path(), &http, &args);
+    push_report(
+        &serve.grpc,
+        "quiet-1",
+        "Linux",
+        vec![sample("cpu_usage_percent", vec![], 5.0)],
+    );
     let browser = Browser::launch();
     // The token in the page's URL is passed on to /ws: without it the
     // server would refuse the stream.
@@ -319,6 +344,18 @@ fn the_connection_state_follows_the_network_and_a_server_restart() {
         )
     };
     until("live", "s[0] === 'live' && !s[2]");
+    // quiet-1 said it reports every second and then went silent: after
+    // three intervals its tile is marked stale.
+    let stale = browser.wait_for(
+        "the silent host's tile to be marked stale",
+        WAIT,
+        "const t = document.querySelector('[data-host=\"quiet-1\"].tile'); \
+         return t && t.classList.contains('stale') ? t.querySelector('.tile-age').textContent : null",
+    );
+    assert!(
+        stale.as_str().unwrap().ends_with("s ago"),
+        "the age of the last sample is shown: {stale}"
+    );
 
     let offline = |yes: bool| {
         browser.devtools(
