@@ -129,7 +129,7 @@ export class FleetView {
     }
   }
 
-  /** Applies the store's changes to the grid; `now` ticks the ages. */
+  /** Applies the store's changes to the tiles on screen. */
   render(changes) {
     const fleet = this.fleet;
     if (changes.membership || (changes.alerts && this.sort === "alerts")) this.layoutDirty = true;
@@ -140,12 +140,14 @@ export class FleetView {
     const live = SORTS[this.sort].live && changes.hosts.size > 0;
     if (this.layoutDirty || (live && performance.now() - this.lastSort > LIVE_RESORT_MS)) {
       this.layout();
+      this.updateSummary();
+    } else if (changes.alerts) {
+      this.updateSummary();
     }
     for (const name of this.order) {
       const tile = this.tiles.get(name);
       if (tile.visible && tile.dirty) this.updateTile(tile, fleet.hosts.get(name));
     }
-    this.updateSummary();
   }
 
   /** Filters, sorts and places the tiles; creates and removes tiles as hosts come and go. */

@@ -76,6 +76,7 @@ fn the_dashboard_shows_this_machine_live_and_its_host_page_draws_history() {
         js(&host)
     );
     let browser = Browser::launch();
+    browser.record_page_errors();
     browser.goto(&serve.dashboard);
 
     browser.wait_for(
@@ -176,6 +177,11 @@ fn the_dashboard_shows_this_machine_live_and_its_host_page_draws_history() {
     browser.color_scheme("dark");
     std::thread::sleep(Duration::from_millis(300));
     browser.screenshot(&artifact("dashboard-host-dark.png"));
+    assert_eq!(
+        browser.page_errors(),
+        Vec::<String>::new(),
+        "the page ran without errors"
+    );
 }
 
 fn label(name: &str, value: &str) -> Label {
@@ -276,6 +282,7 @@ fn html_in_labels_and_metadata_is_shown_as_text_and_never_runs() {
     );
 
     let browser = Browser::launch();
+    browser.record_page_errors();
     browser.goto(&serve.dashboard);
     let mount = browser.wait_for(
         "the probe's tile with its fullest filesystem",

@@ -103,6 +103,27 @@ impl Browser {
         browser
     }
 
+    /// Makes every page this session opens record its uncaught errors and
+    /// Content-Security-Policy violations, for [`Browser::page_errors`].
+    pub fn record_page_errors(&self) {
+        self.devtools(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.__pageErrors = []; \
+                addEventListener('error', (e) => __pageErrors.push('error: ' + e.message)); \
+                addEventListener('unhandledrejection', (e) => __pageErrors.push('rejection: ' + e.reason)); \
+                document.addEventListener('securitypolicyviolation', \
+                    (e) => __pageErrors.push('CSP ' + e.violatedDirective + ': ' + e.blockedURI));"}),
+        );
+    }
+
+    /// What [`Browser::record_page_errors`] caught on the current page.
+    pub fn page_errors(&self) -> Vec<String> {
+        serde_json::from_value(
+            self.eval("return window.__pageErrors ?? ['errors were not recorded']"),
+        )
+        .unwrap_or_default()
+    }
+
     pub fn goto(&self, url: &str) {
         self.session_command("url", json!({ "url": url }));
     }
