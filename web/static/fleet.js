@@ -1,6 +1,7 @@
 // fleet.js — the fleet grid: one tile per host with its live numbers,
 // CPU and memory sparklines, age of the last sample and alert badge;
-// filtered and sorted from the toolbar.
+// filtered and sorted from the toolbar. The same tiles show as cards or,
+// for a large fleet, as dense rows (a CSS layout, remembered per browser).
 //
 // Built for a thousand hosts: a frame touches only the tiles of hosts that
 // changed, a cell is written only when its text changes, and tiles outside
@@ -13,6 +14,7 @@ import { drawSparkline } from "./chart.js";
 import * as fmt from "./format.js";
 
 const LIVE_RESORT_MS = 2000;
+const LAYOUT_KEY = "mon.fleetLayout";
 
 /** Sort keys: how each orders two hosts (ascending). */
 const SORTS = {
@@ -23,7 +25,16 @@ const SORTS = {
   net: { label: "Network", key: (h) => (h.summary.rx ?? 0) + (h.summary.tx ?? 0), live: true },
   load: { label: "Load", key: (h) => h.summary.load1 ?? -1, live: true },
   alerts: { label: "Alerts", key: (h, fleet) => fleet.alertsByHost.get(h.name)?.count ?? 0, live: false },
+  age: { label: "Last sample", key: (h, fleet) => fleet.ageMs(h), live: true },
 };
+
+function savedLayout() {
+  try {
+    return localStorage.getItem(LAYOUT_KEY) === "rows" ? "rows" : "cards";
+  } catch {
+    return "cards";
+  }
+}
 
 /** `warn` / `crit` from thresholds, for colouring a value. */
 function level(value, warn, crit) {
@@ -61,7 +72,7 @@ export class FleetView {
     this.filterInput = el("input", {
       type: "search",
       class: "filter",
-      placeholder: "Filter hosts   ( / )",
+      placeholder: "Filter hosts (press /)",
       "aria-label": "Filter hosts by name",
       spellcheck: "false",
       oninput: () => {
@@ -96,10 +107,19 @@ export class FleetView {
       },
     });
     this.updateOrderButton();
+    this.layoutButtons = ["cards", "rows"].map((layout) =>
+      el("button", {
+        type: "button",
+        text: layout === "cards" ? "Cards" : "Rows",
+        dataset: { layout },
+        onclick: () => this.setLayout(layout),
+      }),
+    );
     this.summary = el("span", { class: "summary" });
     this.grid = el("div", { class: "grid", role: "list" });
     this.empty = el("p", { class: "empty", hidden: true });
-    return el(
+    const head = (text) => el("span", { text });
+    const root = el(
       "section",
       { class: "view view-fleet" },
       el(
@@ -108,11 +128,37 @@ export class FleetView {
         this.filterInput,
         el("label", { class: "sort-label" }, "Sort ", this.sortSelect),
         this.orderButton,
+        el("div", { class: "segmented", role: "group", "aria-label": "Layout" }, this.layoutButtons),
         this.summary,
+      ),
+      el(
+        "div",
+        { class: "rows-header", "aria-hidden": "true" },
+        head("Host"),
+        head("CPU"),
+        head("Memory"),
+        el("div", { class: "rows-header-foot" }, head("Disk"), head("Network"), head("Load")),
       ),
       this.grid,
       this.empty,
     );
+    this.root = root;
+    this.setLayout(savedLayout());
+    return root;
+  }
+
+  /** Cards or rows; only CSS changes, so the switch costs one style pass. */
+  setLayout(layout) {
+    setClass(this.root, "layout-rows", layout === "rows");
+    for (const button of this.layoutButtons) {
+      setAttr(button, "aria-pressed", String(button.dataset.layout === layout));
+    }
+    try {
+      localStorage.setItem(LAYOUT_KEY, layout);
+    } catch {
+      // Storage may be disabled; the choice then lasts for this page.
+    }
+    this.invalidate();
   }
 
   updateOrderButton() {

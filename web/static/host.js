@@ -211,7 +211,7 @@ export class HostView {
       this.notice,
       el("div", { class: "stat-cards" }, Object.values(this.stats).map((s) => s.element)),
       this.alerts.element,
-      el("div", { class: "range", role: "group", "aria-label": "Chart range" }, this.rangeButtons),
+      el("div", { class: "segmented range", role: "group", "aria-label": "Chart range" }, this.rangeButtons),
       charts,
       this.historyStatus,
       el(

@@ -341,8 +341,11 @@ fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restar
     // The token in the page's URL is passed on to /ws: without it the
     // server would refuse the stream.
     browser.goto(&format!("{}?token=s3cret", serve.dashboard));
+    // [state, label, page dimmed, colour of the state dot]
     let state = "const c = document.getElementById('conn'); \
-                 return [c.dataset.state, c.textContent.trim(), document.body.classList.contains('disconnected')]";
+                 const dot = getComputedStyle(c.querySelector('.conn-dot')).backgroundColor; \
+                 return [c.dataset.state, c.textContent.trim(), document.body.classList.contains('disconnected'), \
+                         dot.match(/\\d+/g).slice(0, 3).map(Number)]";
     let until = |what: &str, check: &str| {
         browser.wait_for(
             what,
@@ -350,7 +353,8 @@ fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restar
             &format!("{{ const s = (() => {{ {state} }})(); return ({check}) ? s : null }}"),
         )
     };
-    until("live", "s[0] === 'live' && !s[2]");
+    let live = until("live", "s[0] === 'live' && !s[2]");
+    assert_eq!(hue(&live[3]), "green", "{live}");
     // quiet-1 said it reports every second and then went silent: after
     // three intervals its tile is marked stale.
     let stale = browser.wait_for(
@@ -371,10 +375,11 @@ fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restar
         );
     };
     offline(true);
-    until(
+    let off = until(
         "offline when the browser loses the network",
         "s[1] === 'offline' && s[2]",
     );
+    assert_eq!(hue(&off[3]), "red", "{off}");
     offline(false);
     until("live again when the network is back", "s[0] === 'live'");
 
@@ -390,5 +395,26 @@ fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restar
         "s[0] === 'live' && !s[2]",
     );
     drop(serve);
-    assert!(waiting[1].as_str().unwrap().starts_with("reconnecting in"));
+    assert_eq!(hue(&waiting[3]), "amber", "{waiting}");
+}
+
+/// The rough colour of an `[r, g, b]` triple, to check a state's colour
+/// without pinning the theme's exact shades.
+fn hue(rgb: &Value) -> &'static str {
+    let c: Vec<i64> = rgb
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let (r, g, b) = (c[0], c[1], c[2]);
+    if g > r && g > b {
+        "green"
+    } else if r > g + 80 && r > b + 80 && (g - b).abs() < 60 {
+        "red"
+    } else if r >= g && g > b + 40 {
+        "amber"
+    } else {
+        "other"
+    }
 }
