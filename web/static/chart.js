@@ -280,6 +280,8 @@ export class TimeChart {
       ctx.lineWidth = 1.5;
       ctx.lineJoin = "round";
       ctx.stroke();
+      // Fills of three or more lines stack into a block: lines only then.
+      if (this.series.length > 2) continue;
       ctx.lineTo(xOf(r[r.length - 1][0]), baseline);
       ctx.lineTo(xOf(r[0][0]), baseline);
       ctx.closePath();

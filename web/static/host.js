@@ -81,6 +81,7 @@ class Table {
 
   makeRow() {
     const tr = el("tr");
+    // `cells` is taken: rows already have a read-only `cells` property.
     tr.cells_ = this.columns.map((c) => {
       if (!c.bar) return el("td", { class: c.cls ?? "" });
       const fill = el("span", { class: "bar-fill" });
