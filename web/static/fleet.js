@@ -128,7 +128,7 @@ export class FleetView {
         this.filterInput,
         el("label", { class: "sort-label" }, "Sort ", this.sortSelect),
         this.orderButton,
-        el("div", { class: "segmented", role: "group", "aria-label": "Layout" }, this.layoutButtons),
+        el("div", { class: "segmented layout-toggle", role: "group", "aria-label": "Layout" }, this.layoutButtons),
         this.summary,
       ),
       el(
