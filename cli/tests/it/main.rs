@@ -1,8 +1,11 @@
 //! Tests of the `mon` binary as a user runs it: real processes, real
-//! signals, the `sqlite3` shell to read what landed on disk.
+//! signals, the `sqlite3` shell to read what landed on disk, a headless
+//! Chromium to look at the dashboard.
 
 mod bench;
+mod browser;
 mod flags;
 mod process;
 mod query;
 mod serve;
+mod webdriver;

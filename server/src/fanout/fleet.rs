@@ -125,6 +125,30 @@ impl Fleet {
         }
     }
 
+    /// Hosts with no `Hello` metadata yet.
+    pub fn hosts_without_meta(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, e)| e.meta.is_none())
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    /// Takes the metadata of hosts that lack it from `states`; values and
+    /// hosts not already known are left alone. Returns how many were filled.
+    pub fn fill_meta(&mut self, states: Vec<HostState>) -> usize {
+        let mut filled = 0;
+        for state in states {
+            if let (Some(entry), Some(meta)) = (self.hosts.get_mut(&state.host), state.meta)
+                && entry.meta.is_none()
+            {
+                entry.meta = Some(meta);
+                filled += 1;
+            }
+        }
+        filled
+    }
+
     /// Applies an `alert` event: pending and firing alerts are active,
     /// anything else removes the alert.
     pub fn apply_alert(&mut self, alert: &serde_json::Value) -> Result<(), String> {

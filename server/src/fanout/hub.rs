@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 use super::Filter;
 use super::fleet::{Fleet, MetricsJson};
 use super::message::status;
+use crate::bus::HostState;
 use crate::time::now_ms;
 
 /// How long a built full snapshot is reused for clients connecting at once.
@@ -151,6 +152,19 @@ impl Hub {
             frame: Utf8Bytes::from(""),
             metrics: None,
         }));
+    }
+
+    /// Hosts the hub has no `Hello` metadata for.
+    pub fn hosts_without_meta(&self) -> Vec<String> {
+        self.lock().hosts_without_meta()
+    }
+
+    /// Fills in metadata the hub lacks from the source's host states, for
+    /// the API and the next snapshots; clients are not resynchronized.
+    pub fn fill_meta(&self, states: Vec<HostState>) {
+        if self.lock().fill_meta(states) > 0 {
+            *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     /// Broadcasts a `status` frame about the upstream link.

@@ -1,4 +1,5 @@
-//! Serves the embedded web dashboard from the `web` crate.
+//! Serves the embedded web dashboard from the `web` crate, with the
+//! `Content-Security-Policy` it is written for.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -19,6 +20,10 @@ fn file(path: &str) -> Response {
                 (header::CONTENT_TYPE, asset.content_type),
                 (header::CACHE_CONTROL, "no-cache"),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    web::CONTENT_SECURITY_POLICY,
+                ),
             ],
             asset.body,
         )

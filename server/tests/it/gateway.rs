@@ -431,3 +431,50 @@ async fn prometheus_metrics_list_every_host_series() {
     drop(ws);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_appears_after_the_gateway_started_gets_its_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let agg = Aggregator::start(dir.path()).await;
+    let gw = Gateway::start(agg.bus.clone(), GatewayConfig::default()).await;
+    // The gateway has read the (empty) state; this host says hello later.
+    let mut agent = RawAgent::connect(&agg.url(), "late-1").await;
+    let mut seq = 0;
+    let meta = loop {
+        seq += 1;
+        agent
+            .send(Report {
+                host: "late-1".into(),
+                seq,
+                timestamp_ms: now_ms(),
+                samples: vec![Sample {
+                    name: "cpu_usage_percent".into(),
+                    labels: vec![],
+                    value: 1.0,
+                }],
+            })
+            .await;
+        let (status, body) = http_get(gw.addr, "/api/hosts/late-1", &[]).await;
+        let host: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if status == 200 && !host["meta"].is_null() {
+            break host["meta"].clone();
+        }
+        assert!(
+            seq < 50,
+            "no metadata for late-1 after {seq} reports: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(meta["agent_version"], "test", "{meta}");
+
+    // New clients get it in their snapshot.
+    let mut ws = connect(&gw.ws_url()).await;
+    let snapshot = next_of(&mut ws, "snapshot").await;
+    assert_eq!(
+        snapshot["hosts"][0]["meta"]["agent_version"], "test",
+        "{snapshot}"
+    );
+    drop((ws, agent));
+    gw.stop().await;
+    agg.stop().await;
+}
