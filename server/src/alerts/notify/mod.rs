@@ -36,8 +36,8 @@ pub struct NotifyConfig {
     /// Base URL of an Alertmanager, e.g. `http://127.0.0.1:9093`.
     pub alertmanager: Option<String>,
     /// Where people look at alerts (the dashboard): `externalURL` and the
-    /// base of each alert's `generatorURL`.
-    pub external_url: String,
+    /// base of each alert's `generatorURL` [default: http://127.0.0.1:7071].
+    pub external_url: Option<String>,
     /// The `receiver` field of webhook payloads.
     pub receiver: String,
     pub retry: RetryPolicy,
@@ -51,7 +51,7 @@ impl Default for NotifyConfig {
         Self {
             webhooks: Vec::new(),
             alertmanager: None,
-            external_url: "http://127.0.0.1:7071".into(),
+            external_url: None,
             receiver: "mon".into(),
             retry: RetryPolicy::default(),
             resend_every: Duration::from_secs(60),
@@ -67,6 +67,15 @@ pub enum NotifyError {
         url: String,
         reason: String,
     },
+}
+
+impl NotifyConfig {
+    pub fn external_url(&self) -> &str {
+        self.external_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:7071")
+            .trim_end_matches('/')
+    }
 }
 
 /// Checks a notifier URL: `http://HOST[:PORT]/...`.
@@ -183,7 +192,7 @@ fn rfc3339(ms: i64) -> String {
 
 /// `generatorURL`: the dashboard, pointed at the alert's host.
 fn generator_url(config: &NotifyConfig, alert: &Alert) -> String {
-    let base = config.external_url.trim_end_matches('/');
+    let base = config.external_url();
     let host: String = alert
         .host
         .bytes()

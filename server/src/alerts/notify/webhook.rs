@@ -75,7 +75,7 @@ pub fn payload(alert: &Alert, config: &NotifyConfig) -> Bytes {
         group_labels: &alert.labels,
         common_labels: &alert.labels,
         common_annotations: &alert.annotations,
-        external_url: &config.external_url,
+        external_url: config.external_url(),
         alerts: [WebhookAlert {
             status: status(alert),
             labels: &alert.labels,
