@@ -121,16 +121,25 @@ impl Fnv {
 mod tests {
     use super::*;
 
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn the_fingerprint_is_alertmanagers() {
-        // Alertmanager's own value for the empty set, and for {a="b"}
-        // as computed by prometheus/common's labelSetToFingerprint.
+    fn the_fingerprint_is_fnv1a_over_names_and_values() {
+        // FNV-1a's offset basis: the empty set, as in Alertmanager.
         assert_eq!(fingerprint(&BTreeMap::new()), "cbf29ce484222325");
-        let one = BTreeMap::from([("a".to_owned(), "b".to_owned())]);
-        let mut h = Fnv::default();
-        h.write(b"a\xffb\xff");
-        assert_eq!(fingerprint(&one), format!("{:016x}", h.0));
-        let two = BTreeMap::from([("a".to_owned(), "bb".to_owned())]);
-        assert_ne!(fingerprint(&one), fingerprint(&two));
+        // The 0xff separators keep `a=bc` and `ab=c` apart.
+        assert_ne!(
+            fingerprint(&labels(&[("a", "bc")])),
+            fingerprint(&labels(&[("ab", "c")]))
+        );
+        assert_eq!(
+            fingerprint(&labels(&[("host", "web-1"), ("alertname", "A")])),
+            fingerprint(&labels(&[("alertname", "A"), ("host", "web-1")]))
+        );
     }
 }
