@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub retention: RetentionSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
 }
 
 /// `[retention]`: how long each tier of the store keeps data.
@@ -64,6 +66,16 @@ pub struct ServeSection {
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     pub no_agent: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    pub rules: Option<PathBuf>,
+    #[serde(default)]
+    pub webhooks: Vec<String>,
+    pub alertmanager: Option<String>,
+    pub external_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +205,17 @@ max_message_bytes = 4194304
 raw = "24h"
 1m = "7d"
 1h = "90d"
+
+[alerts]
+# Alerting rules in Prometheus' layout. Default: the built-in rules (CPU,
+# memory, filesystem, host down), printed by `mon alerts defaults`.
+# rules = "/etc/mon/rules.yaml"
+# Receivers of every firing and resolved alert, in Alertmanager's webhook JSON.
+webhooks = []
+# An Alertmanager to push alerts to.
+# alertmanager = "http://127.0.0.1:9093"
+# The dashboard's address, for the links in notifications.
+# external_url = "http://127.0.0.1:7071"
 "#;
 
 #[cfg(test)]

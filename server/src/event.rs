@@ -1,14 +1,18 @@
 //! The JSON events that travel on the bus and, byte for byte, on the
-//! WebSocket: `metrics` (one accepted report) and, later, `alert`.
+//! WebSocket: `metrics` (one accepted report) and `alert` (one alert
+//! transition).
 //!
 //! An event is serialized once, where it is produced; every consumer forwards
 //! the same bytes. The `v` field versions the format.
 
-use bytes::Bytes;
-use serde::Serialize;
-use serde::ser::SerializeMap;
+use std::collections::BTreeMap;
 
-use crate::model::{AcceptedReport, Point};
+use bytes::Bytes;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::Alert;
+use crate::model::{AcceptedReport, Point, SeriesKey};
 
 /// Version of the event format, carried as `"v"` in every event.
 pub const EVENT_VERSION: u32 = 1;
@@ -73,6 +77,86 @@ pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
     Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
 }
 
+#[derive(Deserialize)]
+struct MetricsIn {
+    host: String,
+    ts: i64,
+    #[serde(default)]
+    seq: u64,
+    values: Vec<ValueIn>,
+}
+
+#[derive(Deserialize)]
+struct ValueIn {
+    name: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Reads a `metrics` event back into the report it was made from.
+pub fn decode_metrics(payload: &[u8]) -> Result<AcceptedReport, serde_json::Error> {
+    let m: MetricsIn = serde_json::from_slice(payload)?;
+    Ok(AcceptedReport {
+        host: m.host,
+        seq: m.seq,
+        timestamp_ms: m.ts,
+        points: m
+            .values
+            .into_iter()
+            .map(|v| Point {
+                key: SeriesKey {
+                    name: v.name,
+                    labels: v.labels.into_iter().collect(),
+                },
+                value: v.value,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Serialize)]
+struct AlertEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    id: &'a str,
+    host: &'a str,
+    alert: &'a str,
+    state: &'static str,
+    severity: &'a str,
+    value: f64,
+    labels: BTreeMap<&'a str, &'a str>,
+    annotations: &'a BTreeMap<String, String>,
+    active_since_ms: i64,
+    ts: i64,
+}
+
+/// Encodes an alert transition as an `alert` event. `labels` leaves out
+/// `alertname` and `host`, which the event carries as `alert` and `host`.
+pub fn encode_alert(a: &Alert) -> Bytes {
+    let event = AlertEvent {
+        kind: "alert",
+        v: EVENT_VERSION,
+        id: &a.id,
+        host: &a.host,
+        alert: &a.name,
+        state: a.state.as_str(),
+        severity: &a.severity,
+        value: a.value,
+        labels: a
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != "alertname" && *k != "host")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        annotations: &a.annotations,
+        active_since_ms: a.active_since_ms,
+        ts: a.ts_ms,
+    };
+    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +186,7 @@ mod tests {
         assert_eq!(json["seq"], 7);
         assert_eq!(json["values"][1]["labels"]["core"], "0");
         assert_eq!(json["values"][0]["value"], 12.5);
+        let back = decode_metrics(&encode_metrics(&report)).unwrap();
+        assert_eq!(back, report);
     }
 }

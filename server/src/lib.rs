@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod alerts;
 pub mod bench;
 pub mod bus;
 pub mod edge;

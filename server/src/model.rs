@@ -117,6 +117,32 @@ pub struct AcceptedReport {
     pub points: Vec<Point>,
 }
 
+/// The metrics the `mon agent` sends, with their label names: the contract
+/// listed in ARCHITECTURE.md. Rule checking suggests the nearest one when a
+/// rule names a metric or label that is not here.
+pub const AGENT_METRICS: &[(&str, &[&str])] = &[
+    ("cpu_usage_percent", &[]),
+    ("cpu_core_usage_percent", &["core"]),
+    ("load1", &[]),
+    ("load5", &[]),
+    ("load15", &[]),
+    ("memory_total_bytes", &[]),
+    ("memory_used_bytes", &[]),
+    ("memory_available_bytes", &[]),
+    ("memory_used_percent", &[]),
+    ("swap_total_bytes", &[]),
+    ("swap_used_bytes", &[]),
+    ("filesystem_size_bytes", &["mount", "fstype"]),
+    ("filesystem_used_bytes", &["mount", "fstype"]),
+    ("filesystem_used_percent", &["mount", "fstype"]),
+    ("disk_read_bytes_per_second", &["device"]),
+    ("disk_written_bytes_per_second", &["device"]),
+    ("network_receive_bytes_per_second", &["iface"]),
+    ("network_transmit_bytes_per_second", &["iface"]),
+    ("uptime_seconds", &[]),
+    ("processes", &[]),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

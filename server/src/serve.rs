@@ -1,9 +1,11 @@
-//! `mon serve`: the aggregator, the gateway and a local agent in one process
-//! on one bus, so one command gives a working pipeline with no Redis.
+//! `mon serve`: the aggregator, the alerts engine, the gateway and a local
+//! agent in one process on one bus, so one command gives a working pipeline
+//! with no Redis.
 //!
 //! Shutdown runs downstream-first: the agent stops and drains its spool into
 //! the aggregator, the aggregator drains and flushes the store, and the
-//! gateway closes its WebSocket clients last.
+//! alerts engine (delivering queued notifications) and the gateway (closing
+//! its WebSocket clients) stop last.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::agent::{self, AgentConfig};
 use crate::aggregator::{self, AggregatorConfig, AggregatorError, Stats};
+use crate::alerts::{self, AlertsConfig, AlertsError};
 use crate::bus::SharedBus;
 use crate::gateway::{self, GatewayConfig, GatewayError};
 
@@ -23,6 +26,8 @@ pub struct ServeConfig {
     /// replaced by the address the gRPC listener got.
     pub agent: Option<AgentConfig>,
     pub gateway: GatewayConfig,
+    /// The alerts engine; its dashboard link defaults to the gateway's address.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,8 @@ pub enum ServeError {
     Gateway(#[from] GatewayError),
     #[error(transparent)]
     Agent(#[from] agent::AgentError),
+    #[error(transparent)]
+    Alerts(#[from] AlertsError),
 }
 
 /// Resolves once `rx` carries `true`.
@@ -49,9 +56,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let grpc_addr = grpc.local_addr().ok();
+    let http_addr = http.local_addr().ok();
     let (stop_agent, agent_stopped) = watch::channel(false);
     let (stop_aggregator, aggregator_stopped) = watch::channel(false);
     let (stop_gateway, gateway_stopped) = watch::channel(false);
+    let (stop_alerts, alerts_stopped) = watch::channel(false);
 
     let mut gateway_config = config.gateway;
     if gateway_config.data_dir.is_none() {
@@ -63,6 +72,17 @@ pub async fn run(
         bus.clone(),
         Some(stats.clone()),
         flag(gateway_stopped),
+    ));
+    let mut alerts_config = config.alerts;
+    if let Some(addr) = http_addr
+        && alerts_config.notify.external_url.is_none()
+    {
+        alerts_config.notify.external_url = Some(format!("http://{addr}"));
+    }
+    let mut alerts = tokio::spawn(alerts::run(
+        alerts_config,
+        bus.clone(),
+        flag(alerts_stopped),
     ));
     let mut aggregator = tokio::spawn(aggregator::run(
         config.aggregator,
@@ -83,6 +103,7 @@ pub async fn run(
         // A role ended on its own: it failed to start or to serve.
         r = &mut aggregator => Some(r.unwrap_or_else(|e| panic!("aggregator task panicked: {e}")).map_err(Into::into)),
         r = &mut gateway => Some(r.unwrap_or_else(|e| panic!("gateway task panicked: {e}")).map_err(Into::into)),
+        r = &mut alerts => Some(r.unwrap_or_else(|e| panic!("alerts task panicked: {e}")).map_err(Into::into)),
     };
     if early.is_none() {
         tracing::info!("shutting down");
@@ -96,6 +117,7 @@ pub async fn run(
     }
     let _ = stop_aggregator.send(true);
     let _ = stop_gateway.send(true);
+    let _ = stop_alerts.send(true);
     if let Some(early) = early {
         return early.and(result);
     }
@@ -103,6 +125,9 @@ pub async fn run(
         result = Err(e.into());
     }
     if let Ok(Err(e)) = gateway.await {
+        result = Err(e.into());
+    }
+    if let Ok(Err(e)) = alerts.await {
         result = Err(e.into());
     }
     result

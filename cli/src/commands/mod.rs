@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod alerts;
 pub mod bench;
 pub mod config;
 pub mod edge;
@@ -48,7 +49,9 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Receive agents' reports over gRPC, validate them and store them
     Aggregator(aggregator::AggregatorArgs),
-    /// Run the aggregator and a local agent in one process (no Redis needed)
+    /// Evaluate alerting rules on the live metrics and notify; `check` a rule file
+    Alerts(alerts::AlertsArgs),
+    /// Run the aggregator, alerts, gateway and a local agent in one process (no Redis needed)
     Serve(serve::ServeArgs),
     /// Relay a gateway's live stream to many browsers, close to them
     Edge(edge::EdgeArgs),

@@ -12,16 +12,18 @@ use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
 
 use super::aggregator::{LimitArgs, RetentionArgs};
+use super::alerts::RuleArgs;
 use super::http::AccessArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::{config, shutdown};
 
 /// Runs the whole pipeline in one process on the embedded bus: the gRPC
-/// aggregator, the SQLite store and a local agent for this machine. Other
-/// hosts can stream to it with `mon agent --aggregator http://THIS-HOST:7070`.
+/// aggregator, the SQLite store, the alerts engine, the dashboard and a local
+/// agent for this machine. Other hosts can stream to it with
+/// `mon agent --aggregator http://THIS-HOST:7070`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent"
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook"
 )]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
@@ -45,6 +47,8 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub alerts: RuleArgs,
 }
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -70,6 +74,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         agent.aggregator = format!("http://{grpc_listen}");
         agent
     });
+    let alerts = args.alerts.resolve(&file.alerts, &data_dir, None)?;
     let config = ServeConfig {
         aggregator: AggregatorConfig {
             data_dir: data_dir.clone(),
@@ -82,6 +87,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             access: args.access.resolve(),
             ..GatewayConfig::default()
         },
+        alerts,
     };
     runtime(true)?.block_on(async {
         let grpc = tokio::net::TcpListener::bind(grpc_listen)
@@ -99,6 +105,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         println!(
             "  store         {}",
             server::store::db_path(&data_dir).display()
+        );
+        println!(
+            "  alerts        {} rules, state in {}",
+            config.alerts.rules.rules.len(),
+            server::store::alerts_db_path(&data_dir).display()
         );
         match &config.agent {
             Some(a) => println!(

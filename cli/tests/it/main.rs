@@ -2,6 +2,7 @@
 //! signals, the `sqlite3` shell to read what landed on disk, a headless
 //! Chromium to look at the dashboard.
 
+mod alerts;
 mod bench;
 mod browser;
 mod flags;

@@ -7,18 +7,10 @@ use axum::extract::State;
 use axum::http::{Request, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::EdgeState;
 use crate::http::ApiError;
-
-pub type HttpClient = Client<HttpConnector, Body>;
-
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
+pub use crate::http::client::{HttpClient, client};
 
 /// The upstream's HTTP base (`http://host:port`) from its WebSocket URL.
 pub fn http_base(ws_url: &str) -> Result<String, String> {

@@ -1,8 +1,10 @@
 //! HTTP pieces shared by the gateway and the edge: access control, JSON
-//! errors, the embedded dashboard and the WebSocket upgrade.
+//! errors, the embedded dashboard, the WebSocket upgrade and the outgoing
+//! client.
 
 pub mod access;
 pub mod assets;
+pub mod client;
 pub mod error;
 pub mod live;
 pub mod ws;

@@ -10,7 +10,10 @@
 //! Tiers: `metrics_raw_head` (one row per report, until compaction) and
 //! `metrics_raw` (per-series compressed chunks) hold raw samples;
 //! `metrics_1m` and `metrics_1h` hold plain rollup rows.
+//!
+//! The alerts role's state lives in a database of its own (`alerts.rs`).
 
+mod alerts;
 mod config;
 mod encoding;
 mod maintenance;
@@ -24,6 +27,9 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use alerts::{
+    ALERTS_DB_FILE, AlertChange, AlertRecord, AlertStore, Restored, alerts_db_path, open_alerts,
+};
 pub use config::{Clock, ManualClock, Retention, StoreConfig};
 pub use encoding::{DecodeError, decode_chunk, encode_chunk};
 pub use maintenance::{MaintenanceReport, StoreStats};
