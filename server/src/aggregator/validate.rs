@@ -6,6 +6,7 @@
 //! lower-cases host names, sorts labels and clamps tiny percent overshoot.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use super::Limits;
@@ -49,17 +50,26 @@ impl SeriesIndex {
     }
 
     /// Admits the series if it is known or the host is under its cap.
-    fn admit(&self, host: &str, key: &SeriesKey, cap: usize) -> bool {
+    /// Admits each series if it is known or the host is under its cap;
+    /// one lock per report, not per sample.
+    fn admit_all(&self, host: &str, keys: &[&SeriesKey], cap: usize) -> Vec<bool> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let series = hosts.entry(host.to_owned()).or_default();
-        if series.contains(key) {
-            return true;
+        if !hosts.contains_key(host) {
+            hosts.insert(host.to_owned(), HashSet::new());
         }
-        if series.len() >= cap {
-            return false;
-        }
-        series.insert(key.clone());
-        true
+        let series = hosts.get_mut(host).expect("inserted above");
+        keys.iter()
+            .map(|key| {
+                if series.contains(*key) {
+                    true
+                } else if series.len() >= cap {
+                    false
+                } else {
+                    series.insert((*key).clone());
+                    true
+                }
+            })
+            .collect()
     }
 }
 
@@ -166,16 +176,16 @@ fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String
         }
     }
     let value = check_value(&sample.name, sample.value, limits).map_err(fail)?;
-    let key = SeriesKey::with_labels(
-        sample.name.clone(),
-        sample
-            .labels
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone())),
-    );
-    if key.labels.windows(2).any(|w| w[0].0 == w[1].0) {
+    let mut names: Vec<&str> = sample.labels.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
         return Err(fail("a label name appears twice".into()));
     }
+    // Every check passed: move the strings into the key instead of copying.
+    let key = SeriesKey::with_labels(
+        sample.name,
+        sample.labels.into_iter().map(|l| (l.name, l.value)),
+    );
     Ok(Point { key, value })
 }
 
@@ -233,10 +243,13 @@ pub fn check_report(
         );
     }
 
-    let mut points: Vec<Point> = Vec::with_capacity(total.min(limits.max_samples_per_report));
-    let mut seen: HashSet<SeriesKey> = HashSet::with_capacity(points.capacity());
+    let mut candidates: Vec<(i32, Point)> =
+        Vec::with_capacity(total.min(limits.max_samples_per_report));
     let mut rejections = Vec::new();
     let mut rejected = 0;
+    // Series seen in this report, by hash; equal hashes are compared exactly.
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(candidates.capacity());
+    let hasher = std::collections::hash_map::RandomState::new();
     for (i, sample) in report.samples.into_iter().enumerate() {
         let index = i as i32;
         if i >= limits.max_samples_per_report {
@@ -263,7 +276,8 @@ pub fn check_report(
                 continue;
             }
         };
-        if !seen.insert(point.key.clone()) {
+        let same = seen.entry(hasher.hash_one(&point.key)).or_default();
+        if same.iter().any(|&j| candidates[j].1.key == point.key) {
             rejected += 1;
             rejections.push(Rejection {
                 index,
@@ -272,7 +286,16 @@ pub fn check_report(
             });
             continue;
         }
-        if !known.admit(&host, &point.key, limits.max_series_per_host) {
+        same.push(candidates.len());
+        candidates.push((index, point));
+    }
+    let keys: Vec<&SeriesKey> = candidates.iter().map(|(_, p)| &p.key).collect();
+    let admitted = known.admit_all(&host, &keys, limits.max_series_per_host);
+    let mut points = Vec::with_capacity(candidates.len());
+    for ((index, point), ok) in candidates.into_iter().zip(admitted) {
+        if ok {
+            points.push(point);
+        } else {
             rejected += 1;
             rejections.push(Rejection {
                 index,
@@ -282,10 +305,9 @@ pub fn check_report(
                     limits.max_series_per_host
                 ),
             });
-            continue;
         }
-        points.push(point);
     }
+    rejections.sort_by_key(|r| r.index);
     Checked {
         accepted: AcceptedReport {
             host,
