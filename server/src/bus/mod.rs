@@ -80,10 +80,13 @@ pub struct HostState {
 pub trait Bus: Send + Sync + 'static {
     /// Upserts the host's current state with the report's values and
     /// publishes `payload` (the encoded `metrics` event) on `metrics.<host>`.
+    /// A report older than the host's newest one is published but leaves the
+    /// state alone, so a replay cannot roll it back.
     async fn publish_report(&self, report: &AcceptedReport, payload: Bytes)
     -> Result<(), BusError>;
 
-    /// Records the host metadata an agent sent in its `Hello`.
+    /// Records the host metadata an agent sent in its `Hello`. A host not
+    /// seen yet counts as seen now.
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError>;
 
     /// Publishes an arbitrary payload on a channel (alert transitions).
