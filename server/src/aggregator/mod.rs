@@ -106,7 +106,7 @@ pub async fn run(
         writer,
         publisher,
         rejects: Arc::new(reject_log::RejectLog::new(Duration::from_secs(10))),
-        stats,
+        stats: stats.clone(),
         stop: stop_rx,
     };
     let addr = listener.local_addr().ok();
@@ -134,6 +134,12 @@ pub async fn run(
             "the bus did not take the last updates within {PUBLISH_DRAIN:?}; they are dropped"
         );
     }
-    tracing::info!("aggregator stopped");
+    tracing::info!(
+        samples_stored = stats.samples_stored.load(Ordering::Relaxed),
+        reports_acked = stats.reports_acked.load(Ordering::Relaxed),
+        bus_published = stats.bus_published.load(Ordering::Relaxed),
+        bus_errors = stats.bus_errors.load(Ordering::Relaxed),
+        "aggregator stopped"
+    );
     Ok(())
 }
