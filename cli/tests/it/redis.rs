@@ -4,7 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{Running, eventually, free_port, mon, sqlite};
+use crate::process::{Running, eventually, free_port, mon};
+use crate::serve::cpu_samples;
 
 /// A private `redis-server` on a free port with no persistence.
 struct RedisServer {
@@ -107,10 +108,8 @@ fn with_redis_each_report_is_one_json_message_and_hgetall_shows_the_latest_value
     agent.signal("TERM");
     assert_eq!(agent.wait(Duration::from_secs(10)).code(), Some(0));
 
-    let db = dir.path().join("mon.db");
-    let reports: usize = sqlite(&db, "SELECT count(DISTINCT r.ts) FROM metrics_raw r JOIN series s ON s.id = r.series_id WHERE s.host = 'redis-test'")
-        .parse()
-        .unwrap();
+    // Every report carries the CPU usage, so its samples count the reports.
+    let reports = cpu_samples(dir.path(), "redis-test") as usize;
     assert!(
         eventually(Duration::from_secs(5), || messages().len() == reports),
         "one message per stored report: {} messages, {reports} reports",

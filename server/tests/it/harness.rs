@@ -45,7 +45,14 @@ impl Aggregator {
     /// An aggregator on port 0 publishing on `bus`.
     pub async fn start_with_bus(data_dir: &Path, bus: SharedBus) -> Self {
         let addr = "127.0.0.1:0".parse().unwrap();
-        Self::start_full(data_dir, addr, Limits::default(), StoreConfig::default(), bus).await
+        Self::start_full(
+            data_dir,
+            addr,
+            Limits::default(),
+            StoreConfig::default(),
+            bus,
+        )
+        .await
     }
 
     async fn start_full(
