@@ -237,15 +237,17 @@ async fn send_acks(
         }
         stats.rejected(checked.rejected);
         let ack = to_ack(&checked);
-        if acks.send(Ok(ack)).await.is_err() {
-            return;
-        }
         if publish {
+            // Durable, so published even if the agent is no longer there to
+            // hear the ack; offering never waits.
             let payload = encode_metrics(&checked.accepted);
             publisher.offer(Update::Report {
                 report: checked.accepted,
                 payload,
             });
+        }
+        if acks.send(Ok(ack)).await.is_err() {
+            return;
         }
     }
 }
