@@ -12,12 +12,15 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use server::aggregator::Limits;
+use server::bus::RedisUrl;
 use server::store::Retention;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "redis_url")]
+    pub redis: Option<RedisUrl>,
     #[serde(default)]
     pub agent: AgentSection,
     #[serde(default)]
@@ -136,6 +139,13 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
     })
 }
 
+fn redis_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RedisUrl>, D::Error> {
+    let text = String::deserialize(d)?;
+    RedisUrl::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// Reads the config file if one was given.
 pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
@@ -164,6 +174,11 @@ pub const DEFAULT_CONFIG: &str = r#"# mon configuration. Every key is optional; 
 # Where the SQLite store (mon.db) lives. Default: the platform data dir,
 # e.g. ~/.local/share/mon on Linux.
 # data_dir = "/var/lib/mon"
+
+# Redis for the hot path (current state of every host, metrics.* and
+# alerts.* pub/sub), shared by roles on separate machines. Default: none,
+# and `mon serve` uses its in-process bus.
+# redis = "redis://127.0.0.1:6379/0"
 
 [agent]
 # Aggregator to stream reports to.
@@ -240,6 +255,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_url_is_checked_when_the_file_is_read() {
+        let config: FileConfig = toml::from_str("redis = \"redis://cache:6380/2\"\n").unwrap();
+        assert_eq!(config.redis.unwrap().to_string(), "redis://cache:6380/2");
+        let err = toml::from_str::<FileConfig>("redis = \"cache:6380\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"cache:6380\"") && err.contains("redis://HOST:PORT[/DB]"),
+            "{err}"
+        );
     }
 
     #[test]

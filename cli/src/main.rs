@@ -1,6 +1,7 @@
 //! `mon`: one binary for every role of the metrics pipeline. This file parses
 //! the command line and dispatches; each subcommand lives in `commands/`.
 
+mod bus;
 mod commands;
 mod config;
 mod logging;

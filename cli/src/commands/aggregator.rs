@@ -7,23 +7,26 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use server::aggregator::{self, AggregatorConfig, Stats};
-use server::bus::EmbeddedBus;
 use server::store::StoreConfig;
 
 use super::{GlobalArgs, parse_positive, runtime};
-use crate::{config, shutdown};
+use crate::bus::BusArgs;
+use crate::{bus, config, shutdown};
 
 /// Receives agents' reports over gRPC, validates and normalizes every sample,
 /// stores accepted samples in SQLite (acknowledging a report only once it is
-/// durable) and publishes them on the bus.
+/// durable) and publishes them on the bus: with --redis, each host's latest
+/// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon\n  mon aggregator --redis redis://127.0.0.1:6379/0"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub bus: BusArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -108,6 +111,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         limits: args.limits.resolve(&file.limits),
         store: args.retention.resolve(&file.retention)?,
     };
+    let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -115,7 +119,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         aggregator::run(
             config,
             listener,
-            Arc::new(EmbeddedBus::default()),
+            bus::open(redis).await?,
             Arc::new(Stats::default()),
             shutdown::signal(),
         )

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use server::aggregator::{AggregatorConfig, Stats};
-use server::bus::EmbeddedBus;
 use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
 
@@ -15,15 +14,16 @@ use super::aggregator::{LimitArgs, RetentionArgs};
 use super::alerts::RuleArgs;
 use super::http::AccessArgs;
 use super::{GlobalArgs, parse_interval, runtime};
-use crate::{config, shutdown};
+use crate::bus::BusArgs;
+use crate::{bus, config, shutdown};
 
-/// Runs the whole pipeline in one process on the embedded bus: the gRPC
-/// aggregator, the SQLite store, the alerts engine, the dashboard and a local
-/// agent for this machine. Other hosts can stream to it with
-/// `mon agent --aggregator http://THIS-HOST:7070`.
+/// Runs the whole pipeline in one process: the gRPC aggregator, the SQLite
+/// store, the alerts engine, the dashboard and a local agent for this
+/// machine, on the in-process bus unless --redis names one. Other hosts can
+/// stream to it with `mon agent --aggregator http://THIS-HOST:7070`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook"
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
 )]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
@@ -43,6 +43,8 @@ pub struct ServeArgs {
     /// Host name the local agent reports as [default: this machine's host name]
     #[arg(long, env = "MON_HOST", value_name = "NAME")]
     pub host: Option<String>,
+    #[command(flatten)]
+    pub bus: BusArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -89,6 +91,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         },
         alerts,
     };
+    let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {
         let grpc = tokio::net::TcpListener::bind(grpc_listen)
             .await
@@ -111,6 +114,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             config.alerts.rules.rules.len(),
             server::store::alerts_db_path(&data_dir).display()
         );
+        match &redis {
+            Some(url) => println!("  bus           Redis {url}"),
+            None => println!("  bus           in-process (no Redis)"),
+        }
         match &config.agent {
             Some(a) => println!(
                 "  local agent   every {}",
@@ -123,7 +130,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             config,
             grpc,
             http,
-            Arc::new(EmbeddedBus::default()),
+            bus::open(redis).await?,
             Arc::new(Stats::default()),
             shutdown::signal(),
         )

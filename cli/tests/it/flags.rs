@@ -24,7 +24,7 @@ fn help_lists_every_role_and_explains_the_flags() {
 
 #[test]
 fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["agent", "--interval", "0s"],
             "an interval from 100ms to 1h is accepted",
@@ -40,6 +40,14 @@ fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
         (
             &["serve", "--max-series-per-host", "0"],
             "give a number of at least 1",
+        ),
+        (
+            &["aggregator", "--redis", "localhost:6379"],
+            r#""localhost:6379": a URL starting with redis:// is needed; expected redis://HOST:PORT[/DB]"#,
+        ),
+        (
+            &["serve", "--redis", "http://cache:6379"],
+            r#""http://cache:6379": only the redis:// scheme is supported; expected redis://HOST:PORT[/DB]"#,
         ),
     ];
     for (args, expect) in cases {

@@ -1,6 +1,6 @@
 //! Tests of the `mon` binary as a user runs it: real processes, real
-//! signals, the `sqlite3` shell to read what landed on disk, a headless
-//! Chromium to look at the dashboard.
+//! signals, the `sqlite3` shell to read what landed on disk, `redis-cli` to
+//! read what went through Redis, a headless Chromium to look at the dashboard.
 
 mod alerts;
 mod bench;
@@ -8,5 +8,6 @@ mod browser;
 mod flags;
 mod process;
 mod query;
+mod redis;
 mod serve;
 mod webdriver;

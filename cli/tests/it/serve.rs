@@ -8,7 +8,7 @@ use crate::process::{Running, eventually, free_port, mon, sqlite, try_sqlite};
 
 /// Raw samples of `host`'s `cpu_usage_percent` in the last hour, as
 /// `mon query --json` prints them (0 while the store does not exist yet).
-fn cpu_samples(data_dir: &Path, host: &str) -> u64 {
+pub fn cpu_samples(data_dir: &Path, host: &str) -> u64 {
     let out = mon()
         .args([
             "query",

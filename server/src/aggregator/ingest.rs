@@ -1,8 +1,8 @@
 //! The gRPC ingest service: one task reads an agent's stream, validates each
 //! report and queues its accepted samples for the store; a second task waits
-//! for each write to become durable, in order, then publishes the report on
-//! the bus and sends the `Ack`. Reading and writing overlap, acks stay in
-//! the order of the reports.
+//! for each write to become durable, in order, then sends the `Ack` and hands
+//! the report to the bus publisher, which never makes it wait. Reading and
+//! writing overlap, acks stay in the order of the reports.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::publish::Publisher;
 use super::reject_log::RejectLog;
 use super::validate::{Checked, SeriesIndex, check_report, normalize_host};
 use super::{Limits, Stats};
-use crate::bus::SharedBus;
+use crate::bus::Update;
 use crate::event::encode_metrics;
 use crate::model::HostMeta;
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_server::Ingest};
@@ -31,7 +32,7 @@ pub struct IngestService {
     pub(super) limits: Arc<Limits>,
     pub(super) series: Arc<SeriesIndex>,
     pub(super) writer: StoreWriter,
-    pub(super) bus: SharedBus,
+    pub(super) publisher: Publisher,
     pub(super) rejects: Arc<RejectLog>,
     pub(super) stats: Arc<Stats>,
     pub(super) stop: watch::Receiver<bool>,
@@ -70,7 +71,7 @@ impl Ingest for IngestService {
         tokio::spawn(send_acks(
             pending_rx,
             ack_tx,
-            self.bus.clone(),
+            self.publisher.clone(),
             self.stats.clone(),
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
@@ -82,9 +83,8 @@ struct Context {
     limits: Arc<Limits>,
     series: Arc<SeriesIndex>,
     writer: StoreWriter,
-    bus: SharedBus,
+    publisher: Publisher,
     rejects: Arc<RejectLog>,
-    stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
 }
 
@@ -94,9 +94,8 @@ impl IngestService {
             limits: self.limits.clone(),
             series: self.series.clone(),
             writer: self.writer.clone(),
-            bus: self.bus.clone(),
+            publisher: self.publisher.clone(),
             rejects: self.rejects.clone(),
-            stats: self.stats.clone(),
             stop: self.stop.clone(),
         }
     }
@@ -145,9 +144,10 @@ async fn read_reports(
                         interval_ms: hello.interval_ms,
                     };
                     tracing::info!(%peer, host = %name, agent_version = %m.agent_version, "agent connected");
-                    if let Err(e) = ctx.bus.upsert_meta(&name, &m).await {
-                        ctx.stats.bus_error(&e);
-                    }
+                    ctx.publisher.offer(Update::Meta {
+                        host: name.clone(),
+                        meta: m.clone(),
+                    });
                     host = Some(name);
                     meta = Some(m);
                 }
@@ -210,18 +210,16 @@ async fn read_reports(
 async fn send_acks(
     mut pending: mpsc::Receiver<Pending>,
     acks: mpsc::Sender<Result<Ack, Status>>,
-    bus: SharedBus,
+    publisher: Publisher,
     stats: Arc<Stats>,
 ) {
     while let Some(Pending { checked, durable }) = pending.recv().await {
+        let mut publish = false;
         if let Some(durable) = durable {
             match durable.await {
                 Ok(Ok(outcome)) => {
                     stats.stored(outcome);
-                    let payload = encode_metrics(&checked.accepted);
-                    if let Err(e) = bus.publish_report(&checked.accepted, payload).await {
-                        stats.bus_error(&e);
-                    }
+                    publish = true;
                 }
                 Ok(Err(e)) => {
                     // Not durable: end the stream so the agent keeps the
@@ -239,6 +237,15 @@ async fn send_acks(
         }
         stats.rejected(checked.rejected);
         let ack = to_ack(&checked);
+        if publish {
+            // Durable, so published even if the agent is no longer there to
+            // hear the ack; offering never waits.
+            let payload = encode_metrics(&checked.accepted);
+            publisher.offer(Update::Report {
+                report: checked.accepted,
+                payload,
+            });
+        }
         if acks.send(Ok(ack)).await.is_err() {
             return;
         }

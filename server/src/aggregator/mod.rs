@@ -7,6 +7,7 @@
 
 mod ingest;
 mod limits;
+mod publish;
 mod reject_log;
 mod validate;
 
@@ -23,9 +24,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use limits::Limits;
 pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
 
-use crate::bus::{BusError, SharedBus};
+use crate::bus::SharedBus;
 use crate::proto::ingest_server::IngestServer;
 use crate::store::{self, StoreConfig, StoreError, WriteOutcome};
+
+/// How long the publisher may take to drain its queue at shutdown.
+const PUBLISH_DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct AggregatorConfig {
@@ -50,7 +54,11 @@ pub struct Stats {
     pub samples_duplicate: AtomicU64,
     pub samples_rejected: AtomicU64,
     pub reports_acked: AtomicU64,
+    /// Bus updates (reports and host metadata) dropped: the bus failed or
+    /// could not keep up.
     pub bus_errors: AtomicU64,
+    /// Bus updates the bus accepted.
+    pub bus_published: AtomicU64,
     /// The store's maintenance counters, once the store is open.
     pub store: std::sync::OnceLock<Arc<store::StoreStats>>,
 }
@@ -66,13 +74,6 @@ impl Stats {
     fn rejected(&self, n: usize) {
         self.samples_rejected.fetch_add(n as u64, Ordering::Relaxed);
         self.reports_acked.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn bus_error(&self, error: &BusError) {
-        // The first failure of an outage is logged; the rest are counted.
-        if self.bus_errors.fetch_add(1, Ordering::Relaxed) == 0 {
-            tracing::warn!(%error, "publishing on the bus failed; ingest goes on and failures are counted");
-        }
     }
 }
 
@@ -98,13 +99,14 @@ pub async fn run(
     // stored, so it is refused like any other too-old report.
     let mut limits = config.limits.clone();
     limits.max_age = limits.max_age.min(config.store.retention.raw);
+    let (publisher, publisher_task) = publish::start(bus, stats.clone());
     let service = ingest::IngestService {
         limits: Arc::new(limits),
         series: Arc::new(SeriesIndex::new(known)),
         writer,
-        bus,
+        publisher,
         rejects: Arc::new(reject_log::RejectLog::new(Duration::from_secs(10))),
-        stats,
+        stats: stats.clone(),
         stop: stop_rx,
     };
     let addr = listener.local_addr().ok();
@@ -124,6 +126,20 @@ pub async fn run(
     // The service and every stream task held a writer; once they are gone the
     // writer thread commits what is queued and closes the database.
     writer_handle.finish().await;
-    tracing::info!("aggregator stopped");
+    // The last stream task is gone, so the publisher drains what is queued
+    // and ends; a bus that is down does not get to hold up the exit.
+    let drain = tokio::time::timeout(PUBLISH_DRAIN, publisher_task).await;
+    if drain.is_err() {
+        tracing::warn!(
+            "the bus did not take the last updates within {PUBLISH_DRAIN:?}; they are dropped"
+        );
+    }
+    tracing::info!(
+        samples_stored = stats.samples_stored.load(Ordering::Relaxed),
+        reports_acked = stats.reports_acked.load(Ordering::Relaxed),
+        bus_published = stats.bus_published.load(Ordering::Relaxed),
+        bus_errors = stats.bus_errors.load(Ordering::Relaxed),
+        "aggregator stopped"
+    );
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! and a map for current state.
 //!
 //! Subscribers get their own bounded queue fed by a forwarding task, so a slow
-//! subscriber sees a [`BusEvent::Gap`] instead of slowing the publisher. The
-//! state map sits behind a std mutex: every critical section is a few map
+//! subscriber sees a [`super::BusEvent::Gap`] instead of slowing the
+//! publisher. The state map sits behind a std mutex: every critical section is a few map
 //! operations with no `.await` inside, which is cheaper than an async lock.
 
 use std::collections::HashMap;
@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
-use super::{Bus, BusError, BusEvent, HostState, Pattern, Subscription};
+use super::subscription::Forwarder;
+use super::{Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, Pattern, Subscription};
 use crate::model::{AcceptedReport, HostMeta};
 use crate::time::now_ms;
 
-/// How many messages a subscriber may fall behind before it gets a gap.
+/// How many messages a subscriber's forwarding task may fall behind before
+/// its subscriber gets a gap.
 const BROADCAST_CAPACITY: usize = 4096;
-/// Per-subscriber queue between the forwarding task and the consumer.
-const SUBSCRIBER_QUEUE: usize = 1024;
 
 #[derive(Clone)]
 pub struct EmbeddedBus {
@@ -48,9 +48,16 @@ impl EmbeddedBus {
     }
 }
 
+impl EmbeddedBus {
+    /// Hosts whose newest report is older than this have expired.
+    fn cutoff_ms(&self) -> i64 {
+        now_ms() - self.inner.expire_after.as_millis() as i64
+    }
+}
+
 impl Default for EmbeddedBus {
     fn default() -> Self {
-        Self::new(Duration::from_secs(3600))
+        Self::new(DEFAULT_EXPIRE_AFTER)
     }
 }
 
@@ -62,6 +69,7 @@ impl Bus for EmbeddedBus {
         payload: Bytes,
     ) -> Result<(), BusError> {
         {
+            let cutoff = self.cutoff_ms();
             let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
             let state = hosts
                 .entry(report.host.clone())
@@ -69,8 +77,17 @@ impl Bus for EmbeddedBus {
                     host: report.host.clone(),
                     ..HostState::default()
                 });
-            // A replayed old report must not roll current values back.
-            if report.timestamp_ms >= state.last_seen_ms {
+            if state.last_seen_ms < cutoff {
+                // The host had expired: it comes back with a clean state, as
+                // it does in Redis, where its key is gone by then.
+                *state = HostState {
+                    host: report.host.clone(),
+                    ..HostState::default()
+                };
+            }
+            // A replayed old report must not roll current values back; a host
+            // known only from its Hello takes any report.
+            if state.values.is_empty() || report.timestamp_ms >= state.last_seen_ms {
                 state.last_seen_ms = report.timestamp_ms;
                 for p in &report.points {
                     state.values.insert(p.key.clone(), p.value);
@@ -82,12 +99,20 @@ impl Bus for EmbeddedBus {
     }
 
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
+        let cutoff = self.cutoff_ms();
         let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let state = hosts.entry(host.to_owned()).or_insert_with(|| HostState {
             host: host.to_owned(),
-            last_seen_ms: now_ms(),
             ..HostState::default()
         });
+        if state.last_seen_ms < cutoff {
+            // New or expired: the host is seen from now on.
+            *state = HostState {
+                host: host.to_owned(),
+                last_seen_ms: now_ms(),
+                ..HostState::default()
+            };
+        }
         state.meta = Some(meta.clone());
         Ok(())
     }
@@ -104,43 +129,32 @@ impl Bus for EmbeddedBus {
             .map(|p| Pattern::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
         let mut rx = self.inner.tx.subscribe();
-        let (tx, out) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (mut forwarder, subscription) = Forwarder::new();
         tokio::spawn(async move {
-            let mut missed = 0u64;
             loop {
-                let event = match rx.recv().await {
-                    Ok((channel, payload)) => {
-                        if !patterns.iter().any(|p| p.matches(&channel)) {
-                            continue;
+                let forwarded = tokio::select! {
+                    received = rx.recv() => match received {
+                        Ok((channel, payload)) => {
+                            if !patterns.iter().any(|p| p.matches(&channel)) {
+                                continue;
+                            }
+                            forwarder.message(channel, payload)
                         }
-                        BusEvent::Message { channel, payload }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => BusEvent::Gap { missed: n },
-                    Err(broadcast::error::RecvError::Closed) => return,
+                        Err(broadcast::error::RecvError::Lagged(n)) => forwarder.gap(n),
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    () = forwarder.closed() => return,
                 };
-                if missed > 0 {
-                    // Tell the consumer about messages dropped from its own queue first.
-                    match tx.try_send(BusEvent::Gap { missed }) {
-                        Ok(()) => missed = 0,
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            missed += 1;
-                            continue;
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => return,
-                    }
-                }
-                match tx.try_send(event) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => missed += 1,
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                if forwarded.is_err() {
+                    return;
                 }
             }
         });
-        Ok(Subscription::new(out))
+        Ok(subscription)
     }
 
     async fn hosts(&self) -> Result<Vec<HostState>, BusError> {
-        let cutoff = now_ms() - self.inner.expire_after.as_millis() as i64;
+        let cutoff = self.cutoff_ms();
         let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts.retain(|_, h| h.last_seen_ms >= cutoff);
         let mut all: Vec<HostState> = hosts.values().cloned().collect();

@@ -1,28 +1,35 @@
 //! The hot path: current state of every host plus pub/sub of its events.
 //!
-//! [`Bus`] has two implementations with the same semantics: the embedded bus
-//! (tokio channels and a state map, used by `mon serve`) and Redis (for roles
-//! on separate machines). Publishing never blocks ingest: a bus that is down
-//! returns an error the caller counts and logs, and SQLite stays the source
-//! of truth.
+//! [`Bus`] has two implementations with the same semantics, held to them by
+//! one conformance test suite: the embedded bus (tokio channels and a state
+//! map, used by `mon serve`) and Redis (for roles on separate machines).
+//! Publishing never blocks ingest: a bus that is down returns an error the
+//! caller counts and logs, and SQLite stays the source of truth.
 
 mod embedded;
 mod pattern;
+mod redis;
+mod subscription;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 pub use embedded::EmbeddedBus;
 pub use pattern::Pattern;
+pub use redis::{RedisBus, RedisUrl};
+pub use subscription::{SUBSCRIBER_QUEUE, Subscription};
 
 use crate::model::{AcceptedReport, HostMeta, SeriesKey};
 
 /// A bus shared by every role of one process.
 pub type SharedBus = Arc<dyn Bus>;
+
+/// How long a silent host stays in the current state by default.
+pub const DEFAULT_EXPIRE_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -30,6 +37,8 @@ pub enum BusError {
     Unavailable(String),
     #[error("invalid subscription pattern {pattern:?}: {reason}")]
     BadPattern { pattern: String, reason: String },
+    #[error("invalid Redis URL {url:?}: {reason}; expected redis://HOST:PORT[/DB]")]
+    BadUrl { url: String, reason: String },
 }
 
 /// One message received from a subscription.
@@ -38,24 +47,22 @@ pub enum BusEvent {
     /// A payload published on `channel`.
     Message { channel: Arc<str>, payload: Bytes },
     /// The subscriber fell behind or the link dropped and `missed` messages
-    /// (0 when unknown) were lost: re-read the current state to resync.
+    /// (0 when unknown, as after a reconnect) were lost: re-read the current
+    /// state to resync.
     Gap { missed: u64 },
 }
 
-/// A live subscription; dropping it unsubscribes.
-pub struct Subscription {
-    rx: mpsc::Receiver<BusEvent>,
-}
-
-impl Subscription {
-    pub(crate) fn new(rx: mpsc::Receiver<BusEvent>) -> Self {
-        Self { rx }
-    }
-
-    /// The next event, or `None` once the bus has shut down.
-    pub async fn next(&mut self) -> Option<BusEvent> {
-        self.rx.recv().await
-    }
+/// One change ingest makes to the hot path. A batch of them is applied in
+/// order, so a host's metadata and reports keep the order they arrived in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// The host metadata an agent sent in its `Hello`.
+    Meta { host: String, meta: HostMeta },
+    /// An accepted report and its encoded `metrics` event.
+    Report {
+        report: AcceptedReport,
+        payload: Bytes,
+    },
 }
 
 /// The latest known state of one host.
@@ -73,10 +80,13 @@ pub struct HostState {
 pub trait Bus: Send + Sync + 'static {
     /// Upserts the host's current state with the report's values and
     /// publishes `payload` (the encoded `metrics` event) on `metrics.<host>`.
+    /// A report older than the host's newest one is published but leaves the
+    /// state alone, so a replay cannot roll it back.
     async fn publish_report(&self, report: &AcceptedReport, payload: Bytes)
     -> Result<(), BusError>;
 
-    /// Records the host metadata an agent sent in its `Hello`.
+    /// Records the host metadata an agent sent in its `Hello`. A host not
+    /// seen yet counts as seen now.
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError>;
 
     /// Publishes an arbitrary payload on a channel (alert transitions).
@@ -86,6 +96,20 @@ pub trait Bus: Send + Sync + 'static {
     /// `metrics.*` or `alerts.web-*`.
     async fn subscribe(&self, patterns: &[&str]) -> Result<Subscription, BusError>;
 
-    /// The current state of every host that has not expired.
+    /// The current state of every host that has not expired, sorted by host.
     async fn hosts(&self) -> Result<Vec<HostState>, BusError>;
+
+    /// Applies updates in order. A bus on the network overrides this to send
+    /// the whole batch in one round trip.
+    async fn publish_updates(&self, updates: &[Update]) -> Result<(), BusError> {
+        for update in updates {
+            match update {
+                Update::Meta { host, meta } => self.upsert_meta(host, meta).await?,
+                Update::Report { report, payload } => {
+                    self.publish_report(report, payload.clone()).await?
+                }
+            }
+        }
+        Ok(())
+    }
 }

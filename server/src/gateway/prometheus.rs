@@ -91,8 +91,14 @@ pub async fn metrics(State(state): State<GatewayState>) -> impl IntoResponse {
             (
                 "mon_aggregator_bus_errors_total",
                 "counter",
-                "Publishes that failed on the bus.",
+                "Bus updates dropped because the bus failed or fell behind.",
                 agg.bus_errors.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_aggregator_bus_published_total",
+                "counter",
+                "Bus updates (reports and host metadata) the bus accepted.",
+                agg.bus_published.load(Ordering::Relaxed),
             ),
         ]);
     }

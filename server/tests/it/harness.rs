@@ -38,9 +38,32 @@ impl Aggregator {
         limits: Limits,
         store: StoreConfig,
     ) -> Self {
+        let bus = Arc::new(EmbeddedBus::default());
+        Self::start_full(data_dir, addr, limits, store, bus).await
+    }
+
+    /// An aggregator on port 0 publishing on `bus`.
+    pub async fn start_with_bus(data_dir: &Path, bus: SharedBus) -> Self {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        Self::start_full(
+            data_dir,
+            addr,
+            Limits::default(),
+            StoreConfig::default(),
+            bus,
+        )
+        .await
+    }
+
+    async fn start_full(
+        data_dir: &Path,
+        addr: SocketAddr,
+        limits: Limits,
+        store: StoreConfig,
+        bus: SharedBus,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let bus: SharedBus = Arc::new(EmbeddedBus::default());
         let stats = Arc::new(Stats::default());
         let (stop, stopped) = oneshot::channel::<()>();
         let config = AggregatorConfig {

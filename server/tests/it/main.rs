@@ -1,11 +1,15 @@
 //! Integration tests of the server crate: roles started in-process on port 0
-//! and driven over real gRPC, with a real SQLite file in a temp dir.
+//! and driven over real gRPC, with a real SQLite file in a temp dir and, for
+//! the Redis bus, a private `redis-server` per test.
 
 mod alerts;
+mod bus_conformance;
 mod edge;
 mod gateway;
 mod harness;
 mod ingest;
 mod pipeline;
+mod redis_bus;
+mod redis_server;
 mod rollup_props;
 mod warm;
