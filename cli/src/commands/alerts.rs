@@ -2,15 +2,14 @@
 //! the rule and notifier flags `mon serve` shares.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use server::alerts::{self, AlertsConfig, DEFAULT_RULES, RuleSet, Severity};
-use server::bus::EmbeddedBus;
 
 use super::{GlobalArgs, runtime};
 use crate::config::{self, AlertsSection};
+use crate::bus::{self, BusArgs};
 use crate::shutdown;
 
 /// Evaluates alerting rules on the live metrics, notifies webhooks and
@@ -20,13 +19,15 @@ use crate::shutdown;
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  mon alerts check rules.yaml\n  mon alerts defaults > rules.yaml\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook --alertmanager http://127.0.0.1:9093"
+    after_help = "Examples:\n  mon alerts check rules.yaml\n  mon alerts defaults > rules.yaml\n  mon alerts --redis redis://127.0.0.1:6379 --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook --alertmanager http://127.0.0.1:9093"
 )]
 pub struct AlertsArgs {
     #[command(subcommand)]
     pub command: Option<AlertsCommand>,
     #[command(flatten)]
     pub rules: RuleArgs,
+    #[command(flatten)]
+    pub bus: BusArgs,
     /// Base URL of the dashboard, used in notifications' links [default: http://127.0.0.1:7071]
     #[arg(long, env = "MON_EXTERNAL_URL", value_name = "URL")]
     pub external_url: Option<String>,
@@ -117,12 +118,15 @@ pub fn run(global: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<()> {
     let config = args
         .rules
         .resolve(&file.alerts, &data_dir, args.external_url.clone())?;
-    tracing::warn!(
-        "this process has only its own embedded bus, which no aggregator publishes to; \
-         `mon serve` runs the alerts engine next to its aggregator"
-    );
+    let redis = args.bus.resolve(&file);
+    if redis.is_none() {
+        tracing::warn!(
+            "no --redis: this process has only its own embedded bus, which no aggregator publishes to; \
+             give the aggregators' Redis, or use `mon serve`, which runs the alerts engine next to its aggregator"
+        );
+    }
     runtime(false)?.block_on(async {
-        alerts::run(config, Arc::new(EmbeddedBus::default()), shutdown::signal()).await?;
+        alerts::run(config, bus::open(redis).await?, shutdown::signal()).await?;
         Ok(())
     })
 }
