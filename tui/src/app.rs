@@ -24,7 +24,7 @@ use crate::terminal::Guard;
 use crate::view::{self, Ui, View};
 
 /// Shortest time between two redraws caused by data.
-const DATA_FRAME: Duration = Duration::from_millis(250);
+const DATA_FRAME: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct TopConfig {

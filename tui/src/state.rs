@@ -263,10 +263,22 @@ impl Host {
             self.values.clear();
         }
         for v in &sample.values {
-            self.values
-                .entry(v.name.clone())
-                .or_default()
-                .insert(v.labels.clone(), v.value);
+            // Look up before inserting: a known series (nearly every value)
+            // then costs no allocation.
+            match self.values.get_mut(&v.name) {
+                Some(by_labels) => match by_labels.get_mut(&v.labels) {
+                    Some(slot) => *slot = v.value,
+                    None => {
+                        by_labels.insert(v.labels.clone(), v.value);
+                    }
+                },
+                None => {
+                    self.values
+                        .entry(v.name.clone())
+                        .or_default()
+                        .insert(v.labels.clone(), v.value);
+                }
+            }
         }
         let ts = sample.ts_ms;
         let points = [

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 use server::agent::AgentConfig;
-use server::alerts::AlertsConfig;
 use server::aggregator::{AggregatorConfig, Stats};
+use server::alerts::AlertsConfig;
 use server::bus::EmbeddedBus;
 use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
@@ -41,18 +41,17 @@ pub struct TopArgs {
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
     let token = args.token.filter(|t| !t.is_empty());
+    if let Some(url) = args.url {
+        let endpoint = Endpoint::parse(&url, token)?;
+        let config = TopConfig {
+            endpoint,
+            local: false,
+        };
+        // One thread: a frame is parsed and applied where it arrives, with
+        // no hand-over between threads for each of a fleet's updates.
+        return runtime(false)?.block_on(async { Ok(tui::run(config, shutdown::signal()).await?) });
+    }
     runtime(true)?.block_on(async {
-        if let Some(url) = args.url {
-            let endpoint = Endpoint::parse(&url, token)?;
-            return Ok(tui::run(
-                TopConfig {
-                    endpoint,
-                    local: false,
-                },
-                shutdown::signal(),
-            )
-            .await?);
-        }
         let probe = tokio::net::TcpStream::connect(DEFAULT_GATEWAY);
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), probe).await {
             let endpoint = Endpoint::parse(&format!("ws://{DEFAULT_GATEWAY}/ws"), token)?;

@@ -121,7 +121,7 @@ pub async fn stream(endpoint: Arc<Endpoint>, updates: mpsc::Sender<Update>) {
         if updates.send(Update::Connecting { attempt }).await.is_err() {
             return;
         }
-        let reason = match session(&endpoint, &updates).await {
+        let reason = match connect_and_read(&endpoint, &updates).await {
             Ended::ReceiverGone => return,
             Ended::AfterHello(reason) => {
                 backoff = Backoff::default();
@@ -154,7 +154,7 @@ enum Ended {
     BeforeHello(String),
 }
 
-async fn session(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -> Ended {
+async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -> Ended {
     let mut request = match endpoint.url.as_str().into_client_request() {
         Ok(r) => r,
         Err(e) => return Ended::BeforeHello(e.to_string()),

@@ -4,4 +4,5 @@
 
 mod fixtures;
 mod keys;
+mod net;
 mod render;
