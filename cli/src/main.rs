@@ -15,7 +15,11 @@ use commands::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.log_format);
+    // Log lines on stderr would tear through `mon top`'s screen, and the
+    // dashboard shows what matters (link state, server errors) itself.
+    if !matches!(cli.command, Command::Top(_)) {
+        logging::init(cli.global.log_format);
+    }
     let result = match cli.command {
         Command::Agent(args) => commands::agent::run(&cli.global, args),
         Command::Aggregator(args) => commands::aggregator::run(&cli.global, args),
@@ -23,6 +27,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&cli.global, args),
         Command::Edge(args) => commands::edge::run(args),
         Command::Query(args) => commands::query::run(&cli.global, args),
+        Command::Top(args) => commands::top::run(args),
         Command::Config(args) => commands::config::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -45,9 +45,12 @@ pub struct DeliverArgs {
     /// Simulated hosts, each reporting once per interval in real time
     #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
     pub hosts: usize,
-    /// Series per host
+    /// Series per host (generic shape)
     #[arg(long, default_value = "20", value_parser = parse_positive, value_name = "M")]
     pub series: usize,
+    /// Workload: generic, or agent (what mon agent sends for a 4-core host)
+    #[arg(long, default_value = "generic", value_name = "SHAPE")]
+    pub shape: Shape,
     /// WebSocket clients
     #[arg(long, default_value = "10", value_parser = parse_positive, value_name = "C")]
     pub clients: usize,
@@ -123,6 +126,7 @@ fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {
         ws: a.ws,
         hosts: a.hosts,
         series: a.series,
+        shape: a.shape,
         clients: a.clients,
         interval: a.interval,
         duration: a.duration,

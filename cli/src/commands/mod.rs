@@ -9,6 +9,7 @@ pub mod edge;
 pub mod http;
 pub mod query;
 pub mod serve;
+pub mod top;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub enum Command {
     Edge(edge::EdgeArgs),
     /// Print stored history of one series (table or --json)
     Query(query::QueryArgs),
+    /// Live fleet dashboard in the terminal (watches this machine when no server answers)
+    Top(top::TopArgs),
     /// Print or check configuration
     Config(config::ConfigArgs),
     /// Load generators and latency probes for the benchmarks

@@ -10,4 +10,5 @@ mod process;
 mod query;
 mod redis;
 mod serve;
+mod top;
 mod webdriver;

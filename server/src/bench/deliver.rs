@@ -29,6 +29,8 @@ pub struct DeliverBench {
     pub ws: String,
     pub hosts: usize,
     pub series: usize,
+    /// What each host sends.
+    pub shape: Shape,
     pub clients: usize,
     pub interval: Duration,
     pub duration: Duration,
@@ -126,7 +128,7 @@ pub async fn run(config: DeliverBench) -> Result<DeliverSummary, String> {
     for s in 0..streams {
         let hosts: Vec<SimHost> = (s..config.hosts)
             .step_by(streams)
-            .map(|h| SimHost::new(h, Shape::Generic, config.series))
+            .map(|h| SimHost::new(h, config.shape, config.series))
             .collect();
         senders.push(tokio::spawn(send_real_time(
             IngestClient::new(channel.clone()),

@@ -1,7 +1,8 @@
 //! The simulated fleet's reports. `Generic` sends `--series` values per host;
 //! `TsbsCpuOnly` follows the TSBS cpu-only use case (10 CPU fields per host
 //! with the host tags TSBS generates) so figures compare with published
-//! time-series database results.
+//! time-series database results. `Agent` sends what `mon agent` sends for a
+//! 4-core host, so `mon top` and the dashboard show a plausible fleet.
 
 use crate::proto::{Label, Report, Sample};
 
@@ -11,6 +12,8 @@ pub enum Shape {
     Generic,
     /// 10 CPU fields per host with TSBS host tags (ignores --series)
     TsbsCpuOnly,
+    /// The series `mon agent` sends for a 4-core host (ignores --series)
+    Agent,
 }
 
 impl std::str::FromStr for Shape {
@@ -20,8 +23,9 @@ impl std::str::FromStr for Shape {
         match s {
             "generic" => Ok(Self::Generic),
             "tsbs-cpu-only" => Ok(Self::TsbsCpuOnly),
+            "agent" => Ok(Self::Agent),
             other => Err(format!(
-                "unknown shape {other:?}; accepted are generic and tsbs-cpu-only"
+                "unknown shape {other:?}; accepted are generic, tsbs-cpu-only and agent"
             )),
         }
     }
@@ -62,6 +66,7 @@ impl SimHost {
                     value: fastrand::f64() * 100.0,
                 })
                 .collect(),
+            Shape::Agent => agent_samples(),
             Shape::TsbsCpuOnly => {
                 let tags = tsbs_tags(index);
                 TSBS_FIELDS
@@ -89,6 +94,53 @@ impl SimHost {
             samples: self.samples.clone(),
         }
     }
+}
+
+/// A 4-core host's agent series; every value walks within 0..100, which is
+/// plausible for percents and load and merely small for bytes.
+fn agent_samples() -> Vec<Sample> {
+    let sample = |name: &str, labels: &[(&str, String)]| Sample {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| Label {
+                name: (*k).into(),
+                value: v.clone(),
+            })
+            .collect(),
+        value: fastrand::f64() * 100.0,
+    };
+    let mut samples = vec![
+        sample("cpu_usage_percent", &[]),
+        sample("load1", &[]),
+        sample("load5", &[]),
+        sample("load15", &[]),
+        sample("memory_used_percent", &[]),
+        sample("memory_used_bytes", &[]),
+        sample("uptime_seconds", &[]),
+        sample("processes", &[]),
+    ];
+    for core in 0..4 {
+        samples.push(sample(
+            "cpu_core_usage_percent",
+            &[("core", core.to_string())],
+        ));
+    }
+    let fs = [("fstype", "ext4".to_owned()), ("mount", "/".to_owned())];
+    for name in [
+        "filesystem_used_percent",
+        "filesystem_used_bytes",
+        "filesystem_size_bytes",
+    ] {
+        samples.push(sample(name, &fs));
+    }
+    for name in [
+        "network_receive_bytes_per_second",
+        "network_transmit_bytes_per_second",
+    ] {
+        samples.push(sample(name, &[("iface", "eth0".to_owned())]));
+    }
+    samples
 }
 
 fn tsbs_tags(index: usize) -> Vec<Label> {

@@ -1,0 +1,205 @@
+//! History from the gateway's `GET /api/series`, over a plain HTTP/1.0
+//! request: the answers are small JSON bodies, HTTP/1.0 makes the server
+//! close the connection after the body (no chunking to undo), and a full
+//! HTTP client would be the largest dependency of `mon top`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::Endpoint;
+use super::wire::{ApiError, HostJson, SeriesAnswer};
+use crate::state::{Chart, HISTORY_WINDOW_MS, Update};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read: an hour of 1 s points is about 300 KiB.
+const MAX_BODY: u64 = 16 << 20;
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Result<T, String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let auth = endpoint
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: {}:{}\r\nAccept: application/json\r\n{auth}\r\n",
+            endpoint.host, endpoint.port
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        stream
+            .take(MAX_BODY)
+            .read_to_end(&mut answer)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(answer)
+    };
+    let answer = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer within {}s", TIMEOUT.as_secs()))??;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the server's answer has no HTTP header")?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let body = &answer[split + 4..];
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("the server's answer has no HTTP status")?;
+    if status != 200 {
+        let message = serde_json::from_slice::<ApiError>(body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(body).trim().to_owned());
+        return Err(format!("HTTP {status}: {message}"));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+async fn series(
+    endpoint: &Endpoint,
+    host: &str,
+    metric: &str,
+    labels: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, f64)>, String> {
+    let path = format!(
+        "/api/series?host={}&metric={}&labels={}&from={from}&to={to}",
+        encode(host),
+        encode(metric),
+        encode(labels)
+    );
+    let answer: SeriesAnswer = get_json(endpoint, &path).await?;
+    Ok(answer.points.into_iter().map(|p| (p.ts, p.value)).collect())
+}
+
+/// The sum over interfaces of one network metric, by timestamp: a host's
+/// interfaces share their report's timestamp.
+async fn network(
+    endpoint: &Endpoint,
+    host: &str,
+    metric: &str,
+    ifaces: &[String],
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, f64)>, String> {
+    let labels: Vec<String> = ifaces.iter().map(|i| format!("iface={i}")).collect();
+    let answers = futures::future::join_all(
+        labels
+            .iter()
+            .map(|l| series(endpoint, host, metric, l, from, to)),
+    )
+    .await;
+    let mut sum = std::collections::BTreeMap::new();
+    for points in answers {
+        for (ts, v) in points? {
+            *sum.entry(ts).or_insert(0.0) += v;
+        }
+    }
+    Ok(sum.into_iter().collect())
+}
+
+/// Loads the charts' history and the metadata of `host` and sends them as
+/// updates; the first failure of a chart is reported once, as `HistoryFailed`.
+pub async fn fetch_history(
+    endpoint: Arc<Endpoint>,
+    host: String,
+    ifaces: Vec<String>,
+    now_ms: i64,
+    updates: mpsc::Sender<Update>,
+) {
+    let (from, to) = (now_ms - HISTORY_WINDOW_MS, now_ms + 1);
+    let e = &*endpoint;
+    let meta_path = format!("/api/hosts/{}", encode(&host));
+    let (meta, cpu, memory, rx, tx) = futures::join!(
+        get_json::<HostJson>(e, &meta_path),
+        series(e, &host, "cpu_usage_percent", "", from, to),
+        series(e, &host, "memory_used_percent", "", from, to),
+        network(
+            e,
+            &host,
+            "network_receive_bytes_per_second",
+            &ifaces,
+            from,
+            to
+        ),
+        network(
+            e,
+            &host,
+            "network_transmit_bytes_per_second",
+            &ifaces,
+            from,
+            to
+        ),
+    );
+    if let Some(meta) = meta.ok().and_then(HostJson::into_meta) {
+        let update = Update::Meta {
+            host: host.clone(),
+            meta,
+        };
+        if updates.send(update).await.is_err() {
+            return;
+        }
+    }
+    let mut failure = None;
+    for (chart, result) in [
+        (Chart::Cpu, cpu),
+        (Chart::Memory, memory),
+        (Chart::Receive, rx),
+        (Chart::Transmit, tx),
+    ] {
+        match result {
+            Ok(points) => {
+                let update = Update::History {
+                    host: host.clone(),
+                    chart,
+                    points,
+                };
+                if updates.send(update).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(reason) = failure {
+        let _ = updates.send(Update::HistoryFailed { host, reason }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode("iface=eth0"), "iface%3Deth0");
+        assert_eq!(encode("web-1.lan"), "web-1.lan");
+    }
+}

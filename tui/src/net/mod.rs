@@ -1,0 +1,266 @@
+//! The network side of `mon top`: one WebSocket to a gateway or edge, kept
+//! open with reconnects and backoff, and `GET /api/series` for history —
+//! exactly what the browser dashboard uses, nothing else.
+//!
+//! Everything received becomes a store [`Update`] on a channel; the network
+//! never touches the screen. When the channel's receiver is gone the tasks
+//! end, so dropping the app stops them.
+
+mod http;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::Message;
+
+pub use http::fetch_history;
+
+use crate::state::Update;
+
+/// Longest silence before the link counts as dead; the server pings every 20 s.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the gateway or edge is, parsed from `--url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `ws://HOST:PORT/PATH`
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("--url {url:?}: {reason}; expected e.g. ws://127.0.0.1:7071/ws")]
+pub struct BadUrl {
+    pub url: String,
+    pub reason: String,
+}
+
+impl Endpoint {
+    /// Accepts `ws://HOST[:PORT][/PATH]`; the path defaults to `/ws`, the
+    /// port to 80.
+    pub fn parse(url: &str, token: Option<String>) -> Result<Self, BadUrl> {
+        let bad = |reason: &str| BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = match url.split_once("://") {
+            Some(("ws", rest)) => rest,
+            Some(("wss", _)) => return Err(bad("wss:// (TLS) is not supported by mon top yet")),
+            Some(("http" | "https", _)) => {
+                return Err(bad("the WebSocket URL starts with ws://, not http://"));
+            }
+            Some((scheme, _)) => return Err(bad(&format!("unknown scheme {scheme}://"))),
+            None => return Err(bad("no scheme")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/ws"),
+        };
+        let path = if path == "/" { "/ws" } else { path };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| bad(&format!("port {p:?} is not a number from 1 to 65535")))?;
+                (h, port)
+            }
+            _ => (authority, 80),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        if port == 0 {
+            return Err(bad("port 0 cannot be connected to"));
+        }
+        Ok(Self {
+            url: format!("ws://{host}:{port}{path}"),
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+            token,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch; only the network edge and the app
+/// loop read the clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to 15 s, each wait drawn
+/// from the upper half of the step so a countdown is never near zero.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let step = (500u64 << self.failures.min(5)).min(15_000);
+        self.failures += 1;
+        Duration::from_millis(step / 2 + fastrand::u64(0..=step / 2))
+    }
+}
+
+/// Keeps a WebSocket open until `updates` is closed, reconnecting with
+/// backoff; the data already received stays with the store meanwhile.
+pub async fn stream(endpoint: Arc<Endpoint>, updates: mpsc::Sender<Update>) {
+    let mut backoff = Backoff::default();
+    let mut attempt = 1;
+    loop {
+        if updates.send(Update::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let reason = match connect_and_read(&endpoint, &updates).await {
+            Ended::ReceiverGone => return,
+            Ended::AfterHello(reason) => {
+                backoff = Backoff::default();
+                attempt = 1;
+                reason
+            }
+            Ended::BeforeHello(reason) => reason,
+        };
+        let delay = backoff.next();
+        let gone = updates
+            .send(Update::Disconnected {
+                reason,
+                retry_at_ms: now_ms() + delay.as_millis() as i64,
+                attempt,
+            })
+            .await
+            .is_err();
+        if gone {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+enum Ended {
+    ReceiverGone,
+    /// The server said hello, so the next attempt starts a fresh backoff.
+    AfterHello(String),
+    BeforeHello(String),
+}
+
+async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -> Ended {
+    let mut request = match endpoint.url.as_str().into_client_request() {
+        Ok(r) => r,
+        Err(e) => return Ended::BeforeHello(e.to_string()),
+    };
+    if let Some(token) = &endpoint.token
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        request.headers_mut().insert("authorization", value);
+    }
+    let connect = tokio_tungstenite::connect_async(request);
+    let mut socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Err(_) => return Ended::BeforeHello("no answer within 5s".into()),
+        Ok(Err(e)) => return Ended::BeforeHello(describe(&e)),
+        Ok(Ok((socket, _))) => socket,
+    };
+    let mut greeted = false;
+    let end = |greeted: bool, reason: String| {
+        if greeted {
+            Ended::AfterHello(reason)
+        } else {
+            Ended::BeforeHello(reason)
+        }
+    };
+    loop {
+        let message = match tokio::time::timeout(IDLE_LIMIT, socket.next()).await {
+            Err(_) => return end(greeted, "nothing received for 60s".into()),
+            Ok(None) => return end(greeted, "the server closed the connection".into()),
+            Ok(Some(Err(e))) => return end(greeted, describe(&e)),
+            Ok(Some(Ok(m))) => m,
+        };
+        match message {
+            Message::Text(text) => match wire::parse(&text) {
+                Ok(Some(update)) => {
+                    greeted |= matches!(update, Update::Connected { .. });
+                    if updates.send(update).await.is_err() {
+                        let _ = socket.close(None).await;
+                        return Ended::ReceiverGone;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if updates.send(Update::ServerError(e)).await.is_err() {
+                        return Ended::ReceiverGone;
+                    }
+                }
+            },
+            Message::Close(frame) => {
+                let why = frame
+                    .map(|f| format!("closed by the server ({} {})", u16::from(f.code), f.reason))
+                    .unwrap_or_else(|| "closed by the server".into());
+                return end(greeted, why);
+            }
+            // Pings are answered by tungstenite on the next read.
+            _ => {}
+        }
+    }
+}
+
+fn describe(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Io(io) => io.to_string(),
+        Error::Http(response) => format!(
+            "the server refused the WebSocket with HTTP {}{}",
+            response.status(),
+            if response.status().as_u16() == 401 {
+                " (give --token)"
+            } else {
+                ""
+            }
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_or_refused_with_a_reason() {
+        let e = Endpoint::parse("ws://127.0.0.1:7071/ws", None).unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 7071));
+        assert_eq!(
+            Endpoint::parse("ws://mon.internal:7072", None).unwrap().url,
+            "ws://mon.internal:7072/ws"
+        );
+        assert_eq!(Endpoint::parse("ws://gw", None).unwrap().port, 80);
+        for (bad, why) in [
+            ("http://127.0.0.1:7071/ws", "not http://"),
+            ("wss://example.com/ws", "TLS"),
+            ("127.0.0.1:7071", "no scheme"),
+            ("ws://host:port/ws", "\"port\""),
+            ("ws://:7071/ws", "no host"),
+        ] {
+            let err = Endpoint::parse(bad, None).unwrap_err().to_string();
+            assert!(err.contains(why) && err.contains(bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_to_a_cap_and_never_waits_zero() {
+        let mut b = Backoff::default();
+        let waits: Vec<_> = (0..10).map(|_| b.next()).collect();
+        assert!(waits[0] >= Duration::from_millis(250));
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(15)));
+        assert!(waits[9] >= Duration::from_millis(7_500));
+    }
+}

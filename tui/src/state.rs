@@ -1,0 +1,542 @@
+//! The state store: what `mon top` knows about the fleet and its link to the
+//! server, changed only by applying [`Update`]s.
+//!
+//! The network task turns frames into `Update`s; nothing else writes here.
+//! Every method that needs the time takes `now_ms` as an argument, so a test
+//! replays a sequence of updates at chosen instants and gets the same store.
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// How far back the history charts reach.
+pub const HISTORY_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// Interval assumed for a host whose agent has not said hello.
+const DEFAULT_INTERVAL_MS: i64 = 5_000;
+
+/// Sorted label pairs, as the protocol's label objects are.
+pub type Labels = Vec<(String, String)>;
+
+/// One value of a `metrics` or `snapshot` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub name: String,
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// A host's `Hello` metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Meta {
+    pub os: String,
+    pub kernel: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub interval_ms: u64,
+}
+
+/// One host's values at one time: a `metrics` event or a snapshot entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostSample {
+    pub host: String,
+    pub ts_ms: i64,
+    pub meta: Option<Meta>,
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    Pending,
+    Firing,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub id: String,
+    pub host: String,
+    pub name: String,
+    pub state: AlertState,
+    pub severity: String,
+    pub value: Option<f64>,
+    pub active_since_ms: i64,
+    pub summary: Option<String>,
+}
+
+/// Which history chart a series of points belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    Cpu,
+    Memory,
+    /// Received bytes per second, summed over interfaces.
+    Receive,
+    /// Transmitted bytes per second, summed over interfaces.
+    Transmit,
+}
+
+/// What the network task tells the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        server: String,
+        role: String,
+    },
+    /// Replaces every host and alert.
+    Snapshot {
+        hosts: Vec<HostSample>,
+        alerts: Vec<Alert>,
+    },
+    Metrics(HostSample),
+    Alert(Alert),
+    /// An edge's link to its gateway.
+    Upstream {
+        connected: bool,
+    },
+    /// The server answered something with an `error` frame.
+    ServerError(String),
+    Disconnected {
+        reason: String,
+        retry_at_ms: i64,
+        attempt: u32,
+    },
+    /// Points from `GET /api/series`, oldest first.
+    History {
+        host: String,
+        chart: Chart,
+        points: Vec<(i64, f64)>,
+    },
+    HistoryFailed {
+        host: String,
+        reason: String,
+    },
+    /// A host's metadata from `GET /api/hosts/{host}`: `metrics` events do
+    /// not carry it, so a host first seen live has none until asked.
+    Meta {
+        host: String,
+        meta: Meta,
+    },
+}
+
+/// The link to the gateway or edge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting {
+        attempt: u32,
+    },
+    Connected {
+        since_ms: i64,
+        server: String,
+        role: String,
+        /// False while an edge has lost its gateway.
+        upstream: bool,
+    },
+    Disconnected {
+        since_ms: i64,
+        reason: String,
+        retry_at_ms: i64,
+        attempt: u32,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum HistoryStatus {
+    #[default]
+    NotRequested,
+    Loading,
+    Loaded,
+    Failed(String),
+}
+
+/// A host's charts: points `(ts_ms, value)`, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub cpu: VecDeque<(i64, f64)>,
+    pub memory: VecDeque<(i64, f64)>,
+    pub receive: VecDeque<(i64, f64)>,
+    pub transmit: VecDeque<(i64, f64)>,
+    pub status: HistoryStatus,
+}
+
+impl History {
+    fn series_mut(&mut self, chart: Chart) -> &mut VecDeque<(i64, f64)> {
+        match chart {
+            Chart::Cpu => &mut self.cpu,
+            Chart::Memory => &mut self.memory,
+            Chart::Receive => &mut self.receive,
+            Chart::Transmit => &mut self.transmit,
+        }
+    }
+
+    fn push(&mut self, chart: Chart, ts: i64, value: f64) {
+        let series = self.series_mut(chart);
+        if series.back().is_some_and(|&(last, _)| last >= ts) {
+            return;
+        }
+        series.push_back((ts, value));
+        while series
+            .front()
+            .is_some_and(|&(first, _)| first < ts - HISTORY_WINDOW_MS)
+        {
+            series.pop_front();
+        }
+    }
+
+    /// Puts stored points in front of the live ones: only those older than
+    /// the first live point, so the live stream always wins where they meet.
+    fn merge(&mut self, chart: Chart, points: Vec<(i64, f64)>) {
+        let series = self.series_mut(chart);
+        let first_live = series.front().map_or(i64::MAX, |&(ts, _)| ts);
+        let newest = series.back().map(|&(ts, _)| ts);
+        let mut older: VecDeque<(i64, f64)> = points
+            .into_iter()
+            .filter(|&(ts, _)| ts < first_live)
+            .collect();
+        older.extend(series.drain(..));
+        let horizon = newest.or(older.back().map(|&(ts, _)| ts)).unwrap_or(0) - HISTORY_WINDOW_MS;
+        older.retain(|&(ts, _)| ts >= horizon);
+        *series = older;
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Host {
+    pub name: String,
+    pub last_seen_ms: i64,
+    pub meta: Option<Meta>,
+    /// Latest value per metric name, then per label set.
+    pub values: BTreeMap<String, BTreeMap<Labels, f64>>,
+    /// Time between this host's last two reports, when no `meta` says it.
+    observed_interval_ms: Option<i64>,
+    pub history: History,
+}
+
+impl Host {
+    /// The value of a metric without labels.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.get(name)?.get(&Vec::new()).copied()
+    }
+
+    /// Every labelled value of a metric.
+    pub fn values_of(&self, name: &str) -> impl Iterator<Item = (&Labels, f64)> {
+        self.values
+            .get(name)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(l, v)| (l, *v)))
+    }
+
+    /// The sum over label sets (e.g. every interface), if any is present.
+    pub fn sum(&self, name: &str) -> Option<f64> {
+        let m = self.values.get(name)?;
+        (!m.is_empty()).then(|| m.values().sum())
+    }
+
+    /// The host's collection interval: from its agent's hello, else as
+    /// observed, else a default.
+    pub fn interval_ms(&self) -> i64 {
+        self.meta
+            .as_ref()
+            .map(|m| m.interval_ms as i64)
+            .filter(|&i| i > 0)
+            .or(self.observed_interval_ms)
+            .unwrap_or(DEFAULT_INTERVAL_MS)
+    }
+
+    /// A host is stale when nothing arrived for more than three intervals.
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        now_ms - self.last_seen_ms > 3 * self.interval_ms()
+    }
+
+    fn apply(&mut self, sample: &HostSample, replace: bool) {
+        if sample.ts_ms < self.last_seen_ms {
+            return;
+        }
+        if self.last_seen_ms > 0 && sample.ts_ms > self.last_seen_ms {
+            self.observed_interval_ms = Some(sample.ts_ms - self.last_seen_ms);
+        }
+        self.last_seen_ms = sample.ts_ms;
+        if sample.meta.is_some() || replace {
+            self.meta.clone_from(&sample.meta);
+        }
+        if replace {
+            self.values.clear();
+        }
+        for v in &sample.values {
+            // Look up before inserting: a known series (nearly every value)
+            // then costs no allocation.
+            match self.values.get_mut(&v.name) {
+                Some(by_labels) => match by_labels.get_mut(&v.labels) {
+                    Some(slot) => *slot = v.value,
+                    None => {
+                        by_labels.insert(v.labels.clone(), v.value);
+                    }
+                },
+                None => {
+                    self.values
+                        .entry(v.name.clone())
+                        .or_default()
+                        .insert(v.labels.clone(), v.value);
+                }
+            }
+        }
+        let ts = sample.ts_ms;
+        let points = [
+            (Chart::Cpu, self.value("cpu_usage_percent")),
+            (Chart::Memory, self.value("memory_used_percent")),
+            (Chart::Receive, self.sum("network_receive_bytes_per_second")),
+            (
+                Chart::Transmit,
+                self.sum("network_transmit_bytes_per_second"),
+            ),
+        ];
+        for (chart, value) in points {
+            if let Some(v) = value {
+                self.history.push(chart, ts, v);
+            }
+        }
+    }
+}
+
+/// Counts `metrics` events over the last few seconds for the status bar.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Rate {
+    /// (second, events in it), oldest first.
+    buckets: VecDeque<(i64, u32)>,
+}
+
+const RATE_WINDOW_S: i64 = 5;
+
+impl Rate {
+    fn record(&mut self, now_ms: i64) {
+        let second = now_ms.div_euclid(1000);
+        match self.buckets.back_mut() {
+            Some((s, n)) if *s == second => *n += 1,
+            _ => self.buckets.push_back((second, 1)),
+        }
+        while self
+            .buckets
+            .front()
+            .is_some_and(|&(s, _)| s <= second - RATE_WINDOW_S)
+        {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// Events per second over the last complete seconds.
+    fn per_second(&self, now_ms: i64) -> f64 {
+        let second = now_ms.div_euclid(1000);
+        let total: u32 = self
+            .buckets
+            .iter()
+            .filter(|&&(s, _)| s < second && s >= second - RATE_WINDOW_S)
+            .map(|&(_, n)| n)
+            .sum();
+        f64::from(total) / RATE_WINDOW_S as f64
+    }
+}
+
+/// Everything `mon top` shows, before it is shaped for the screen.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub hosts: BTreeMap<String, Host>,
+    /// Active (pending or firing) alerts by id.
+    pub alerts: BTreeMap<String, Alert>,
+    pub link: Link,
+    /// The WebSocket URL, for the status bar.
+    pub url: String,
+    /// Set when `mon top` started its own server to watch this machine.
+    pub local: bool,
+    /// The newest `error` frame from the server.
+    pub server_error: Option<String>,
+    /// When the last frame arrived while connected, for "stale since".
+    pub last_data_ms: Option<i64>,
+    rate: Rate,
+}
+
+impl Store {
+    pub fn new(url: impl Into<String>, local: bool) -> Self {
+        Self {
+            hosts: BTreeMap::new(),
+            alerts: BTreeMap::new(),
+            link: Link::Connecting { attempt: 1 },
+            url: url.into(),
+            local,
+            server_error: None,
+            last_data_ms: None,
+            rate: Rate::default(),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.link, Link::Connected { upstream: true, .. })
+    }
+
+    pub fn updates_per_second(&self, now_ms: i64) -> f64 {
+        self.rate.per_second(now_ms)
+    }
+
+    /// Active alerts of one host.
+    pub fn alerts_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Alert> {
+        self.alerts.values().filter(move |a| a.host == host)
+    }
+
+    /// Applies one update received at `now_ms`.
+    pub fn apply(&mut self, update: Update, now_ms: i64) {
+        match update {
+            Update::Connecting { attempt } => self.link = Link::Connecting { attempt },
+            Update::Connected { server, role } => {
+                self.server_error = None;
+                self.link = Link::Connected {
+                    since_ms: now_ms,
+                    server,
+                    role,
+                    upstream: true,
+                };
+            }
+            Update::Snapshot { hosts, alerts } => {
+                self.last_data_ms = Some(now_ms);
+                let mut old = std::mem::take(&mut self.hosts);
+                for sample in hosts {
+                    // Keep the charts of hosts that are still there: a new
+                    // snapshot replaces values, not history.
+                    let mut host = old.remove(&sample.host).unwrap_or_else(|| Host {
+                        name: sample.host.clone(),
+                        ..Host::default()
+                    });
+                    host.apply(&sample, true);
+                    self.hosts.insert(sample.host.clone(), host);
+                }
+                self.alerts = alerts
+                    .into_iter()
+                    .filter(|a| a.state != AlertState::Resolved)
+                    .map(|a| (a.id.clone(), a))
+                    .collect();
+            }
+            Update::Metrics(sample) => {
+                self.last_data_ms = Some(now_ms);
+                self.rate.record(now_ms);
+                self.hosts
+                    .entry(sample.host.clone())
+                    .or_insert_with(|| Host {
+                        name: sample.host.clone(),
+                        ..Host::default()
+                    })
+                    .apply(&sample, false);
+            }
+            Update::Alert(alert) => {
+                self.last_data_ms = Some(now_ms);
+                if alert.state == AlertState::Resolved {
+                    self.alerts.remove(&alert.id);
+                } else {
+                    self.alerts.insert(alert.id.clone(), alert);
+                }
+            }
+            Update::Upstream { connected } => {
+                if let Link::Connected { upstream, .. } = &mut self.link {
+                    *upstream = connected;
+                }
+            }
+            Update::ServerError(message) => self.server_error = Some(message),
+            Update::Disconnected {
+                reason,
+                retry_at_ms,
+                attempt,
+            } => {
+                let since_ms = match &self.link {
+                    Link::Disconnected { since_ms, .. } => *since_ms,
+                    _ => now_ms,
+                };
+                self.link = Link::Disconnected {
+                    since_ms,
+                    reason,
+                    retry_at_ms,
+                    attempt,
+                };
+            }
+            Update::History {
+                host,
+                chart,
+                points,
+            } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.history.merge(chart, points);
+                    h.history.status = HistoryStatus::Loaded;
+                }
+            }
+            Update::Meta { host, meta } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.meta = Some(meta);
+                }
+            }
+            Update::HistoryFailed { host, reason } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.history.status = HistoryStatus::Failed(reason);
+                }
+            }
+        }
+    }
+
+    /// Notes that the host view asked the server for a host's history.
+    pub fn history_requested(&mut self, host: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.history.status = HistoryStatus::Loading;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(host: &str, ts: i64, cpu: f64) -> HostSample {
+        HostSample {
+            host: host.into(),
+            ts_ms: ts,
+            meta: None,
+            values: vec![Value {
+                name: "cpu_usage_percent".into(),
+                labels: vec![],
+                value: cpu,
+            }],
+        }
+    }
+
+    #[test]
+    fn stored_history_goes_in_front_of_the_live_points_without_overlap() {
+        let mut store = Store::new("ws://x/ws", false);
+        store.apply(Update::Metrics(sample("a", 10_000, 5.0)), 10_000);
+        store.apply(Update::Metrics(sample("a", 11_000, 6.0)), 11_000);
+        store.apply(
+            Update::History {
+                host: "a".into(),
+                chart: Chart::Cpu,
+                points: vec![(8_000, 1.0), (9_000, 2.0), (10_000, 99.0), (11_000, 99.0)],
+            },
+            11_500,
+        );
+        let cpu: Vec<_> = store.hosts["a"].history.cpu.iter().copied().collect();
+        assert_eq!(
+            cpu,
+            vec![(8_000, 1.0), (9_000, 2.0), (10_000, 5.0), (11_000, 6.0)]
+        );
+    }
+
+    #[test]
+    fn a_replayed_old_event_does_not_roll_values_back() {
+        let mut store = Store::new("ws://x/ws", false);
+        store.apply(Update::Metrics(sample("a", 10_000, 5.0)), 10_000);
+        store.apply(Update::Metrics(sample("a", 9_000, 50.0)), 10_001);
+        assert_eq!(store.hosts["a"].value("cpu_usage_percent"), Some(5.0));
+    }
+
+    #[test]
+    fn updates_per_second_counts_complete_seconds() {
+        let mut store = Store::new("ws://x/ws", false);
+        for i in 0..50 {
+            store.apply(Update::Metrics(sample("a", i, 1.0)), 1_000 + i * 100);
+        }
+        // 50 events over seconds 1..=5, averaged over the 5 s before second 6.
+        assert_eq!(store.updates_per_second(6_000), 10.0);
+    }
+}

@@ -1,0 +1,171 @@
+//! The fleet table: which hosts, in which order, and how loud each figure is.
+
+use super::{CPU_LEVELS, DISK_LEVELS, LOAD_LEVELS, MEMORY_LEVELS};
+use super::{Cell, Column, FleetRow, FleetView, Level, Ui, percent_cell, threshold};
+use crate::format::{age, rate};
+use crate::state::{AlertState, Host, Link, Store};
+
+fn fullest_filesystem(host: &Host) -> Option<f64> {
+    host.values_of("filesystem_used_percent")
+        .map(|(_, v)| v)
+        .reduce(f64::max)
+}
+
+pub(super) fn cores(host: &Host) -> Option<u32> {
+    host.meta
+        .as_ref()
+        .map(|m| m.cores)
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            let n = host.values_of("cpu_core_usage_percent").count();
+            (n > 0).then_some(n as u32)
+        })
+}
+
+/// The value a column sorts by; hosts without it sort last either way.
+fn sort_value(store: &Store, host: &Host, column: Column, now_ms: i64) -> Option<f64> {
+    match column {
+        Column::Host => None,
+        Column::Age => Some((now_ms - host.last_seen_ms) as f64),
+        Column::Cpu => host.value("cpu_usage_percent"),
+        Column::Load => host.value("load1"),
+        Column::Memory => host.value("memory_used_percent"),
+        Column::Disk => fullest_filesystem(host),
+        Column::Receive => host.sum("network_receive_bytes_per_second"),
+        Column::Transmit => host.sum("network_transmit_bytes_per_second"),
+        Column::Alerts => Some(store.alerts_of(&host.name).count() as f64),
+    }
+}
+
+/// The hosts the fleet table shows, filtered and in order.
+pub fn fleet_order<'a>(store: &'a Store, ui: &Ui, now_ms: i64) -> Vec<&'a Host> {
+    let needle = ui.filter.to_lowercase();
+    let mut hosts: Vec<(&Host, Option<f64>)> = store
+        .hosts
+        .values()
+        .filter(|h| needle.is_empty() || h.name.to_lowercase().contains(&needle))
+        .map(|h| (h, sort_value(store, h, ui.sort, now_ms)))
+        .collect();
+    hosts.sort_by(|(a, va), (b, vb)| {
+        use std::cmp::Ordering;
+        let by_value = match (va, vb) {
+            (Some(x), Some(y)) => {
+                let o = x.total_cmp(y);
+                if ui.descending { o.reverse() } else { o }
+            }
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        let by_name = if ui.sort == Column::Host && ui.descending {
+            b.name.cmp(&a.name)
+        } else {
+            a.name.cmp(&b.name)
+        };
+        by_value.then(by_name)
+    });
+    hosts.into_iter().map(|(h, _)| h).collect()
+}
+
+fn fleet_row(store: &Store, host: &Host, now_ms: i64) -> FleetRow {
+    let connected = store.is_connected();
+    let host_stale = host.is_stale(now_ms);
+    let since = now_ms - host.last_seen_ms;
+    let age = if host.last_seen_ms == 0 {
+        Cell::new("never", Level::Faint)
+    } else if host_stale {
+        Cell::new(format!("STALE {}", age(since)), Level::Alarm)
+    } else {
+        Cell::new(age(since), Level::Normal)
+    };
+    let load = host.value("load1").map(|l| {
+        let level = cores(host).map_or(Level::Normal, |c| {
+            threshold(l / f64::from(c), LOAD_LEVELS.0, LOAD_LEVELS.1)
+        });
+        Cell::new(format!("{l:.2}"), level)
+    });
+    let firing = store
+        .alerts_of(&host.name)
+        .filter(|a| a.state == AlertState::Firing)
+        .count();
+    let pending = store.alerts_of(&host.name).count() - firing;
+    let alerts = match (firing, pending) {
+        (0, 0) => Cell::new("0", Level::Faint),
+        (0, p) => Cell::new(format!("{p}?"), Level::Warn),
+        (f, _) => Cell::new(format!("{}", f + pending), Level::Alarm),
+    };
+    let net = |name: &str| {
+        host.sum(name)
+            .map_or_else(Cell::missing, |v| Cell::new(rate(v), Level::Normal))
+    };
+    let mut row = FleetRow {
+        host: host.name.clone(),
+        stale: host_stale || !connected,
+        age,
+        cpu: percent_cell(host.value("cpu_usage_percent"), CPU_LEVELS.0, CPU_LEVELS.1),
+        load: load.unwrap_or_else(Cell::missing),
+        memory: percent_cell(
+            host.value("memory_used_percent"),
+            MEMORY_LEVELS.0,
+            MEMORY_LEVELS.1,
+        ),
+        disk: percent_cell(fullest_filesystem(host), DISK_LEVELS.0, DISK_LEVELS.1),
+        receive: net("network_receive_bytes_per_second"),
+        transmit: net("network_transmit_bytes_per_second"),
+        alerts,
+    };
+    if host_stale {
+        // Old figures must not raise alarms of their own: the age says
+        // what is wrong with this host.
+        for c in [
+            &mut row.cpu,
+            &mut row.load,
+            &mut row.memory,
+            &mut row.disk,
+            &mut row.receive,
+            &mut row.transmit,
+        ] {
+            c.level = Level::Faint;
+        }
+    }
+    row
+}
+
+fn link_stale_note(store: &Store, now_ms: i64) -> Option<String> {
+    if store.is_connected() {
+        return None;
+    }
+    let data = store.last_data_ms?;
+    Some(format!("stale: last update {} ago", age(now_ms - data)))
+}
+
+pub(super) fn fleet_view(store: &Store, ui: &Ui, now_ms: i64) -> FleetView {
+    let order = fleet_order(store, ui, now_ms);
+    let selected = ui
+        .selected
+        .as_ref()
+        .and_then(|s| order.iter().position(|h| &h.name == s))
+        .or((!order.is_empty()).then_some(0));
+    let empty = if !order.is_empty() {
+        None
+    } else if !store.hosts.is_empty() {
+        Some(format!("no host name contains {:?}", ui.filter))
+    } else {
+        Some(match &store.link {
+            Link::Connected { .. } => "connected; no host has reported yet".to_owned(),
+            Link::Connecting { .. } => format!("connecting to {} …", store.url),
+            Link::Disconnected { reason, .. } => format!("cannot reach {}: {reason}", store.url),
+        })
+    };
+    FleetView {
+        rows: order.iter().map(|h| fleet_row(store, h, now_ms)).collect(),
+        selected,
+        sort: ui.sort,
+        descending: ui.descending,
+        filter: (ui.editing_filter || !ui.filter.is_empty()).then(|| ui.filter.clone()),
+        editing_filter: ui.editing_filter,
+        total: store.hosts.len(),
+        empty,
+        stale: link_stale_note(store, now_ms),
+    }
+}

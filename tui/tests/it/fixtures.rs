@@ -1,0 +1,200 @@
+//! A deterministic fleet: fixed names, values and clock.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use tui::App;
+use tui::state::{Alert, AlertState, HostSample, Meta, Update, Value};
+
+/// The tests' "now": 2025-11-26 18:00:00 UTC.
+pub const NOW: i64 = 1_764_180_000_000;
+pub const URL: &str = "ws://10.0.0.5:7071/ws";
+
+pub fn value(name: &str, labels: &[(&str, &str)], value: f64) -> Value {
+    Value {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        value,
+    }
+}
+
+/// A host's report: CPU, per-core CPU, load, memory, two file systems and
+/// an interface, all derived from `cpu`.
+pub fn sample(host: &str, ts: i64, cpu: f64) -> HostSample {
+    let mut values = vec![
+        value("cpu_usage_percent", &[], cpu),
+        value("load1", &[], cpu / 25.0),
+        value("load5", &[], cpu / 30.0),
+        value("load15", &[], cpu / 40.0),
+        value("memory_used_percent", &[], (cpu * 0.7 + 20.0).min(99.0)),
+        value("uptime_seconds", &[], 86_400.0 * 3.0 + 3_600.0 * 4.0),
+        value(
+            "filesystem_used_percent",
+            &[("mount", "/"), ("fstype", "ext4")],
+            (cpu * 0.9).min(97.0),
+        ),
+        value(
+            "filesystem_size_bytes",
+            &[("mount", "/"), ("fstype", "ext4")],
+            100.0 * 1024.0 * 1024.0 * 1024.0,
+        ),
+        value(
+            "filesystem_used_bytes",
+            &[("mount", "/"), ("fstype", "ext4")],
+            cpu * 0.9 * 1024.0 * 1024.0 * 1024.0,
+        ),
+        value(
+            "filesystem_used_percent",
+            &[("mount", "/var"), ("fstype", "xfs")],
+            12.0,
+        ),
+        value(
+            "network_receive_bytes_per_second",
+            &[("iface", "eth0")],
+            cpu * 12_000.0,
+        ),
+        value(
+            "network_transmit_bytes_per_second",
+            &[("iface", "eth0")],
+            cpu * 3_000.0,
+        ),
+    ];
+    for core in 0..4 {
+        let c = (cpu + f64::from(core) * 7.0).min(100.0);
+        values.push(value(
+            "cpu_core_usage_percent",
+            &[("core", &core.to_string())],
+            c,
+        ));
+    }
+    HostSample {
+        host: host.into(),
+        ts_ms: ts,
+        meta: Some(meta()),
+        values,
+    }
+}
+
+pub fn meta() -> Meta {
+    Meta {
+        os: "Debian 12".into(),
+        kernel: "6.1.0".into(),
+        cores: 4,
+        memory_bytes: 16 * 1024 * 1024 * 1024,
+        interval_ms: 5_000,
+    }
+}
+
+/// 30 hosts: web-01..10, db-01..10, cache-01..10. `db-03` runs at 95% CPU;
+/// `cache-07` last reported a minute ago (stale at a 5 s interval).
+pub fn fleet_hosts() -> Vec<HostSample> {
+    let mut hosts = Vec::new();
+    for (g, group) in ["web", "db", "cache"].iter().enumerate() {
+        for i in 1..=10 {
+            let name = format!("{group}-{i:02}");
+            let cpu = match name.as_str() {
+                "db-03" => 95.0,
+                _ => ((i * 37 + g * 11) % 89) as f64 + 0.3,
+            };
+            let ts = if name == "cache-07" {
+                NOW - 60_000
+            } else {
+                NOW - 1_000
+            };
+            hosts.push(sample(&name, ts, cpu));
+        }
+    }
+    hosts
+}
+
+pub fn alert(id: &str, host: &str, name: &str, state: AlertState, severity: &str) -> Alert {
+    Alert {
+        id: id.into(),
+        host: host.into(),
+        name: name.into(),
+        state,
+        severity: severity.into(),
+        value: Some(95.0),
+        active_since_ms: NOW - 5 * 60_000,
+        summary: Some(format!("{name} on {host}")),
+    }
+}
+
+pub fn alerts() -> Vec<Alert> {
+    vec![
+        alert("a1", "db-03", "HostHighCpu", AlertState::Firing, "critical"),
+        alert(
+            "a2",
+            "web-04",
+            "HostMemoryHigh",
+            AlertState::Pending,
+            "warning",
+        ),
+        alert("a3", "cache-07", "HostDown", AlertState::Firing, "warning"),
+    ]
+}
+
+pub fn connected() -> Update {
+    Update::Connected {
+        server: "mon 0.1.0".into(),
+        role: "gateway".into(),
+    }
+}
+
+/// An app connected to a gateway that sent the 30-host snapshot.
+pub fn connected_fleet() -> App {
+    let mut app = App::new(URL, false);
+    app.apply(connected(), NOW - 2_000);
+    app.apply(
+        Update::Snapshot {
+            hosts: fleet_hosts(),
+            alerts: alerts(),
+        },
+        NOW - 2_000,
+    );
+    app
+}
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+pub fn press(app: &mut App, keys: &str) {
+    for c in keys.chars() {
+        app.key(key(KeyCode::Char(c)), NOW);
+    }
+}
+
+/// Renders the app at `NOW` into a `width`×`height` test terminal.
+pub fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let view = app.view(NOW);
+    terminal.draw(|f| tui::render::render(f, &view)).unwrap();
+    terminal
+}
+
+/// Where `text` starts on screen, as (x, y).
+pub fn find(buffer: &Buffer, text: &str) -> Option<(u16, u16)> {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let line: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().to_owned())
+            .collect();
+        if let Some(byte) = line.find(text) {
+            let x = line[..byte].chars().count() as u16;
+            return Some((x, y));
+        }
+    }
+    None
+}
+
+/// The screen's row `y` as text.
+pub fn row_text(buffer: &Buffer, y: u16) -> String {
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol().to_owned())
+        .collect()
+}

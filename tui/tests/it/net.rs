@@ -1,0 +1,156 @@
+//! The network side against a real in-process pipeline (aggregator, gateway
+//! and agent on port 0): the stream, history from `/api/series`, and the
+//! reconnect after the gateway goes away.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use server::agent::AgentConfig;
+use server::aggregator::{AggregatorConfig, Stats};
+use server::alerts::AlertsConfig;
+use server::bus::EmbeddedBus;
+use server::gateway::GatewayConfig;
+use server::serve::{self, ServeConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tui::net::{self, Endpoint};
+use tui::state::{Chart, Update};
+
+struct Pipeline {
+    http: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), serve::ServeError>>,
+}
+
+async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = tokio::net::TcpListener::bind(http).await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let config = ServeConfig {
+        aggregator: AggregatorConfig {
+            data_dir: dir.to_owned(),
+            limits: Default::default(),
+            store: Default::default(),
+        },
+        agent: Some(AgentConfig {
+            host: Some("tui-test-host".into()),
+            interval: Duration::from_millis(300),
+            ..AgentConfig::default()
+        }),
+        gateway: GatewayConfig {
+            data_dir: Some(dir.to_owned()),
+            ..GatewayConfig::default()
+        },
+        alerts: AlertsConfig::new(dir.to_owned()),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve::run(
+        config,
+        grpc,
+        http,
+        Arc::new(EmbeddedBus::default()),
+        Arc::new(Stats::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Pipeline {
+        http: addr,
+        stop,
+        task,
+    }
+}
+
+/// The next update that `pick` accepts, within 10 s.
+async fn next_matching<T>(
+    rx: &mut mpsc::Receiver<Update>,
+    mut pick: impl FnMut(&Update) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let update = rx.recv().await.expect("the stream runs");
+            if let Some(t) = pick(&update) {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("the expected update within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gateway_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let endpoint = Arc::new(Endpoint::parse(&format!("ws://{}/ws", pipeline.http), None).unwrap());
+    let (tx, mut rx) = mpsc::channel(1024);
+    let stream = tokio::spawn(net::stream(endpoint.clone(), tx.clone()));
+
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Connected { role, .. } if role == "gateway").then_some(())
+    })
+    .await;
+    next_matching(&mut rx, |u| match u {
+        Update::Metrics(m) if m.host == "tui-test-host" => m
+            .values
+            .iter()
+            .find(|v| v.name == "cpu_usage_percent")
+            .map(|_| ()),
+        _ => None,
+    })
+    .await;
+
+    // A few reports later the store has history to give.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    tokio::spawn(net::fetch_history(
+        endpoint.clone(),
+        "tui-test-host".into(),
+        vec![],
+        net::now_ms(),
+        tx.clone(),
+    ));
+    let cpu_points = next_matching(&mut rx, |u| match u {
+        Update::History {
+            chart: Chart::Cpu,
+            points,
+            ..
+        } => Some(points.len()),
+        Update::HistoryFailed { reason, .. } => panic!("history failed: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert!(cpu_points >= 2, "{cpu_points} stored CPU points");
+
+    // The gateway goes away: a disconnect with a countdown, then retries.
+    let http = pipeline.http;
+    let _ = pipeline.stop.send(());
+    let _ = pipeline.task.await;
+    let retry_at = next_matching(&mut rx, |u| match u {
+        Update::Disconnected { retry_at_ms, .. } => Some(*retry_at_ms),
+        _ => None,
+    })
+    .await;
+    assert!(retry_at > net::now_ms() - 1_000);
+
+    // It comes back on the same address: the stream reconnects by itself.
+    let again = start(dir.path(), http).await;
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Connected { .. }).then_some(())
+    })
+    .await;
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Snapshot { .. }).then_some(())
+    })
+    .await;
+
+    // Dropping the receiver ends the stream task.
+    drop(rx);
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the stream ends once nobody listens")
+        .unwrap();
+    let _ = again.stop.send(());
+    let _ = again.task.await;
+}

@@ -1,0 +1,189 @@
+//! Snapshots of whole screens, and the styles of the cells that carry
+//! meaning: an alarm must stand out without relying on hue alone.
+
+use crossterm::event::KeyCode;
+use ratatui::style::{Color, Modifier};
+use tui::App;
+use tui::state::{Chart, Update};
+
+use tui::keys::Effect;
+
+use crate::fixtures::{
+    NOW, URL, alerts, connected, connected_fleet, draw, find, fleet_hosts, key, press, row_text,
+    sample,
+};
+
+macro_rules! snapshot {
+    ($name:expr, $terminal:expr) => {
+        insta::with_settings!({snapshot_path => "../../../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!($name, $terminal.backend());
+        })
+    };
+}
+
+#[test]
+fn an_empty_fleet_while_connecting_says_where_it_connects() {
+    let app = App::new(URL, false);
+    let t = draw(&app, 120, 40);
+    snapshot!("top_connecting", t);
+    assert!(find(t.backend().buffer(), "connecting to ws://10.0.0.5:7071/ws").is_some());
+}
+
+#[test]
+fn thirty_hosts_sorted_by_cpu_with_the_alarm_and_the_stale_host_marked() {
+    let app = connected_fleet();
+    let t = draw(&app, 120, 40);
+    snapshot!("top_fleet_30_by_cpu", t);
+    let buf = t.backend().buffer();
+
+    // The busiest host comes first, and its 95% CPU is the alarm style:
+    // white on red and bold, readable on light and dark backgrounds.
+    let (_, y) = find(buf, "db-03").unwrap();
+    assert_eq!(y, 2, "first row under the header");
+    let (x, y) = find(buf, "95.0").unwrap();
+    let cell = &buf[(x, y)];
+    assert_eq!(cell.bg, Color::Red);
+    assert_eq!(cell.fg, Color::White);
+    assert!(cell.modifier.contains(Modifier::BOLD));
+
+    // A warning (≥ 70%) is black on yellow.
+    let (_, y) = find(buf, "web-02").unwrap();
+    let (cpu_x, cpu_y) = find(buf, "74.3").unwrap();
+    assert_eq!(cpu_y, y);
+    assert_eq!(buf[(cpu_x, y)].bg, Color::Yellow);
+    assert_eq!(buf[(cpu_x, y)].fg, Color::Black);
+
+    // The stale host stays on screen, marked and dimmed.
+    let (x, y) = find(buf, "cache-07").unwrap();
+    assert!(row_text(buf, y).contains("STALE 1m00s"));
+    assert!(buf[(x, y)].modifier.contains(Modifier::DIM));
+    // A fresh host is not dimmed.
+    let (x, y) = find(buf, "web-01").unwrap();
+    assert!(!buf[(x, y)].modifier.contains(Modifier::DIM));
+}
+
+#[test]
+fn a_filtered_fleet_shows_only_matching_hosts_and_the_filter() {
+    let mut app = connected_fleet();
+    press(&mut app, "/db-0");
+    app.key(key(KeyCode::Enter), NOW);
+    let t = draw(&app, 120, 40);
+    snapshot!("top_fleet_filtered", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "Fleet 9/30 hosts").is_some());
+    assert!(find(buf, "/db-0").is_some());
+    assert!(find(buf, "web-01").is_none());
+}
+
+#[test]
+fn the_host_view_joins_stored_history_and_the_live_stream() {
+    let mut app = App::new(URL, false);
+    app.apply(connected(), NOW - 130_000);
+    let mut hosts = fleet_hosts();
+    hosts[0] = sample("web-01", NOW - 120_000, 40.0);
+    app.apply(
+        Update::Snapshot {
+            hosts,
+            alerts: alerts(),
+        },
+        NOW - 120_000,
+    );
+    // Live reports every 5 s for the last two minutes…
+    for i in 1..24 {
+        let ts = NOW - 120_000 + i * 5_000;
+        let cpu = 40.0 + 30.0 * ((i as f64) / 4.0).sin();
+        app.apply(Update::Metrics(sample("web-01", ts, cpu)), ts);
+    }
+    app.ui.selected = Some("web-01".into());
+    assert_eq!(
+        app.key(key(KeyCode::Enter), NOW),
+        Effect::FetchHistory("web-01".into())
+    );
+    // …and the stored history before them.
+    let stored = |f: fn(f64) -> f64| -> Vec<(i64, f64)> {
+        (0..156)
+            .map(|i| (NOW - 900_000 + i * 5_000, f(i as f64)))
+            .collect()
+    };
+    app.apply(
+        Update::History {
+            host: "web-01".into(),
+            chart: Chart::Cpu,
+            points: stored(|i| 20.0 + (i / 10.0).sin() * 15.0),
+        },
+        NOW,
+    );
+    app.apply(
+        Update::History {
+            host: "web-01".into(),
+            chart: Chart::Memory,
+            points: stored(|i| 45.0 + i / 20.0),
+        },
+        NOW,
+    );
+    let t = draw(&app, 120, 40);
+    snapshot!("top_host_view", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "Debian 12 · kernel 6.1.0 · 4 cores · 16G RAM").is_some());
+    assert!(find(buf, "Filesystems").is_some() && find(buf, "/var").is_some());
+    assert!(find(buf, "eth0").is_some());
+    assert_eq!(app.store.hosts["web-01"].history.cpu.len(), 156 + 24);
+}
+
+#[test]
+fn the_alerts_pane_lists_firing_before_pending_with_severity_styles() {
+    let mut app = connected_fleet();
+    press(&mut app, "a");
+    let t = draw(&app, 120, 40);
+    snapshot!("top_alerts", t);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "critical").unwrap();
+    assert_eq!(buf[(x, y)].bg, Color::Red);
+    let (_, pending_y) = find(buf, "pending").unwrap();
+    assert!(pending_y > y, "firing alerts come first");
+    assert!(row_text(buf, y).contains("5m00s"));
+}
+
+#[test]
+fn a_disconnected_gateway_keeps_the_last_data_marked_stale_with_a_countdown() {
+    let mut app = connected_fleet();
+    app.apply(
+        Update::Disconnected {
+            reason: "Connection refused (os error 111)".into(),
+            retry_at_ms: NOW + 2_500,
+            attempt: 2,
+        },
+        NOW - 500,
+    );
+    let t = draw(&app, 120, 40);
+    snapshot!("top_disconnected", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "disconnected, retry 2 in 3s").is_some());
+    assert!(find(buf, "stale: last update 2s ago").is_some());
+    let (x, y) = find(buf, "web-01").unwrap();
+    assert!(buf[(x, y)].modifier.contains(Modifier::DIM));
+}
+
+#[test]
+fn a_narrow_terminal_keeps_every_column() {
+    let app = connected_fleet();
+    let t = draw(&app, 80, 24);
+    snapshot!("top_narrow_80x24", t);
+    let buf = t.backend().buffer();
+    for title in [
+        "HOST", "AGE", "CPU%", "LOAD", "MEM%", "DISK%", "RX/s", "TX/s", "ALRT",
+    ] {
+        assert!(find(buf, title).is_some(), "{title} missing at 80 columns");
+    }
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut app = connected_fleet();
+    press(&mut app, "?");
+    let t = draw(&app, 120, 40);
+    snapshot!("top_help", t);
+    for k in tui::view::KEYS {
+        assert!(find(t.backend().buffer(), k.1).is_some(), "{k:?}");
+    }
+}
