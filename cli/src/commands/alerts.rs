@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use server::alerts::{self, AlertsConfig, DEFAULT_RULES, RuleSet, Severity};
 
 use super::{GlobalArgs, runtime};
-use crate::config::{self, AlertsSection};
 use crate::bus::{self, BusArgs};
+use crate::config::{self, AlertsSection};
 use crate::shutdown;
 
 /// Evaluates alerting rules on the live metrics, notifies webhooks and

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod bench;
 pub mod config;
 pub mod edge;
+pub mod gateway;
 pub mod http;
 pub mod query;
 pub mod serve;
@@ -54,6 +55,8 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// Run the aggregator, alerts, gateway and a local agent in one process (no Redis needed)
     Serve(serve::ServeArgs),
+    /// Serve the live stream, HTTP API, /metrics and dashboard from Redis and the store
+    Gateway(gateway::GatewayArgs),
     /// Relay a gateway's live stream to many browsers, close to them
     Edge(edge::EdgeArgs),
     /// Print stored history of one series (table or --json)

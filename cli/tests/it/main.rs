@@ -10,5 +10,6 @@ mod process;
 mod query;
 mod redis;
 mod serve;
+mod split;
 mod top;
 mod webdriver;

@@ -8,14 +8,14 @@ use crate::process::{Running, eventually, free_port, mon};
 use crate::serve::cpu_samples;
 
 /// A private `redis-server` on a free port with no persistence.
-struct RedisServer {
-    port: u16,
+pub struct RedisServer {
+    pub port: u16,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new("redis-server")

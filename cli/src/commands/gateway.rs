@@ -1,0 +1,70 @@
+//! `mon gateway`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+use server::gateway::{self, GatewayConfig};
+
+use super::http::AccessArgs;
+use super::{GlobalArgs, runtime};
+use crate::bus::{self, BusArgs};
+use crate::{config, shutdown};
+
+/// Serves the live stream over WebSocket (/ws), the HTTP API (/api/...),
+/// Prometheus /metrics and the web dashboard (/). It reads the aggregators'
+/// Redis for live data and the store in --data-dir for history; run as many
+/// gateways as you like side by side.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  mon gateway --redis redis://127.0.0.1:6379 --data-dir /var/lib/mon\n  mon gateway --redis redis://10.0.0.2:6379 --listen 0.0.0.0:7071 --token $TOKEN"
+)]
+pub struct GatewayArgs {
+    /// HTTP address for browsers, `mon top` and edges
+    #[arg(
+        long,
+        env = "MON_LISTEN",
+        default_value = "127.0.0.1:7071",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub bus: BusArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
+    let file = config::load(global.config.as_deref())?;
+    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
+    let redis = args.bus.resolve(&file);
+    if redis.is_none() {
+        tracing::warn!(
+            "no --redis: this gateway has only its own embedded bus, which no aggregator publishes to; \
+             give the aggregators' Redis, or use `mon serve`"
+        );
+    }
+    let config = GatewayConfig {
+        data_dir: Some(data_dir),
+        access: args.access.resolve(),
+        ..GatewayConfig::default()
+    };
+    runtime(true)?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("mon gateway");
+        println!("  dashboard     http://{addr}/");
+        println!("  WebSocket     ws://{addr}/ws");
+        gateway::run(
+            config,
+            listener,
+            bus::open(redis).await?,
+            None,
+            shutdown::signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}
