@@ -1,8 +1,15 @@
 //! The gRPC ingest service: one task reads an agent's stream, validates each
-//! report and queues its accepted samples for the store; a second task waits
-//! for each write to become durable, in order, then sends the `Ack` and hands
-//! the report to the bus publisher, which never makes it wait. Reading and
+//! report, hands it to the bus publisher (which never makes it wait) and
+//! queues its accepted samples for the store; a second task waits for each
+//! write to become durable, in order, then sends the `Ack`. Reading and
 //! writing overlap, acks stay in the order of the reports.
+//!
+//! Live consumers get a report as soon as it is validated, as in the
+//! pipeline's design (validate → publish and insert side by side): waiting
+//! for the fsync would add its latency to every dashboard. Only the `Ack`
+//! promises durability; a report the store then fails to keep is replayed by
+//! its agent and published again, which consumers absorb (state never rolls
+//! back to an older timestamp).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,7 +47,9 @@ pub struct IngestService {
 
 /// A report whose samples are on their way to disk.
 struct Pending {
+    /// The validation outcome; its accepted points have gone to the store.
     checked: Checked,
+    accepted: usize,
     durable: Option<oneshot::Receiver<Result<WriteOutcome, StoreError>>>,
 }
 
@@ -68,12 +77,7 @@ impl Ingest for IngestService {
             self.context(),
             peer,
         ));
-        tokio::spawn(send_acks(
-            pending_rx,
-            ack_tx,
-            self.publisher.clone(),
-            self.stats.clone(),
-        ));
+        tokio::spawn(send_acks(pending_rx, ack_tx, self.stats.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
     }
 }
@@ -168,9 +172,16 @@ async fn read_reports(
                     checked.rejected,
                     &checked.rejections,
                 );
-                let durable = if checked.accepted.points.is_empty() {
+                let mut checked = checked;
+                let accepted = checked.accepted.points.len();
+                let durable = if accepted == 0 {
                     None
                 } else {
+                    let payload = encode_metrics(&checked.accepted);
+                    ctx.publisher.offer(Update::Report {
+                        report: checked.accepted.clone(),
+                        payload,
+                    });
                     // Host metadata rides along with the first report after a Hello.
                     let job_meta = if host.as_deref() == Some(checked.accepted.host.as_str()) {
                         meta.take()
@@ -181,7 +192,7 @@ async fn read_reports(
                         host: checked.accepted.host.clone(),
                         meta: job_meta,
                         timestamp_ms: checked.accepted.timestamp_ms,
-                        points: checked.accepted.points.clone(),
+                        points: std::mem::take(&mut checked.accepted.points),
                     };
                     match ctx.writer.submit(job).await {
                         Ok(rx) => Some(rx),
@@ -191,7 +202,15 @@ async fn read_reports(
                         }
                     }
                 };
-                if pending.send(Pending { checked, durable }).await.is_err() {
+                if pending
+                    .send(Pending {
+                        checked,
+                        accepted,
+                        durable,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -210,17 +229,17 @@ async fn read_reports(
 async fn send_acks(
     mut pending: mpsc::Receiver<Pending>,
     acks: mpsc::Sender<Result<Ack, Status>>,
-    publisher: Publisher,
     stats: Arc<Stats>,
 ) {
-    while let Some(Pending { checked, durable }) = pending.recv().await {
-        let mut publish = false;
+    while let Some(Pending {
+        checked,
+        accepted,
+        durable,
+    }) = pending.recv().await
+    {
         if let Some(durable) = durable {
             match durable.await {
-                Ok(Ok(outcome)) => {
-                    stats.stored(outcome);
-                    publish = true;
-                }
+                Ok(Ok(outcome)) => stats.stored(outcome),
                 Ok(Err(e)) => {
                     // Not durable: end the stream so the agent keeps the
                     // report spooled and replays it once the store recovers.
@@ -236,23 +255,13 @@ async fn send_acks(
             }
         }
         stats.rejected(checked.rejected);
-        let ack = to_ack(&checked);
-        if publish {
-            // Durable, so published even if the agent is no longer there to
-            // hear the ack; offering never waits.
-            let payload = encode_metrics(&checked.accepted);
-            publisher.offer(Update::Report {
-                report: checked.accepted,
-                payload,
-            });
-        }
-        if acks.send(Ok(ack)).await.is_err() {
+        if acks.send(Ok(to_ack(&checked, accepted))).await.is_err() {
             return;
         }
     }
 }
 
-fn to_ack(checked: &Checked) -> Ack {
+fn to_ack(checked: &Checked, accepted: usize) -> Ack {
     let mut reasons: Vec<proto::Rejection> = checked
         .rejections
         .iter()
@@ -275,7 +284,7 @@ fn to_ack(checked: &Checked) -> Ack {
     }
     Ack {
         seq: checked.accepted.seq,
-        accepted: checked.accepted.points.len() as u32,
+        accepted: accepted as u32,
         rejected: checked.rejected as u32,
         reasons,
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use limits::Limits;
@@ -111,13 +112,20 @@ pub async fn run(
     };
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "aggregator listening for agents (gRPC)");
+    // Acks are small frames: without TCP_NODELAY, Nagle's algorithm and the
+    // peer's delayed ACK hold each one back by tens of milliseconds.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        })
+    });
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(
             IngestServer::new(service).max_decoding_message_size(config.limits.max_message_bytes),
         );
     server
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("aggregator stopping: draining streams");
             let _ = stop_tx.send(true);

@@ -19,6 +19,7 @@ use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -127,6 +128,10 @@ pub async fn run(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening (HTTP, WebSocket /ws, dashboard /)");
+    // Frames are small and latency matters: no Nagle delay on client sockets.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
