@@ -140,7 +140,7 @@ fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {
         humantime::format_duration(config.duration)
     );
     runtime(true)?.block_on(async move {
-        let mut summary = server::bench::deliver::run(config)
+        let mut summary = server::bench::deliver::run(config, shutdown::signal())
             .await
             .map_err(anyhow::Error::msg)?;
         println!("{}", summary.render());

@@ -176,3 +176,52 @@ fn bench_refuses_nonsense_and_unreachable_targets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the aggregator"));
 }
+
+#[test]
+fn ctrl_c_stops_a_bench_cleanly_with_a_partial_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, grpc, ws) = serve(dir.path());
+    let runs: [Vec<&str>; 2] = [
+        vec![
+            "bench",
+            "ingest",
+            "--target",
+            &grpc,
+            "--hosts",
+            "10",
+            "--duration",
+            "60s",
+        ],
+        vec![
+            "bench",
+            "deliver",
+            "--ingest",
+            &grpc,
+            "--ws",
+            &ws,
+            "--hosts",
+            "10",
+            "--clients",
+            "2",
+            "--interval",
+            "200ms",
+            "--duration",
+            "60s",
+        ],
+    ];
+    for args in runs {
+        let mut cmd = mon();
+        cmd.args(&args);
+        let mut bench = Running::spawn(cmd);
+        // Wait until it is under way (ingest prints progress; deliver has connected its clients).
+        std::thread::sleep(Duration::from_secs(2));
+        bench.signal("INT");
+        let status = bench.wait(Duration::from_secs(15));
+        assert_eq!(status.code(), Some(0), "{args:?}: {}", bench.stderr_text());
+        let out = bench.stdout_text();
+        assert!(
+            out.starts_with("interrupted: partial results"),
+            "{args:?}: {out}"
+        );
+    }
+}

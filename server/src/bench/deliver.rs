@@ -40,6 +40,8 @@ pub struct DeliverBench {
 
 #[derive(Debug)]
 pub struct DeliverSummary {
+    /// True when the run was cut short by the shutdown signal.
+    pub interrupted: bool,
     pub elapsed: Duration,
     pub clients_connected: usize,
     pub frames: u64,
@@ -59,7 +61,12 @@ impl DeliverSummary {
             _ => "- (gateway /metrics unreadable)".into(),
         };
         format!(
-            "clients connected {}\nmetrics frames delivered {} ({:.0}/s)\ndelivery latency p50 {} p99 {} max {}\ngateway RSS per client {}",
+            "{}clients connected {}\nmetrics frames delivered {} ({:.0}/s)\ndelivery latency p50 {} p99 {} max {}\ngateway RSS per client {}",
+            if self.interrupted {
+                "interrupted: partial results\n"
+            } else {
+                ""
+            },
             self.clients_connected,
             self.frames,
             self.frames as f64 / secs,
@@ -71,7 +78,12 @@ impl DeliverSummary {
     }
 }
 
-pub async fn run(config: DeliverBench) -> Result<DeliverSummary, String> {
+/// Runs until `duration` has passed or `shutdown` resolves (then with a
+/// partial summary).
+pub async fn run(
+    config: DeliverBench,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<DeliverSummary, String> {
     if config.hosts == 0 || config.clients == 0 {
         return Err("--hosts and --clients must be at least 1".into());
     }
@@ -123,6 +135,7 @@ pub async fn run(config: DeliverBench) -> Result<DeliverSummary, String> {
         .map_err(|e| format!("cannot reach the aggregator at {}: {e}", config.ingest))?;
     let streams = config.hosts.min(8);
     let mut senders = Vec::new();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let frames_before = frames.load(Ordering::Relaxed);
     let started = Instant::now();
     for s in 0..streams {
@@ -135,10 +148,21 @@ pub async fn run(config: DeliverBench) -> Result<DeliverSummary, String> {
             hosts,
             config.interval,
             started + config.duration,
+            cut.clone(),
         )));
     }
-    for s in senders {
-        s.await.map_err(|e| e.to_string())??;
+    let all = futures::future::join_all(senders);
+    tokio::pin!(all);
+    tokio::pin!(shutdown);
+    let (results, interrupted) = tokio::select! {
+        r = &mut all => (r, false),
+        _ = &mut shutdown => {
+            cut.store(true, Ordering::Relaxed);
+            (all.await, true)
+        }
+    };
+    for r in results {
+        r.map_err(|e| e.to_string())??;
     }
     let elapsed = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -150,6 +174,7 @@ pub async fn run(config: DeliverBench) -> Result<DeliverSummary, String> {
         }
     }
     Ok(DeliverSummary {
+        interrupted,
         elapsed,
         clients_connected: config.clients,
         frames: frames.load(Ordering::Relaxed) - frames_before,
@@ -204,6 +229,7 @@ async fn send_real_time(
     mut hosts: Vec<SimHost>,
     interval: Duration,
     until: Instant,
+    cut: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), String> {
     let (tx, rx) = mpsc::channel::<AgentMessage>(1024);
     let _ = tx
@@ -230,7 +256,7 @@ async fn send_real_time(
     'outer: loop {
         for host in &mut hosts {
             ticker.tick().await;
-            if Instant::now() >= until {
+            if Instant::now() >= until || cut.load(Ordering::Relaxed) {
                 break 'outer;
             }
             seq += 1;
