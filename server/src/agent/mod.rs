@@ -260,7 +260,7 @@ async fn connect(
 
 /// The error and its causes on one line: tonic's top-level transport error
 /// alone says only "transport error".
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

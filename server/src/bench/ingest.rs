@@ -19,6 +19,7 @@ use tonic::transport::Endpoint;
 
 use super::latency::{Latencies, ms};
 use super::workload::{Shape, SimHost};
+use crate::agent::error_chain;
 use crate::proto::{AgentMessage, Hello, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 
@@ -290,15 +291,4 @@ async fn drive_stream(
     window.close();
     sender.abort();
     result.map(|()| latencies)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -18,7 +18,6 @@ use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -126,17 +125,7 @@ pub async fn run(
         shutdown: stop_rx,
     };
     tracing::info!(addr = %listener.local_addr()?, upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
-    // Frames are small and latency matters: no Nagle delay on client sockets.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("edge stopping: closing WebSocket clients");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    crate::http::serve::serve("edge", listener, router(state), shutdown, stop_tx).await?;
     link.abort();
     tracing::info!("edge stopped");
     Ok(())

@@ -19,7 +19,6 @@ use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -128,17 +127,7 @@ pub async fn run(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening (HTTP, WebSocket /ws, dashboard /)");
-    // Frames are small and latency matters: no Nagle delay on client sockets.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("gateway stopping: closing WebSocket clients");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    crate::http::serve::serve("gateway", listener, router(state), shutdown, stop_tx).await?;
     feed.abort();
     tracing::info!("gateway stopped");
     Ok(())

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod client;
 pub mod error;
 pub mod live;
+pub mod serve;
 pub mod ws;
 
 pub use access::Access;
