@@ -23,7 +23,8 @@ use crate::gateway::{self, GatewayConfig, GatewayError};
 pub struct ServeConfig {
     pub aggregator: AggregatorConfig,
     /// The local agent, or `None` for `--no-agent`. Its aggregator URL is
-    /// replaced by the address the gRPC listener got.
+    /// replaced by the address the gRPC listener got, and it sends the
+    /// aggregator's token.
     pub agent: Option<AgentConfig>,
     pub gateway: GatewayConfig,
     /// The alerts engine; its dashboard link defaults to the gateway's address.
@@ -84,6 +85,7 @@ pub async fn run(
         bus.clone(),
         flag(alerts_stopped),
     ));
+    let token = config.aggregator.token.clone();
     let mut aggregator = tokio::spawn(aggregator::run(
         config.aggregator,
         grpc,
@@ -92,6 +94,7 @@ pub async fn run(
         flag(aggregator_stopped),
     ));
     let agent = config.agent.map(|mut agent_config| {
+        agent_config.token = token;
         if let Some(addr) = grpc_addr {
             agent_config.aggregator = format!("http://{addr}");
         }

@@ -13,7 +13,7 @@ use crate::{config, shutdown};
 /// acknowledged are kept (bounded) and replayed after a reconnect.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s"
+    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s\n  mon agent --aggregator http://metrics.internal:7070 --token $TOKEN"
 )]
 pub struct AgentArgs {
     /// Aggregator URL [default: http://127.0.0.1:7070]
@@ -28,6 +28,9 @@ pub struct AgentArgs {
     /// Unacknowledged reports kept while the aggregator is away [default: 720]
     #[arg(long, env = "MON_SPOOL_REPORTS", value_parser = parse_positive, value_name = "N")]
     pub spool_reports: Option<usize>,
+    /// Bearer token the aggregator requires, sent in the stream's metadata
+    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl AgentArgs {
@@ -47,6 +50,7 @@ impl AgentArgs {
                 .or(file.spool_reports)
                 .unwrap_or(d.spool_capacity),
             drain_timeout: d.drain_timeout,
+            token: self.token.clone().filter(|t| !t.is_empty()),
         }
     }
 }

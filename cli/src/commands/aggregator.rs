@@ -9,6 +9,7 @@ use clap::Args;
 use server::aggregator::{self, AggregatorConfig, Stats};
 use server::store::StoreConfig;
 
+use super::trust::TrustArgs;
 use super::{GlobalArgs, parse_positive, runtime};
 use crate::bus::BusArgs;
 use crate::{bus, config, shutdown};
@@ -19,12 +20,14 @@ use crate::{bus, config, shutdown};
 /// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --data-dir /var/lib/mon\n  mon aggregator --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --redis redis://127.0.0.1:6379/0"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub bus: BusArgs,
     #[command(flatten)]
@@ -106,10 +109,12 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         .listen
         .or(file.aggregator.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    args.trust.check(&[listen])?;
     let config = AggregatorConfig {
         data_dir,
         limits: args.limits.resolve(&file.limits),
         store: args.retention.resolve(&file.retention)?,
+        token: args.trust.token(),
     };
     let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {

@@ -43,6 +43,7 @@ pub struct EdgeArgs {
 }
 
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
+    args.access.trust.check(&[args.listen])?;
     let config = EdgeConfig {
         upstream: args.upstream,
         upstream_token: args.upstream_token.filter(|t| !t.is_empty()),

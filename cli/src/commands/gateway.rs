@@ -35,6 +35,7 @@ pub struct GatewayArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
+    args.access.trust.check(&[args.listen])?;
     let file = config::load(global.config.as_deref())?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
     let redis = args.bus.resolve(&file);

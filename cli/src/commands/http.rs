@@ -1,13 +1,15 @@
-//! Flags shared by the roles that serve HTTP and WebSocket clients.
+//! Flags shared by the roles that serve HTTP and WebSocket clients: the
+//! token and `--insecure` of every listener, and the origins allowed on `/ws`.
 
 use clap::Args;
 use server::http::Access;
 
+use super::trust::TrustArgs;
+
 #[derive(Debug, Args)]
 pub struct AccessArgs {
-    /// Bearer token required on /api and /ws (browsers pass ?token=...)
-    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Extra origin allowed to open /ws, e.g. https://dash.example.com (repeatable)
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
@@ -16,7 +18,7 @@ pub struct AccessArgs {
 impl AccessArgs {
     pub fn resolve(&self) -> Access {
         Access {
-            token: self.token.clone().filter(|t| !t.is_empty()),
+            token: self.trust.token(),
             allowed_origins: self.allow_origins.clone(),
         }
     }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod query;
 pub mod serve;
 pub mod top;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::time::Duration;

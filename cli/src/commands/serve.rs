@@ -20,10 +20,11 @@ use crate::{bus, config, shutdown};
 /// Runs the whole pipeline in one process: the gRPC aggregator, the SQLite
 /// store, the alerts engine, the dashboard and a local agent for this
 /// machine, on the in-process bus unless --redis names one. Other hosts can
-/// stream to it with `mon agent --aggregator http://THIS-HOST:7070`.
+/// stream to it with `mon agent --aggregator http://THIS-HOST:7070`
+/// (and `--token`, if it was started with one).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --token $TOKEN --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
 )]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
@@ -64,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .http_listen
         .or(file.serve.http_listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
+    args.access.trust.check(&[grpc_listen, http_listen])?;
     let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
     let agent = (!no_agent).then(|| {
         let mut agent = super::agent::AgentArgs {
@@ -71,6 +73,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             host: args.host.clone(),
             interval: args.interval,
             spool_reports: None,
+            token: None,
         }
         .resolve(&file.agent);
         agent.aggregator = format!("http://{grpc_listen}");
@@ -82,6 +85,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             limits: args.limits.resolve(&file.limits),
             store: args.retention.resolve(&file.retention)?,
+            token: args.access.trust.token(),
         },
         agent,
         gateway: GatewayConfig {

@@ -79,6 +79,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
             data_dir: dir.path().to_owned(),
             limits: Default::default(),
             store: Default::default(),
+            token: None,
         },
         // Once a second, like top: the agent's cost is small either way.
         agent: Some(AgentConfig {

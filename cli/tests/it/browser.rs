@@ -201,7 +201,9 @@ fn sample(name: &str, labels: Vec<Label>, value: f64) -> Sample {
 
 /// Says hello as `host` (running `os`, reporting every second) and pushes
 /// one report of `samples` over gRPC, as an agent would, then goes silent.
-fn push_report(grpc: &str, host: &str, os: &str, samples: Vec<Sample>) {
+/// Streams one report as an agent would, sending `token` when the server
+/// requires one.
+fn push_report(grpc: &str, token: Option<&str>, host: &str, os: &str, samples: Vec<Sample>) {
     let expected = samples.len() as u32;
     let messages = [
         AgentMessage {
@@ -227,7 +229,15 @@ fn push_report(grpc: &str, host: &str, os: &str, samples: Vec<Sample>) {
         .build()
         .unwrap()
         .block_on(async {
-            let mut client = IngestClient::connect(grpc.to_owned()).await.unwrap();
+            let channel = tonic::transport::Channel::from_shared(grpc.to_owned())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = IngestClient::with_interceptor(
+                channel,
+                server::agent::BearerToken::new(token).unwrap(),
+            );
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             for message in messages {
                 tx.send(message).await.unwrap();
@@ -264,6 +274,7 @@ fn html_in_labels_and_metadata_is_shown_as_text_and_never_runs() {
     // are free text, so they carry the markup.
     push_report(
         &serve.grpc,
+        None,
         "xss-probe",
         hostile[3],
         vec![
@@ -333,6 +344,7 @@ fn the_page_marks_silent_hosts_stale_shows_offline_and_reconnects_after_a_restar
     let mut serve = serve_in(dir.path(), &http, &args);
     push_report(
         &serve.grpc,
+        Some("s3cret"),
         "quiet-1",
         "Linux",
         vec![sample("cpu_usage_percent", vec![], 5.0)],

@@ -11,5 +11,6 @@ mod query;
 mod redis;
 mod serve;
 mod split;
+mod token;
 mod top;
 mod webdriver;

@@ -68,6 +68,14 @@ fn split_roles_meet_through_redis_and_the_gateway_serves_live_state_history_and_
     let _agent = Running::spawn(agent);
 
     let base = format!("http://{http}");
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+            &http
+        )
+        .is_ok()),
+        "the gateway listens on {http}; stderr:\n{}",
+        gateway.stderr_text()
+    );
     let live = eventually(Duration::from_secs(15), || {
         let (status, body) = http_get(&format!("{base}/api/hosts/split-1"));
         status == 200 && body.contains("cpu_usage_percent")

@@ -6,6 +6,7 @@
 //! the whole spool is replayed in order and the aggregator's idempotent
 //! writes turn the replay into exactly-once storage.
 
+mod auth;
 mod backoff;
 mod collect;
 mod spool;
@@ -18,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Endpoint;
 
+pub use auth::BearerToken;
 pub use backoff::Backoff;
 pub use collect::Collector;
 pub use spool::Spool;
@@ -37,6 +39,9 @@ pub struct AgentConfig {
     pub spool_capacity: usize,
     /// Longest wait for acks of spooled reports when stopping.
     pub drain_timeout: Duration,
+    /// Bearer token sent in the stream's metadata, for an aggregator started
+    /// with one.
+    pub token: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -47,6 +52,7 @@ impl Default for AgentConfig {
             interval: Duration::from_secs(5),
             spool_capacity: 720,
             drain_timeout: Duration::from_secs(3),
+            token: None,
         }
     }
 }
@@ -59,6 +65,8 @@ pub enum AgentError {
     Collect(String),
     #[error("invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070")]
     Url { url: String, reason: String },
+    #[error("invalid token: {0}")]
+    Token(String),
 }
 
 /// What the agent did, returned (and logged) when it stops.
@@ -101,6 +109,7 @@ pub async fn run(
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(10))
         .tcp_nodelay(true);
+    let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
     let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
 
@@ -113,6 +122,7 @@ pub async fn run(
     let mut next_attempt = tokio::time::Instant::now();
     let mut was_connected = false;
     let mut outage_logged = false;
+    let mut refusal_logged = false;
     let mut spool_full_logged = false;
     let mut last_reject_log: Option<Instant> = None;
     let mut ticker = tokio::time::interval(config.interval);
@@ -165,7 +175,7 @@ pub async fn run(
                 }
             },
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
-                match connect(&endpoint, &hello, &spool, config.spool_capacity).await {
+                match connect(&endpoint, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
                         if was_connected || outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
@@ -174,11 +184,24 @@ pub async fn run(
                         }
                         was_connected = true;
                         outage_logged = false;
+                        refusal_logged = false;
                         spool_full_logged = false;
                         backoff.reset();
                         link = Some(l);
                     }
-                    Err(e) => {
+                    Err(ConnectError::Refused(e)) => {
+                        // Retrying cannot fix a wrong token, but the operator
+                        // can, without losing the spooled reports.
+                        if !refusal_logged {
+                            tracing::warn!(aggregator = %config.aggregator, error = %e, "aggregator refused this agent; spooling reports and retrying with backoff");
+                            refusal_logged = true;
+                            outage_logged = true;
+                        } else {
+                            tracing::debug!(error = %e, "reconnect refused");
+                        }
+                        next_attempt = tokio::time::Instant::now() + backoff.next_delay();
+                    }
+                    Err(ConnectError::Failed(e)) => {
                         if !outage_logged {
                             tracing::warn!(aggregator = %config.aggregator, error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
                             outage_logged = true;
@@ -225,15 +248,27 @@ async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status>
     }
 }
 
+/// Why a connection attempt failed.
+enum ConnectError {
+    /// The aggregator answered and refused this agent's token.
+    Refused(String),
+    /// Anything else: unreachable, slow, or the stream failed.
+    Failed(String),
+}
+
 /// Opens the stream, sends `Hello` and replays the spool in order.
 async fn connect(
     endpoint: &Endpoint,
+    token: &BearerToken,
     hello: &proto::Hello,
     spool: &Spool,
     capacity: usize,
-) -> Result<Link, String> {
-    let channel = endpoint.connect().await.map_err(|e| error_chain(&e))?;
-    let mut client = IngestClient::new(channel);
+) -> Result<Link, ConnectError> {
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| ConnectError::Failed(error_chain(&e)))?;
+    let mut client = IngestClient::with_interceptor(channel, token.clone());
     // Room for the hello, the whole spool and the reports of a stalled period.
     let (tx, rx) = mpsc::channel(capacity + 64);
     let hello = AgentMessage {
@@ -250,8 +285,11 @@ async fn connect(
         client.stream(ReceiverStream::new(rx)),
     )
     .await
-    .map_err(|_| "no answer from the aggregator within 5s".to_owned())?
-    .map_err(|s| s.message().to_owned())?;
+    .map_err(|_| ConnectError::Failed("no answer from the aggregator within 5s".to_owned()))?
+    .map_err(|s| match s.code() {
+        tonic::Code::Unauthenticated => ConnectError::Refused(s.message().to_owned()),
+        _ => ConnectError::Failed(s.message().to_owned()),
+    })?;
     Ok(Link {
         tx,
         acks: response.into_inner(),

@@ -5,6 +5,7 @@
 //! report's accepted samples are committed, so an agent may forget a report
 //! once it is acknowledged and must replay it otherwise.
 
+mod auth;
 mod ingest;
 mod limits;
 mod publish;
@@ -21,7 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 
+pub use auth::TokenCheck;
 pub use limits::Limits;
 pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
 
@@ -38,6 +41,9 @@ pub struct AggregatorConfig {
     pub limits: Limits,
     /// Retention, rollup timing and the clock of the warm store.
     pub store: StoreConfig,
+    /// Bearer token every agent must send in its stream's metadata; `None`
+    /// lets any agent in (fine on loopback).
+    pub token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +117,7 @@ pub async fn run(
         stop: stop_rx,
     };
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "aggregator listening for agents (gRPC)");
+    tracing::info!(addr = ?addr, token_required = config.token.is_some(), "aggregator listening for agents (gRPC)");
     // Acks are small frames: without TCP_NODELAY, Nagle's algorithm and the
     // peer's delayed ACK hold each one back by tens of milliseconds.
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -121,9 +127,10 @@ pub async fn run(
     });
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .add_service(
+        .add_service(InterceptedService::new(
             IngestServer::new(service).max_decoding_message_size(config.limits.max_message_bytes),
-        );
+            TokenCheck::new(config.token.as_deref()),
+        ));
     server
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;

@@ -70,6 +70,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             data_dir: data_dir.clone(),
             limits: Limits::default(),
             store: Default::default(),
+            token: None,
         },
         listener,
         Arc::new(EmbeddedBus::default()),

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::ApiError;
+use crate::trust::constant_time_eq;
 
 #[derive(Debug, Clone, Default)]
 pub struct Access {
@@ -63,13 +64,6 @@ impl Access {
             "origin {origin} is not allowed on /ws; allow it with --allow-origin {origin}"
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware for `/api/*`: the token.

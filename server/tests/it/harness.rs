@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use server::agent::BearerToken;
 use server::aggregator::{self, AggregatorConfig, Limits, Stats};
 use server::bus::{EmbeddedBus, SharedBus};
 use server::proto::{
@@ -39,7 +40,7 @@ impl Aggregator {
         store: StoreConfig,
     ) -> Self {
         let bus = Arc::new(EmbeddedBus::default());
-        Self::start_full(data_dir, addr, limits, store, bus).await
+        Self::start_full(data_dir, addr, limits, store, bus, None).await
     }
 
     /// An aggregator on port 0 publishing on `bus`.
@@ -51,6 +52,20 @@ impl Aggregator {
             Limits::default(),
             StoreConfig::default(),
             bus,
+            None,
+        )
+        .await
+    }
+
+    /// An aggregator on port 0 that requires `token` on every stream.
+    pub async fn start_with_token(data_dir: &Path, token: &str) -> Self {
+        Self::start_full(
+            data_dir,
+            "127.0.0.1:0".parse().unwrap(),
+            Limits::default(),
+            StoreConfig::default(),
+            Arc::new(EmbeddedBus::default()),
+            Some(token.to_owned()),
         )
         .await
     }
@@ -61,6 +76,7 @@ impl Aggregator {
         limits: Limits,
         store: StoreConfig,
         bus: SharedBus,
+        token: Option<String>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -70,6 +86,7 @@ impl Aggregator {
             data_dir: data_dir.to_owned(),
             limits,
             store,
+            token,
         };
         let task = tokio::spawn(aggregator::run(
             config,
@@ -112,9 +129,22 @@ pub struct RawAgent {
 
 impl RawAgent {
     pub async fn connect(url: &str, host: &str) -> Self {
-        let mut client = IngestClient::<Channel>::connect(url.to_owned())
+        Self::connect_with_token(url, host, None).await.unwrap()
+    }
+
+    /// Connects sending `token` as the agent does; the aggregator's refusal
+    /// is the `Err`.
+    pub async fn connect_with_token(
+        url: &str,
+        host: &str,
+        token: Option<&str>,
+    ) -> Result<Self, tonic::Status> {
+        let channel = Channel::from_shared(url.to_owned())
+            .unwrap()
+            .connect()
             .await
             .unwrap();
+        let mut client = IngestClient::with_interceptor(channel, BearerToken::new(token).unwrap());
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tx.send(AgentMessage {
             kind: Some(Kind::Hello(Hello {
@@ -127,10 +157,9 @@ impl RawAgent {
         .unwrap();
         let acks = client
             .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap()
+            .await?
             .into_inner();
-        Self { tx, acks }
+        Ok(Self { tx, acks })
     }
 
     pub async fn send(&mut self, report: Report) -> server::proto::Ack {

@@ -12,4 +12,5 @@ mod pipeline;
 mod redis_bus;
 mod redis_server;
 mod rollup_props;
+mod token;
 mod warm;

@@ -17,6 +17,7 @@ fn agent_config(url: String) -> AgentConfig {
         interval: Duration::from_millis(100),
         spool_capacity: 1000,
         drain_timeout: Duration::from_secs(5),
+        token: None,
     }
 }
 

@@ -32,6 +32,7 @@ async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
             data_dir: dir.to_owned(),
             limits: Default::default(),
             store: Default::default(),
+            token: None,
         },
         agent: Some(AgentConfig {
             host: Some("tui-test-host".into()),
