@@ -71,6 +71,9 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/hosts/{host}", get(live::host))
         .route("/api/series", get(api::series))
         .route("/api/alerts", get(live::alerts))
+        // Every host's latest values: as private as the API (scrapers send
+        // the token with `authorization` in their scrape config).
+        .route("/metrics", get(prometheus::metrics))
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
@@ -87,7 +90,6 @@ pub fn router(state: GatewayState) -> Router {
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
         .route("/readyz", get(live::readyz))
-        .route("/metrics", get(prometheus::metrics))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -38,7 +38,7 @@ pub fn upgrade(
 ) -> Response {
     if hub.stats.clients.load(Ordering::Relaxed) as usize >= limits.max_clients {
         return ApiError::Unavailable(format!(
-            "this server holds its limit of {} WebSocket clients; try another edge or raise --max-clients",
+            "this server holds its limit of {} WebSocket clients; put `mon edge` relays in front of it or try again later",
             limits.max_clients
         ))
         .into_response();
