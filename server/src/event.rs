@@ -22,6 +22,11 @@ pub fn metrics_channel(host: &str) -> String {
     format!("metrics.{host}")
 }
 
+/// The bus channel of a host's `Hello` metadata: `hosts.<host>`.
+pub fn hosts_channel(host: &str) -> String {
+    format!("hosts.{host}")
+}
+
 /// The bus channel of a host's alert transitions: `alerts.<host>`.
 pub fn alerts_channel(host: &str) -> String {
     format!("alerts.{host}")
@@ -60,6 +65,29 @@ impl Serialize for Labels<'_> {
         }
         m.end()
     }
+}
+
+#[derive(Serialize)]
+struct HostEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    host: &'a str,
+    meta: &'a crate::model::HostMeta,
+}
+
+/// Encodes what an agent said in its `Hello` as a `host` event, published on
+/// `hosts.<host>` so live consumers learn a new host's metadata (OS, cores,
+/// interval) without asking the bus:
+/// `{"type":"host","v":1,"host":..,"meta":{..}}`.
+pub fn encode_host(host: &str, meta: &crate::model::HostMeta) -> Bytes {
+    let event = HostEvent {
+        kind: "host",
+        v: EVENT_VERSION,
+        host,
+        meta,
+    };
+    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
 }
 
 /// Encodes an accepted report as a `metrics` event:

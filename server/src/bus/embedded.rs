@@ -100,21 +100,27 @@ impl Bus for EmbeddedBus {
 
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
         let cutoff = self.cutoff_ms();
-        let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let state = hosts.entry(host.to_owned()).or_insert_with(|| HostState {
-            host: host.to_owned(),
-            ..HostState::default()
-        });
-        if state.last_seen_ms < cutoff {
-            // New or expired: the host is seen from now on.
-            *state = HostState {
+        {
+            let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            let state = hosts.entry(host.to_owned()).or_insert_with(|| HostState {
                 host: host.to_owned(),
-                last_seen_ms: now_ms(),
                 ..HostState::default()
-            };
+            });
+            if state.last_seen_ms < cutoff {
+                // New or expired: the host is seen from now on.
+                *state = HostState {
+                    host: host.to_owned(),
+                    last_seen_ms: now_ms(),
+                    ..HostState::default()
+                };
+            }
+            state.meta = Some(meta.clone());
         }
-        state.meta = Some(meta.clone());
-        Ok(())
+        self.publish(
+            &crate::event::hosts_channel(host),
+            crate::event::encode_host(host, meta),
+        )
+        .await
     }
 
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {

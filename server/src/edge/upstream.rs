@@ -91,7 +91,7 @@ async fn follow(
                     hub.status("connected");
                 }
             }
-            Some("metrics" | "alert") => {
+            Some("metrics" | "alert" | "host") => {
                 let bytes: tungstenite::Bytes = text.into();
                 if let Err(e) = hub.ingest(bytes) {
                     tracing::debug!(error = %e, "ignoring an unreadable upstream frame");

@@ -149,6 +149,11 @@ impl Fleet {
         filled
     }
 
+    /// Applies a `host` event: the host's `Hello` metadata.
+    pub fn apply_host(&mut self, host: &str, meta: HostMeta) {
+        self.hosts.entry(host.to_owned()).or_default().meta = Some(meta);
+    }
+
     /// Applies an `alert` event: pending and firing alerts are active,
     /// anything else removes the alert.
     pub fn apply_alert(&mut self, alert: &serde_json::Value) -> Result<(), String> {

@@ -25,6 +25,8 @@ const SNAPSHOT_REUSE: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Metrics,
+    /// A host's `Hello` metadata.
+    Host,
     Alert,
     /// The state was replaced: every client should get a fresh snapshot.
     Resync,
@@ -130,6 +132,22 @@ impl Hub {
                     host: m.host.clone(),
                     frame,
                     metrics: Some(m),
+                }
+            }
+            Some("host") => {
+                let host = value["host"]
+                    .as_str()
+                    .ok_or("a host event needs a string \"host\"")?
+                    .to_owned();
+                let meta: crate::model::HostMeta = serde_json::from_value(value["meta"].clone())
+                    .map_err(|e| format!("bad host event: {e}"))?;
+                self.lock().apply_host(&host, meta);
+                *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                Event {
+                    kind: EventKind::Host,
+                    host,
+                    frame,
+                    metrics: None,
                 }
             }
             Some("alert") => {

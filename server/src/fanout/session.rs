@@ -241,7 +241,7 @@ fn render(event: &Event, filter: &Filter, hub: &Hub) -> Option<Utf8Bytes> {
     match event.kind {
         EventKind::Resync => Some(hub.snapshot(filter)),
         EventKind::Status => Some(event.frame.clone()),
-        EventKind::Alert => filter.host(&event.host).then(|| event.frame.clone()),
+        EventKind::Alert | EventKind::Host => filter.host(&event.host).then(|| event.frame.clone()),
         EventKind::Metrics => {
             if !filter.host(&event.host) {
                 return None;

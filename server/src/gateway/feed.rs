@@ -20,7 +20,7 @@ pub async fn run(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<bo
     loop {
         // Subscribe first, then read the state: an event that lands between
         // the two is applied on top of the state, never lost.
-        let subscription = bus.subscribe(&["metrics.*", "alerts.*"]).await;
+        let subscription = bus.subscribe(&["metrics.*", "alerts.*", "hosts.*"]).await;
         let mut subscription = match subscription {
             Ok(s) => s,
             Err(e) => {

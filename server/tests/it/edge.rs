@@ -113,6 +113,27 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
     publish(&bus2, &report("db-7", now_ms() + 1, 6.0)).await;
     assert_eq!(next_of(&mut client, "metrics").await["host"], "db-7");
 
+    // A host that says hello after the snapshot: its metadata reaches the
+    // edge's clients and API live, as a `host` event.
+    let meta = server::model::HostMeta {
+        os: "Debian 12".into(),
+        cores: 8,
+        interval_ms: 5000,
+        ..Default::default()
+    };
+    bus2.upsert_meta("db-9", &meta).await.unwrap();
+    let host = next_of(&mut client, "host").await;
+    assert_eq!(
+        (host["host"].as_str(), host["meta"]["cores"].as_u64()),
+        (Some("db-9"), Some(8))
+    );
+    publish(&bus2, &report("db-9", now_ms(), 1.0)).await;
+    next_of(&mut client, "metrics").await;
+    let (status, body) = http_get(edge_addr, "/api/hosts/db-9", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["meta"]["interval_ms"], 5000, "{answer}");
+
     drop((client, newcomer));
     stop.send(()).unwrap();
     edge_task.await.unwrap().unwrap();

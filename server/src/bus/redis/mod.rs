@@ -121,6 +121,10 @@ impl RedisBus {
             .arg(now)
             .arg(now.saturating_add(self.expire_after_ms))
             .ignore();
+        pipe.cmd("PUBLISH")
+            .arg(crate::event::hosts_channel(host))
+            .arg(crate::event::encode_host(host, meta).as_ref())
+            .ignore();
     }
 }
 
