@@ -51,13 +51,29 @@ impl AgentArgs {
                 .unwrap_or(d.spool_capacity),
             drain_timeout: d.drain_timeout,
             token: self.token.clone().filter(|t| !t.is_empty()),
+            spool_file: None,
+        }
+    }
+}
+
+/// Where the agent keeps unacknowledged reports across a clean restart:
+/// `name` in the data dir, or nowhere if the dir cannot be made.
+pub fn spool_file(data_dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    match std::fs::create_dir_all(data_dir) {
+        Ok(()) => Some(data_dir.join(name)),
+        Err(e) => {
+            tracing::warn!(dir = %data_dir.display(), error = %e, "no data dir: unacknowledged reports will not survive a restart");
+            None
         }
     }
 }
 
 pub fn run(global: &GlobalArgs, args: AgentArgs) -> anyhow::Result<()> {
     let file = config::load(global.config.as_deref())?;
-    let config = args.resolve(&file.agent);
+    let mut config = args.resolve(&file.agent);
+    config.spool_file = config::data_dir(global.data_dir.as_deref(), &file)
+        .ok()
+        .and_then(|dir| spool_file(&dir, "agent-spool.bin"));
     // One thread is plenty for one report every few seconds, and keeps the
     // agent's footprint small.
     runtime(false)?.block_on(async {

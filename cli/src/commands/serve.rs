@@ -77,6 +77,8 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         }
         .resolve(&file.agent);
         agent.aggregator = format!("http://{grpc_listen}");
+        // Its own file, so a `mon agent` sharing the data dir never takes it.
+        agent.spool_file = super::agent::spool_file(&data_dir, "local-agent-spool.bin");
         agent
     });
     let alerts = args.alerts.resolve(&file.alerts, &data_dir, None)?;

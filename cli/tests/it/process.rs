@@ -6,7 +6,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A `mon` command with a clean environment. Each gets its own platform
+/// data dir (`XDG_DATA_HOME`), so commands run without `--data-dir` (an
+/// agent keeping its spool, say) never share state across tests or with
+/// the user's own `~/.local/share/mon`.
 pub fn mon() -> Command {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mon"));
     cmd.env_remove("RUST_LOG");
     for (key, _) in std::env::vars() {
@@ -14,6 +19,9 @@ pub fn mon() -> Command {
             cmd.env_remove(key);
         }
     }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data_home = std::env::temp_dir().join(format!("mon-test-{}-{n}", std::process::id()));
+    cmd.env("XDG_DATA_HOME", data_home);
     cmd
 }
 

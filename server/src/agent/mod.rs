@@ -42,6 +42,9 @@ pub struct AgentConfig {
     /// Bearer token sent in the stream's metadata, for an aggregator started
     /// with one.
     pub token: Option<String>,
+    /// Where unacknowledged reports are kept across a clean restart; `None`
+    /// keeps them in memory only.
+    pub spool_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AgentConfig {
@@ -53,6 +56,7 @@ impl Default for AgentConfig {
             spool_capacity: 720,
             drain_timeout: Duration::from_secs(3),
             token: None,
+            spool_file: None,
         }
     }
 }
@@ -115,8 +119,18 @@ pub async fn run(
 
     tracing::info!(host = %host, aggregator = %config.aggregator, interval = %humantime::format_duration(config.interval), "agent started");
     let mut spool = Spool::new(config.spool_capacity);
+    if let Some(path) = config.spool_file.as_deref().filter(|p| p.exists()) {
+        match Spool::load(path, config.spool_capacity) {
+            Ok(saved) => {
+                tracing::info!(file = %path.display(), reports = saved.len(), "restored unacknowledged reports from the last run");
+                spool = saved;
+            }
+            Err(e) => tracing::warn!(error = %e, "ignoring an unreadable spool file"),
+        }
+    }
     let mut summary = AgentSummary::default();
-    let mut seq = 0u64;
+    // Number on from restored reports: acks settle everything up to their seq.
+    let mut seq = spool.max_seq();
     let mut link: Option<Link> = None;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut next_attempt = tokio::time::Instant::now();
@@ -231,6 +245,25 @@ pub async fn run(
     }
     summary.dropped = spool.dropped();
     summary.unacknowledged = spool.len() as u64;
+    if let Some(path) = &config.spool_file {
+        let kept = if spool.is_empty() {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            spool.save(path)
+        };
+        match kept {
+            Ok(()) if !spool.is_empty() => {
+                tracing::info!(file = %path.display(), reports = spool.len(), "kept unacknowledged reports for the next run")
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot keep the unacknowledged reports; they are lost")
+            }
+        }
+    }
     tracing::info!(
         produced = summary.produced,
         acknowledged = summary.acknowledged,

@@ -18,6 +18,7 @@ fn agent_config(url: String) -> AgentConfig {
         spool_capacity: 1000,
         drain_timeout: Duration::from_secs(5),
         token: None,
+        spool_file: None,
     }
 }
 
@@ -110,4 +111,56 @@ async fn reports_made_while_the_aggregator_is_down_are_stored_exactly_once() {
         summary.produced as usize,
         "every report the agent produced is stored exactly once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_reports_survive_a_clean_agent_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_file = dir.path().join("agent-spool.bin");
+    // An address nobody listens on yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = AgentConfig {
+        spool_file: Some(spool_file.clone()),
+        drain_timeout: Duration::from_millis(200),
+        ..agent_config(format!("http://{addr}"))
+    };
+
+    // First run: the aggregator is away, so every report stays spooled and
+    // is kept on disk when the agent stops.
+    let (stop, stopped) = oneshot::channel::<()>();
+    let first = tokio::spawn(agent::run(config.clone(), async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stop.send(()).unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert!(first.unacknowledged >= 3, "{first:?}");
+    assert!(spool_file.exists(), "the spool is kept on disk");
+
+    // Second run with the aggregator up: the kept reports are replayed.
+    let agg = Aggregator::start_on(dir.path(), addr, Default::default()).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let second = tokio::spawn(agent::run(config, async {
+        let _ = stopped.await;
+    }));
+    let want = first.produced as usize + 2;
+    assert!(
+        eventually(Duration::from_secs(15), || reports_stored(dir.path())
+            >= want)
+        .await
+    );
+    stop.send(()).unwrap();
+    let second = second.await.unwrap().unwrap();
+    agg.stop().await;
+
+    assert_eq!(second.unacknowledged, 0);
+    assert_eq!(
+        reports_stored(dir.path()),
+        (first.produced + second.produced) as usize,
+        "every report of both runs is stored exactly once"
+    );
+    assert!(!spool_file.exists(), "an empty spool leaves no file behind");
 }
