@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::agent::Backoff;
+use crate::fanout::message::frame_type;
 use crate::fanout::{Fleet, Hub};
 
 pub async fn run(
@@ -101,21 +102,4 @@ async fn follow(
         }
     }
     Err("upstream stream ended".into())
-}
-
-fn frame_type(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("{\"type\":\"")?;
-    rest.split('"').next()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_frame_type_is_read_from_the_prefix() {
-        assert_eq!(
-            super::frame_type(r#"{"type":"metrics","v":1}"#),
-            Some("metrics")
-        );
-        assert_eq!(super::frame_type(r#"{"v":1,"type":"metrics"}"#), None);
-    }
 }

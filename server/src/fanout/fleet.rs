@@ -105,10 +105,11 @@ impl Fleet {
     }
 
     /// Applies a `metrics` event; an event older than the host's newest one
-    /// (a replay) does not roll its values back.
+    /// (a replay) does not roll its values back. A host known only from its
+    /// hello takes any report, as on the bus.
     pub fn apply_metrics(&mut self, m: &MetricsJson) {
         let entry = self.hosts.entry(m.host.clone()).or_default();
-        if m.ts < entry.last_seen_ms {
+        if m.ts < entry.last_seen_ms && !entry.values.is_empty() {
             return;
         }
         entry.last_seen_ms = m.ts;
@@ -125,33 +126,17 @@ impl Fleet {
         }
     }
 
-    /// Hosts with no `Hello` metadata yet.
-    pub fn hosts_without_meta(&self) -> Vec<String> {
-        self.hosts
-            .iter()
-            .filter(|(_, e)| e.meta.is_none())
-            .map(|(h, _)| h.clone())
-            .collect()
-    }
-
-    /// Takes the metadata of hosts that lack it from `states`; values and
-    /// hosts not already known are left alone. Returns how many were filled.
-    pub fn fill_meta(&mut self, states: Vec<HostState>) -> usize {
-        let mut filled = 0;
-        for state in states {
-            if let (Some(entry), Some(meta)) = (self.hosts.get_mut(&state.host), state.meta)
-                && entry.meta.is_none()
-            {
-                entry.meta = Some(meta);
-                filled += 1;
-            }
-        }
-        filled
-    }
-
-    /// Applies a `host` event: the host's `Hello` metadata.
-    pub fn apply_host(&mut self, host: &str, meta: HostMeta) {
-        self.hosts.entry(host.to_owned()).or_default().meta = Some(meta);
+    /// Applies a `host` event: the host's `Hello` metadata. A host known
+    /// only from its hello counts as seen now, as on the bus.
+    pub fn apply_host(&mut self, host: &str, meta: HostMeta, now_ms: i64) {
+        let entry = self
+            .hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| HostEntry {
+                last_seen_ms: now_ms,
+                ..HostEntry::default()
+            });
+        entry.meta = Some(meta);
     }
 
     /// Applies an `alert` event: pending and firing alerts are active,

@@ -15,8 +15,7 @@ use tokio::sync::broadcast;
 
 use super::Filter;
 use super::fleet::{Fleet, MetricsJson};
-use super::message::status;
-use crate::bus::HostState;
+use super::message::{frame_type, status};
 use crate::time::now_ms;
 
 /// How long a built full snapshot is reused for clients connecting at once.
@@ -108,7 +107,7 @@ impl Hub {
         let frame = Utf8Bytes::try_from(payload).map_err(|_| "event is not UTF-8".to_owned())?;
         // Events produced by mon start with their type, which saves the
         // metrics event (nearly all traffic) a second parse.
-        if frame.as_str().starts_with(r#"{"type":"metrics","#) {
+        if frame_type(frame.as_str()) == Some("metrics") {
             let m: MetricsJson = serde_json::from_str(frame.as_str())
                 .map_err(|e| format!("bad metrics event: {e}"))?;
             self.lock().apply_metrics(&m);
@@ -141,7 +140,7 @@ impl Hub {
                     .to_owned();
                 let meta: crate::model::HostMeta = serde_json::from_value(value["meta"].clone())
                     .map_err(|e| format!("bad host event: {e}"))?;
-                self.lock().apply_host(&host, meta);
+                self.lock().apply_host(&host, meta, now_ms());
                 *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 Event {
                     kind: EventKind::Host,
@@ -184,19 +183,6 @@ impl Hub {
             frame: Utf8Bytes::from(""),
             metrics: None,
         }));
-    }
-
-    /// Hosts the hub has no `Hello` metadata for.
-    pub fn hosts_without_meta(&self) -> Vec<String> {
-        self.lock().hosts_without_meta()
-    }
-
-    /// Fills in metadata the hub lacks from the source's host states, for
-    /// the API and the next snapshots; clients are not resynchronized.
-    pub fn fill_meta(&self, states: Vec<HostState>) {
-        if self.lock().fill_meta(states) > 0 {
-            *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
     }
 
     /// Broadcasts a `status` frame about the upstream link.

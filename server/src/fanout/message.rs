@@ -146,6 +146,13 @@ pub fn subscribed(filter: &Filter) -> String {
     .unwrap_or_default()
 }
 
+/// The type of a frame mon produced, read from its prefix without parsing
+/// it: every frame starts with `{"type":"..."`. `None` for anything else.
+pub fn frame_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("{\"type\":\"")?;
+    rest.split('"').next()
+}
+
 /// A `status` frame about the upstream link (sent by the edge).
 pub fn status(upstream: &str) -> String {
     serde_json::json!({"type": "status", "v": PROTOCOL_VERSION, "upstream": upstream}).to_string()
@@ -164,6 +171,12 @@ mod tests {
         let f = Filter::new(&hosts, &metrics).unwrap();
         assert!(f.host("web-1") && !f.host("db-1"));
         assert!(f.metric("cpu_usage_percent") && !f.metric("load1"));
+    }
+
+    #[test]
+    fn the_frame_type_is_read_from_the_prefix() {
+        assert_eq!(frame_type(r#"{"type":"metrics","v":1}"#), Some("metrics"));
+        assert_eq!(frame_type(r#"{"v":1,"type":"metrics"}"#), None);
     }
 
     #[test]

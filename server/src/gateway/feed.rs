@@ -1,14 +1,10 @@
-//! Bus → hub: subscribes to `metrics.*` and `alerts.*`, seeds the hub from
-//! the bus's current state, and reseeds after any gap so clients resync.
-//!
-//! Events carry values, not a host's `Hello` metadata (OS, cores, interval),
-//! which the bus keeps in the host's state. A host that appears after the
-//! last reseed therefore gets its metadata from the bus by a lookup, done at
-//! most once a second and retried per host at most once a minute.
+//! Bus → hub: subscribes to `metrics.*`, `alerts.*` and `hosts.*`, seeds the
+//! hub from the bus's current state, and reseeds after any gap so clients
+//! resync. A host that says hello after the seed brings its metadata in a
+//! `host` event on `hosts.<host>`, so the state is never read per event.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -35,7 +31,6 @@ pub async fn run(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<bo
         };
         delay = Duration::from_millis(200);
         reseed(&bus, &hub).await;
-        let mut lookups = MetaLookups::default();
         loop {
             let event = tokio::select! {
                 e = subscription.next() => e,
@@ -46,7 +41,6 @@ pub async fn run(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<bo
                     if let Err(e) = hub.ingest(payload) {
                         tracing::warn!(%channel, error = %e, "ignoring an unreadable bus event");
                     }
-                    lookups.run(&bus, &hub).await;
                 }
                 Some(BusEvent::Gap { missed }) => {
                     tracing::info!(
@@ -65,45 +59,5 @@ async fn reseed(bus: &SharedBus, hub: &Hub) {
     match bus.hosts().await {
         Ok(states) => hub.reset(Fleet::from_states(states), true),
         Err(e) => tracing::warn!(error = %e, "cannot read current state from the bus"),
-    }
-}
-
-const META_LOOKUP_EVERY: Duration = Duration::from_secs(1);
-const META_RETRY: Duration = Duration::from_secs(60);
-
-/// When host metadata was last looked up, overall and per host.
-#[derive(Default)]
-struct MetaLookups {
-    last: Option<Instant>,
-    tried: HashMap<String, Instant>,
-}
-
-impl MetaLookups {
-    async fn run(&mut self, bus: &SharedBus, hub: &Hub) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < META_LOOKUP_EVERY)
-        {
-            return;
-        }
-        self.last = Some(now);
-        self.tried
-            .retain(|_, at| now.duration_since(*at) < META_RETRY);
-        let missing: Vec<String> = hub
-            .hosts_without_meta()
-            .into_iter()
-            .filter(|h| !self.tried.contains_key(h))
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        for host in missing {
-            self.tried.insert(host, now);
-        }
-        match bus.hosts().await {
-            Ok(states) => hub.fill_meta(states),
-            Err(e) => tracing::warn!(error = %e, "cannot read host metadata from the bus"),
-        }
     }
 }
