@@ -18,8 +18,8 @@ use server::time::now_ms;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::gateway::{Ws, connect, next_of};
-use crate::harness::{Gateway, http_get};
+use crate::gateway::{Ws, connect, next_of, wait_until_a_slow_client_is_handled};
+use crate::harness::Gateway;
 
 const CLIENTS: usize = 1_000;
 const EVENTS: usize = 30;
@@ -46,13 +46,6 @@ async fn wait_for(count: &AtomicUsize, want: usize, what: &str) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn counter(body: &str, name: &str) -> u64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A client whose receive buffer is tiny and which, after the handshake,
@@ -184,20 +177,7 @@ async fn a_thousand_clients_get_every_event_while_one_stops_reading() {
     assert_eq!(received.load(Ordering::Relaxed), (CLIENTS - 1) * EVENTS);
 
     // The gateway noticed the stuck client and says so on /metrics.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = http_get(gw.addr, "/metrics", &[]).await;
-        let handled = counter(&body, "mon_websocket_resyncs_total")
-            + counter(&body, "mon_websocket_clients_dropped_slow_total");
-        if handled > 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stuck client was neither resynced nor dropped:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_a_slow_client_is_handled(gw.addr).await;
 
     // Reading again, the stuck client never sees a silent gap: its events
     // arrive in order until it is closed with 1008 or given a fresh snapshot.
