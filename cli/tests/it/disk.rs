@@ -366,3 +366,28 @@ fn an_aggregator_started_on_a_read_only_file_system_exits_naming_the_dir() {
     );
     assert!(!fs.outside().join("mon.db").exists(), "nothing was created");
 }
+
+#[test]
+fn an_aggregator_started_on_a_full_disk_exits_naming_the_dir() {
+    let Some(fs) = Tmpfs::mount("1m", "") else {
+        return;
+    };
+    let mut filler = std::fs::File::create(fs.outside().join("filler")).unwrap();
+    while filler.write_all(&[0x5a; 64 * 1024]).is_ok() {}
+    let mut aggregator = fs.aggregator(&format!("127.0.0.1:{}", free_port()));
+    let status = aggregator.wait(Duration::from_secs(5));
+    assert!(!status.success());
+    let text = aggregator.stderr_text();
+    assert!(
+        text.contains(&format!(
+            "the disk holding {} is full: mon cannot open its database there; free some space",
+            fs.dir.display()
+        )),
+        "{text}"
+    );
+    let left: Vec<_> = std::fs::read_dir(fs.outside())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["filler"], "no probe or database left behind");
+}

@@ -56,23 +56,28 @@ pub(crate) fn write_error(e: &rusqlite::Error, dir: &Path) -> StoreError {
     }
 }
 
+/// What the start-up probe writes: room for SQLite's shared-memory file
+/// (32 KiB) and the first WAL frames, the least opening the store needs.
+const PROBE_BYTES: usize = 64 * 1024;
+
 /// Refuses a data dir the store could not write to, before SQLite opens a
 /// file there: SQLite would quietly open an existing database read-only and
-/// fail only at the first report. The probe creates and removes an empty
-/// file, which is what SQLite itself needs for its WAL and shared-memory
-/// files.
+/// fail only at the first report, and on a full disk it says only "disk I/O
+/// error". The probe writes and removes a small file, as SQLite's WAL and
+/// shared-memory files will.
 pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
     let probe = dir.join(".mon-write-check");
-    let created = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&probe);
-    match created {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
+        .open(&probe)
+        .and_then(|mut f| f.write_all(&[0; PROBE_BYTES]));
+    // Also when the probe was created but not filled (a full disk).
+    let _ = std::fs::remove_file(&probe);
+    match written {
+        Ok(()) => Ok(()),
         Err(e)
             if matches!(
                 e.kind(),
@@ -84,7 +89,7 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
                 message: e.to_string(),
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(StoreError::DiskFull {
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(StoreError::DataDirFull {
             dir: dir.to_owned(),
             message: e.to_string(),
         }),

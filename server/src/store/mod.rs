@@ -58,6 +58,10 @@ pub enum StoreError {
         "{dir} is read-only: mon keeps its database there and must write to it; remount it read-write, fix its permissions or choose another data dir ({message})"
     )]
     DataDirReadOnly { dir: PathBuf, message: String },
+    #[error(
+        "the disk holding {dir} is full: mon cannot open its database there; free some space or choose another data dir ({message})"
+    )]
+    DataDirFull { dir: PathBuf, message: String },
     #[error("write to the store failed: {0}")]
     Write(String),
     #[error(
