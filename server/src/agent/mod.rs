@@ -168,6 +168,12 @@ pub async fn run(
     let mut next_attempt = tokio::time::Instant::now();
     let mut was_connected = false;
     let mut outage_logged = false;
+    // A link counts as working once an ack comes back on it: only then is
+    // the backoff reset, so an aggregator that takes the stream and then
+    // fails every report (a full disk, say) is retried with growing delays
+    // and its repeated failure logged once.
+    let mut link_proven = false;
+    let mut last_failure: Option<String> = None;
     let mut refusal_logged = false;
     let mut spool_full_logged = false;
     let mut last_reject_log: Option<Instant> = None;
@@ -198,6 +204,12 @@ pub async fn run(
             }
             ack = next_ack(&mut link) => match ack {
                 Ok(Some(ack)) => {
+                    if !link_proven {
+                        link_proven = true;
+                        last_failure = None;
+                        spool_full_logged = false;
+                        backoff.reset();
+                    }
                     let before = spool.len();
                     spool.ack(ack.seq);
                     summary.acknowledged += (before - spool.len()) as u64;
@@ -216,25 +228,31 @@ pub async fn run(
                 }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
-                    tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
+                    if !link_proven && last_failure.as_deref() == Some(why.as_str()) {
+                        tracing::debug!(reason = %why, spooled = spool.len(), "disconnected from aggregator again");
+                    } else {
+                        tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
+                        outage_logged = true;
+                    }
+                    last_failure = Some(why);
                     link = None;
-                    outage_logged = true;
                     next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
             },
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
                 match connect(&endpoint, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
-                        if was_connected || outage_logged {
+                        if outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
+                        } else if was_connected {
+                            tracing::debug!(replaying = spool.len(), "reconnected to aggregator");
                         } else {
                             tracing::info!(aggregator = %config.aggregator, "connected to aggregator");
                         }
                         was_connected = true;
                         outage_logged = false;
                         refusal_logged = false;
-                        spool_full_logged = false;
-                        backoff.reset();
+                        link_proven = false;
                         link = Some(l);
                     }
                     Err(ConnectError::Refused(e)) => {
