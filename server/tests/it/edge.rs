@@ -45,9 +45,11 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
         EdgeConfig {
             upstream: format!("ws://{gw_addr}/ws"),
             upstream_token: None,
+            upstream_tls: Default::default(),
             access: Default::default(),
             ws: Default::default(),
             ring: 0,
+            tls: None,
         },
         listener,
         async {

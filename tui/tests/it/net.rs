@@ -33,6 +33,7 @@ async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
             limits: Default::default(),
             store: Default::default(),
             token: None,
+            tls: None,
         },
         agent: Some(AgentConfig {
             host: Some("tui-test-host".into()),
