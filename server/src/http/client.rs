@@ -24,7 +24,8 @@ pub fn client_with(tls: &ClientTls) -> HttpClient {
     http.enforce_http(false);
     http.set_nodelay(true);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(std::sync::Arc::unwrap_or_clone(tls.config(&[b"http/1.1"])))
+        // No ALPN here: hyper-rustls sets it from the enabled protocols.
+        .with_tls_config(std::sync::Arc::unwrap_or_clone(tls.config(&[])))
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);

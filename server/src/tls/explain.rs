@@ -20,14 +20,15 @@ pub fn explain(error: &(dyn Error + 'static), ca_flag: &str) -> Option<String> {
 }
 
 /// `std::io::Error::source` skips the error it wraps, and tokio-rustls
-/// wraps rustls' errors in one, so look inside.
-fn as_rustls<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
+/// wraps rustls' errors in one (which hyper-rustls wraps in another), so
+/// look inside each.
+fn as_rustls<'a>(mut e: &'a (dyn Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
-    e.downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 fn advice(e: &rustls::Error, ca_flag: &str) -> String {
@@ -69,10 +70,10 @@ mod tests {
 
     #[test]
     fn advice_is_found_inside_an_io_error_and_names_the_flag() {
-        let io = std::io::Error::new(
+        let io = std::io::Error::other(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(Cert::UnknownIssuer),
-        );
+        ));
         let text = explain(&io, "--upstream-ca").unwrap();
         assert!(text.contains("pass --upstream-ca"), "{text}");
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");

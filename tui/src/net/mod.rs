@@ -256,13 +256,17 @@ pub(crate) fn tls_advice(e: &(dyn std::error::Error + 'static)) -> Option<String
     let mut next = Some(e);
     while let Some(e) = next {
         // tokio-rustls wraps rustls' errors in an io::Error, whose `source`
-        // skips the error it wraps.
-        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
+        // skips the error it wraps: look inside.
+        let mut inner = Some(e);
+        while let Some(i) = inner
+            && !i.is::<rustls::Error>()
+        {
+            inner = i
+                .downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = tls {
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
             return Some(match tls {
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
                     format!(
