@@ -338,7 +338,7 @@ async fn connect(
     .map_err(|_| ConnectError::Failed("no answer from the aggregator within 5s".to_owned()))?
     .map_err(|s| match s.code() {
         tonic::Code::Unauthenticated => ConnectError::Refused(s.message().to_owned()),
-        _ => ConnectError::Failed(s.message().to_owned()),
+        _ => ConnectError::Failed(transport.hint(s.message().to_owned())),
     })?;
     Ok(Link {
         tx,

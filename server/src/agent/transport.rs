@@ -72,7 +72,21 @@ impl Transport {
         };
         result.map_err(|e| match crate::tls::explain(&e, "--ca") {
             Some(advice) => OpenError::Tls(advice),
-            None => OpenError::Other(super::error_chain(&e)),
+            None => OpenError::Other(self.hint(super::error_chain(&e))),
         })
+    }
+
+    /// `error` with a hint when the TCP connection was made but plain
+    /// HTTP/2 failed: a TLS port answers a plain client with an alert or a
+    /// hang-up, which h2 reports only as a protocol or transport error.
+    pub(super) fn hint(&self, error: String) -> String {
+        if self.tls.is_none() && !error.contains("tcp connect") {
+            format!(
+                "{error}; the aggregator did not speak plain HTTP/2: if it was started with \
+                 --tls-cert, use https:// in --aggregator"
+            )
+        } else {
+            error
+        }
     }
 }

@@ -56,6 +56,14 @@ fn advice(e: &rustls::Error, ca_flag: &str) -> String {
             "TLS: the server did not answer in TLS ({e}); if it was started without --tls-cert, \
              use http:// or ws:// instead of https:// or wss://"
         ),
+        rustls::Error::InvalidCertificate(_) => format!(
+            "TLS: the server's certificate was refused ({e}); it must be a server certificate \
+             (not a CA's) signed by a CA this client trusts: pass {ca_flag} with that CA"
+        ),
+        rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => format!(
+            "TLS: the server does not speak this client's protocol ({e}); check the port: \
+             gRPC (agents) and HTTP (browsers, edges, mon top) listen on different ones"
+        ),
         rustls::Error::AlertReceived(alert) => format!(
             "TLS: the server refused the handshake (alert {alert:?}); check that this client \
              and the server share a TLS version and that the server's certificate loads"

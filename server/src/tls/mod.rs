@@ -31,10 +31,12 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {}: {source}", file.display())]
+    // Not a `#[source]`: the reason is part of this one line, and anyhow
+    // would print it a second time.
+    #[error("cannot read {}: {reason}", file.display())]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error(
         "no PEM certificate found in {}: expected a -----BEGIN CERTIFICATE----- block",
@@ -66,9 +68,9 @@ pub enum TlsError {
 }
 
 fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|source| TlsError::Read {
+    std::fs::read(file).map_err(|reason| TlsError::Read {
         file: file.to_owned(),
-        source,
+        reason,
     })
 }
 

@@ -187,7 +187,10 @@ async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_i
         "{text}"
     );
 
-    // A plain-text client to the TLS port fails, and the port keeps serving.
+    // A plain-text client to the TLS port fails, is told why, and the port
+    // keeps serving.
+    let logs = Logs::default();
+    let guard = logs.capture();
     let started = std::time::Instant::now();
     let summary = run_agent(
         format!("http://127.0.0.1:{port}"),
@@ -195,8 +198,11 @@ async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_i
         || started.elapsed() > Duration::from_millis(800),
     )
     .await;
+    drop(guard);
     assert_eq!(summary.acknowledged, 0, "{summary:?}");
     assert_eq!(stored(dir.path()), kept);
+    let text = logs.text();
+    assert!(text.contains("use https:// in --aggregator"), "{text}");
     let summary = run_agent(format!("https://localhost:{port}"), pki.client(), || {
         stored(dir.path()) > kept
     })
