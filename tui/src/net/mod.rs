@@ -267,12 +267,16 @@ pub(crate) fn tls_advice(e: &(dyn std::error::Error + 'static)) -> Option<String
                 .map(|e| e as &(dyn std::error::Error + 'static));
         }
         if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            use rustls::CertificateError as Cert;
             return Some(match tls {
-                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
-                    format!(
-                        "TLS: {tls}; pass --ca with the CA that signed the server's certificate"
-                    )
-                }
+                rustls::Error::InvalidCertificate(
+                    Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+                ) => format!(
+                    "TLS: {tls}; use a host name in --url that the server's certificate lists"
+                ),
+                rustls::Error::InvalidCertificate(_) => format!(
+                    "TLS: {tls}; pass --ca with the CA that signed the server's certificate"
+                ),
                 rustls::Error::InvalidMessage(_) => format!(
                     "TLS: {tls}; the server does not speak TLS here: use ws:// instead of wss://"
                 ),
