@@ -20,4 +20,5 @@ pub mod proto;
 pub mod serve;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod trust;

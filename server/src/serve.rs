@@ -24,7 +24,7 @@ pub struct ServeConfig {
     pub aggregator: AggregatorConfig,
     /// The local agent, or `None` for `--no-agent`. Its aggregator URL is
     /// replaced by the address the gRPC listener got, and it sends the
-    /// aggregator's token.
+    /// aggregator's token (over TLS, if the aggregator has a certificate).
     pub agent: Option<AgentConfig>,
     pub gateway: GatewayConfig,
     /// The alerts engine; its dashboard link defaults to the gateway's address.
@@ -63,6 +63,12 @@ pub async fn run(
     let (stop_gateway, gateway_stopped) = watch::channel(false);
     let (stop_alerts, alerts_stopped) = watch::channel(false);
 
+    let http_scheme = if config.gateway.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let grpc_tls = config.aggregator.tls.clone();
     let mut gateway_config = config.gateway;
     if gateway_config.data_dir.is_none() {
         gateway_config.data_dir = Some(config.aggregator.data_dir.clone());
@@ -78,7 +84,7 @@ pub async fn run(
     if let Some(addr) = http_addr
         && alerts_config.notify.external_url.is_none()
     {
-        alerts_config.notify.external_url = Some(format!("http://{addr}"));
+        alerts_config.notify.external_url = Some(format!("{http_scheme}://{addr}"));
     }
     let mut alerts = tokio::spawn(alerts::run(
         alerts_config,
@@ -96,7 +102,15 @@ pub async fn run(
     let agent = config.agent.map(|mut agent_config| {
         agent_config.token = token;
         if let Some(addr) = grpc_addr {
-            agent_config.aggregator = format!("http://{addr}");
+            agent_config.aggregator = match &grpc_tls {
+                // On loopback, to a certificate this process holds: trust
+                // exactly it, whatever name or CA it was issued for.
+                Some(tls) => {
+                    agent_config.tls = tls.loopback_client();
+                    format!("https://{addr}")
+                }
+                None => format!("http://{addr}"),
+            };
         }
         tokio::spawn(agent::run(agent_config, flag(agent_stopped)))
     });

@@ -9,11 +9,11 @@ use super::{GlobalArgs, parse_interval, parse_positive, runtime};
 use crate::{config, shutdown};
 
 /// Collects CPU, memory, filesystem, disk and network metrics every interval
-/// and streams them to an aggregator over gRPC. Reports the aggregator has not
+/// and streams them to an aggregator over gRPC (over TLS for https://). Reports the aggregator has not
 /// acknowledged are kept (bounded) and replayed after a reconnect.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s\n  mon agent --aggregator http://metrics.internal:7070 --token $TOKEN"
+    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s\n  mon agent --aggregator http://metrics.internal:7070 --token $TOKEN\n  mon agent --aggregator https://metrics.internal:7070 --token $TOKEN --ca ca.pem"
 )]
 pub struct AgentArgs {
     /// Aggregator URL [default: http://127.0.0.1:7070]
@@ -31,6 +31,10 @@ pub struct AgentArgs {
     /// Bearer token the aggregator requires, sent in the stream's metadata
     #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the CA that signed an https:// aggregator's certificate
+    /// [default: the system's roots]
+    #[arg(long, env = "MON_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl AgentArgs {
@@ -52,6 +56,7 @@ impl AgentArgs {
             drain_timeout: d.drain_timeout,
             token: self.token.clone().filter(|t| !t.is_empty()),
             spool_file: None,
+            tls: d.tls,
         }
     }
 }
@@ -71,6 +76,7 @@ pub fn spool_file(data_dir: &std::path::Path, name: &str) -> Option<std::path::P
 pub fn run(global: &GlobalArgs, args: AgentArgs) -> anyhow::Result<()> {
     let file = config::load(global.config.as_deref())?;
     let mut config = args.resolve(&file.agent);
+    config.tls = super::trust::client_tls(args.ca.as_deref())?;
     config.spool_file = config::data_dir(global.data_dir.as_deref(), &file)
         .ok()
         .and_then(|dir| spool_file(&dir, "agent-spool.bin"));

@@ -20,7 +20,7 @@ use crate::{bus, config, shutdown};
 /// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
@@ -110,11 +110,13 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         .or(file.aggregator.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
     args.trust.check(&[listen])?;
+    let tls = args.trust.tls.load()?;
     let config = AggregatorConfig {
         data_dir,
         limits: args.limits.resolve(&file.limits),
         store: args.retention.resolve(&file.retention)?,
         token: args.trust.token(),
+        tls,
     };
     let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {

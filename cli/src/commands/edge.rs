@@ -16,7 +16,7 @@ use crate::shutdown;
 /// connection, and new browsers are served from the edge's own state.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon edge --upstream ws://10.0.0.5:7071/ws\n  mon edge --upstream wss://gw.internal/ws --upstream-token $GW_TOKEN --listen 0.0.0.0:7072 --token $VIEWER_TOKEN"
+    after_help = "Examples:\n  mon edge --upstream ws://10.0.0.5:7071/ws\n  mon edge --upstream wss://gw.internal/ws --upstream-token $GW_TOKEN --listen 0.0.0.0:7072 --token $VIEWER_TOKEN\n  mon edge --upstream wss://gw.internal:7071/ws --upstream-ca ca.pem --tls-cert edge.pem --tls-key edge-key.pem"
 )]
 pub struct EdgeArgs {
     /// The gateway's WebSocket URL
@@ -30,6 +30,10 @@ pub struct EdgeArgs {
         hide_env_values = true
     )]
     pub upstream_token: Option<String>,
+    /// PEM file of the CA that signed a wss:// upstream's certificate
+    /// [default: the system's roots]
+    #[arg(long, env = "MON_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<std::path::PathBuf>,
     /// HTTP address for browsers
     #[arg(
         long,
@@ -44,19 +48,23 @@ pub struct EdgeArgs {
 
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     args.access.trust.check(&[args.listen])?;
+    let tls = args.access.trust.tls.load()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = EdgeConfig {
         upstream: args.upstream,
         upstream_token: args.upstream_token.filter(|t| !t.is_empty()),
+        upstream_tls: super::trust::client_tls(args.upstream_ca.as_deref())?,
         access: args.access.resolve(),
         ws: Default::default(),
         ring: 0,
+        tls,
     };
     runtime(true)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         println!("mon edge");
-        println!("  dashboard     http://{}/", listener.local_addr()?);
+        println!("  dashboard     {scheme}://{}/", listener.local_addr()?);
         println!("  upstream      {}", config.upstream);
         edge::run(config, listener, shutdown::signal()).await?;
         Ok(())

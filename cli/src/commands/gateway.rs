@@ -17,7 +17,7 @@ use crate::{config, shutdown};
 /// gateways as you like side by side.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon gateway --redis redis://127.0.0.1:6379 --data-dir /var/lib/mon\n  mon gateway --redis redis://10.0.0.2:6379 --listen 0.0.0.0:7071 --token $TOKEN"
+    after_help = "Examples:\n  mon gateway --redis redis://127.0.0.1:6379 --data-dir /var/lib/mon\n  mon gateway --redis redis://10.0.0.2:6379 --listen 0.0.0.0:7071 --token $TOKEN\n  mon gateway --redis redis://10.0.0.2:6379 --listen 0.0.0.0:7071 --token $TOKEN --tls-cert cert.pem --tls-key key.pem"
 )]
 pub struct GatewayArgs {
     /// HTTP address for browsers, `mon top` and edges
@@ -36,6 +36,12 @@ pub struct GatewayArgs {
 
 pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
     args.access.trust.check(&[args.listen])?;
+    let tls = args.access.trust.tls.load()?;
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let file = config::load(global.config.as_deref())?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
     let redis = args.bus.resolve(&file);
@@ -48,6 +54,7 @@ pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
     let config = GatewayConfig {
         data_dir: Some(data_dir),
         access: args.access.resolve(),
+        tls,
         ..GatewayConfig::default()
     };
     runtime(true)?.block_on(async {
@@ -56,8 +63,8 @@ pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         println!("mon gateway");
-        println!("  dashboard     http://{addr}/");
-        println!("  WebSocket     ws://{addr}/ws");
+        println!("  dashboard     {http}://{addr}/");
+        println!("  WebSocket     {ws}://{addr}/ws");
         gateway::run(
             config,
             listener,

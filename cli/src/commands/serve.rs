@@ -21,10 +21,11 @@ use crate::{bus, config, shutdown};
 /// store, the alerts engine, the dashboard and a local agent for this
 /// machine, on the in-process bus unless --redis names one. Other hosts can
 /// stream to it with `mon agent --aggregator http://THIS-HOST:7070`
-/// (and `--token`, if it was started with one).
+/// (and `--token`, if it was started with one; `https://` and `--ca` if it
+/// was started with --tls-cert).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --token $TOKEN --no-agent\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --token $TOKEN --no-agent\n  mon serve --grpc-listen 0.0.0.0:7070 --http-listen 0.0.0.0:7071 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
 )]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
@@ -66,6 +67,13 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .or(file.serve.http_listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7071)));
     args.access.trust.check(&[grpc_listen, http_listen])?;
+    // One certificate for both listeners: they share a host name.
+    let tls = args.access.trust.tls.load()?;
+    let (http_s, ws_s) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
     let agent = (!no_agent).then(|| {
         let mut agent = super::agent::AgentArgs {
@@ -74,6 +82,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             interval: args.interval,
             spool_reports: None,
             token: None,
+            ca: None,
         }
         .resolve(&file.agent);
         agent.aggregator = format!("http://{grpc_listen}");
@@ -88,11 +97,13 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             limits: args.limits.resolve(&file.limits),
             store: args.retention.resolve(&file.retention)?,
             token: args.access.trust.token(),
+            tls: tls.clone(),
         },
         agent,
         gateway: GatewayConfig {
             data_dir: Some(data_dir.clone()),
             access: args.access.resolve(),
+            tls,
             ..GatewayConfig::default()
         },
         alerts,
@@ -108,9 +119,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {http_listen} for HTTP (is another mon running? pick another with --http-listen)"))?;
         let http_addr = http.local_addr()?;
         println!("mon serve");
-        println!("  dashboard     http://{http_addr}/");
-        println!("  WebSocket     ws://{http_addr}/ws   (mon top --url ws://{http_addr}/ws)");
-        println!("  gRPC ingest   http://{grpc_addr}   (mon agent --aggregator http://{grpc_addr})");
+        println!("  dashboard     {http_s}://{http_addr}/");
+        println!("  WebSocket     {ws_s}://{http_addr}/ws   (mon top --url {ws_s}://{http_addr}/ws)");
+        println!("  gRPC ingest   {http_s}://{grpc_addr}   (mon agent --aggregator {http_s}://{grpc_addr})");
         println!(
             "  store         {}",
             server::store::db_path(&data_dir).display()

@@ -28,21 +28,30 @@ const DEFAULT_GATEWAY: SocketAddr =
 /// for the keys.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon top\n  mon top --url ws://metrics.internal:7071/ws --token s3cret\n\nWithout --url, mon top connects to ws://127.0.0.1:7071/ws; if nothing answers there it\nwatches this machine alone with an in-process agent."
+    after_help = "Examples:\n  mon top\n  mon top --url ws://metrics.internal:7071/ws --token s3cret\n  mon top --url wss://metrics.internal:7071/ws --token s3cret --ca ca.pem\n\nWithout --url, mon top connects to ws://127.0.0.1:7071/ws; if nothing answers there it\nwatches this machine alone with an in-process agent."
 )]
 pub struct TopArgs {
-    /// WebSocket of a gateway or edge, e.g. ws://HOST:7071/ws
+    /// WebSocket of a gateway or edge, e.g. ws://HOST:7071/ws, or wss://... for
+    /// one started with --tls-cert
     #[arg(long, env = "MON_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Bearer token the gateway requires
     #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the CA that signed a wss:// gateway's or edge's certificate
+    /// [default: the system's roots]
+    #[arg(long, env = "MON_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
     let token = args.token.filter(|t| !t.is_empty());
     if let Some(url) = args.url {
-        let endpoint = Endpoint::parse(&url, token)?;
+        let mut endpoint = Endpoint::parse(&url, token)?;
+        if endpoint.secure {
+            endpoint.tls =
+                Some(super::trust::client_tls(args.ca.as_deref())?.config(&[b"http/1.1"]));
+        }
         let config = TopConfig {
             endpoint,
             local: false,
@@ -80,6 +89,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
             limits: Default::default(),
             store: Default::default(),
             token: None,
+            tls: None,
         },
         // Once a second, like top: the agent's cost is small either way.
         agent: Some(AgentConfig {

@@ -1,10 +1,14 @@
-//! The flags every listening role shares, `--token` and `--insecure`, and
-//! the start-up check built on them: a role refuses to listen beyond
-//! loopback without a token unless `--insecure` waives it.
+//! The flags every listening role shares, `--token`, `--insecure`,
+//! `--tls-cert` and `--tls-key`, and the start-up checks built on them: a
+//! role refuses to listen beyond loopback without a token unless
+//! `--insecure` waives it, and refuses a certificate or key it cannot use
+//! before it binds.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use server::tls::{ClientTls, ServerTls};
 use server::trust::{Exposure, check_listen};
 
 #[derive(Debug, Args)]
@@ -17,6 +21,44 @@ pub struct TrustArgs {
     /// gets in
     #[arg(long, env = "MON_INSECURE")]
     pub insecure: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// The listener's certificate: with both flags every connection is TLS
+/// (`https://`, `wss://`, gRPC over TLS); with neither, plain.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain to serve TLS with, the server's certificate first
+    /// (needs --tls-key). Clients then use https:// and wss://, and trust it
+    /// with --ca when a private CA signed it
+    #[arg(long, env = "MON_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, RSA or EC)
+    #[arg(long, env = "MON_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// Reads and checks the certificate and key, or `None` without them.
+    pub fn load(&self) -> anyhow::Result<Option<ServerTls>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(ServerTls::load(cert, key)?)),
+            (None, None) => Ok(None),
+            // clap's `requires` already refuses this; kept for callers that
+            // build the struct themselves.
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both, or neither"),
+        }
+    }
+}
+
+/// What a client trusts: the CA certificates in `ca` (a `--ca` flag), or
+/// the system's and the webpki roots.
+pub fn client_tls(ca: Option<&Path>) -> anyhow::Result<ClientTls> {
+    Ok(match ca {
+        Some(file) => ClientTls::from_ca_file(file)?,
+        None => ClientTls::default(),
+    })
 }
 
 impl TrustArgs {

@@ -12,6 +12,7 @@ mod query;
 mod redis;
 mod serve;
 mod split;
+mod tls;
 mod token;
 mod top;
 mod webdriver;

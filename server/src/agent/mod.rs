@@ -11,6 +11,7 @@ mod backoff;
 mod collect;
 mod journal;
 mod spool;
+mod transport;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -18,7 +19,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
-use tonic::transport::Endpoint;
 
 pub use auth::BearerToken;
 pub use backoff::Backoff;
@@ -28,11 +28,16 @@ pub use spool::Spool;
 use crate::aggregator::{Limits, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
+use crate::tls::ClientTls;
+use transport::{OpenError, Transport};
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// Aggregator URL, e.g. `http://127.0.0.1:7070`.
+    /// Aggregator URL, e.g. `http://127.0.0.1:7070`, or `https://...` for
+    /// an aggregator serving TLS.
     pub aggregator: String,
+    /// Whom to trust for an `https://` aggregator (`--ca`).
+    pub tls: ClientTls,
     /// Host name to report as; `None` means this machine's host name.
     pub host: Option<String>,
     pub interval: Duration,
@@ -52,6 +57,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             aggregator: "http://127.0.0.1:7070".into(),
+            tls: ClientTls::default(),
             host: None,
             interval: Duration::from_secs(5),
             spool_capacity: 720,
@@ -68,7 +74,9 @@ pub enum AgentError {
     Host(String),
     #[error("cannot read this machine's metrics: {0}")]
     Collect(String),
-    #[error("invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070")]
+    #[error(
+        "invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070 or https://metrics.example:7070"
+    )]
     Url { url: String, reason: String },
     #[error("invalid token: {0}")]
     Token(String),
@@ -141,15 +149,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<AgentSummary, AgentError> {
     let host = resolve_host(config.host.as_deref())?;
-    let endpoint = Endpoint::from_shared(config.aggregator.clone())
-        .map_err(|e| AgentError::Url {
-            url: config.aggregator.clone(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(Duration::from_secs(3))
-        .http2_keep_alive_interval(Duration::from_secs(15))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true);
+    let transport = Transport::new(&config.aggregator, &config.tls)?;
     let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
     let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
@@ -175,6 +175,8 @@ pub async fn run(
     let mut link_proven = false;
     let mut last_failure: Option<String> = None;
     let mut refusal_logged = false;
+    // The TLS advice last logged: logged again only when it changes.
+    let mut tls_logged: Option<String> = None;
     let mut spool_full_logged = false;
     let mut last_reject_log: Option<Instant> = None;
     let mut ticker = tokio::time::interval(config.interval);
@@ -240,7 +242,7 @@ pub async fn run(
                 }
             },
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
-                match connect(&endpoint, &token, &hello, &spool, config.spool_capacity).await {
+                match connect(&transport, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
                         if outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
@@ -252,6 +254,7 @@ pub async fn run(
                         was_connected = true;
                         outage_logged = false;
                         refusal_logged = false;
+                        tls_logged = None;
                         link_proven = false;
                         link = Some(l);
                     }
@@ -264,6 +267,18 @@ pub async fn run(
                             outage_logged = true;
                         } else {
                             tracing::debug!(error = %e, "reconnect refused");
+                        }
+                        next_attempt = tokio::time::Instant::now() + backoff.next_delay();
+                    }
+                    Err(ConnectError::Tls(advice)) => {
+                        // Like a refusal, retrying cannot fix a certificate
+                        // problem: say what to change once, keep spooling.
+                        if tls_logged.as_ref() != Some(&advice) {
+                            tracing::warn!(aggregator = %config.aggregator, "{advice}; spooling reports and retrying with backoff");
+                            tls_logged = Some(advice);
+                            outage_logged = true;
+                        } else {
+                            tracing::debug!(error = %advice, "reconnect failed");
                         }
                         next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                     }
@@ -328,22 +343,24 @@ async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status>
 enum ConnectError {
     /// The aggregator answered and refused this agent's token.
     Refused(String),
+    /// The TLS handshake failed; the text says what to change.
+    Tls(String),
     /// Anything else: unreachable, slow, or the stream failed.
     Failed(String),
 }
 
 /// Opens the stream, sends `Hello` and replays the spool in order.
 async fn connect(
-    endpoint: &Endpoint,
+    transport: &Transport,
     token: &BearerToken,
     hello: &proto::Hello,
     spool: &Spool,
     capacity: usize,
 ) -> Result<Link, ConnectError> {
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| ConnectError::Failed(error_chain(&e)))?;
+    let channel = transport.open().await.map_err(|e| match e {
+        OpenError::Tls(advice) => ConnectError::Tls(advice),
+        OpenError::Other(e) => ConnectError::Failed(e),
+    })?;
     let mut client = IngestClient::with_interceptor(channel, token.clone());
     // Room for the hello, the whole spool and the reports of a stalled period.
     let (tx, rx) = mpsc::channel(capacity + 64);
@@ -364,7 +381,7 @@ async fn connect(
     .map_err(|_| ConnectError::Failed("no answer from the aggregator within 5s".to_owned()))?
     .map_err(|s| match s.code() {
         tonic::Code::Unauthenticated => ConnectError::Refused(s.message().to_owned()),
-        _ => ConnectError::Failed(s.message().to_owned()),
+        _ => ConnectError::Failed(transport.hint(s.message().to_owned())),
     })?;
     Ok(Link {
         tx,

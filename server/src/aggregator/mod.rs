@@ -31,6 +31,7 @@ pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host
 use crate::bus::SharedBus;
 use crate::proto::ingest_server::IngestServer;
 use crate::store::{self, StoreConfig, StoreError, WriteOutcome};
+use crate::tls::ServerTls;
 
 /// How long the publisher may take to drain its queue at shutdown.
 const PUBLISH_DRAIN: Duration = Duration::from_secs(5);
@@ -44,6 +45,8 @@ pub struct AggregatorConfig {
     /// Bearer token every agent must send in its stream's metadata; `None`
     /// lets any agent in (fine on loopback).
     pub token: Option<String>,
+    /// Certificate and key to serve gRPC over TLS; `None` serves plain h2c.
+    pub tls: Option<ServerTls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +120,16 @@ pub async fn run(
         stop: stop_rx,
     };
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, token_required = config.token.is_some(), "aggregator listening for agents (gRPC)");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        url = %addr.map(|a| format!("{scheme}://{a}")).unwrap_or_default(),
+        token_required = config.token.is_some(),
+        "aggregator listening for agents (gRPC)"
+    );
     // Acks are small frames: without TCP_NODELAY, Nagle's algorithm and the
     // peer's delayed ACK hold each one back by tens of milliseconds.
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -125,7 +137,13 @@ pub async fn run(
             let _ = tcp.set_nodelay(true);
         })
     });
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        // tonic runs each handshake in a task of its own, bounded by the
+        // configured timeout, so a silent client holds up nobody.
+        builder = builder.tls_config(tls.grpc_config())?;
+    }
+    let server = builder
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(InterceptedService::new(
             IngestServer::new(service).max_decoding_message_size(config.limits.max_message_bytes),

@@ -71,6 +71,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             limits: Limits::default(),
             store: Default::default(),
             token: None,
+            tls: None,
         },
         listener,
         Arc::new(EmbeddedBus::default()),

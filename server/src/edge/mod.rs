@@ -26,6 +26,7 @@ use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
 use crate::http::ws::{WsLimits, upgrade};
 use crate::http::{Access, assets, live};
+use crate::tls::{ClientTls, ServerTls};
 
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -33,10 +34,14 @@ pub struct EdgeConfig {
     pub upstream: String,
     /// Token the upstream requires, if any.
     pub upstream_token: Option<String>,
+    /// Whom to trust when the upstream is `wss://` (`--upstream-ca`).
+    pub upstream_tls: ClientTls,
     /// Who may connect downstream.
     pub access: Access,
     pub ws: WsLimits,
     pub ring: usize,
+    /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
+    pub tls: Option<ServerTls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,7 @@ pub async fn run(
     let link = tokio::spawn(upstream::run(
         config.upstream.clone(),
         config.upstream_token.clone(),
+        config.upstream_tls.config(&[b"http/1.1"]),
         hub.clone(),
         stop_rx.clone(),
     ));
@@ -121,11 +127,13 @@ pub async fn run(
         ws: Arc::new(config.ws),
         upstream_http,
         upstream_token: config.upstream_token,
-        http: proxy::client(),
+        http: crate::http::client::client_with(&config.upstream_tls),
         shutdown: stop_rx,
     };
-    tracing::info!(addr = %listener.local_addr()?, upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
-    crate::http::serve::serve("edge", listener, router(state), shutdown, stop_tx).await?;
+    let tls = config.tls.as_ref().map(ServerTls::http_config);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{}/", listener.local_addr()?), upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
+    crate::http::serve::serve("edge", listener, router(state), tls, shutdown, stop_tx).await?;
     link.abort();
     tracing::info!("edge stopped");
     Ok(())

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 
 use super::EdgeState;
 use crate::http::ApiError;
-pub use crate::http::client::{HttpClient, client};
+pub use crate::http::client::HttpClient;
 
 /// The upstream's HTTP base (`http://host:port`) from its WebSocket URL.
 pub fn http_base(ws_url: &str) -> Result<String, String> {
@@ -48,7 +48,12 @@ pub async fn series(State(state): State<EdgeState>, uri: Uri) -> Result<Response
     )
     .await
     .map_err(|_| ApiError::Unavailable("the upstream gateway did not answer within 20s".into()))?
-    .map_err(|e| ApiError::Unavailable(format!("the upstream gateway is unreachable: {e}")))?;
+    .map_err(|e| {
+        ApiError::Unavailable(match crate::tls::explain(&e, "--upstream-ca") {
+            Some(advice) => format!("the upstream gateway is unreachable: {advice}"),
+            None => format!("the upstream gateway is unreachable: {e}"),
+        })
+    })?;
     let (parts, body) = response.into_parts();
     let bytes = body
         .collect()

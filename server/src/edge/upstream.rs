@@ -20,22 +20,33 @@ use crate::fanout::{Fleet, Hub};
 pub async fn run(
     url: String,
     token: Option<String>,
+    tls: Arc<rustls::ClientConfig>,
     hub: Arc<Hub>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
     let mut was_connected = false;
+    // The last TLS advice logged: a failure that will not fix itself is
+    // logged once when it starts (or changes), not on every retry.
+    let mut tls_logged: Option<String> = None;
     loop {
         let outcome = tokio::select! {
-            r = follow(&url, token.as_deref(), &hub, &mut was_connected) => r,
+            r = follow(&url, token.as_deref(), &tls, &hub, &mut was_connected) => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        if let Err(e) = &outcome {
-            if was_connected {
-                tracing::warn!(upstream = %url, error = %e, "upstream lost; serving the last state and reconnecting");
-            } else {
-                tracing::debug!(upstream = %url, error = %e, "upstream connect failed");
+        match &outcome {
+            Err(Failure::Tls(advice)) if tls_logged.as_ref() != Some(advice) => {
+                tracing::warn!(upstream = %url, "{advice}; retrying with backoff");
+                tls_logged = Some(advice.clone());
             }
+            Err(e) if was_connected => {
+                tracing::warn!(upstream = %url, error = %e, "upstream lost; serving the last state and reconnecting");
+            }
+            Err(e) => tracing::debug!(upstream = %url, error = %e, "upstream connect failed"),
+            Ok(()) => {}
+        }
+        if was_connected {
+            tls_logged = None;
         }
         if was_connected {
             hub.status("reconnecting");
@@ -50,13 +61,36 @@ pub async fn run(
     }
 }
 
+/// Why the link ended or could not start.
+#[derive(Debug)]
+enum Failure {
+    /// The TLS handshake failed: the advice says what to change.
+    Tls(String),
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tls(s) | Self::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Self::Other(s)
+    }
+}
+
 /// Connects and applies frames until the link ends.
 async fn follow(
     url: &str,
     token: Option<&str>,
+    tls: &Arc<rustls::ClientConfig>,
     hub: &Hub,
     was_connected: &mut bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut request = url
         .into_client_request()
         .map_err(|e| format!("bad upstream URL {url:?}: {e}"))?;
@@ -67,17 +101,27 @@ async fn follow(
         request.headers_mut().insert("Authorization", value);
     }
     let config = WebSocketConfig::default().max_message_size(Some(256 << 20));
+    // The connector is used only for a wss:// URL; ws:// stays plain.
+    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+        tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            Some(connector),
+        ),
     )
     .await
     .map_err(|_| "no answer within 10s".to_owned())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match crate::tls::explain(&e, "--upstream-ca") {
+        Some(advice) => Failure::Tls(advice),
+        None => Failure::Other(e.to_string()),
+    })?;
     while let Some(frame) = ws.next().await {
         let text = match frame.map_err(|e| e.to_string())? {
             Message::Text(t) => t,
-            Message::Close(c) => return Err(format!("upstream closed: {c:?}")),
+            Message::Close(c) => return Err(format!("upstream closed: {c:?}").into()),
             _ => continue,
         };
         // Peek at the type without a full parse: most frames are metrics.
@@ -101,5 +145,5 @@ async fn follow(
             _ => {}
         }
     }
-    Err("upstream stream ended".into())
+    Err(Failure::Other("upstream stream ended".into()))
 }

@@ -31,6 +31,7 @@ use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
 use crate::http::ws::{WsLimits, upgrade};
 use crate::http::{Access, assets, live};
+use crate::tls::ServerTls;
 
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
@@ -40,6 +41,8 @@ pub struct GatewayConfig {
     pub ws: WsLimits,
     /// Events a client may fall behind before it is resynchronized.
     pub ring: usize,
+    /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
+    pub tls: Option<ServerTls>,
 }
 
 #[derive(Clone)]
@@ -128,8 +131,10 @@ pub async fn run(
         shutdown: stop_rx,
     };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "gateway listening (HTTP, WebSocket /ws, dashboard /)");
-    crate::http::serve::serve("gateway", listener, router(state), shutdown, stop_tx).await?;
+    let tls = config.tls.as_ref().map(ServerTls::http_config);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{addr}/"), "gateway listening (HTTP, WebSocket /ws, dashboard /)");
+    crate::http::serve::serve("gateway", listener, router(state), tls, shutdown, stop_tx).await?;
     feed.abort();
     tracing::info!("gateway stopped");
     Ok(())

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::gateway::{connect, next_json, next_of};
 use crate::harness::{Gateway, http_get};
 
-fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
+pub fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
     AcceptedReport {
         host: host.into(),
         seq: 1,
@@ -27,7 +27,7 @@ fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
     }
 }
 
-async fn publish(bus: &EmbeddedBus, r: &AcceptedReport) {
+pub async fn publish(bus: &EmbeddedBus, r: &AcceptedReport) {
     bus.publish_report(r, encode_metrics(r)).await.unwrap();
 }
 
@@ -45,9 +45,11 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
         EdgeConfig {
             upstream: format!("ws://{gw_addr}/ws"),
             upstream_token: None,
+            upstream_tls: Default::default(),
             access: Default::default(),
             ws: Default::default(),
             ring: 0,
+            tls: None,
         },
         listener,
         async {
@@ -138,4 +140,54 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
     stop.send(()).unwrap();
     edge_task.await.unwrap().unwrap();
     gw2.stop().await;
+}
+
+#[tokio::test]
+async fn the_edge_token_guards_api_and_ws() {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus as SharedBus, GatewayConfig::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let edge_addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let edge_task = tokio::spawn(edge::run(
+        EdgeConfig {
+            upstream: gw.ws_url(),
+            upstream_token: None,
+            upstream_tls: Default::default(),
+            access: server::http::Access {
+                token: Some("viewer".into()),
+                allowed_origins: vec![],
+            },
+            ws: Default::default(),
+            ring: 0,
+            tls: None,
+        },
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    for path in ["/api/hosts", "/api/alerts", "/api/series?host=a&metric=b"] {
+        assert_eq!(http_get(edge_addr, path, &[]).await.0, 401, "{path}");
+    }
+    assert_eq!(
+        http_get(
+            edge_addr,
+            "/api/hosts",
+            &[("Authorization", "Bearer viewer")]
+        )
+        .await
+        .0,
+        200
+    );
+    let err = tokio_tungstenite::connect_async(format!("ws://{edge_addr}/ws"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let mut ok = connect(&format!("ws://{edge_addr}/ws?token=viewer")).await;
+    assert_eq!(next_json(&mut ok).await["type"], "hello");
+    drop(ok);
+    let _ = stop.send(());
+    edge_task.await.unwrap().unwrap();
+    gw.stop().await;
 }

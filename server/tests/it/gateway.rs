@@ -379,6 +379,13 @@ async fn the_token_guards_api_and_ws_and_foreign_origins_are_refused() {
         200
     );
     assert_eq!(http_get(gw.addr, "/healthz", &[]).await.0, 200);
+    assert_eq!(http_get(gw.addr, "/metrics", &[]).await.0, 401);
+    assert_eq!(
+        http_get(gw.addr, "/metrics", &[("Authorization", "Bearer t0ken")])
+            .await
+            .0,
+        200
+    );
 
     let err = tokio_tungstenite::connect_async(gw.ws_url())
         .await

@@ -87,6 +87,7 @@ impl Aggregator {
             limits,
             store,
             token,
+            tls: None,
         };
         let task = tokio::spawn(aggregator::run(
             config,

@@ -13,5 +13,6 @@ mod pipeline;
 mod redis_bus;
 mod redis_server;
 mod rollup_props;
+mod tls;
 mod token;
 mod warm;

@@ -19,6 +19,7 @@ fn agent_config(url: String) -> AgentConfig {
         drain_timeout: Duration::from_secs(5),
         token: None,
         spool_file: None,
+        tls: Default::default(),
     }
 }
 

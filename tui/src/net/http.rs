@@ -1,13 +1,14 @@
 //! History from the gateway's `GET /api/series`, over a plain HTTP/1.0
-//! request: the answers are small JSON bodies, HTTP/1.0 makes the server
-//! close the connection after the body (no chunking to undo), and a full
-//! HTTP client would be the largest dependency of `mon top`.
+//! request (inside TLS for a `wss://` endpoint): the answers are small JSON
+//! bodies, HTTP/1.0 makes the server close the connection after the body
+//! (no chunking to undo), and a full HTTP client would be the largest
+//! dependency of `mon top`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -32,9 +33,29 @@ fn encode(text: &str) -> String {
     out
 }
 
+/// Sends `request` and reads the whole answer, until the server closes.
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    request: &str,
+) -> Result<Vec<u8>, String> {
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    match stream.take(MAX_BODY).read_to_end(&mut answer).await {
+        Ok(_) => {}
+        // A TLS server may close without a close_notify after the body; the
+        // answer read up to there is whole (HTTP/1.0 ends with the body).
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(answer)
+}
+
 async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Result<T, String> {
     let exchange = async {
-        let mut stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
             .map_err(|e| e.to_string())?;
         let auth = endpoint
@@ -46,17 +67,24 @@ async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Resul
             "GET {path} HTTP/1.0\r\nHost: {}:{}\r\nAccept: application/json\r\n{auth}\r\n",
             endpoint.host, endpoint.port
         );
-        stream
-            .write_all(request.as_bytes())
+        if !endpoint.secure {
+            return exchange(tcp, &request).await;
+        }
+        let config = endpoint
+            .tls
+            .clone()
+            .ok_or("a wss:// endpoint needs a TLS configuration")?;
+        let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|e| {
+            format!(
+                "{:?} cannot be checked against a certificate: {e}",
+                endpoint.host
+            )
+        })?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
             .await
-            .map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        stream
-            .take(MAX_BODY)
-            .read_to_end(&mut answer)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(answer)
+            .map_err(|e| super::tls_advice(&e).unwrap_or_else(|| e.to_string()))?;
+        exchange(tls, &request).await
     };
     let answer = tokio::time::timeout(TIMEOUT, exchange)
         .await

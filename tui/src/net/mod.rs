@@ -27,35 +27,44 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the gateway or edge is, parsed from `--url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// `ws://HOST:PORT/PATH`
+    /// `ws://HOST:PORT/PATH` or `wss://HOST:PORT/PATH`
     pub url: String,
     pub host: String,
     pub port: u16,
     pub token: Option<String>,
+    /// `wss://`: the WebSocket and the history requests go over TLS.
+    pub secure: bool,
+    /// Whom to trust over TLS (the caller builds it from `--ca`); needed
+    /// for a `wss://` URL, ignored otherwise.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("--url {url:?}: {reason}; expected e.g. ws://127.0.0.1:7071/ws")]
+#[error(
+    "--url {url:?}: {reason}; expected e.g. ws://127.0.0.1:7071/ws or wss://mon.example:7071/ws"
+)]
 pub struct BadUrl {
     pub url: String,
     pub reason: String,
 }
 
 impl Endpoint {
-    /// Accepts `ws://HOST[:PORT][/PATH]`; the path defaults to `/ws`, the
-    /// port to 80.
+    /// Accepts `ws://HOST[:PORT][/PATH]` and `wss://...`; the path defaults
+    /// to `/ws`, the port to 80 (443 for `wss://`).
     pub fn parse(url: &str, token: Option<String>) -> Result<Self, BadUrl> {
         let bad = |reason: &str| BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let rest = match url.split_once("://") {
-            Some(("ws", rest)) => rest,
-            Some(("wss", _)) => return Err(bad("wss:// (TLS) is not supported by mon top yet")),
+        let (secure, rest) = match url.split_once("://") {
+            Some(("ws", rest)) => (false, rest),
+            Some(("wss", rest)) => (true, rest),
             Some(("http" | "https", _)) => {
-                return Err(bad("the WebSocket URL starts with ws://, not http://"));
+                return Err(bad(
+                    "the WebSocket URL starts with ws:// (or wss://), not http://",
+                ));
             }
             Some((scheme, _)) => return Err(bad(&format!("unknown scheme {scheme}://"))),
             None => return Err(bad("no scheme")),
@@ -72,7 +81,7 @@ impl Endpoint {
                     .map_err(|_| bad(&format!("port {p:?} is not a number from 1 to 65535")))?;
                 (h, port)
             }
-            _ => (authority, 80),
+            _ => (authority, if secure { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(bad("no host"));
@@ -80,11 +89,14 @@ impl Endpoint {
         if port == 0 {
             return Err(bad("port 0 cannot be connected to"));
         }
+        let scheme = if secure { "wss" } else { "ws" };
         Ok(Self {
-            url: format!("ws://{host}:{port}{path}"),
+            url: format!("{scheme}://{host}:{port}{path}"),
             host: host.trim_matches(['[', ']']).to_owned(),
             port,
             token,
+            secure,
+            tls: None,
         })
     }
 }
@@ -164,7 +176,12 @@ async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -
     {
         request.headers_mut().insert("authorization", value);
     }
-    let connect = tokio_tungstenite::connect_async(request);
+    // Used only for wss://; tungstenite keeps ws:// plain.
+    let connector = endpoint
+        .tls
+        .clone()
+        .map(tokio_tungstenite::Connector::Rustls);
+    let connect = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
     let mut socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Err(_) => return Ended::BeforeHello("no answer within 5s".into()),
         Ok(Err(e)) => return Ended::BeforeHello(describe(&e)),
@@ -215,6 +232,9 @@ async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -
 
 fn describe(e: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
+    if let Some(advice) = tls_advice(e) {
+        return advice;
+    }
     match e {
         Error::Io(io) => io.to_string(),
         Error::Http(response) => format!(
@@ -230,6 +250,44 @@ fn describe(e: &tokio_tungstenite::tungstenite::Error) -> String {
     }
 }
 
+/// A failed TLS handshake, in words that say what to change; `None` when
+/// the failure was not about TLS.
+pub(crate) fn tls_advice(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        // tokio-rustls wraps rustls' errors in an io::Error, whose `source`
+        // skips the error it wraps: look inside.
+        let mut inner = Some(e);
+        while let Some(i) = inner
+            && !i.is::<rustls::Error>()
+        {
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            use rustls::CertificateError as Cert;
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(
+                    Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+                ) => format!(
+                    "TLS: {tls}; use a host name in --url that the server's certificate lists"
+                ),
+                rustls::Error::InvalidCertificate(_) => format!(
+                    "TLS: {tls}; pass --ca with the CA that signed the server's certificate"
+                ),
+                rustls::Error::InvalidMessage(_) => format!(
+                    "TLS: {tls}; the server does not speak TLS here: use ws:// instead of wss://"
+                ),
+                _ => format!("TLS: {tls}"),
+            });
+        }
+        next = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,9 +301,11 @@ mod tests {
             "ws://mon.internal:7072/ws"
         );
         assert_eq!(Endpoint::parse("ws://gw", None).unwrap().port, 80);
+        let secure = Endpoint::parse("wss://gw.example/ws", None).unwrap();
+        assert_eq!((secure.secure, secure.port), (true, 443));
+        assert_eq!(secure.url, "wss://gw.example:443/ws");
         for (bad, why) in [
             ("http://127.0.0.1:7071/ws", "not http://"),
-            ("wss://example.com/ws", "TLS"),
             ("127.0.0.1:7071", "no scheme"),
             ("ws://host:port/ws", "\"port\""),
             ("ws://:7071/ws", "no host"),

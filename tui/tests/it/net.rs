@@ -3,6 +3,7 @@
 //! reconnect after the gateway goes away.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,15 @@ struct Pipeline {
 }
 
 async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
+    start_with(dir, http, None).await
+}
+
+/// The pipeline, serving gRPC, HTTP and WebSocket over TLS with `tls`.
+async fn start_with(
+    dir: &std::path::Path,
+    http: SocketAddr,
+    tls: Option<server::tls::ServerTls>,
+) -> Pipeline {
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = tokio::net::TcpListener::bind(http).await.unwrap();
     let addr = http.local_addr().unwrap();
@@ -33,6 +43,7 @@ async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
             limits: Default::default(),
             store: Default::default(),
             token: None,
+            tls: tls.clone(),
         },
         agent: Some(AgentConfig {
             host: Some("tui-test-host".into()),
@@ -41,6 +52,7 @@ async fn start(dir: &std::path::Path, http: SocketAddr) -> Pipeline {
         }),
         gateway: GatewayConfig {
             data_dir: Some(dir.to_owned()),
+            tls,
             ..GatewayConfig::default()
         },
         alerts: AlertsConfig::new(dir.to_owned()),
@@ -154,4 +166,94 @@ async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gate
         .unwrap();
     let _ = again.stop.send(());
     let _ = again.task.await;
+}
+
+/// A CA and a leaf it signed for `localhost` + `127.0.0.1`, as PEM files in
+/// `dir`: (ca, cert, key).
+fn pki(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pass_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = pki(certs.path());
+    let tls = server::tls::ServerTls::load(&cert, &key).unwrap();
+    let pipeline = start_with(dir.path(), "127.0.0.1:0".parse().unwrap(), Some(tls)).await;
+    let port = pipeline.http.port();
+
+    let mut endpoint = Endpoint::parse(&format!("wss://localhost:{port}/ws"), None).unwrap();
+    let trust = server::tls::ClientTls::from_ca_file(&ca).unwrap();
+    endpoint.tls = Some(trust.config(&[b"http/1.1"]));
+    let endpoint = Arc::new(endpoint);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let stream = tokio::spawn(net::stream(endpoint.clone(), tx.clone()));
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Connected { role, .. } if role == "gateway").then_some(())
+    })
+    .await;
+    // serve's own agent reports over TLS too; its history comes over HTTPS.
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Metrics(m) if m.host == "tui-test-host").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::spawn(net::fetch_history(
+        endpoint.clone(),
+        "tui-test-host".into(),
+        vec![],
+        net::now_ms(),
+        tx.clone(),
+    ));
+    let cpu_points = next_matching(&mut rx, |u| match u {
+        Update::History {
+            chart: Chart::Cpu,
+            points,
+            ..
+        } => Some(points.len()),
+        Update::HistoryFailed { reason, .. } => panic!("history failed: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert!(cpu_points >= 1, "{cpu_points} stored CPU points");
+    stream.abort();
+
+    // Trusting another CA: the disconnect reason says what to pass.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = pki(other.path());
+    let mut endpoint = Endpoint::parse(&format!("wss://localhost:{port}/ws"), None).unwrap();
+    endpoint.tls = Some(
+        server::tls::ClientTls::from_ca_file(&other_ca)
+            .unwrap()
+            .config(&[b"http/1.1"]),
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    let stream = tokio::spawn(net::stream(Arc::new(endpoint), tx));
+    let reason = next_matching(&mut rx, |u| match u {
+        Update::Disconnected { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("pass --ca"), "{reason}");
+    stream.abort();
+    let _ = pipeline.stop.send(());
+    let _ = pipeline.task.await;
 }

@@ -1,0 +1,92 @@
+//! How the agent reaches its aggregator: `http://` is plain h2c, `https://`
+//! is h2 over TLS with the trust of `--ca` (or the system's roots).
+//!
+//! The one thing to know: for `https://` tonic is given the `http://` form
+//! of the URL and a connector that does the TLS itself, so every client of
+//! `mon` (agent, edge, `mon top`) verifies certificates with the same
+//! rustls configuration and explains a failed handshake the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::AgentError;
+use crate::tls::ClientTls;
+
+pub(super) struct Transport {
+    endpoint: Endpoint,
+    tls: Option<(ClientTls, Arc<rustls::ClientConfig>)>,
+}
+
+/// Why the channel could not be opened.
+pub(super) enum OpenError {
+    /// The TLS handshake failed; the text says what to change.
+    Tls(String),
+    Other(String),
+}
+
+impl Transport {
+    pub(super) fn new(url: &str, tls: &ClientTls) -> Result<Self, AgentError> {
+        let bad = |reason: String| AgentError::Url {
+            url: url.to_owned(),
+            reason,
+        };
+        let (target, tls) = match url.strip_prefix("https://") {
+            Some(rest) => (
+                format!("http://{rest}"),
+                Some((tls.clone(), tls.config(&[b"h2"]))),
+            ),
+            None if url.starts_with("http://") => (url.to_owned(), None),
+            None => return Err(bad("the scheme must be http:// or https://".into())),
+        };
+        let mut endpoint = Endpoint::from_shared(target)
+            .map_err(|e| bad(e.to_string()))?
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(Duration::from_secs(15))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true);
+        if tls.is_some() {
+            let origin = url.parse::<Uri>().map_err(|e| bad(e.to_string()))?;
+            endpoint = endpoint.origin(origin);
+        }
+        Ok(Self { endpoint, tls })
+    }
+
+    pub(super) async fn open(&self) -> Result<Channel, OpenError> {
+        let result = match &self.tls {
+            None => self.endpoint.connect().await,
+            Some((trust, config)) => {
+                let (trust, config) = (trust.clone(), config.clone());
+                let connector = tower::service_fn(move |uri: Uri| {
+                    let (trust, config) = (trust.clone(), config.clone());
+                    async move {
+                        let host = uri.host().unwrap_or_default().to_owned();
+                        let port = uri.port_u16().unwrap_or(443);
+                        trust.connect(config, &host, port).await.map(TokioIo::new)
+                    }
+                });
+                self.endpoint.connect_with_connector(connector).await
+            }
+        };
+        result.map_err(|e| match crate::tls::explain(&e, "--ca") {
+            Some(advice) => OpenError::Tls(advice),
+            None => OpenError::Other(self.hint(super::error_chain(&e))),
+        })
+    }
+
+    /// `error` with a hint when the TCP connection was made but plain
+    /// HTTP/2 failed: a TLS port answers a plain client with an alert or a
+    /// hang-up, which h2 reports only as a protocol or transport error.
+    pub(super) fn hint(&self, error: String) -> String {
+        if self.tls.is_none() && !error.contains("tcp connect") {
+            format!(
+                "{error}; the aggregator did not speak plain HTTP/2: if it was started with \
+                 --tls-cert, use https:// in --aggregator"
+            )
+        } else {
+            error
+        }
+    }
+}

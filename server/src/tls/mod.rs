@@ -1,0 +1,191 @@
+//! TLS for every listener and every client, with rustls and its `ring`
+//! provider: the server's certificate and key (`--tls-cert`, `--tls-key`),
+//! the authorities a client trusts (`--ca`, else the system's and the
+//! webpki roots), and plain-words advice when a handshake fails.
+//!
+//! A newcomer must know that files are read and checked once, when a role
+//! starts: a missing file, a file with no PEM block or a key that does not
+//! match the certificate stops the role with an error naming the file,
+//! never at the first connection.
+
+mod client;
+mod explain;
+mod listener;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+pub use client::ClientTls;
+pub use explain::explain;
+pub use listener::TlsListener;
+
+/// Longest a client may take to finish its TLS handshake; a silent or slow
+/// client then loses its connection and nobody else waits for it.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    // Not a `#[source]`: the reason is part of this one line, and anyhow
+    // would print it a second time.
+    #[error("cannot read {}: {reason}", file.display())]
+    Read {
+        file: PathBuf,
+        reason: std::io::Error,
+    },
+    #[error(
+        "no PEM certificate found in {}: expected a -----BEGIN CERTIFICATE----- block",
+        file.display()
+    )]
+    NoCertificate { file: PathBuf },
+    #[error(
+        "no PEM private key found in {}: expected a -----BEGIN PRIVATE KEY-----, \
+         -----BEGIN RSA PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY----- block",
+        file.display()
+    )]
+    NoKey { file: PathBuf },
+    #[error("{} is not readable PEM: {reason}", file.display())]
+    Pem { file: PathBuf, reason: String },
+    #[error(
+        "the key in {} does not match the certificate in {}: give the key the certificate was issued for",
+        key.display(),
+        cert.display()
+    )]
+    Mismatch { cert: PathBuf, key: PathBuf },
+    #[error("the certificate in {} or the key in {} cannot be used: {reason}", cert.display(), key.display())]
+    Unusable {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+    #[error("the CA certificates in {} cannot be used: {reason}", file.display())]
+    BadCa { file: PathBuf, reason: String },
+}
+
+fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(file).map_err(|reason| TlsError::Read {
+        file: file.to_owned(),
+        reason,
+    })
+}
+
+fn pem_error(file: &Path, e: pem::Error) -> TlsError {
+    TlsError::Pem {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Every certificate in a PEM file, in order; refuses a file with none.
+fn certificates(file: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(file, e))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            file: file.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A listener's certificate chain and key, read and checked at start-up.
+#[derive(Clone)]
+pub struct ServerTls {
+    cert_file: PathBuf,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    chain: Vec<CertificateDer<'static>>,
+    /// For HTTP and WebSocket listeners (ALPN `http/1.1`).
+    http: Arc<ServerConfig>,
+}
+
+impl fmt::Debug for ServerTls {
+    // The key is a secret: only the certificate's file is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("cert_file", &self.cert_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Reads the PEM certificate chain (leaf first) and its private key, and
+    /// checks that they belong together.
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Self, TlsError> {
+        let cert_pem = read(cert_file)?;
+        let key_pem = read(key_file)?;
+        let chain = certificates(cert_file, &cert_pem)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+            pem::Error::NoItemsFound => TlsError::NoKey {
+                file: key_file.to_owned(),
+            },
+            e => pem_error(key_file, e),
+        })?;
+        let unusable = |e: rustls::Error| match e {
+            rustls::Error::InconsistentKeys(_) => TlsError::Mismatch {
+                cert: cert_file.to_owned(),
+                key: key_file.to_owned(),
+            },
+            e => TlsError::Unusable {
+                cert: cert_file.to_owned(),
+                key: key_file.to_owned(),
+                reason: e.to_string(),
+            },
+        };
+        let mut http = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(unusable)?
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), key)
+            .map_err(unusable)?;
+        // axum serves HTTP/1.1; WebSocket upgrades need it too.
+        http.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            cert_file: cert_file.to_owned(),
+            cert_pem,
+            key_pem,
+            chain,
+            http: Arc::new(http),
+        })
+    }
+
+    pub fn cert_file(&self) -> &Path {
+        &self.cert_file
+    }
+
+    /// The rustls configuration of an HTTP/WebSocket listener.
+    pub fn http_config(&self) -> Arc<ServerConfig> {
+        self.http.clone()
+    }
+
+    /// The gRPC listener's configuration: tonic runs the handshakes itself
+    /// (concurrently, ALPN `h2`), bounded by the same timeout.
+    pub fn grpc_config(&self) -> tonic::transport::ServerTlsConfig {
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(
+                &self.cert_pem,
+                &self.key_pem,
+            ))
+            .timeout(HANDSHAKE_TIMEOUT)
+    }
+
+    /// The trust a client in this same process needs to reach this
+    /// listener on loopback (`mon serve`'s own agent): the certificate
+    /// itself, whatever name or authority it has.
+    pub fn loopback_client(&self) -> ClientTls {
+        ClientTls::pinned(self.chain[0].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;
