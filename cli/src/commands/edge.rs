@@ -48,7 +48,8 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         upstream: args.upstream,
         upstream_token: args.upstream_token.filter(|t| !t.is_empty()),
         access: args.access.resolve(),
-        ws: Default::default(),
+        ws: args.access.limits.ws(),
+        http: args.access.limits.http(),
         ring: 0,
     };
     runtime(true)?.block_on(async {

@@ -48,6 +48,8 @@ pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
     let config = GatewayConfig {
         data_dir: Some(data_dir),
         access: args.access.resolve(),
+        ws: args.access.limits.ws(),
+        http: args.access.limits.http(),
         ..GatewayConfig::default()
     };
     runtime(true)?.block_on(async {

@@ -6,6 +6,7 @@ mod alerts;
 mod bench;
 mod browser;
 mod flags;
+mod limits;
 mod process;
 mod query;
 mod redis;

@@ -24,7 +24,7 @@ pub use backoff::Backoff;
 pub use collect::Collector;
 pub use spool::Spool;
 
-use crate::aggregator::{Limits, normalize_host};
+use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 
@@ -82,6 +82,10 @@ pub struct AgentSummary {
     pub unacknowledged: u64,
 }
 
+/// Longest wait an aggregator's retry hint can impose: a hint beyond it
+/// is a misconfiguration, and the spool keeps filling meanwhile.
+const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
+
 /// The open stream to the aggregator.
 struct Link {
     tx: mpsc::Sender<AgentMessage>,
@@ -137,6 +141,9 @@ pub async fn run(
     let mut was_connected = false;
     let mut outage_logged = false;
     let mut refusal_logged = false;
+    // Set by the first rate refusal, cleared once the spool has drained: one
+    // warning per episode, however many replays it takes.
+    let mut throttle_logged = false;
     let mut spool_full_logged = false;
     let mut last_reject_log: Option<Instant> = None;
     let mut ticker = tokio::time::interval(config.interval);
@@ -168,6 +175,10 @@ pub async fn run(
                     let before = spool.len();
                     spool.ack(ack.seq);
                     summary.acknowledged += (before - spool.len()) as u64;
+                    if throttle_logged && spool.is_empty() {
+                        tracing::info!("caught up: every report the aggregator refused for its rate limit is stored");
+                        throttle_logged = false;
+                    }
                     if ack.rejected > 0 && last_reject_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                         last_reject_log = Some(Instant::now());
                         let first = ack.reasons.first();
@@ -180,6 +191,20 @@ pub async fn run(
                         );
                     }
                 }
+                Err(status) if retry_hint(&status).is_some() => {
+                    // Over the aggregator's report rate: nothing is lost, the
+                    // refused report and everything after it stay spooled and
+                    // are replayed once the hint has passed.
+                    if !throttle_logged {
+                        tracing::warn!(reason = %status.message(), spooled = spool.len(), "aggregator refused reports over its rate limit; keeping them spooled and replaying later");
+                        throttle_logged = true;
+                    } else {
+                        tracing::debug!(reason = %status.message(), "refused again for the rate limit");
+                    }
+                    link = None;
+                    let hint = retry_hint(&status).unwrap_or_default().min(MAX_RETRY_HINT);
+                    next_attempt = tokio::time::Instant::now() + hint.max(backoff.next_delay());
+                }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
                     tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
@@ -191,7 +216,9 @@ pub async fn run(
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
                 match connect(&endpoint, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
-                        if was_connected || outage_logged {
+                        if throttle_logged {
+                            tracing::debug!(replaying = spool.len(), "reconnected after a rate refusal");
+                        } else if was_connected || outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
                         } else {
                             tracing::info!(aggregator = %config.aggregator, "connected to aggregator");
@@ -279,6 +306,16 @@ async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status>
         Some(l) => l.acks.message().await,
         None => std::future::pending().await,
     }
+}
+
+/// The aggregator's retry hint on a rate refusal (`RESOURCE_EXHAUSTED` with
+/// `retry-after-ms` metadata); `None` for any other status.
+fn retry_hint(status: &tonic::Status) -> Option<Duration> {
+    if status.code() != tonic::Code::ResourceExhausted {
+        return None;
+    }
+    let ms = status.metadata().get(RETRY_AFTER_MS)?.to_str().ok()?;
+    ms.parse().ok().map(Duration::from_millis)
 }
 
 /// Why a connection attempt failed.

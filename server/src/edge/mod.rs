@@ -11,7 +11,6 @@ mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
@@ -20,12 +19,12 @@ use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::limits::{limit_body, limit_time};
 use crate::http::ws::{WsLimits, upgrade};
-use crate::http::{Access, assets, live};
+use crate::http::{Access, HttpLimits, assets, live};
 
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -36,6 +35,9 @@ pub struct EdgeConfig {
     /// Who may connect downstream.
     pub access: Access,
     pub ws: WsLimits,
+    /// Request body size and request timeout (the `/api/series` proxy waits
+    /// for the upstream within it).
+    pub http: HttpLimits,
     pub ring: usize,
 }
 
@@ -52,6 +54,7 @@ pub struct EdgeState {
     hub: Arc<Hub>,
     access: Arc<Access>,
     ws: Arc<WsLimits>,
+    http_limits: Arc<HttpLimits>,
     upstream_http: String,
     upstream_token: Option<String>,
     http: proxy::HttpClient,
@@ -65,12 +68,6 @@ impl FromRef<EdgeState> for Arc<Hub> {
 }
 
 pub fn router(state: EdgeState) -> Router {
-    let timeout = || {
-        TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        )
-    };
     let api = Router::new()
         .route("/api/hosts", get(live::hosts))
         .route("/api/hosts/{host}", get(live::host))
@@ -79,8 +76,7 @@ pub fn router(state: EdgeState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
-        ))
-        .layer(timeout());
+        ));
     let ws =
         Router::new()
             .route("/ws", get(ws_handler))
@@ -92,9 +88,19 @@ pub fn router(state: EdgeState) -> Router {
         .route("/", get(assets::index))
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
-        .route("/readyz", get(live::readyz))
-        .layer(timeout());
-    api.merge(ws).merge(plain).with_state(state)
+        .route("/readyz", get(live::readyz));
+    // The timeout wraps the HTTP routes, not /ws; the body limit, everything.
+    api.merge(plain)
+        .layer(middleware::from_fn_with_state(
+            state.http_limits.clone(),
+            limit_time,
+        ))
+        .merge(ws)
+        .layer(middleware::from_fn_with_state(
+            state.http_limits.clone(),
+            limit_body,
+        ))
+        .with_state(state)
 }
 
 async fn ws_handler(State(state): State<EdgeState>, ws: WebSocketUpgrade) -> Response {
@@ -119,6 +125,7 @@ pub async fn run(
         hub,
         access: Arc::new(config.access),
         ws: Arc::new(config.ws),
+        http_limits: Arc::new(config.http),
         upstream_http,
         upstream_token: config.upstream_token,
         http: proxy::client(),

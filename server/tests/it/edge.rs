@@ -47,6 +47,7 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
             upstream_token: None,
             access: Default::default(),
             ws: Default::default(),
+            http: Default::default(),
             ring: 0,
         },
         listener,

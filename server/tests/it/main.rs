@@ -8,6 +8,7 @@ mod edge;
 mod gateway;
 mod harness;
 mod ingest;
+mod limits;
 mod pipeline;
 mod redis_bus;
 mod redis_server;
