@@ -184,11 +184,10 @@ async fn read_reports(
             },
             Some(Kind::Report(report)) => {
                 if let Some(rate) = &ctx.rate {
-                    // Charged to the agent (its Hello's host), before any
-                    // work is spent on the report.
-                    let key = host
-                        .clone()
-                        .unwrap_or_else(|| report.host.to_ascii_lowercase());
+                    // Charged to the host the report is for (one stream may
+                    // carry several, as a relay or the benchmark's do), before
+                    // any work is spent on it.
+                    let key = report.host.to_ascii_lowercase();
                     if let Err(wait) = rate.take(&key, Instant::now()) {
                         ctx.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, host = %key, seq = report.seq, limit = rate.per_second(), retry_after = ?wait, "host over its report rate: ending its stream; it will replay");

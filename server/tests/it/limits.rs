@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tracing::instrument::WithSubscriber;
 
 use crate::gateway::{connect, next_json};
 use crate::harness::{Aggregator, Gateway, RawAgent, eventually};
@@ -236,6 +237,35 @@ async fn a_host_over_its_report_rate_is_refused_after_its_earlier_acks_on_every_
     agg.stop().await;
 }
 
+/// Log lines written by a `tracing_subscriber::fmt` subscriber.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
 fn reports_stored(dir: &std::path::Path, host: &str) -> usize {
     Reader::open(dir)
         .and_then(|r| r.raw(host, &SeriesKey::new("cpu_usage_percent"), 0, i64::MAX))
@@ -281,10 +311,20 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         token: None,
         spool_file: Some(spool_file.clone()),
     };
+    // The agent's own log, to count its warnings.
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
     let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(agent::run(config, async {
-        let _ = stopped.await;
-    }));
+    let agent = tokio::spawn(
+        agent::run(config, async {
+            let _ = stopped.await;
+        })
+        .with_subscriber(subscriber),
+    );
     assert!(
         eventually(Duration::from_secs(20), || reports_stored(
             dir.path(),
@@ -302,6 +342,14 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
     agg.stop().await;
 
     assert!(throttled >= 2, "the limit was hit ({throttled} refusals)");
+    let log = log.text();
+    assert_eq!(
+        log.matches("refused reports over its rate limit").count(),
+        1,
+        "one warning for {throttled} refusals: {log}"
+    );
+    assert!(log.contains("--max-reports-per-second"), "{log}");
+    assert_eq!(log.matches("caught up").count(), 1, "{log}");
     assert_eq!(summary.dropped, 0, "{summary:?}");
     assert_eq!(summary.unacknowledged, 0, "{summary:?}");
     assert_eq!(summary.acknowledged, 60 + summary.produced, "{summary:?}");
