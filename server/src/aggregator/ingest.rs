@@ -186,8 +186,14 @@ async fn read_reports(
                 if let Some(rate) = &ctx.rate {
                     // Charged to the host the report is for (one stream may
                     // carry several, as a relay or the benchmark's do), before
-                    // any work is spent on it.
-                    let key = report.host.to_ascii_lowercase();
+                    // any work is spent on it. Cut to the longest valid host
+                    // name, so a huge bogus one cannot bloat the buckets.
+                    let key = report
+                        .host
+                        .chars()
+                        .take(ctx.limits.max_host_len)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
                     if let Err(wait) = rate.take(&key, Instant::now()) {
                         ctx.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, host = %key, seq = report.seq, limit = rate.per_second(), retry_after = ?wait, "host over its report rate: ending its stream; it will replay");
