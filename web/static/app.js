@@ -162,6 +162,9 @@ function onFrame(frame) {
     case "alert":
       fleet.applyAlert(frame);
       break;
+    case "host":
+      fleet.applyHost(frame);
+      break;
     default:
       // hello, subscribed, status and error frames change no data.
       break;
@@ -173,8 +176,10 @@ function onFrame(frame) {
 const metaFetch = { next: 0, waitMs: 2000, busy: false };
 
 /**
- * Hosts that appear after the snapshot arrive without their metadata (the
- * interval that decides staleness, OS, cores); the HTTP API has it.
+ * A fallback for hosts still without metadata (the interval that decides
+ * staleness, OS, cores): `host` events bring it live, but a gateway whose
+ * bus link was down at an agent's hello never saw one; the HTTP API asks
+ * the bus again.
  */
 async function fillMissingMeta() {
   if (metaFetch.busy || connection.state !== "live" || Date.now() < metaFetch.next) return;

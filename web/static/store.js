@@ -247,6 +247,25 @@ export class Fleet {
     this.emit("alert", typeof frame.host === "string" ? frame.host : null, frame);
   }
 
+  /**
+   * Applies a `host` event, sent at every agent hello: a host's metadata
+   * (OS, cores, interval) is learned, or updated after an agent upgrade.
+   */
+  applyHost(frame) {
+    if (typeof frame.host !== "string") return;
+    const meta = cleanMeta(frame.meta);
+    if (!meta) return;
+    let host = this.hosts.get(frame.host);
+    if (!host) {
+      host = new Host(frame.host);
+      this.hosts.set(frame.host, host);
+      this.changes.membership = true;
+    }
+    host.meta = meta;
+    this.changes.hosts.add(host.name);
+    this.emit("host", host.name, frame);
+  }
+
   /** True when some host's agent `hello` (OS, cores, interval) is unknown here. */
   lacksMeta() {
     for (const host of this.hosts.values()) if (!host.meta) return true;

@@ -5,6 +5,7 @@
 mod alerts;
 mod bench;
 mod browser;
+mod disk;
 mod flags;
 mod limits;
 mod process;

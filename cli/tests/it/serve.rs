@@ -180,3 +180,84 @@ fn an_aggregator_killed_with_sigkill_loses_no_report_and_duplicates_none() {
         "{logs}"
     );
 }
+
+#[test]
+fn an_agent_killed_with_sigkill_replays_its_spool_on_the_next_start() {
+    let store = tempfile::tempdir().unwrap();
+    let agent_dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let agent = || {
+        let mut cmd = mon();
+        cmd.args(["--log-format", "json", "--data-dir"])
+            .arg(agent_dir.path())
+            .args(["agent", "--interval", "100ms", "--host", "crash-test"])
+            .args(["--aggregator", &format!("http://{listen}")]);
+        Running::spawn(cmd)
+    };
+    let spool = agent_dir.path().join("agent-spool.bin");
+    // Reports in the spool file, read from a copy so the agent's own file
+    // is left exactly as the kill left it.
+    let spooled = || -> Vec<u64> {
+        let copy = agent_dir.path().join("copy.bin");
+        std::fs::copy(&spool, &copy).unwrap();
+        let (s, _) = server::agent::Spool::with_file(&copy, 10_000).unwrap();
+        s.iter().map(|r| r.seq).collect()
+    };
+
+    // First run: no aggregator, so every report stays spooled; then the
+    // agent is killed, with no chance to save anything.
+    let mut first = agent();
+    assert!(
+        eventually(Duration::from_secs(10), || spool.exists()
+            && spooled().len() >= 5),
+        "the agent journals its spool; stderr:\n{}",
+        first.stderr_text()
+    );
+    first.signal("KILL");
+    first.wait(Duration::from_secs(5));
+    let kept = spooled();
+    assert_eq!(
+        kept,
+        (1..=kept.len() as u64).collect::<Vec<_>>(),
+        "every report of the killed run is in its spool"
+    );
+
+    // Second run, aggregator up: the killed run's reports are replayed.
+    let mut aggregator = {
+        let mut cmd = mon();
+        cmd.args(["aggregator", "--listen", &listen, "--data-dir"])
+            .arg(store.path());
+        Running::spawn(cmd)
+    };
+    let mut second = agent();
+    let stored = || cpu_samples(store.path(), "crash-test");
+    assert!(
+        eventually(Duration::from_secs(15), || stored() > kept.len() as u64),
+        "the killed run's reports were replayed; stderr:\n{}",
+        second.stderr_text()
+    );
+    second.signal("TERM");
+    assert_eq!(second.wait(Duration::from_secs(10)).code(), Some(0));
+    let summary = second
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "agent stopped")
+        .expect("the agent logs a summary when it stops");
+    assert_eq!(summary["unacknowledged"], 0, "{summary}");
+    aggregator.signal("TERM");
+    assert_eq!(aggregator.wait(Duration::from_secs(10)).code(), Some(0));
+    assert_eq!(
+        stored(),
+        kept.len() as u64 + summary["produced"].as_u64().unwrap(),
+        "both runs' reports are stored exactly once"
+    );
+    assert!(
+        second
+            .stderr_text()
+            .contains("restored unacknowledged reports from the last run")
+    );
+    assert!(!spool.exists(), "an empty spool leaves no file behind");
+}

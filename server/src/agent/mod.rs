@@ -9,6 +9,7 @@
 mod auth;
 mod backoff;
 mod collect;
+mod journal;
 mod spool;
 
 use std::future::Future;
@@ -101,6 +102,42 @@ pub fn resolve_host(host: Option<&str>) -> Result<String, AgentError> {
     normalize_host(&name, &Limits::default()).map_err(AgentError::Host)
 }
 
+/// The spool journaled to `path`, with what an earlier run left there. An
+/// unreadable file is moved aside (never deleted: it may be worth a look)
+/// and a fresh one started; if even that fails the spool lives in memory.
+fn open_spool(path: &std::path::Path, capacity: usize) -> Spool {
+    let opened = match Spool::with_file(path, capacity) {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            let aside = path.with_extension("unreadable");
+            tracing::warn!(file = %path.display(), moved_to = %aside.display(), error = %e, "moving an unreadable spool file aside");
+            std::fs::rename(path, &aside).and_then(|()| Spool::with_file(path, capacity))
+        }
+        other => other,
+    };
+    match opened {
+        Ok((spool, restored)) => {
+            if restored.reports > 0 {
+                tracing::info!(file = %path.display(), reports = restored.reports, "restored unacknowledged reports from the last run");
+            }
+            if restored.torn_bytes > 0 {
+                tracing::warn!(file = %path.display(), bytes = restored.torn_bytes, "dropped a report cut short when the last run was killed");
+            }
+            spool
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot use the spool file; unacknowledged reports will not survive a restart");
+            Spool::new(capacity)
+        }
+    }
+}
+
+/// Logs, once, that the spool's file could not be written.
+fn log_journal_error(spool: &mut Spool, file: Option<&std::path::Path>) {
+    if let (Some(e), Some(path)) = (spool.take_journal_error(), file) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot write the spool file; unacknowledged reports are kept in memory only and will not survive a restart");
+    }
+}
+
 /// Collects and sends until `shutdown` resolves, then waits up to
 /// `drain_timeout` for outstanding acks.
 pub async fn run(
@@ -122,16 +159,11 @@ pub async fn run(
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
 
     tracing::info!(host = %host, aggregator = %config.aggregator, interval = %humantime::format_duration(config.interval), "agent started");
-    let mut spool = Spool::new(config.spool_capacity);
-    if let Some(path) = config.spool_file.as_deref().filter(|p| p.exists()) {
-        match Spool::load(path, config.spool_capacity) {
-            Ok(saved) => {
-                tracing::info!(file = %path.display(), reports = saved.len(), "restored unacknowledged reports from the last run");
-                spool = saved;
-            }
-            Err(e) => tracing::warn!(error = %e, "ignoring an unreadable spool file"),
-        }
-    }
+    let spool_file = config.spool_file.as_deref();
+    let mut spool = match spool_file {
+        Some(path) => open_spool(path, config.spool_capacity),
+        None => Spool::new(config.spool_capacity),
+    };
     let mut summary = AgentSummary::default();
     // Number on from restored reports: acks settle everything up to their seq.
     let mut seq = spool.max_seq();
@@ -140,6 +172,12 @@ pub async fn run(
     let mut next_attempt = tokio::time::Instant::now();
     let mut was_connected = false;
     let mut outage_logged = false;
+    // A link counts as working once an ack comes back on it: only then is
+    // the backoff reset, so an aggregator that takes the stream and then
+    // fails every report (a full disk, say) is retried with growing delays
+    // and its repeated failure logged once.
+    let mut link_proven = false;
+    let mut last_failure: Option<String> = None;
     let mut refusal_logged = false;
     // Set by the first rate refusal, cleared once the spool has drained: one
     // warning per episode, however many replays it takes.
@@ -161,6 +199,7 @@ pub async fn run(
                     spool_full_logged = true;
                     tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
                 }
+                log_journal_error(&mut spool, spool_file);
                 if let Some(l) = &link
                     && l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err()
                 {
@@ -172,9 +211,16 @@ pub async fn run(
             }
             ack = next_ack(&mut link) => match ack {
                 Ok(Some(ack)) => {
+                    if !link_proven {
+                        link_proven = true;
+                        last_failure = None;
+                        spool_full_logged = false;
+                        backoff.reset();
+                    }
                     let before = spool.len();
                     spool.ack(ack.seq);
                     summary.acknowledged += (before - spool.len()) as u64;
+                    log_journal_error(&mut spool, spool_file);
                     if throttle_logged && spool.is_empty() {
                         tracing::info!("caught up: every report the aggregator refused for its rate limit is stored");
                         throttle_logged = false;
@@ -207,9 +253,14 @@ pub async fn run(
                 }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
-                    tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
+                    if !link_proven && last_failure.as_deref() == Some(why.as_str()) {
+                        tracing::debug!(reason = %why, spooled = spool.len(), "disconnected from aggregator again");
+                    } else {
+                        tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
+                        outage_logged = true;
+                    }
+                    last_failure = Some(why);
                     link = None;
-                    outage_logged = true;
                     next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
             },
@@ -218,16 +269,17 @@ pub async fn run(
                     Ok(l) => {
                         if throttle_logged {
                             tracing::debug!(replaying = spool.len(), "reconnected after a rate refusal");
-                        } else if was_connected || outage_logged {
+                        } else if outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
+                        } else if was_connected {
+                            tracing::debug!(replaying = spool.len(), "reconnected to aggregator");
                         } else {
                             tracing::info!(aggregator = %config.aggregator, "connected to aggregator");
                         }
                         was_connected = true;
                         outage_logged = false;
                         refusal_logged = false;
-                        spool_full_logged = false;
-                        backoff.reset();
+                        link_proven = false;
                         link = Some(l);
                     }
                     Err(ConnectError::Refused(e)) => {
@@ -272,24 +324,15 @@ pub async fn run(
     }
     summary.dropped = spool.dropped();
     summary.unacknowledged = spool.len() as u64;
-    if let Some(path) = &config.spool_file {
-        let kept = if spool.is_empty() {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        } else {
-            spool.save(path)
-        };
-        match kept {
-            Ok(()) if !spool.is_empty() => {
-                tracing::info!(file = %path.display(), reports = spool.len(), "kept unacknowledged reports for the next run")
-            }
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "cannot keep the unacknowledged reports; they are lost")
-            }
+    let owed = spool.len();
+    match (spool_file, spool.close()) {
+        (Some(path), Ok(())) if owed > 0 => {
+            tracing::info!(file = %path.display(), reports = owed, "kept unacknowledged reports for the next run")
         }
+        (Some(path), Err(e)) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot keep the unacknowledged reports; they are lost")
+        }
+        _ => {}
     }
     tracing::info!(
         produced = summary.produced,

@@ -2,14 +2,15 @@
 //!
 //! When the aggregator is away longer than the spool holds, the oldest
 //! reports are dropped (and counted) so the agent's memory stays flat; the
-//! newest data is the most useful once the link returns.
+//! newest data is the most useful once the link returns. With a file
+//! ([`Spool::with_file`]) every report is also appended to a journal, so the
+//! spool survives the agent being killed.
 
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
 
-use prost::Message;
-
+use super::journal::Journal;
 use crate::proto::Report;
 
 #[derive(Debug)]
@@ -17,25 +18,68 @@ pub struct Spool {
     reports: VecDeque<Report>,
     capacity: usize,
     dropped: u64,
+    journal: Option<Journal>,
+    /// Why the journal was closed, until the agent has logged it.
+    journal_error: Option<io::Error>,
+}
+
+/// What [`Spool::with_file`] found from an earlier run.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Reports read back; some may have been acknowledged already, which
+    /// the aggregator's idempotent writes absorb.
+    pub reports: usize,
+    /// Bytes of a report whose append was cut short, dropped.
+    pub torn_bytes: usize,
 }
 
 impl Spool {
+    /// A spool in memory only.
     pub fn new(capacity: usize) -> Self {
         Self {
             reports: VecDeque::new(),
             capacity: capacity.max(1),
             dropped: 0,
+            journal: None,
+            journal_error: None,
         }
     }
 
+    /// A spool journaled to `path`, holding what an earlier run left there
+    /// (its newest `capacity` reports).
+    pub fn with_file(path: &Path, capacity: usize) -> io::Result<(Self, Restored)> {
+        let (journal, found) = Journal::open(path)?;
+        let mut spool = Self::new(capacity);
+        let restored = Restored {
+            reports: found.reports.len(),
+            torn_bytes: found.torn_bytes,
+        };
+        for report in found.reports {
+            spool.push(report);
+        }
+        spool.dropped = 0;
+        spool.journal = Some(journal);
+        Ok((spool, restored))
+    }
+
     /// Adds a report; returns true if the oldest one had to be dropped.
+    ///
+    /// A journal that cannot be written is closed (see
+    /// [`Spool::take_journal_error`]); the spool goes on in memory.
     pub fn push(&mut self, report: Report) -> bool {
         let full = self.reports.len() >= self.capacity;
         if full {
             self.reports.pop_front();
             self.dropped += 1;
         }
+        let written = match self.journal.as_mut() {
+            Some(journal) => journal.append(&report),
+            None => Ok(()),
+        };
         self.reports.push_back(report);
+        if let Err(e) = written.and_then(|()| self.compact()) {
+            self.close_journal(e);
+        }
         full
     }
 
@@ -44,6 +88,44 @@ impl Spool {
     pub fn ack(&mut self, seq: u64) {
         while self.reports.front().is_some_and(|r| r.seq <= seq) {
             self.reports.pop_front();
+        }
+        if let Err(e) = self.compact() {
+            self.close_journal(e);
+        }
+    }
+
+    fn close_journal(&mut self, error: io::Error) {
+        self.journal = None;
+        self.journal_error = Some(error);
+    }
+
+    /// Why the journal stopped being written, once.
+    pub fn take_journal_error(&mut self) -> Option<io::Error> {
+        self.journal_error.take()
+    }
+
+    /// Keeps the journal short: emptied with the spool, rewritten when its
+    /// settled records outnumber the capacity.
+    fn compact(&mut self) -> io::Result<()> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        if self.reports.is_empty() && journal.records() > 0 {
+            journal.clear()
+        } else if journal.records() > self.reports.len() + self.capacity {
+            journal.rewrite(self.reports.iter())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Called at a clean stop: the journal is rewritten to hold exactly the
+    /// unacknowledged reports, or removed when there are none.
+    pub fn close(mut self) -> io::Result<()> {
+        match self.journal.take() {
+            Some(journal) if self.reports.is_empty() => journal.remove(),
+            Some(mut journal) => journal.rewrite(self.reports.iter()),
+            None => Ok(()),
         }
     }
 
@@ -67,39 +149,6 @@ impl Spool {
     /// The highest `seq` held, so a restarted agent numbers on from it.
     pub fn max_seq(&self) -> u64 {
         self.reports.iter().map(|r| r.seq).max().unwrap_or(0)
-    }
-
-    /// Writes the reports to `path` (protobuf, length-delimited), through a
-    /// temporary file and a rename so a crash never leaves half a spool.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let mut bytes = Vec::new();
-        for report in &self.reports {
-            report
-                .encode_length_delimited(&mut bytes)
-                .map_err(io::Error::other)?;
-        }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
-    }
-
-    /// Reads a spool written by [`Spool::save`], keeping the newest
-    /// `capacity` reports.
-    pub fn load(path: &Path, capacity: usize) -> io::Result<Self> {
-        let bytes = std::fs::read(path)?;
-        let mut buf = bytes.as_slice();
-        let mut spool = Spool::new(capacity);
-        while !buf.is_empty() {
-            let report = Report::decode_length_delimited(&mut buf).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a mon agent spool: {e}", path.display()),
-                )
-            })?;
-            spool.push(report);
-        }
-        spool.dropped = 0;
-        Ok(spool)
     }
 }
 
@@ -125,20 +174,48 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_spool_loads_back_in_order() {
+    fn a_journaled_spool_survives_a_kill_and_its_file_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spool.bin");
-        let mut s = Spool::new(10);
+        let (mut s, restored) = Spool::with_file(&path, 3).unwrap();
+        assert_eq!(restored.reports, 0);
+        for seq in 1..=20 {
+            s.push(report(seq));
+            if seq % 5 != 0 {
+                s.ack(seq - 1);
+            }
+        }
+        // Dropped without close(), as by a SIGKILL.
+        drop(s);
+        let (s, restored) = Spool::with_file(&path, 3).unwrap();
+        assert!(
+            restored.reports <= 2 * 3 + 1,
+            "{} records",
+            restored.reports
+        );
+        // Every unacknowledged report is back; settled ones may come along
+        // (the file is compacted lazily) and are absorbed by idempotent writes.
+        let seqs: Vec<u64> = s.iter().map(|r| r.seq).collect();
+        assert!(seqs.ends_with(&[19, 20]), "{seqs:?}");
+        assert_eq!(s.max_seq(), 20);
+    }
+
+    #[test]
+    fn close_keeps_what_is_owed_and_removes_an_empty_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.bin");
+        let (mut s, _) = Spool::with_file(&path, 10).unwrap();
         for seq in [7, 8, 9] {
             s.push(report(seq));
         }
-        s.save(&path).unwrap();
-        let back = Spool::load(&path, 2).unwrap();
-        assert_eq!(back.iter().map(|r| r.seq).collect::<Vec<_>>(), [8, 9]);
-        assert_eq!(back.max_seq(), 9);
-        std::fs::write(&path, b"garbage").unwrap();
-        let err = Spool::load(&path, 2).unwrap_err().to_string();
-        assert!(err.contains("not a mon agent spool"), "{err}");
+        s.ack(7);
+        s.close().unwrap();
+        let (mut back, restored) = Spool::with_file(&path, 1).unwrap();
+        assert_eq!(restored.reports, 2);
+        assert_eq!(back.iter().map(|r| r.seq).collect::<Vec<_>>(), [9]);
+        back.ack(9);
+        back.close().unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

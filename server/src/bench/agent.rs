@@ -85,7 +85,10 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
         },
     ));
 
+    // The agent journals its spool in the data dir: give it the bench's own.
     let child = Command::new(&config.exe)
+        .arg("--data-dir")
+        .arg(&data_dir)
         .args(["agent", "--host", "bench-agent", "--aggregator"])
         .arg(format!("http://{addr}"))
         .arg("--interval")

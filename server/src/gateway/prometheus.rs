@@ -147,6 +147,18 @@ pub async fn metrics(State(state): State<GatewayState>) -> impl IntoResponse {
                 "Failed maintenance steps.",
                 store.maintenance_errors.load(Ordering::Relaxed),
             ),
+            (
+                "mon_store_write_errors_total",
+                "counter",
+                "Ingest batches rolled back (disk full, read-only, I/O error); their reports are replayed.",
+                store.write_errors.load(Ordering::Relaxed),
+            ),
+            (
+                "mon_store_write_failing",
+                "gauge",
+                "1 while store writes fail and ingest is paused, else 0.",
+                store.write_failing.load(Ordering::Relaxed),
+            ),
         ]);
         signed.extend([
             (

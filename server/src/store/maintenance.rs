@@ -44,6 +44,11 @@ pub struct StoreStats {
     pub one_minute_rows_deleted: AtomicU64,
     pub one_hour_rows_deleted: AtomicU64,
     pub maintenance_errors: AtomicU64,
+    /// Ingest batches that rolled back (a full or read-only disk, an I/O
+    /// error); their reports were answered with the error and are replayed.
+    pub write_errors: AtomicU64,
+    /// 1 while the last ingest batch failed, 0 once one commits.
+    pub write_failing: AtomicU64,
 }
 
 /// What one maintenance run did.

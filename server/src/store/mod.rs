@@ -16,6 +16,9 @@
 mod alerts;
 mod config;
 mod encoding;
+mod fault;
+#[cfg(test)]
+mod fault_tests;
 mod maintenance;
 mod migrations;
 mod query;
@@ -51,8 +54,28 @@ pub enum StoreError {
     Migrate { path: PathBuf, message: String },
     #[error("{0}")]
     Config(String),
+    #[error(
+        "{dir} is read-only: mon keeps its database there and must write to it; remount it read-write, fix its permissions or choose another data dir ({message})"
+    )]
+    DataDirReadOnly { dir: PathBuf, message: String },
+    #[error(
+        "the disk holding {dir} is full: mon cannot open its database there; free some space or choose another data dir ({message})"
+    )]
+    DataDirFull { dir: PathBuf, message: String },
     #[error("write to the store failed: {0}")]
     Write(String),
+    #[error(
+        "the disk holding {dir} is full: ingest paused until space is freed (SQLite: {message})"
+    )]
+    DiskFull { dir: PathBuf, message: String },
+    #[error(
+        "{dir} is read-only: ingest paused until it is writable again; remount it read-write or fix its permissions (SQLite: {message})"
+    )]
+    ReadOnly { dir: PathBuf, message: String },
+    #[error(
+        "I/O error on the disk holding {dir}: ingest paused; check the disk and the kernel log (SQLite: {message})"
+    )]
+    Io { dir: PathBuf, message: String },
     #[error("read from the store failed: {0}")]
     Read(String),
     /// A query named something the store does not have, or asked for
@@ -81,7 +104,16 @@ pub fn open(
         path: data_dir.to_owned(),
         message: e.to_string(),
     })?;
+    fault::check_writable(data_dir)?;
     let path = db_path(data_dir);
     let conn = migrations::open_migrated(&path)?;
+    // The directory may be writable while the file is not (a read-only
+    // mon.db): SQLite then opens it read-only without a word.
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(StoreError::DataDirReadOnly {
+            dir: data_dir.to_owned(),
+            message: format!("{} cannot be written", path.display()),
+        });
+    }
     writer::start(conn, path, config)
 }

@@ -9,9 +9,14 @@
 //! write on one thread is what lets ingest read the rollup watermark from
 //! memory without locks.
 //!
-//! Series ids are cached in memory. An id learned inside a transaction enters
-//! the cache only after the commit, so a rolled-back batch leaves no id that
-//! points at nothing.
+//! A failed batch leaves no trace. Series ids are cached in memory, but an id
+//! learned inside a transaction enters the cache only after the commit, so a
+//! rolled-back batch leaves no id that points at nothing; the maintenance
+//! marks ingest reads (`Marks`) change only after their step commits; and
+//! every job of a failed batch is answered with the error, so its agent
+//! replays it. That is what lets a full or read-only disk pause ingest and
+//! the replays after it store each sample exactly once (`fault.rs` says what
+//! the operator is told).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +28,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::MINUTE_MS;
+use super::fault::{self, Fault, Health};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
 use super::rollup::{self, Table, bucket_of};
 use super::{StoreConfig, StoreError, raw};
@@ -58,6 +64,11 @@ enum Message {
     Write(WriteJob, Reply),
     /// Run maintenance to the end now, retention included.
     Maintain(MaintainReply),
+    /// Runs SQL on the writer's own connection: tests set per-connection
+    /// limits (`max_page_count`, `query_only`) there to provoke a full or
+    /// read-only database.
+    #[cfg(test)]
+    Tune(String, oneshot::Sender<rusqlite::Result<()>>),
 }
 
 /// Submits jobs to the writer thread. Cheap to clone; the thread stops once
@@ -110,6 +121,14 @@ impl StoreWriter {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `sql` on the writer's connection, between batches.
+    #[cfg(test)]
+    pub(crate) async fn tune(&self, sql: &str) -> rusqlite::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Message::Tune(sql.into(), reply)).await;
+        rx.await.expect("the writer answers")
+    }
+
     /// The maintenance counters (watermarks, rollup lag, rows deleted).
     pub fn stats(&self) -> Arc<StoreStats> {
         self.stats.clone()
@@ -135,8 +154,12 @@ pub(super) fn start(
     })?;
     let stats = Arc::new(StoreStats::default());
     let (tx, rx) = mpsc::channel(QUEUE);
+    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
     let writer = Writer {
         conn,
+        health: Health::new(dir.clone()),
+        dir,
+        maintenance_fault: None,
         path,
         series: HashMap::new(),
         config,
@@ -159,6 +182,12 @@ pub(super) fn start(
 struct Writer {
     conn: Connection,
     path: PathBuf,
+    /// The data dir, named in every error a person has to act on.
+    dir: PathBuf,
+    health: Health,
+    /// The kind of the last failed maintenance step, so an outage is logged
+    /// once and not on every run.
+    maintenance_fault: Option<Fault>,
     /// host -> series -> id, for series known to be committed.
     series: HashMap<String, HashMap<SeriesKey, i64>>,
     config: StoreConfig,
@@ -207,6 +236,11 @@ impl Writer {
                         self.flush(&mut batch);
                         let _ = reply.send(self.maintain_now());
                     }
+                    #[cfg(test)]
+                    Message::Tune(sql, reply) => {
+                        self.flush(&mut batch);
+                        let _ = reply.send(self.conn.execute_batch(&sql));
+                    }
                 }
                 if samples < MAX_BATCH_SAMPLES {
                     message = rx.try_recv().ok();
@@ -242,15 +276,43 @@ impl Writer {
         let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
         match self.write_batch(&jobs) {
             Ok(outcomes) => {
+                self.health.committed(&self.stats);
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
-                tracing::error!(db = %self.path.display(), error = %e, reports = batch.len(), "store write failed; the reports stay unacknowledged");
+                // Nothing of the batch reached memory (see the module doc);
+                // every job hears why, and its agent replays it.
+                let error = fault::write_error(&e, &self.dir);
+                self.health.failed(&e, &error, batch.len(), &self.stats);
+                self.settle();
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Write(e.to_string())));
+                    let _ = reply.send(Err(error.clone()));
                 }
+            }
+        }
+    }
+
+    /// Makes sure no transaction is left open after a failure. The
+    /// transaction's drop has rolled back already, and SQLite rolls back on
+    /// its own after some errors (`SQLITE_FULL`, `SQLITE_IOERR`); but when the
+    /// rollback itself failed, the next `BEGIN` would fail forever, so try
+    /// once more and then start over on a fresh connection.
+    fn settle(&mut self) {
+        if self.conn.is_autocommit() {
+            return;
+        }
+        if self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit() {
+            return;
+        }
+        match super::migrations::connect(&self.path) {
+            Ok(conn) => {
+                tracing::warn!(db = %self.path.display(), "a failed transaction could not be rolled back; reopened the database");
+                self.conn = conn;
+            }
+            Err(e) => {
+                tracing::error!(db = %self.path.display(), error = %e, "a failed transaction could not be rolled back and the database cannot be reopened")
             }
         }
     }
@@ -261,18 +323,29 @@ impl Writer {
             return;
         };
         if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
-            // The step rolled back; the next run starts over from the stored
-            // progress.
+            // The step rolled back and `marks` kept the committed progress;
+            // the next run starts over from there.
             self.stats
                 .maintenance_errors
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(db = %self.path.display(), error = %e, "store maintenance step failed; retrying on the next run");
+            let fault = Fault::of(&e);
+            let error = fault::write_error(&e, &self.dir);
+            if self.maintenance_fault != Some(fault) {
+                tracing::error!(db = %self.path.display(), "store maintenance step failed: {error}; retrying on the next run");
+            } else {
+                tracing::debug!(error = %error, "store maintenance step failed again");
+            }
+            self.maintenance_fault = Some(fault);
+            self.settle();
             self.run = None;
             return;
         }
         if run.done() {
             run.finish(&self.stats);
             self.run = None;
+            if self.maintenance_fault.take().is_some() {
+                tracing::info!(db = %self.path.display(), "store maintenance succeeds again");
+            }
         }
     }
 
@@ -283,8 +356,13 @@ impl Writer {
         }
         let mut run = Run::start(&self.config, true);
         while !run.done() {
-            run.step(&mut self.conn, &mut self.marks)
-                .map_err(|e| StoreError::Write(format!("maintenance: {e}")))?;
+            if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
+                self.stats
+                    .maintenance_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.settle();
+                return Err(fault::write_error(&e, &self.dir));
+            }
         }
         run.finish(&self.stats);
         Ok(run.report)

@@ -51,6 +51,31 @@ pub async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
     }
 }
 
+/// Waits until the gateway's `/metrics` counts a slow client resynced or
+/// dropped; fails after 10 s.
+pub async fn wait_until_a_slow_client_is_handled(addr: std::net::SocketAddr) {
+    let counter = |body: &str, name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = http_get(addr, "/metrics", &[]).await;
+        let handled = counter(&body, "mon_websocket_resyncs_total")
+            + counter(&body, "mon_websocket_clients_dropped_slow_total");
+        if handled > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow client was neither resynced nor dropped:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
     AcceptedReport {
         host: host.into(),
@@ -299,26 +324,7 @@ async fn a_slow_client_does_not_delay_a_fast_one() {
 
     // The gateway noticed the slow client: it was resynced with a snapshot
     // or dropped, as its own counters on /metrics say.
-    let counter = |body: &str, name: &str| -> u64 {
-        body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = http_get(gw.addr, "/metrics", &[]).await;
-        let handled = counter(&body, "mon_websocket_resyncs_total")
-            + counter(&body, "mon_websocket_clients_dropped_slow_total");
-        if handled > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "slow client neither resynced nor dropped:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_a_slow_client_is_handled(gw.addr).await;
     // Reading again, it never gets the whole stale backlog: it is cut off
     // (close 1008 or a dropped connection) or resynced from a snapshot.
     let mut slow = slow;

@@ -286,7 +286,7 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
     let agg = start_limited(dir.path(), limits).await;
     // The spool an outage left behind: 60 reports from the last minute.
     let spool_file = dir.path().join("agent-spool.bin");
-    let mut spool = Spool::new(1000);
+    let (mut spool, _) = Spool::with_file(&spool_file, 1000).unwrap();
     let start = now_ms() - 60_000;
     for seq in 1..=60u64 {
         let point = Point {
@@ -300,7 +300,7 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
             vec![point],
         ));
     }
-    spool.save(&spool_file).unwrap();
+    spool.close().unwrap();
 
     let config = AgentConfig {
         aggregator: agg.url(),

@@ -6,6 +6,7 @@ mod alerts;
 mod bus_conformance;
 mod edge;
 mod gateway;
+mod gateway_crowd;
 mod harness;
 mod ingest;
 mod limits;

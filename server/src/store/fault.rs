@@ -1,0 +1,193 @@
+//! What a failed write means to the person running `mon`: SQLite's result
+//! codes turned into errors that name the data dir and say what to do, and
+//! the writer's health, logged once when writes start failing and once when
+//! they succeed again (not once per report).
+//!
+//! The one thing to know: a disk that fills up or turns read-only is an
+//! outage, not a crash. The writer rolls the batch back, answers every report
+//! in it with one of these errors, and keeps serving; the agents keep the
+//! reports spooled and replay them once a write commits again.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rusqlite::ErrorCode;
+
+use super::StoreError;
+use super::maintenance::StoreStats;
+
+/// The kinds of failure a person can act on, by SQLite result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// `SQLITE_FULL`: the file system is out of space (or the database hit
+    /// its page limit).
+    DiskFull,
+    /// `SQLITE_READONLY`: the file, or the file system, cannot be written.
+    ReadOnly,
+    /// `SQLITE_IOERR` and `SQLITE_CANTOPEN`: the disk failed a read or a
+    /// write.
+    Io,
+    /// Anything else (a bug, a corrupt file, a lock held too long).
+    Other,
+}
+
+impl Fault {
+    pub fn of(e: &rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Fault::DiskFull,
+            Some(ErrorCode::ReadOnly) => Fault::ReadOnly,
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => Fault::Io,
+            _ => Fault::Other,
+        }
+    }
+}
+
+/// The error a failed write is answered with. `dir` is the data dir, which
+/// is what the operator frees space on or remounts.
+pub(crate) fn write_error(e: &rusqlite::Error, dir: &Path) -> StoreError {
+    let dir = dir.to_owned();
+    let message = e.to_string();
+    match Fault::of(e) {
+        Fault::DiskFull => StoreError::DiskFull { dir, message },
+        Fault::ReadOnly => StoreError::ReadOnly { dir, message },
+        Fault::Io => StoreError::Io { dir, message },
+        Fault::Other => StoreError::Write(message),
+    }
+}
+
+/// What the start-up probe writes: room for SQLite's shared-memory file
+/// (32 KiB) and the first WAL frames, the least opening the store needs.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Refuses a data dir the store could not write to, before SQLite opens a
+/// file there: SQLite would quietly open an existing database read-only and
+/// fail only at the first report, and on a full disk it says only "disk I/O
+/// error". The probe writes and removes a small file, as SQLite's WAL and
+/// shared-memory files will.
+pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let probe = dir.join(".mon-write-check");
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(&[0; PROBE_BYTES]));
+    // Also when the probe was created but not filled (a full disk).
+    let _ = std::fs::remove_file(&probe);
+    match written {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(StoreError::DataDirReadOnly {
+                dir: dir.to_owned(),
+                message: e.to_string(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(StoreError::DataDirFull {
+            dir: dir.to_owned(),
+            message: e.to_string(),
+        }),
+        Err(e) => Err(StoreError::DataDir {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Whether the writer's last batch committed, and since when not.
+pub(crate) struct Health {
+    dir: PathBuf,
+    failing: Option<Failing>,
+}
+
+struct Failing {
+    fault: Fault,
+    since: Instant,
+    batches: u64,
+    reports: u64,
+}
+
+impl Health {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, failing: None }
+    }
+
+    /// Records a batch that rolled back. Logs only when the kind of failure
+    /// changes, so a full disk under a fleet of agents is one log line, not
+    /// one per report; the counter still counts every batch.
+    pub fn failed(
+        &mut self,
+        e: &rusqlite::Error,
+        error: &StoreError,
+        reports: usize,
+        stats: &StoreStats,
+    ) {
+        stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        stats.write_failing.store(1, Ordering::Relaxed);
+        let fault = Fault::of(e);
+        match &mut self.failing {
+            Some(f) if f.fault == fault => {
+                f.batches += 1;
+                f.reports += reports as u64;
+                tracing::debug!(error = %error, reports, "store write failed again");
+            }
+            _ => {
+                tracing::error!(dir = %self.dir.display(), reports, "{error}; the reports stay unacknowledged and the agents replay them");
+                self.failing = Some(Failing {
+                    fault,
+                    since: Instant::now(),
+                    batches: 1,
+                    reports: reports as u64,
+                });
+            }
+        }
+    }
+
+    /// Records a batch that committed, logging the end of an outage.
+    pub fn committed(&mut self, stats: &StoreStats) {
+        if let Some(f) = self.failing.take() {
+            stats.write_failing.store(0, Ordering::Relaxed);
+            tracing::info!(
+                dir = %self.dir.display(),
+                failed_batches = f.batches,
+                refused_reports = f.reports,
+                paused_ms = f.since.elapsed().as_millis() as u64,
+                "store writes succeed again: ingest resumed"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_error(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn each_sqlite_code_becomes_an_error_that_names_the_dir_and_says_what_to_do() {
+        let dir = Path::new("data");
+        let full = write_error(&sqlite_error(rusqlite::ffi::SQLITE_FULL), dir).to_string();
+        assert!(
+            full.starts_with(
+                "the disk holding data is full: ingest paused until space is freed (SQLite: "
+            ),
+            "{full}"
+        );
+        let ro = write_error(&sqlite_error(rusqlite::ffi::SQLITE_READONLY), dir).to_string();
+        assert!(ro.starts_with("data is read-only: ingest paused"), "{ro}");
+        let io = write_error(&sqlite_error(rusqlite::ffi::SQLITE_IOERR_WRITE), dir).to_string();
+        assert!(io.starts_with("I/O error on the disk holding data"), "{io}");
+        for text in [full, ro, io] {
+            assert!(!text.ends_with('.'), "{text}");
+        }
+    }
+}
