@@ -95,6 +95,7 @@ pub struct LimitsSection {
     #[serde(default, deserialize_with = "duration")]
     pub max_future: Option<Duration>,
     pub max_message_bytes: Option<usize>,
+    pub max_reports_per_second: Option<u32>,
 }
 
 impl LimitsSection {
@@ -114,6 +115,12 @@ impl LimitsSection {
             max_future: self.max_future.unwrap_or(d.max_future),
             percent_tolerance: d.percent_tolerance,
             max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
+            max_reports_per_second: self
+                .max_reports_per_second
+                .unwrap_or(d.max_reports_per_second),
+            report_burst: self
+                .max_reports_per_second
+                .map_or(d.report_burst, Limits::burst_for),
         }
     }
 }
@@ -213,6 +220,9 @@ max_age = "24h"
 max_future = "5m"
 # Largest gRPC message accepted, in bytes.
 max_message_bytes = 4194304
+# Reports per second one host may send, with bursts of two minutes' worth;
+# 0 = unlimited. Over it, the stream ends and the agent replays later.
+max_reports_per_second = 20
 
 [retention]
 # How long each tier of the store keeps data. Raw samples must outlive the

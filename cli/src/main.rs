@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => commands::agent::run(&cli.global, args),
         Command::Aggregator(args) => commands::aggregator::run(&cli.global, args),
         Command::Alerts(args) => commands::alerts::run(&cli.global, args),
-        Command::Serve(args) => commands::serve::run(&cli.global, args),
+        Command::Serve(args) => commands::serve::run(&cli.global, *args),
         Command::Gateway(args) => commands::gateway::run(&cli.global, args),
         Command::Edge(args) => commands::edge::run(args),
         Command::Query(args) => commands::query::run(&cli.global, args),

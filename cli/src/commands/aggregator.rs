@@ -9,8 +9,9 @@ use clap::Args;
 use server::aggregator::{self, AggregatorConfig, Stats};
 use server::store::StoreConfig;
 
+use super::limits::IngestLimitArgs;
 use super::trust::TrustArgs;
-use super::{GlobalArgs, parse_positive, runtime};
+use super::{GlobalArgs, runtime};
 use crate::bus::BusArgs;
 use crate::{bus, config, shutdown};
 
@@ -31,7 +32,7 @@ pub struct AggregatorArgs {
     #[command(flatten)]
     pub bus: BusArgs,
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
 }
@@ -76,30 +77,6 @@ impl RetentionArgs {
 fn parse_retention(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("{e}; expected a duration such as 24h, 36h or 7d"))
-}
-
-/// Validation limits settable from the command line.
-#[derive(Debug, Args)]
-pub struct LimitArgs {
-    /// Most distinct series one host may create [default: 10000]
-    #[arg(long, env = "MON_MAX_SERIES_PER_HOST", value_parser = parse_positive, value_name = "N")]
-    pub max_series_per_host: Option<usize>,
-    /// Most samples stored from one report [default: 10000]
-    #[arg(long, env = "MON_MAX_SAMPLES_PER_REPORT", value_parser = parse_positive, value_name = "N")]
-    pub max_samples_per_report: Option<usize>,
-}
-
-impl LimitArgs {
-    pub fn resolve(&self, file: &config::LimitsSection) -> server::aggregator::Limits {
-        let mut limits = file.to_limits();
-        if let Some(n) = self.max_series_per_host {
-            limits.max_series_per_host = n;
-        }
-        if let Some(n) = self.max_samples_per_report {
-            limits.max_samples_per_report = n;
-        }
-        limits
-    }
 }
 
 pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {

@@ -21,12 +21,12 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Stream a simulated fleet to an aggregator and report samples/s and ack latency
     #[command(
-        after_help = "Examples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
+        after_help = "The aggregator must run without its per-host report rate, which simulated hosts exceed:\n  mon aggregator --listen 127.0.0.1:7070 --max-reports-per-second 0 --data-dir /tmp/bench &\n\nExamples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
     )]
     Ingest(IngestArgs),
     /// Measure delivery latency from a report to WebSocket clients
     #[command(
-        after_help = "Example:\n  mon serve --no-agent &\n  mon bench deliver --hosts 1000 --interval 1s --clients 10 --duration 30s"
+        after_help = "Example:\n  mon serve --no-agent --max-reports-per-second 0 &\n  mon bench deliver --hosts 1000 --interval 1s --clients 10 --duration 30s"
     )]
     Deliver(DeliverArgs),
     /// Measure a real `mon agent` process: CPU % of one core and RSS

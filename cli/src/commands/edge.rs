@@ -55,7 +55,8 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         upstream_token: args.upstream_token.filter(|t| !t.is_empty()),
         upstream_tls: super::trust::client_tls(args.upstream_ca.as_deref())?,
         access: args.access.resolve(),
-        ws: Default::default(),
+        ws: args.access.limits.ws(),
+        http: args.access.limits.http(),
         ring: 0,
         tls,
     };

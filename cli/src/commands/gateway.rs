@@ -55,6 +55,8 @@ pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
         data_dir: Some(data_dir),
         access: args.access.resolve(),
         tls,
+        ws: args.access.limits.ws(),
+        http: args.access.limits.http(),
         ..GatewayConfig::default()
     };
     runtime(true)?.block_on(async {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod edge;
 pub mod gateway;
 pub mod http;
+pub mod limits;
 pub mod query;
 pub mod serve;
 pub mod top;
@@ -55,7 +56,9 @@ pub enum Command {
     /// Evaluate alerting rules on the live metrics and notify; `check` a rule file
     Alerts(alerts::AlertsArgs),
     /// Run the aggregator, alerts, gateway and a local agent in one process (no Redis needed)
-    Serve(serve::ServeArgs),
+    // Boxed: it flattens the most flag groups, and the enum is as big as
+    // its biggest variant.
+    Serve(Box<serve::ServeArgs>),
     /// Serve the live stream, HTTP API, /metrics and dashboard from Redis and the store
     Gateway(gateway::GatewayArgs),
     /// Relay a gateway's live stream to many browsers, close to them

@@ -10,9 +10,10 @@ use server::aggregator::{AggregatorConfig, Stats};
 use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
 
-use super::aggregator::{LimitArgs, RetentionArgs};
+use super::aggregator::RetentionArgs;
 use super::alerts::RuleArgs;
 use super::http::AccessArgs;
+use super::limits::IngestLimitArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::bus::BusArgs;
 use crate::{bus, config, shutdown};
@@ -48,7 +49,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub bus: BusArgs,
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
     #[command(flatten)]
@@ -104,6 +105,8 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             data_dir: Some(data_dir.clone()),
             access: args.access.resolve(),
             tls,
+            ws: args.access.limits.ws(),
+            http: args.access.limits.http(),
             ..GatewayConfig::default()
         },
         alerts,

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use crate::process::{Running, eventually, mon};
 
-/// `mon serve --no-agent` on free ports; returns it with its gRPC and WebSocket URLs.
+/// `mon serve --no-agent` on free ports, with no report rate limit (a
+/// simulated host sends far faster than a real one); returns it with its
+/// gRPC and WebSocket URLs.
 fn serve(dir: &std::path::Path) -> (Running, String, String) {
     let mut cmd = mon();
     cmd.args([
         "serve",
         "--no-agent",
+        "--max-reports-per-second",
+        "0",
         "--grpc-listen",
         "127.0.0.1:0",
         "--http-listen",

@@ -25,7 +25,7 @@ pub use backoff::Backoff;
 pub use collect::Collector;
 pub use spool::Spool;
 
-use crate::aggregator::{Limits, normalize_host};
+use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 use crate::tls::ClientTls;
@@ -90,6 +90,10 @@ pub struct AgentSummary {
     pub dropped: u64,
     pub unacknowledged: u64,
 }
+
+/// Longest wait an aggregator's retry hint can impose: a hint beyond it
+/// is a misconfiguration, and the spool keeps filling meanwhile.
+const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
 
 /// The open stream to the aggregator.
 struct Link {
@@ -177,6 +181,9 @@ pub async fn run(
     let mut refusal_logged = false;
     // The TLS advice last logged: logged again only when it changes.
     let mut tls_logged: Option<String> = None;
+    // Set by the first rate refusal, cleared once the spool has drained: one
+    // warning per episode, however many replays it takes.
+    let mut throttle_logged = false;
     let mut spool_full_logged = false;
     let mut last_reject_log: Option<Instant> = None;
     let mut ticker = tokio::time::interval(config.interval);
@@ -216,6 +223,10 @@ pub async fn run(
                     spool.ack(ack.seq);
                     summary.acknowledged += (before - spool.len()) as u64;
                     log_journal_error(&mut spool, spool_file);
+                    if throttle_logged && spool.is_empty() {
+                        tracing::info!("caught up: every report the aggregator refused for its rate limit is stored");
+                        throttle_logged = false;
+                    }
                     if ack.rejected > 0 && last_reject_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                         last_reject_log = Some(Instant::now());
                         let first = ack.reasons.first();
@@ -227,6 +238,20 @@ pub async fn run(
                             "aggregator rejected samples"
                         );
                     }
+                }
+                Err(status) if retry_hint(&status).is_some() => {
+                    // Over the aggregator's report rate: nothing is lost, the
+                    // refused report and everything after it stay spooled and
+                    // are replayed once the hint has passed.
+                    if !throttle_logged {
+                        tracing::warn!(reason = %status.message(), spooled = spool.len(), "aggregator refused reports over its rate limit; keeping them spooled and replaying later");
+                        throttle_logged = true;
+                    } else {
+                        tracing::debug!(reason = %status.message(), "refused again for the rate limit");
+                    }
+                    link = None;
+                    let hint = retry_hint(&status).unwrap_or_default().min(MAX_RETRY_HINT);
+                    next_attempt = tokio::time::Instant::now() + hint.max(backoff.next_delay());
                 }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
@@ -244,7 +269,9 @@ pub async fn run(
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
                 match connect(&transport, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
-                        if outage_logged {
+                        if throttle_logged {
+                            tracing::debug!(replaying = spool.len(), "reconnected after a rate refusal");
+                        } else if outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
                         } else if was_connected {
                             tracing::debug!(replaying = spool.len(), "reconnected to aggregator");
@@ -337,6 +364,16 @@ async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status>
         Some(l) => l.acks.message().await,
         None => std::future::pending().await,
     }
+}
+
+/// The aggregator's retry hint on a rate refusal (`RESOURCE_EXHAUSTED` with
+/// `retry-after-ms` metadata); `None` for any other status.
+fn retry_hint(status: &tonic::Status) -> Option<Duration> {
+    if status.code() != tonic::Code::ResourceExhausted {
+        return None;
+    }
+    let ms = status.metadata().get(RETRY_AFTER_MS)?.to_str().ok()?;
+    ms.parse().ok().map(Duration::from_millis)
 }
 
 /// Why a connection attempt failed.

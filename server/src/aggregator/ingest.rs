@@ -10,9 +10,15 @@
 //! promises durability; a report the store then fails to keep is replayed by
 //! its agent and published again, which consumers absorb (state never rolls
 //! back to an older timestamp).
+//!
+//! A stream that must end (a message over the size limit, a host over its
+//! report rate, a store failure) ends in order: the reports read before it
+//! are acked first, so the agent forgets exactly those and replays the rest.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -20,6 +26,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::publish::Publisher;
+use super::rate::ReportRate;
 use super::reject_log::RejectLog;
 use super::validate::{Checked, SeriesIndex, check_report, normalize_host};
 use super::{Limits, Stats};
@@ -34,6 +41,9 @@ use crate::time::now_ms;
 const MAX_REASONS_PER_ACK: usize = 100;
 /// Reports read ahead of their acks on one stream.
 const PIPELINE_DEPTH: usize = 256;
+/// gRPC metadata key of a refusal's retry hint, in milliseconds; the agent
+/// waits at least this long before it reconnects.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 pub struct IngestService {
     pub(super) limits: Arc<Limits>,
@@ -41,8 +51,16 @@ pub struct IngestService {
     pub(super) writer: StoreWriter,
     pub(super) publisher: Publisher,
     pub(super) rejects: Arc<RejectLog>,
+    pub(super) rate: Option<Arc<ReportRate>>,
     pub(super) stats: Arc<Stats>,
     pub(super) stop: watch::Receiver<bool>,
+}
+
+/// What the reader hands the ack task, in stream order.
+enum Entry {
+    Report(Pending),
+    /// End the stream with this status once every earlier report is acked.
+    End(Status),
 }
 
 /// A report whose samples are on their way to disk.
@@ -70,13 +88,7 @@ impl Ingest for IngestService {
         let inbound = request.into_inner();
         let (ack_tx, ack_rx) = mpsc::channel(PIPELINE_DEPTH);
         let (pending_tx, pending_rx) = mpsc::channel(PIPELINE_DEPTH);
-        tokio::spawn(read_reports(
-            inbound,
-            pending_tx,
-            ack_tx.clone(),
-            self.context(),
-            peer,
-        ));
+        tokio::spawn(read_reports(inbound, pending_tx, self.context(), peer));
         tokio::spawn(send_acks(pending_rx, ack_tx, self.stats.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
     }
@@ -89,6 +101,8 @@ struct Context {
     writer: StoreWriter,
     publisher: Publisher,
     rejects: Arc<RejectLog>,
+    rate: Option<Arc<ReportRate>>,
+    stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
 }
 
@@ -100,6 +114,8 @@ impl IngestService {
             writer: self.writer.clone(),
             publisher: self.publisher.clone(),
             rejects: self.rejects.clone(),
+            rate: self.rate.clone(),
+            stats: self.stats.clone(),
             stop: self.stop.clone(),
         }
     }
@@ -107,11 +123,17 @@ impl IngestService {
 
 async fn read_reports(
     mut inbound: Streaming<AgentMessage>,
-    pending: mpsc::Sender<Pending>,
-    acks: mpsc::Sender<Result<Ack, Status>>,
+    pending: mpsc::Sender<Entry>,
     mut ctx: Context,
     peer: String,
 ) {
+    // Ends the stream after the acks of everything read so far.
+    let end = |status: Status| {
+        let pending = pending.clone();
+        async move {
+            let _ = pending.send(Entry::End(status)).await;
+        }
+    };
     let mut host: Option<String> = None;
     let mut meta: Option<HostMeta> = None;
     loop {
@@ -132,7 +154,7 @@ async fn read_reports(
             Err(status) => {
                 tracing::info!(%peer, host = host.as_deref().unwrap_or(""), error = %status.message(), "agent stream ended with an error");
                 // Tell the agent why (an oversized message, say) when it can still hear it.
-                let _ = acks.try_send(Err(status));
+                end(explain_size(status, ctx.limits.max_message_bytes)).await;
                 return;
             }
         };
@@ -156,15 +178,29 @@ async fn read_reports(
                     meta = Some(m);
                 }
                 Err(reason) => {
-                    let _ = acks
-                        .send(Err(Status::invalid_argument(format!(
-                            "hello refused: {reason}"
-                        ))))
-                        .await;
+                    end(Status::invalid_argument(format!("hello refused: {reason}"))).await;
                     return;
                 }
             },
             Some(Kind::Report(report)) => {
+                if let Some(rate) = &ctx.rate {
+                    // Charged to the host the report is for (one stream may
+                    // carry several, as a relay or the benchmark's do), before
+                    // any work is spent on it. Cut to the longest valid host
+                    // name, so a huge bogus one cannot bloat the buckets.
+                    let key = report
+                        .host
+                        .chars()
+                        .take(ctx.limits.max_host_len)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    if let Err(wait) = rate.take(&key, Instant::now()) {
+                        ctx.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%peer, host = %key, seq = report.seq, limit = rate.per_second(), retry_after = ?wait, "host over its report rate: ending its stream; it will replay");
+                        end(throttled(&key, rate.per_second(), wait)).await;
+                        return;
+                    }
+                }
                 let checked = check_report(report, &ctx.limits, now_ms(), &ctx.series);
                 ctx.rejects.record(
                     &checked.accepted.host,
@@ -197,17 +233,17 @@ async fn read_reports(
                     match ctx.writer.submit(job).await {
                         Ok(rx) => Some(rx),
                         Err(e) => {
-                            let _ = acks.send(Err(Status::unavailable(e.to_string()))).await;
+                            end(Status::unavailable(e.to_string())).await;
                             return;
                         }
                     }
                 };
                 if pending
-                    .send(Pending {
+                    .send(Entry::Report(Pending {
                         checked,
                         accepted,
                         durable,
-                    })
+                    }))
                     .await
                     .is_err()
                 {
@@ -215,11 +251,10 @@ async fn read_reports(
                 }
             }
             None => {
-                let _ = acks
-                    .send(Err(Status::invalid_argument(
-                        "empty message: send a hello or a report",
-                    )))
-                    .await;
+                end(Status::invalid_argument(
+                    "empty message: send a hello or a report",
+                ))
+                .await;
                 return;
             }
         }
@@ -227,16 +262,22 @@ async fn read_reports(
 }
 
 async fn send_acks(
-    mut pending: mpsc::Receiver<Pending>,
+    mut pending: mpsc::Receiver<Entry>,
     acks: mpsc::Sender<Result<Ack, Status>>,
     stats: Arc<Stats>,
 ) {
-    while let Some(Pending {
-        checked,
-        accepted,
-        durable,
-    }) = pending.recv().await
-    {
+    while let Some(entry) = pending.recv().await {
+        let Pending {
+            checked,
+            accepted,
+            durable,
+        } = match entry {
+            Entry::Report(p) => p,
+            Entry::End(status) => {
+                let _ = acks.send(Err(status)).await;
+                return;
+            }
+        };
         if let Some(durable) = durable {
             match durable.await {
                 Ok(Ok(outcome)) => stats.stored(outcome),
@@ -259,6 +300,43 @@ async fn send_acks(
             return;
         }
     }
+}
+
+/// tonic's own text for an oversized message ("decoded message length too
+/// large") names neither the flag nor what to do; say both.
+fn explain_size(status: Status, limit: usize) -> Status {
+    if status.code() != tonic::Code::OutOfRange
+        || !status.message().contains("message length too large")
+    {
+        return status;
+    }
+    let size = status
+        .message()
+        .split("found ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or("?");
+    Status::resource_exhausted(format!(
+        "a message of {size} bytes is over this aggregator's limit of {limit} bytes \
+         (--max-message-bytes); send fewer samples per report or raise the limit"
+    ))
+}
+
+/// The refusal of a report over the host's rate, with the retry hint both in
+/// words and as `retry-after-ms` metadata for the agent.
+fn throttled(host: &str, per_second: u32, wait: Duration) -> Status {
+    // Whole milliseconds, rounded up, so the hint is never early.
+    let wait_ms = wait.as_nanos().div_ceil(1_000_000) as u64;
+    let mut status = Status::resource_exhausted(format!(
+        "host {host} is over the limit of {per_second} reports per second \
+         (--max-reports-per-second on the aggregator); this report was not stored: \
+         keep it and retry in {}",
+        humantime::format_duration(Duration::from_millis(wait_ms))
+    ));
+    if let Ok(value) = wait_ms.to_string().parse() {
+        status.metadata_mut().insert(RETRY_AFTER_MS, value);
+    }
+    status
 }
 
 fn to_ack(checked: &Checked, accepted: usize) -> Ack {

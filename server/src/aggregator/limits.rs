@@ -26,6 +26,24 @@ pub struct Limits {
     pub percent_tolerance: f64,
     /// Largest encoded gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Reports one host may send per second, averaged over time; 0 means
+    /// unlimited (the benchmarks run so).
+    pub max_reports_per_second: u32,
+    /// Reports a host may send at once beyond that rate: what an agent
+    /// replays from its spool after an outage must fit.
+    pub report_burst: u32,
+}
+
+/// Seconds' worth of reports a host may send at once: two minutes at the
+/// default rate is 2,400 reports, more than a default spool (720) replayed
+/// together with what the agent collected while reconnecting.
+pub const BURST_SECONDS: u32 = 120;
+
+impl Limits {
+    /// The burst that goes with a rate: [`BURST_SECONDS`] worth of reports.
+    pub fn burst_for(reports_per_second: u32) -> u32 {
+        reports_per_second.saturating_mul(BURST_SECONDS)
+    }
 }
 
 impl Default for Limits {
@@ -41,6 +59,9 @@ impl Default for Limits {
             max_future: Duration::from_secs(5 * 60),
             percent_tolerance: 1.0,
             max_message_bytes: 4 * 1024 * 1024,
+            // Twice what an agent sends at its shortest interval (100ms).
+            max_reports_per_second: 20,
+            report_burst: Limits::burst_for(20),
         }
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod ingest;
 mod limits;
 mod publish;
+mod rate;
 mod reject_log;
 mod validate;
 
@@ -25,7 +26,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
 pub use auth::TokenCheck;
-pub use limits::Limits;
+pub use ingest::RETRY_AFTER_MS;
+pub use limits::{BURST_SECONDS, Limits};
 pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
 
 use crate::bus::SharedBus;
@@ -64,6 +66,9 @@ pub struct Stats {
     pub samples_duplicate: AtomicU64,
     pub samples_rejected: AtomicU64,
     pub reports_acked: AtomicU64,
+    /// Reports refused because their host was over its report rate (each
+    /// ends a stream; the agent replays the report later).
+    pub reports_throttled: AtomicU64,
     /// Bus updates (reports and host metadata) dropped: the bus failed or
     /// could not keep up.
     pub bus_errors: AtomicU64,
@@ -109,6 +114,14 @@ pub async fn run(
     // stored, so it is refused like any other too-old report.
     let mut limits = config.limits.clone();
     limits.max_age = limits.max_age.min(config.store.retention.raw);
+    let rate = rate::ReportRate::new(limits.max_reports_per_second, limits.report_burst);
+    if let Some(rate) = &rate {
+        tracing::info!(
+            reports_per_second = rate.per_second(),
+            burst = limits.report_burst,
+            "report rate limited per host"
+        );
+    }
     let (publisher, publisher_task) = publish::start(bus, stats.clone());
     let service = ingest::IngestService {
         limits: Arc::new(limits),
@@ -116,6 +129,7 @@ pub async fn run(
         writer,
         publisher,
         rejects: Arc::new(reject_log::RejectLog::new(Duration::from_secs(10))),
+        rate: rate.map(Arc::new),
         stats: stats.clone(),
         stop: stop_rx,
     };

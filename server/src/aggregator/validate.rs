@@ -258,7 +258,7 @@ pub fn check_report(
                 index,
                 series: String::new(),
                 reason: format!(
-                    "report has {total} samples; at most {} per report are accepted, samples from index {i} on were dropped",
+                    "report has {total} samples; at most {} per report are accepted (--max-samples-per-report), samples from index {i} on were dropped",
                     limits.max_samples_per_report
                 ),
             });
@@ -301,7 +301,7 @@ pub fn check_report(
                 index,
                 series: point.key.to_string(),
                 reason: format!(
-                    "host {host} already has {} series; new series are not accepted (cardinality cap)",
+                    "host {host} already has {} series; new series are not accepted (cardinality cap, --max-series-per-host)",
                     limits.max_series_per_host
                 ),
             });

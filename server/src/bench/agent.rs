@@ -68,7 +68,12 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     let aggregator = tokio::spawn(aggregator::run(
         AggregatorConfig {
             data_dir: data_dir.clone(),
-            limits: Limits::default(),
+            // Unlimited: the agent under measurement is the only client, and
+            // a rate refusal would measure replays instead of the agent.
+            limits: Limits {
+                max_reports_per_second: 0,
+                ..Limits::default()
+            },
             store: Default::default(),
             token: None,
             tls: None,

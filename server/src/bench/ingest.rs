@@ -6,6 +6,12 @@
 //! sends one report per `interval` of simulated time, starting 23 hours in
 //! the past, so the run measures the aggregator, not the clock. Ack latency
 //! is the time from a report's send to its ack (acks arrive in order).
+//!
+//! A simulated host sends far more reports per second than a real agent,
+//! so the aggregator under test must run without the per-host report rate:
+//! `mon aggregator --max-reports-per-second 0` (or `mon serve` with the same
+//! flag). Against a limited one the run stops at the first refusal, whose
+//! message names the flag.
 
 use std::collections::VecDeque;
 use std::future::Future;

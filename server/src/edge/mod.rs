@@ -11,7 +11,6 @@ mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
@@ -20,12 +19,12 @@ use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::limits::{limit_body, limit_time};
 use crate::http::ws::{WsLimits, upgrade};
-use crate::http::{Access, assets, live};
+use crate::http::{Access, HttpLimits, assets, live};
 use crate::tls::{ClientTls, ServerTls};
 
 #[derive(Debug, Clone)]
@@ -39,6 +38,9 @@ pub struct EdgeConfig {
     /// Who may connect downstream.
     pub access: Access,
     pub ws: WsLimits,
+    /// Request body size and request timeout (the `/api/series` proxy waits
+    /// for the upstream within it).
+    pub http: HttpLimits,
     pub ring: usize,
     /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
     pub tls: Option<ServerTls>,
@@ -57,6 +59,7 @@ pub struct EdgeState {
     hub: Arc<Hub>,
     access: Arc<Access>,
     ws: Arc<WsLimits>,
+    http_limits: Arc<HttpLimits>,
     upstream_http: String,
     upstream_token: Option<String>,
     http: proxy::HttpClient,
@@ -70,12 +73,6 @@ impl FromRef<EdgeState> for Arc<Hub> {
 }
 
 pub fn router(state: EdgeState) -> Router {
-    let timeout = || {
-        TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        )
-    };
     let api = Router::new()
         .route("/api/hosts", get(live::hosts))
         .route("/api/hosts/{host}", get(live::host))
@@ -84,8 +81,7 @@ pub fn router(state: EdgeState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
-        ))
-        .layer(timeout());
+        ));
     let ws =
         Router::new()
             .route("/ws", get(ws_handler))
@@ -97,9 +93,19 @@ pub fn router(state: EdgeState) -> Router {
         .route("/", get(assets::index))
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
-        .route("/readyz", get(live::readyz))
-        .layer(timeout());
-    api.merge(ws).merge(plain).with_state(state)
+        .route("/readyz", get(live::readyz));
+    // The timeout wraps the HTTP routes, not /ws; the body limit, everything.
+    api.merge(plain)
+        .layer(middleware::from_fn_with_state(
+            state.http_limits.clone(),
+            limit_time,
+        ))
+        .merge(ws)
+        .layer(middleware::from_fn_with_state(
+            state.http_limits.clone(),
+            limit_body,
+        ))
+        .with_state(state)
 }
 
 async fn ws_handler(State(state): State<EdgeState>, ws: WebSocketUpgrade) -> Response {
@@ -125,6 +131,7 @@ pub async fn run(
         hub,
         access: Arc::new(config.access),
         ws: Arc::new(config.ws),
+        http_limits: Arc::new(config.http),
         upstream_http,
         upstream_token: config.upstream_token,
         http: crate::http::client::client_with(&config.upstream_tls),

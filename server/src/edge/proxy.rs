@@ -42,13 +42,9 @@ pub async fn series(State(state): State<EdgeState>, uri: Uri) -> Result<Response
     let request = request
         .body(Body::empty())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let response = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        state.http.request(request),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable("the upstream gateway did not answer within 20s".into()))?
-    .map_err(|e| {
+    // No timeout of its own: the request timeout around every route bounds
+    // the wait and answers 504 naming it.
+    let response = state.http.request(request).await.map_err(|e| {
         ApiError::Unavailable(match crate::tls::explain(&e, "--upstream-ca") {
             Some(advice) => format!("the upstream gateway is unreachable: {advice}"),
             None => format!("the upstream gateway is unreachable: {e}"),

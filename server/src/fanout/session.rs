@@ -8,6 +8,7 @@
 //! that too often, or whose socket does not take a frame for `send_timeout`,
 //! is closed with code 1008 and a reason.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +33,9 @@ pub struct SessionLimits {
     pub max_resyncs_per_minute: usize,
     /// Unreadable frames allowed before the client is closed.
     pub max_bad_frames: usize,
+    /// Largest message (and frame) a client may send; a bigger one closes
+    /// the connection with 1009.
+    pub max_message_bytes: usize,
 }
 
 impl Default for SessionLimits {
@@ -42,6 +46,7 @@ impl Default for SessionLimits {
             send_timeout: Duration::from_secs(10),
             max_resyncs_per_minute: 5,
             max_bad_frames: 20,
+            max_message_bytes: 64 * 1024,
         }
     }
 }
@@ -51,7 +56,7 @@ impl Default for SessionLimits {
 enum End {
     ClientLeft,
     Shutdown,
-    Close(u16, &'static str),
+    Close(u16, Cow<'static, str>),
 }
 
 /// The sending half with the per-frame timeout.
@@ -76,16 +81,16 @@ impl Outbox {
                     .fetch_add(1, Ordering::Relaxed);
                 Err(End::Close(
                     close_code::POLICY,
-                    "too slow: a frame waited longer than the send timeout",
+                    "too slow: a frame waited longer than the send timeout".into(),
                 ))
             }
         }
     }
 
-    async fn close(&mut self, code: u16, reason: &'static str) {
+    async fn close(&mut self, code: u16, reason: Cow<'static, str>) {
         let frame = CloseFrame {
             code,
-            reason: Utf8Bytes::from(reason),
+            reason: Utf8Bytes::from(reason.into_owned()),
         };
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
@@ -119,9 +124,12 @@ pub async fn serve_session(
     };
     match converse(&mut out, stream, &hub, &limits, shutdown).await {
         End::ClientLeft => {}
-        End::Shutdown => out.close(close_code::AWAY, "server shutting down").await,
+        End::Shutdown => {
+            out.close(close_code::AWAY, "server shutting down".into())
+                .await
+        }
         End::Close(code, reason) => {
-            tracing::debug!(code, reason, "closing WebSocket client");
+            tracing::debug!(code, %reason, "closing WebSocket client");
             out.close(code, reason).await;
         }
     }
@@ -164,7 +172,7 @@ async fn converse(
                     }
                     if resyncs.len() > limits.max_resyncs_per_minute {
                         hub.stats.clients_dropped_slow.fetch_add(1, Ordering::Relaxed);
-                        return End::Close(close_code::POLICY, "too slow: fell behind the live stream repeatedly");
+                        return End::Close(close_code::POLICY, "too slow: fell behind the live stream repeatedly".into());
                     }
                     send!(out, hub.snapshot(&filter));
                 }
@@ -192,7 +200,11 @@ async fn converse(
                     Some(Err(e)) => {
                         if is_too_big(&e) {
                             hub.stats.bad_client_frames.fetch_add(1, Ordering::Relaxed);
-                            return End::Close(close_code::SIZE, "message too big");
+                            // Close reasons are capped at 123 bytes; this fits.
+                            return End::Close(close_code::SIZE, format!(
+                                "message over the limit of {} bytes (--max-ws-frame-bytes)",
+                                limits.max_message_bytes
+                            ).into());
                         }
                         return End::ClientLeft;
                     }
@@ -201,14 +213,14 @@ async fn converse(
                     hub.stats.bad_client_frames.fetch_add(1, Ordering::Relaxed);
                     bad_frames += 1;
                     if bad_frames > limits.max_bad_frames {
-                        return End::Close(close_code::POLICY, "too many unreadable messages");
+                        return End::Close(close_code::POLICY, "too many unreadable messages".into());
                     }
                     send!(out, Utf8Bytes::from(message::error("bad_message", &reason)));
                 }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > limits.idle_timeout {
-                    return End::Close(close_code::AWAY, "no pong within the idle timeout");
+                    return End::Close(close_code::AWAY, "no pong within the idle timeout".into());
                 }
                 if out.sink.send(Message::Ping(Default::default())).await.is_err() {
                     return End::ClientLeft;

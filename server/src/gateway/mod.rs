@@ -12,7 +12,6 @@ mod prometheus;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
@@ -21,7 +20,6 @@ use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::timeout::TimeoutLayer;
 
 pub use api::parse_labels;
 
@@ -29,8 +27,9 @@ use crate::aggregator::Stats;
 use crate::bus::SharedBus;
 use crate::fanout::Hub;
 use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::limits::{limit_body, limit_time};
 use crate::http::ws::{WsLimits, upgrade};
-use crate::http::{Access, assets, live};
+use crate::http::{Access, HttpLimits, assets, live};
 use crate::tls::ServerTls;
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +38,8 @@ pub struct GatewayConfig {
     pub data_dir: Option<PathBuf>,
     pub access: Access,
     pub ws: WsLimits,
+    /// Request body size and request timeout.
+    pub http: HttpLimits,
     /// Events a client may fall behind before it is resynchronized.
     pub ring: usize,
     /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
@@ -51,6 +52,7 @@ pub struct GatewayState {
     data_dir: Option<PathBuf>,
     access: Arc<Access>,
     ws: Arc<WsLimits>,
+    http: Arc<HttpLimits>,
     aggregator: Option<Arc<Stats>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -92,18 +94,19 @@ pub fn router(state: GatewayState) -> Router {
         .route("/", get(assets::index))
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
-        .route("/readyz", get(live::readyz))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ));
-    api.layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ))
-    .merge(ws)
-    .merge(plain)
-    .with_state(state)
+        .route("/readyz", get(live::readyz));
+    // The timeout wraps the HTTP routes, not /ws; the body limit, everything.
+    api.merge(plain)
+        .layer(middleware::from_fn_with_state(
+            state.http.clone(),
+            limit_time,
+        ))
+        .merge(ws)
+        .layer(middleware::from_fn_with_state(
+            state.http.clone(),
+            limit_body,
+        ))
+        .with_state(state)
 }
 
 async fn ws_handler(State(state): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
@@ -127,6 +130,7 @@ pub async fn run(
         data_dir: config.data_dir,
         access: Arc::new(config.access),
         ws: Arc::new(config.ws),
+        http: Arc::new(config.http),
         aggregator,
         shutdown: stop_rx,
     };

@@ -17,6 +17,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A request body over the size limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// No answer within the request timeout (504).
+    #[error("{0}")]
+    Timeout(String),
     #[error("internal error; see the server log")]
     Internal(String),
 }
@@ -29,6 +35,8 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error answering an HTTP request");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -1,5 +1,9 @@
 //! The `/ws` upgrade: small buffers so thousands of clients fit in memory,
 //! a cap on client message size, and a cap on concurrent clients.
+//!
+//! Both caps are flags (`--max-ws-clients`, `--max-ws-frame-bytes`), and a
+//! client that hits one is told which: a 503 naming the client limit, or a
+//! 1009 close naming the frame limit.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,13 +15,12 @@ use tokio::sync::watch;
 use super::ApiError;
 use crate::fanout::{Hub, SessionLimits, serve_session};
 
-/// Sizes that bound a client's memory.
+/// Sizes that bound a client's memory; the largest client message is
+/// `session.max_message_bytes`.
 #[derive(Debug, Clone)]
 pub struct WsLimits {
     pub session: SessionLimits,
     pub max_clients: usize,
-    /// Largest message a client may send.
-    pub max_message_bytes: usize,
 }
 
 impl Default for WsLimits {
@@ -25,7 +28,6 @@ impl Default for WsLimits {
         Self {
             session: SessionLimits::default(),
             max_clients: 10_000,
-            max_message_bytes: 64 * 1024,
         }
     }
 }
@@ -38,7 +40,7 @@ pub fn upgrade(
 ) -> Response {
     if hub.stats.clients.load(Ordering::Relaxed) as usize >= limits.max_clients {
         return ApiError::Unavailable(format!(
-            "this server holds its limit of {} WebSocket clients; put `mon edge` relays in front of it or try again later",
+            "this server holds its limit of {} WebSocket clients (--max-ws-clients); put `mon edge` relays in front of it, raise the limit or try again later",
             limits.max_clients
         ))
         .into_response();
@@ -47,7 +49,7 @@ pub fn upgrade(
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(4 * 1024 * 1024)
-        .max_message_size(limits.max_message_bytes)
-        .max_frame_size(limits.max_message_bytes)
+        .max_message_size(limits.session.max_message_bytes)
+        .max_frame_size(limits.session.max_message_bytes)
         .on_upgrade(move |socket| serve_session(socket, hub, session, shutdown))
 }

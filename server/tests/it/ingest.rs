@@ -147,49 +147,6 @@ async fn bad_samples_are_answered_with_reasons_and_good_ones_are_stored() {
 }
 
 #[tokio::test]
-async fn a_message_over_the_size_limit_ends_the_stream_with_a_clear_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let limits = server::aggregator::Limits {
-        max_message_bytes: 64 * 1024,
-        ..Default::default()
-    };
-    let agg = Aggregator::start_on(dir.path(), "127.0.0.1:0".parse().unwrap(), limits).await;
-    let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
-    let huge: Vec<Sample> = (0..5_000)
-        .map(|i| labelled("x_total", &[("i", &i.to_string())], 1.0))
-        .collect();
-    agent
-        .tx
-        .send(server::proto::AgentMessage {
-            kind: Some(server::proto::agent_message::Kind::Report(report(
-                "web-1",
-                1,
-                now_ms(),
-                huge,
-            ))),
-        })
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), agent.acks.message())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        status.message().contains("message length too large")
-            || status.message().contains("larger than"),
-        "{status:?}"
-    );
-    // The aggregator is still serving other agents.
-    let mut other = RawAgent::connect(&agg.url(), "web-2").await;
-    let ack = other
-        .send(report("web-2", 1, now_ms(), vec![sample("load1", 1.0)]))
-        .await;
-    assert_eq!(ack.accepted, 1);
-    drop((agent, other));
-    agg.stop().await;
-}
-
-#[tokio::test]
 async fn a_replayed_report_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let agg = Aggregator::start(dir.path()).await;

@@ -9,6 +9,7 @@ mod gateway;
 mod gateway_crowd;
 mod harness;
 mod ingest;
+mod limits;
 mod pipeline;
 mod redis_bus;
 mod redis_server;

@@ -382,6 +382,7 @@ async fn an_edge_relays_from_a_tls_gateway_trusting_its_upstream_ca() {
                     upstream_tls,
                     access: Default::default(),
                     ws: Default::default(),
+                    http: Default::default(),
                     ring: 0,
                     tls: Some(server_tls),
                 },
