@@ -61,6 +61,10 @@ pub struct RuleArgs {
     /// Push alerts to this Alertmanager, e.g. http://127.0.0.1:9093
     #[arg(long, env = "MON_ALERTMANAGER", value_name = "URL")]
     pub alertmanager: Option<String>,
+    /// PEM file of the CA that signed https:// receivers' certificates
+    /// [default: the system's and the webpki roots]
+    #[arg(long, env = "MON_NOTIFY_CA", value_name = "FILE")]
+    pub notify_ca: Option<PathBuf>,
 }
 
 impl RuleArgs {
@@ -82,6 +86,7 @@ impl RuleArgs {
         };
         config.notify.alertmanager = self.alertmanager.clone().or(file.alertmanager.clone());
         config.notify.external_url = external_url.or(file.external_url.clone());
+        config.notify.tls = super::trust::client_tls(self.notify_ca.as_deref())?;
         // Refuse a bad URL at start-up, not at the first alert.
         for url in &config.notify.webhooks {
             alerts::parse_url("webhook", url)?;

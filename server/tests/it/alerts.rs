@@ -54,6 +54,11 @@ struct ReceiverState {
 
 impl Receiver {
     async fn start(script: &[u16]) -> Self {
+        Self::start_with(script, None).await
+    }
+
+    /// The receiver over `https://` when given a certificate.
+    async fn start_with(script: &[u16], tls: Option<server::tls::ServerTls>) -> Self {
         let state = ReceiverState {
             hits: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().rev().copied().collect())),
@@ -63,8 +68,18 @@ impl Receiver {
             .route("/hook", post(receive))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            None => {
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                format!("http://127.0.0.1:{port}/hook")
+            }
+            Some(tls) => {
+                let listener = server::tls::TlsListener::new(listener, tls.http_config());
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                format!("https://localhost:{port}/hook")
+            }
+        };
         Self { url, hits }
     }
 
@@ -404,5 +419,53 @@ async fn a_real_alertmanager_receives_the_alert_and_its_resolution() {
         }
     }
     assert!(gone, "the resolved alert left Alertmanager's active list");
+    role.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_webhook_signed_by_a_private_ca_gets_the_alert_when_mon_trusts_that_ca() {
+    let pki = crate::tls::Pki::new();
+    let receiver = Receiver::start_with(&[], Some(pki.server())).await;
+    assert!(receiver.url.starts_with("https://"));
+
+    // Trusting only the system's roots, the receiver's certificate is
+    // refused and nothing arrives; with the CA, the alert does.
+    let untrusting = tempfile::tempdir().unwrap();
+    let bus: SharedBus = Arc::new(EmbeddedBus::default());
+    let mut untrusting_config = config(untrusting.path());
+    untrusting_config.notify.webhooks = vec![receiver.url.clone()];
+    let mut events = bus.subscribe(&["alerts.*"]).await.unwrap();
+    let role = Role::start(untrusting_config, bus.clone());
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let fired = fired.clone();
+        async move {
+            let (_, event) = next_event(&mut events).await;
+            assert_eq!(event["state"], "firing");
+            fired.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    report_until(&bus, "web-1", 97.0, || {
+        fired.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    watcher.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receiver.hits().is_empty(),
+        "an untrusted certificate is refused"
+    );
+    role.stop().await;
+
+    let trusting = tempfile::tempdir().unwrap();
+    let bus: SharedBus = Arc::new(EmbeddedBus::default());
+    let mut config = config(trusting.path());
+    config.notify.webhooks = vec![receiver.url.clone()];
+    config.notify.tls = pki.client();
+    let role = Role::start(config, bus.clone());
+    report_until(&bus, "web-1", 97.0, || !receiver.hits().is_empty()).await;
+    let hits = receiver.hits();
+    assert_eq!(statuses(&hits), ["firing"]);
+    assert_eq!(hits[0].body["commonLabels"]["host"], "web-1");
     role.stop().await;
 }

@@ -25,7 +25,7 @@ use crate::edge::{publish, report};
 use crate::harness::{Gateway, eventually};
 
 /// A CA and a leaf it signed for `localhost` and `127.0.0.1`, as PEM files.
-struct Pki {
+pub struct Pki {
     _dir: tempfile::TempDir,
     ca: PathBuf,
     cert: PathBuf,
@@ -33,7 +33,7 @@ struct Pki {
 }
 
 impl Pki {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -55,11 +55,11 @@ impl Pki {
         pki
     }
 
-    fn server(&self) -> ServerTls {
+    pub fn server(&self) -> ServerTls {
         ServerTls::load(&self.cert, &self.key).unwrap()
     }
 
-    fn client(&self) -> ClientTls {
+    pub fn client(&self) -> ClientTls {
         ClientTls::from_ca_file(&self.ca).unwrap()
     }
 }

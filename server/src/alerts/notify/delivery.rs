@@ -120,8 +120,12 @@ async fn attempt_once(
             });
         }
         Ok(Err(e)) => {
+            let reason = match crate::tls::explain(&e, "--notify-ca") {
+                Some(advice) => format!("unreachable: {advice}"),
+                None => format!("unreachable: {e}"),
+            };
             return Err(Failure::Retry {
-                reason: format!("unreachable: {e}"),
+                reason,
                 after: None,
             });
         }

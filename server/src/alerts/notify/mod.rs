@@ -24,7 +24,8 @@ pub use webhook::payload as webhook_payload;
 
 use super::alert::Alert;
 use super::engine::Transition;
-use crate::http::client::client;
+use crate::http::client::client_with;
+use crate::tls::ClientTls;
 
 /// Notifications waiting for one notifier before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -44,6 +45,9 @@ pub struct NotifyConfig {
     /// How often firing alerts are sent to Alertmanager again, as
     /// Prometheus' `--rules.alert.resend-delay` (1m) does.
     pub resend_every: Duration,
+    /// Whom `https://` receivers must be certified by: the system's and
+    /// the webpki roots, or a private CA.
+    pub tls: ClientTls,
 }
 
 impl Default for NotifyConfig {
@@ -55,6 +59,7 @@ impl Default for NotifyConfig {
             receiver: "mon".into(),
             retry: RetryPolicy::default(),
             resend_every: Duration::from_secs(60),
+            tls: ClientTls::default(),
         }
     }
 }
@@ -78,7 +83,7 @@ impl NotifyConfig {
     }
 }
 
-/// Checks a notifier URL: `http://HOST[:PORT]/...`.
+/// Checks a notifier URL: `http://HOST[:PORT]/...` or `https://...`.
 pub fn parse_url(what: &'static str, url: &str) -> Result<Uri, NotifyError> {
     let bad = |reason: &str| NotifyError::Url {
         what,
@@ -87,18 +92,15 @@ pub fn parse_url(what: &'static str, url: &str) -> Result<Uri, NotifyError> {
     };
     let uri: Uri = url
         .parse()
-        .map_err(|_| bad("is not a URL; expected http://HOST:PORT/PATH"))?;
+        .map_err(|_| bad("is not a URL; expected http://HOST:PORT/PATH or https://..."))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(bad(
-                "uses https, which this build cannot send; give an http:// URL (a TLS-terminating relay in front of the receiver works)",
-            ));
-        }
-        _ => return Err(bad("must start with http://")),
+        Some("http" | "https") => {}
+        _ => return Err(bad("must start with http:// or https://")),
     }
     if uri.authority().is_none() {
-        return Err(bad("has no host; expected http://HOST:PORT/PATH"));
+        return Err(bad(
+            "has no host; expected http://HOST:PORT/PATH or https://...",
+        ));
     }
     Ok(uri)
 }
@@ -120,7 +122,7 @@ impl Notifiers {
     /// about them again, webhooks are not.
     pub fn start(config: &NotifyConfig, firing: Vec<Alert>) -> Result<Self, NotifyError> {
         let config = Arc::new(config.clone());
-        let http = client();
+        let http = client_with(&config.tls);
         let mut queues = Vec::new();
         let mut tasks = JoinSet::new();
         for url in &config.webhooks {
@@ -209,12 +211,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notifier_urls_must_be_plain_http_with_a_host() {
+    fn notifier_urls_must_be_http_or_https_with_a_host() {
         assert!(parse_url("webhook", "http://127.0.0.1:9/hook").is_ok());
+        assert!(parse_url("webhook", "https://hooks.example/x").is_ok());
         let cases = [
-            ("https://hooks.example/x", "https"),
-            ("ftp://x/y", "http://"),
+            ("ftp://x/y", "must start with http:// or https://"),
             ("not a url", "expected http://"),
+            ("/just/a/path", "http://"),
         ];
         for (url, says) in cases {
             let e = parse_url("webhook", url).unwrap_err().to_string();
