@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{Running, eventually, free_port, mon};
+use crate::process::{Running, eventually, free_port, mon, stop_agent};
 
 /// A user and mount namespace holding a tmpfs of `size` mounted on `dir`.
 struct Tmpfs {
@@ -184,24 +184,6 @@ fn agent(listen: &str, host: &str) -> Running {
     Running::spawn(cmd)
 }
 
-/// Stops the agent and returns how many reports it produced, after checking
-/// that it kept every one until acknowledged.
-fn stop_agent(mut agent: Running) -> u64 {
-    agent.signal("TERM");
-    assert_eq!(agent.wait(Duration::from_secs(10)).code(), Some(0));
-    let summary = agent
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message"] == "agent stopped")
-        .expect("the agent logs a summary when it stops");
-    assert_eq!(summary["unacknowledged"], 0, "{summary}");
-    assert_eq!(summary["dropped"], 0, "{summary}");
-    summary["produced"].as_u64().unwrap()
-}
-
 #[test]
 fn a_full_disk_pauses_ingest_with_a_clear_error_and_loses_no_sample_once_space_returns() {
     let Some(fs) = Tmpfs::mount("8m", "") else {
@@ -210,7 +192,7 @@ fn a_full_disk_pauses_ingest_with_a_clear_error_and_loses_no_sample_once_space_r
     let data = fs.outside();
     let listen = format!("127.0.0.1:{}", free_port());
     let mut aggregator = fs.aggregator(&listen);
-    let agent = agent(&listen, "disk-full");
+    let mut agent = agent(&listen, "disk-full");
     let stored = || fs.stored("disk-full");
     assert!(
         eventually(Duration::from_secs(10), || stored() >= 3),
@@ -289,7 +271,7 @@ fn a_full_disk_pauses_ingest_with_a_clear_error_and_loses_no_sample_once_space_r
         eventually(Duration::from_secs(10), || stored() >= at_full + 10),
         "the agent replayed its spool"
     );
-    let produced = stop_agent(agent);
+    let produced = stop_agent(&mut agent);
     aggregator.signal("TERM");
     assert_eq!(
         aggregator.wait(Duration::from_secs(10)).code(),
@@ -312,7 +294,7 @@ fn a_read_only_data_dir_refuses_the_start_by_name_and_a_start_after_remounting_d
     };
     let listen = format!("127.0.0.1:{}", free_port());
     let mut first = fs.aggregator(&listen);
-    let agent = agent(&listen, "disk-ro");
+    let mut agent = agent(&listen, "disk-ro");
     let stored = || fs.stored("disk-ro");
     assert!(
         eventually(Duration::from_secs(10), || stored() >= 3),
@@ -344,7 +326,7 @@ fn a_read_only_data_dir_refuses_the_start_by_name_and_a_start_after_remounting_d
         "the agent replayed its spool; stderr:\n{}",
         second.stderr_text()
     );
-    let produced = stop_agent(agent);
+    let produced = stop_agent(&mut agent);
     second.signal("TERM");
     assert_eq!(second.wait(Duration::from_secs(10)).code(), Some(0));
     assert_eq!(

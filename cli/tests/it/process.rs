@@ -165,3 +165,21 @@ pub fn http_get(url: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Stops the agent and returns how many reports it produced, after checking
+/// that it kept every one until acknowledged.
+pub fn stop_agent(agent: &mut Running) -> u64 {
+    agent.signal("TERM");
+    assert_eq!(agent.wait(Duration::from_secs(10)).code(), Some(0));
+    let summary = agent
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "agent stopped")
+        .expect("the agent logs a summary when it stops");
+    assert_eq!(summary["unacknowledged"], 0, "{summary}");
+    assert_eq!(summary["dropped"], 0, "{summary}");
+    summary["produced"].as_u64().unwrap()
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use crate::process::{Running, eventually, free_port, mon, sqlite, try_sqlite};
+use crate::process::{Running, eventually, free_port, mon, sqlite, stop_agent, try_sqlite};
 
 /// Raw samples of `host`'s `cpu_usage_percent` in the last hour, as
 /// `mon query --json` prints them (0 while the store does not exist yet).
@@ -155,23 +155,12 @@ fn an_aggregator_killed_with_sigkill_loses_no_report_and_duplicates_none() {
         agent.stderr_text()
     );
 
-    agent.signal("TERM");
-    assert_eq!(agent.wait(Duration::from_secs(10)).code(), Some(0));
-    let summary = agent
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message"] == "agent stopped")
-        .expect("the agent logs a summary when it stops");
-    assert_eq!(summary["unacknowledged"], 0, "{summary}");
-    assert_eq!(summary["dropped"], 0, "{summary}");
+    let produced = stop_agent(&mut agent);
     second.signal("TERM");
     assert_eq!(second.wait(Duration::from_secs(10)).code(), Some(0));
     assert_eq!(
         stored(),
-        summary["produced"].as_u64().unwrap(),
+        produced,
         "every report produced is stored exactly once"
     );
     let logs = agent.stderr_text();
@@ -236,22 +225,12 @@ fn an_agent_killed_with_sigkill_replays_its_spool_on_the_next_start() {
         "the killed run's reports were replayed; stderr:\n{}",
         second.stderr_text()
     );
-    second.signal("TERM");
-    assert_eq!(second.wait(Duration::from_secs(10)).code(), Some(0));
-    let summary = second
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message"] == "agent stopped")
-        .expect("the agent logs a summary when it stops");
-    assert_eq!(summary["unacknowledged"], 0, "{summary}");
+    let produced = stop_agent(&mut second);
     aggregator.signal("TERM");
     assert_eq!(aggregator.wait(Duration::from_secs(10)).code(), Some(0));
     assert_eq!(
         stored(),
-        kept.len() as u64 + summary["produced"].as_u64().unwrap(),
+        kept.len() as u64 + produced,
         "both runs' reports are stored exactly once"
     );
     assert!(
