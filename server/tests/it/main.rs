@@ -5,6 +5,9 @@
 mod alerts;
 mod bus_conformance;
 mod edge;
+mod fuzz_corpus;
+mod fuzz_props;
+mod fuzz_regressions;
 mod gateway;
 mod harness;
 mod ingest;
