@@ -40,14 +40,19 @@ fn inputs(kind: &str) -> Vec<(String, PathBuf)> {
 /// Runs each input, and names every one that panicked or has no harness.
 fn replay(inputs: &[(String, PathBuf)]) -> Vec<String> {
     let mut failures = Vec::new();
-    for (target, file) in inputs {
+    let root = fuzz_dir();
+    for (target, path) in inputs {
+        let file = path.strip_prefix(&root).unwrap_or(path);
         let Some(harness) = fuzzing::harness(target) else {
-            failures.push(format!("{}: no harness named {target:?}", file.display()));
+            failures.push(format!(
+                "fuzz/{}: no harness named {target:?}",
+                file.display()
+            ));
             continue;
         };
-        let data = fs::read(file).unwrap();
+        let data = fs::read(path).unwrap();
         if catch_unwind(AssertUnwindSafe(|| harness(&data))).is_err() {
-            failures.push(format!("{} panicked in {target}", file.display()));
+            failures.push(format!("fuzz/{} panicked in {target}", file.display()));
         }
     }
     failures
