@@ -219,7 +219,9 @@ pub fn check_report(
         Ok(h) => h,
         Err(reason) => return whole(String::new(), reason),
     };
-    let age_ms = now_ms - report.timestamp_ms;
+    // Saturating: the timestamp is the agent's word, and i64::MIN or MAX
+    // must be refused as too old or too new, not overflow.
+    let age_ms = now_ms.saturating_sub(report.timestamp_ms);
     if age_ms > limits.max_age.as_millis() as i64 {
         return whole(
             host,
@@ -231,13 +233,15 @@ pub fn check_report(
             ),
         );
     }
-    if -age_ms > limits.max_future.as_millis() as i64 {
+    if age_ms.saturating_neg() > limits.max_future.as_millis() as i64 {
         return whole(
             host,
             format!(
                 "timestamp {} is {} in the future; at most {} of clock skew is accepted",
                 report.timestamp_ms,
-                humantime::format_duration(std::time::Duration::from_secs((-age_ms / 1000) as u64)),
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (age_ms.saturating_neg() / 1000) as u64
+                )),
                 humantime::format_duration(limits.max_future)
             ),
         );

@@ -44,6 +44,10 @@ pub struct TemplateError {
     pub hint: String,
 }
 
+/// Most decimals `printf "%.Nf"` may ask for: more than an f64's 17
+/// significant digits already print noise.
+const MAX_PRECISION: usize = 20;
+
 const ACCEPTED: &str = "use {{ $value }}, {{ $labels.NAME }}, or pipe $value through humanize, humanize1024, humanizePercentage or printf \"%.1f\"";
 
 impl Template {
@@ -141,7 +145,18 @@ fn printf(arg: &str) -> Result<Format, TemplateError> {
     let spec = &pattern[at + 1..];
     let (precision, integer, len) = if let Some(rest) = spec.strip_prefix('.') {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let p = rest[..digits].parse().map_err(|_| bad())?;
+        let p: usize = rest[..digits].parse().map_err(|_| bad())?;
+        // The formatter panics past u16::MAX decimals, and any number of
+        // them past what an f64 holds is noise: refuse it here, when the
+        // file is checked, rather than when the alert fires.
+        if p > MAX_PRECISION {
+            return Err(TemplateError {
+                message: format!(
+                    "printf {arg}: {p} decimals; at most {MAX_PRECISION} are accepted"
+                ),
+                hint: "write printf \"%.1f\" or another precision up to %.20f".into(),
+            });
+        }
         if rest[digits..].starts_with('f') {
             (Some(p), false, digits + 2)
         } else {

@@ -72,7 +72,12 @@ pub fn decode_report(buf: &[u8]) -> Result<Vec<(i64, f64)>, DecodeError> {
     let err = |d| corrupt("report blob", d);
     let mut pos = 0;
     let n = get_varint(buf, &mut pos).ok_or_else(|| err("no sample count"))?;
-    let mut out = Vec::with_capacity(n.min(100_000) as usize);
+    // Each sample takes at least 9 bytes: a count the blob cannot hold is
+    // damage, refused before room is made for it.
+    if n > ((buf.len() - pos) / 9) as u64 {
+        return Err(err("more samples than bytes"));
+    }
+    let mut out = Vec::with_capacity(n as usize);
     let mut id = 0i64;
     for _ in 0..n {
         let delta = get_varint(buf, &mut pos).ok_or_else(|| err("truncated series id"))?;
@@ -242,8 +247,16 @@ pub fn decode_chunk(buf: &[u8]) -> Result<Vec<Sample>, DecodeError> {
         return Err(err("unknown layout tag"));
     }
     let mut pos = 1;
-    let n = get_varint(buf, &mut pos).ok_or_else(|| err("no sample count"))? as usize;
-    let mut out = Vec::with_capacity(n.min(1 << 20));
+    let n = get_varint(buf, &mut pos).ok_or_else(|| err("no sample count"))?;
+    // The first sample takes 128 bits and each other one at least 2: a
+    // count the chunk cannot hold is damage, refused before room is made
+    // for it (a few bytes must not reserve megabytes).
+    let bits = ((buf.len() - pos) * 8) as u64;
+    if n > 0 && n - 1 > bits.saturating_sub(128) / 2 {
+        return Err(err("more samples than bytes"));
+    }
+    let n = n as usize;
+    let mut out = Vec::with_capacity(n);
     if n == 0 {
         return Ok(out);
     }

@@ -15,7 +15,7 @@
 
 mod alerts;
 mod config;
-mod encoding;
+pub(crate) mod encoding;
 mod fault;
 #[cfg(test)]
 mod fault_tests;

@@ -5,6 +5,9 @@
 mod alerts;
 mod bus_conformance;
 mod edge;
+mod fuzz_corpus;
+mod fuzz_props;
+mod fuzz_regressions;
 mod gateway;
 mod gateway_crowd;
 mod harness;

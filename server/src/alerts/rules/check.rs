@@ -42,7 +42,10 @@ pub fn check(text: &str) -> Checked {
     let doc: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let line = e.location().map_or(1, |l| l.line());
+            // The YAML reader puts an error it finds at the end of the text
+            // on a line past the last one; point at the last line instead.
+            let last = text.lines().count().max(1);
+            let line = e.location().map_or(1, |l| l.line()).clamp(1, last);
             let message = e.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
             c.problem(
