@@ -207,11 +207,17 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
                     i += 1;
                 }
                 let word = &text[start..i];
-                let n: f64 = word.parse().map_err(|_| ExprError {
-                    offset: start,
-                    message: format!("{word:?} is not a number"),
-                    hint: "write a plain number such as 90, 0.5 or 1e9".into(),
-                })?;
+                // Rust also reads "+inf" and "-nan"; neither makes a
+                // threshold (nothing compares true against NaN).
+                let n: f64 = word
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite())
+                    .ok_or_else(|| ExprError {
+                        offset: start,
+                        message: format!("{word:?} is not a finite number"),
+                        hint: "write a plain number such as 90, 0.5 or 1e9".into(),
+                    })?;
                 out.push((start, Tok::Number(n)));
             }
             c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
@@ -481,6 +487,22 @@ mod tests {
 
     fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
         SeriesKey::with_labels(name, labels.iter().copied())
+    }
+
+    #[test]
+    fn infinite_and_nan_thresholds_are_refused_by_name() {
+        for text in [
+            "cpu_usage_percent > +inf",
+            "cpu_usage_percent > -nan",
+            "load1 < 1e999",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.message.contains("is not a finite number"),
+                "{text}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -270,10 +270,10 @@ impl Checker {
         let recover = match map.get("recover") {
             None => None,
             Some(v) => {
-                match v.as_f64() {
+                match v.as_f64().filter(|n| n.is_finite()) {
                     Some(n) => Some(n),
                     None => {
-                        self.error(&field("recover"), format!("recover {} is not a number", show(v)), "write the threshold that ends the alert, e.g. `recover: 80` for `> 90`");
+                        self.error(&field("recover"), format!("recover {} is not a finite number", show(v)), "write the threshold that ends the alert, e.g. `recover: 80` for `> 90`");
                         None
                     }
                 }
