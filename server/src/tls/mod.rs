@@ -11,6 +11,8 @@
 mod client;
 mod explain;
 mod listener;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use server::agent::{self, AgentConfig, AgentSummary};
 use server::aggregator::{self, AggregatorConfig, Stats};
 use server::bus::{EmbeddedBus, SharedBus};
@@ -35,24 +34,13 @@ pub struct Pki {
 impl Pki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        let pki = Self {
-            ca: dir.path().join("ca.pem"),
-            cert: dir.path().join("cert.pem"),
-            key: dir.path().join("key.pem"),
+        let (ca, cert, key) = server::tls::test_pki::write(dir.path());
+        Self {
             _dir: dir,
-        };
-        std::fs::write(&pki.ca, ca.pem()).unwrap();
-        std::fs::write(&pki.cert, leaf.pem()).unwrap();
-        std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-        pki
+            ca,
+            cert,
+            key,
+        }
     }
 
     pub fn server(&self) -> ServerTls {

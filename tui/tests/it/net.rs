@@ -3,7 +3,6 @@
 //! reconnect after the gateway goes away.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use server::alerts::AlertsConfig;
 use server::bus::EmbeddedBus;
 use server::gateway::GatewayConfig;
 use server::serve::{self, ServeConfig};
+use server::tls::test_pki::write as pki;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tui::net::{self, Endpoint};
@@ -166,29 +166,6 @@ async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gate
         .unwrap();
     let _ = again.stop.send(());
     let _ = again.task.await;
-}
-
-/// A CA and a leaf it signed for `localhost` + `127.0.0.1`, as PEM files in
-/// `dir`: (ca, cert, key).
-fn pki(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, leaf.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
