@@ -75,8 +75,14 @@ impl RetentionArgs {
 }
 
 fn parse_retention(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; expected a duration such as 24h, 36h or 7d"))
+    super::DurationFlag {
+        what: "a retention",
+        // The store checks retention against the rollup lag and says so.
+        min: Duration::from_millis(1),
+        max: None,
+        examples: "24h, 36h or 7d",
+    }
+    .parse(text)
 }
 
 pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {

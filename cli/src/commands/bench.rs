@@ -104,12 +104,13 @@ pub struct IngestArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; expected a duration such as 10s or 1m"))?;
-    if d.is_zero() {
-        return Err("a duration of zero is not accepted; give e.g. 10s".into());
+    super::DurationFlag {
+        what: "a duration",
+        min: Duration::from_millis(1),
+        max: None,
+        examples: "10s or 1m",
     }
-    Ok(d)
+    .parse(text)
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {

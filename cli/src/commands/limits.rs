@@ -115,14 +115,13 @@ fn parse_body_bytes(text: &str) -> Result<usize, String> {
 }
 
 fn parse_request_timeout(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; expected a duration such as 30s or 2m"))?;
-    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
-        return Err(format!(
-            "{text} is out of range; a timeout from 1s to 1h is accepted"
-        ));
+    super::DurationFlag {
+        what: "a timeout",
+        min: Duration::from_secs(1),
+        max: Some(Duration::from_secs(3600)),
+        examples: "30s or 2m",
     }
-    Ok(d)
+    .parse(text)
 }
 
 /// Parses a size: a whole number of bytes, or one with a `KiB`, `MiB` or

@@ -73,16 +73,50 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// What a duration flag accepts: every duration flag parses with
+/// [`DurationFlag::parse`], so they read alike and err alike.
+pub struct DurationFlag {
+    /// What the value is, for the range error: "an interval", "a timeout".
+    pub what: &'static str,
+    pub min: Duration,
+    /// `None`: no upper bound.
+    pub max: Option<Duration>,
+    /// Shown when the text is not a duration, e.g. "5s, 500ms or 1m".
+    pub examples: &'static str,
+}
+
+impl DurationFlag {
+    pub fn parse(&self, text: &str) -> Result<Duration, String> {
+        let d = humantime::parse_duration(text)
+            .map_err(|e| format!("{e}; expected a duration such as {}", self.examples))?;
+        let within = d >= self.min && self.max.is_none_or(|max| d <= max);
+        if within {
+            return Ok(d);
+        }
+        let min = humantime::format_duration(self.min);
+        Err(match self.max {
+            Some(max) => format!(
+                "{text} is out of range; {} from {min} to {} is accepted",
+                self.what,
+                humantime::format_duration(max)
+            ),
+            None => format!(
+                "{text} is out of range; {} of at least {min} is accepted, such as {}",
+                self.what, self.examples
+            ),
+        })
+    }
+}
+
 /// Parses a collection interval such as `5s`, `500ms` or `1m`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; expected a duration such as 5s, 500ms or 1m"))?;
-    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
-        return Err(format!(
-            "{text} is out of range; an interval from 100ms to 1h is accepted"
-        ));
+    DurationFlag {
+        what: "an interval",
+        min: Duration::from_millis(100),
+        max: Some(Duration::from_secs(3600)),
+        examples: "5s, 500ms or 1m",
     }
-    Ok(d)
+    .parse(text)
 }
 
 /// Parses a positive count.
@@ -120,5 +154,26 @@ mod tests {
         assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_interval("0s").unwrap_err().contains("100ms to 1h"));
         assert!(parse_interval("fast").unwrap_err().contains("such as 5s"));
+    }
+
+    #[test]
+    fn a_duration_flag_without_an_upper_bound_names_its_minimum_and_examples() {
+        let since = DurationFlag {
+            what: "a duration",
+            min: Duration::from_millis(1),
+            max: None,
+            examples: "15m, 1h or 7d",
+        };
+        assert_eq!(since.parse("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(
+            since.parse("0s").unwrap_err(),
+            "0s is out of range; a duration of at least 1ms is accepted, such as 15m, 1h or 7d"
+        );
+        assert!(
+            since
+                .parse("-5m")
+                .unwrap_err()
+                .ends_with("expected a duration such as 15m, 1h or 7d")
+        );
     }
 }

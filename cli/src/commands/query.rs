@@ -208,23 +208,23 @@ fn parse_labels(text: &str) -> Result<LabelSet, String> {
 }
 
 fn parse_since(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if d.is_zero() => {
-            Err("0s is not accepted; give a duration such as 15m, 1h or 7d".into())
-        }
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!("{e}; expected a duration such as 15m, 1h or 7d")),
+    super::DurationFlag {
+        what: "a duration",
+        min: Duration::from_millis(1),
+        max: None,
+        examples: "15m, 1h or 7d",
     }
+    .parse(text)
 }
 
 fn parse_step(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if d.as_millis() == 0 => {
-            Err("0s is not accepted; give a step such as 10s, 1m or 1h".into())
-        }
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!("{e}; expected a step such as 10s, 1m or 1h")),
+    super::DurationFlag {
+        what: "a step",
+        min: Duration::from_millis(1),
+        max: None,
+        examples: "10s, 1m or 1h",
     }
+    .parse(text)
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
