@@ -13,6 +13,7 @@ pub mod bus;
 pub mod edge;
 pub mod event;
 pub mod fanout;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gateway;
 pub mod http;

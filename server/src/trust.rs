@@ -16,11 +16,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether only this machine can reach `addr`: `127.0.0.0/8` or `::1`.
-pub fn is_loopback(addr: SocketAddr) -> bool {
-    addr.ip().is_loopback()
-}
-
 /// How a role may listen on an address, decided before it binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exposure {
@@ -47,7 +42,8 @@ pub fn check_listen(
     has_token: bool,
     insecure: bool,
 ) -> Result<Exposure, ExposureError> {
-    if is_loopback(addr) || has_token {
+    // Loopback (`127.0.0.0/8`, `::1`): only this machine can reach it.
+    if addr.ip().is_loopback() || has_token {
         Ok(Exposure::Guarded)
     } else if insecure {
         Ok(Exposure::Insecure)

@@ -6,8 +6,6 @@
 // remember what they wrote last, so a frame that repeats a value costs no
 // DOM write at all.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
-
 /**
  * Creates an element. `props` keys: `class`, `text`, `dataset` (object),
  * `style` (object of properties), `on<event>` (listener), anything else becomes an attribute. Children may be
@@ -15,11 +13,6 @@ const SVG_NS = "http://www.w3.org/2000/svg";
  */
 export function el(tag, props = {}, ...children) {
   return fill(document.createElement(tag), props, children);
-}
-
-/** Like `el`, in the SVG namespace. */
-export function svg(tag, props = {}, ...children) {
-  return fill(document.createElementNS(SVG_NS, tag), props, children);
 }
 
 function fill(node, props, children) {

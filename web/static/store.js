@@ -273,9 +273,9 @@ export class Fleet {
   }
 
   /**
-   * Takes metadata from `/api/hosts` answers for hosts that lack it: events
-   * carry values only, so a host that appeared after the snapshot is
-   * introduced this way. Returns how many hosts were filled in.
+   * Takes metadata from `/api/hosts` answers for hosts that lack it: a
+   * fallback for hosts whose `host` event this page never saw. Returns how
+   * many hosts were filled in.
    */
   applyMeta(list) {
     let filled = 0;

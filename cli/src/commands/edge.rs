@@ -49,7 +49,7 @@ pub struct EdgeArgs {
 pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
     args.access.trust.check(&[args.listen])?;
     let tls = args.access.trust.tls.load()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (scheme, _) = super::trust::schemes(tls.is_some());
     let config = EdgeConfig {
         upstream: args.upstream,
         upstream_token: args.upstream_token.filter(|t| !t.is_empty()),

@@ -37,11 +37,7 @@ pub struct GatewayArgs {
 pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
     args.access.trust.check(&[args.listen])?;
     let tls = args.access.trust.tls.load()?;
-    let (http, ws) = if tls.is_some() {
-        ("https", "wss")
-    } else {
-        ("http", "ws")
-    };
+    let (http, ws) = super::trust::schemes(tls.is_some());
     let file = config::load(global.config.as_deref())?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
     let redis = args.bus.resolve(&file);

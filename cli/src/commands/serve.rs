@@ -70,11 +70,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     args.access.trust.check(&[grpc_listen, http_listen])?;
     // One certificate for both listeners: they share a host name.
     let tls = args.access.trust.tls.load()?;
-    let (http_s, ws_s) = if tls.is_some() {
-        ("https", "wss")
-    } else {
-        ("http", "ws")
-    };
+    let (http_s, ws_s) = super::trust::schemes(tls.is_some());
     let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
     let agent = (!no_agent).then(|| {
         let mut agent = super::agent::AgentArgs {

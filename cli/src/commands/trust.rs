@@ -52,6 +52,16 @@ impl TlsArgs {
     }
 }
 
+/// The URL schemes a listener's clients use: (`https`, `wss`) with TLS,
+/// (`http`, `ws`) without.
+pub fn schemes(tls: bool) -> (&'static str, &'static str) {
+    if tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    }
+}
+
 /// What a client trusts: the CA certificates in `ca` (a `--ca` flag), or
 /// the system's and the webpki roots.
 pub fn client_tls(ca: Option<&Path>) -> anyhow::Result<ClientTls> {

@@ -57,11 +57,8 @@ impl Journal {
     }
 
     pub fn append(&mut self, report: &Report) -> io::Result<()> {
-        let mut bytes = Vec::with_capacity(report.encoded_len() + 10);
-        report
-            .encode_length_delimited(&mut bytes)
-            .map_err(io::Error::other)?;
-        self.file.write_all(&bytes)?;
+        self.file
+            .write_all(&report.encode_length_delimited_to_vec())?;
         self.records += 1;
         Ok(())
     }

@@ -29,7 +29,7 @@ use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 use crate::tls::ClientTls;
-use transport::{OpenError, Transport};
+use transport::Transport;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -394,10 +394,7 @@ async fn connect(
     spool: &Spool,
     capacity: usize,
 ) -> Result<Link, ConnectError> {
-    let channel = transport.open().await.map_err(|e| match e {
-        OpenError::Tls(advice) => ConnectError::Tls(advice),
-        OpenError::Other(e) => ConnectError::Failed(e),
-    })?;
+    let channel = transport.open().await?;
     let mut client = IngestClient::with_interceptor(channel, token.clone());
     // Room for the hello, the whole spool and the reports of a stalled period.
     let (tx, rx) = mpsc::channel(capacity + 64);

@@ -12,19 +12,12 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::AgentError;
+use super::{AgentError, ConnectError};
 use crate::tls::ClientTls;
 
 pub(super) struct Transport {
     endpoint: Endpoint,
-    tls: Option<(ClientTls, Arc<rustls::ClientConfig>)>,
-}
-
-/// Why the channel could not be opened.
-pub(super) enum OpenError {
-    /// The TLS handshake failed; the text says what to change.
-    Tls(String),
-    Other(String),
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Transport {
@@ -34,10 +27,7 @@ impl Transport {
             reason,
         };
         let (target, tls) = match url.strip_prefix("https://") {
-            Some(rest) => (
-                format!("http://{rest}"),
-                Some((tls.clone(), tls.config(&[b"h2"]))),
-            ),
+            Some(rest) => (format!("http://{rest}"), Some(tls.config(&[b"h2"]))),
             None if url.starts_with("http://") => (url.to_owned(), None),
             None => return Err(bad("the scheme must be http:// or https://".into())),
         };
@@ -54,25 +44,27 @@ impl Transport {
         Ok(Self { endpoint, tls })
     }
 
-    pub(super) async fn open(&self) -> Result<Channel, OpenError> {
+    pub(super) async fn open(&self) -> Result<Channel, ConnectError> {
         let result = match &self.tls {
             None => self.endpoint.connect().await,
-            Some((trust, config)) => {
-                let (trust, config) = (trust.clone(), config.clone());
+            Some(config) => {
+                let config = config.clone();
                 let connector = tower::service_fn(move |uri: Uri| {
-                    let (trust, config) = (trust.clone(), config.clone());
+                    let config = config.clone();
                     async move {
                         let host = uri.host().unwrap_or_default().to_owned();
                         let port = uri.port_u16().unwrap_or(443);
-                        trust.connect(config, &host, port).await.map(TokioIo::new)
+                        ClientTls::connect(config, &host, port)
+                            .await
+                            .map(TokioIo::new)
                     }
                 });
                 self.endpoint.connect_with_connector(connector).await
             }
         };
         result.map_err(|e| match crate::tls::explain(&e, "--ca") {
-            Some(advice) => OpenError::Tls(advice),
-            None => OpenError::Other(self.hint(super::error_chain(&e))),
+            Some(advice) => ConnectError::Tls(advice),
+            None => ConnectError::Failed(self.hint(super::error_chain(&e))),
         })
     }
 

@@ -188,12 +188,12 @@ async fn read_reports(
                     // carry several, as a relay or the benchmark's do), before
                     // any work is spent on it. Cut to the longest valid host
                     // name, so a huge bogus one cannot bloat the buckets.
-                    let key = report
+                    let key: String = report
                         .host
                         .chars()
                         .take(ctx.limits.max_host_len)
-                        .collect::<String>()
-                        .to_ascii_lowercase();
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect();
                     if let Err(wait) = rate.take(&key, Instant::now()) {
                         ctx.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, host = %key, seq = report.seq, limit = rate.per_second(), retry_after = ?wait, "host over its report rate: ending its stream; it will replay");
@@ -201,14 +201,13 @@ async fn read_reports(
                         return;
                     }
                 }
-                let checked = check_report(report, &ctx.limits, now_ms(), &ctx.series);
+                let mut checked = check_report(report, &ctx.limits, now_ms(), &ctx.series);
                 ctx.rejects.record(
                     &checked.accepted.host,
                     checked.accepted.seq,
                     checked.rejected,
                     &checked.rejections,
                 );
-                let mut checked = checked;
                 let accepted = checked.accepted.points.len();
                 let durable = if accepted == 0 {
                     None

@@ -59,10 +59,17 @@ impl ReportRate {
         // A std mutex: the critical section is a map lookup and arithmetic,
         // never held across an await.
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = state.hosts.entry(host.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
+        // A key is allocated for a new host only, not on every report.
+        if !state.hosts.contains_key(host) {
+            state.hosts.insert(
+                host.to_owned(),
+                Bucket {
+                    tokens: self.burst,
+                    at: now,
+                },
+            );
+        }
+        let bucket = state.hosts.get_mut(host).expect("inserted above");
         bucket.tokens = self.refilled(*bucket, now);
         bucket.at = now;
         let outcome = if bucket.tokens >= 1.0 {

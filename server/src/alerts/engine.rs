@@ -137,11 +137,7 @@ impl Engine {
         for mut alert in saved {
             let Some(i) = self.rules.iter().position(|r| r.key == alert.rule_key) else {
                 let from = alert.state;
-                alert.state = if from == AlertState::Firing {
-                    AlertState::Resolved
-                } else {
-                    AlertState::Inactive
-                };
+                alert.state = ended(from);
                 alert.ts_ms = now_ms;
                 out.push(Transition { from, alert });
                 continue;

@@ -203,7 +203,7 @@ async fn read_frames(
         };
         let Message::Text(text) = msg else { continue };
         let text = text.as_str();
-        if !text.starts_with(r#"{"type":"metrics""#) {
+        if crate::fanout::message::frame_type(text) != Some("metrics") {
             continue;
         }
         frames.fetch_add(1, Ordering::Relaxed);

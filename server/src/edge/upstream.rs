@@ -47,8 +47,6 @@ pub async fn run(
         }
         if was_connected {
             tls_logged = None;
-        }
-        if was_connected {
             hub.status("reconnecting");
             backoff.reset();
         }

@@ -325,18 +325,14 @@ impl Writer {
         if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
             // The step rolled back and `marks` kept the committed progress;
             // the next run starts over from there.
-            self.stats
-                .maintenance_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let fault = Fault::of(&e);
-            let error = fault::write_error(&e, &self.dir);
+            let error = self.maintenance_failed(&e);
             if self.maintenance_fault != Some(fault) {
                 tracing::error!(db = %self.path.display(), "store maintenance step failed: {error}; retrying on the next run");
             } else {
                 tracing::debug!(error = %error, "store maintenance step failed again");
             }
             self.maintenance_fault = Some(fault);
-            self.settle();
             self.run = None;
             return;
         }
@@ -357,15 +353,21 @@ impl Writer {
         let mut run = Run::start(&self.config, true);
         while !run.done() {
             if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
-                self.stats
-                    .maintenance_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.settle();
-                return Err(fault::write_error(&e, &self.dir));
+                return Err(self.maintenance_failed(&e));
             }
         }
         run.finish(&self.stats);
         Ok(run.report)
+    }
+
+    /// A failed maintenance step: counted, the connection left with no open
+    /// transaction, and the error as the operator should read it.
+    fn maintenance_failed(&mut self, e: &rusqlite::Error) -> StoreError {
+        self.stats
+            .maintenance_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.settle();
+        fault::write_error(e, &self.dir)
     }
 
     fn write_batch(&mut self, jobs: &[&WriteJob]) -> rusqlite::Result<Vec<WriteOutcome>> {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -22,7 +22,7 @@ enum Trust {
     System,
     Ca {
         file: PathBuf,
-        roots: Vec<CertificateDer<'static>>,
+        roots: RootCertStore,
     },
     Pinned(CertificateDer<'static>),
 }
@@ -50,10 +50,9 @@ impl ClientTls {
     /// certificate for its hosts.
     pub fn from_ca_file(file: &Path) -> Result<Self, TlsError> {
         let pem = read(file)?;
-        let roots = certificates(file, &pem)?;
-        let mut store = RootCertStore::empty();
-        for cert in &roots {
-            store.add(cert.clone()).map_err(|e| TlsError::BadCa {
+        let mut roots = RootCertStore::empty();
+        for cert in certificates(file, &pem)? {
+            roots.add(cert).map_err(|e| TlsError::BadCa {
                 file: file.to_owned(),
                 reason: e.to_string(),
             })?;
@@ -99,13 +98,11 @@ impl ClientTls {
                     provider,
                 }))
                 .with_no_client_auth(),
-            Trust::Ca { roots, .. } => {
-                let mut store = RootCertStore::empty();
-                store.add_parsable_certificates(roots.iter().cloned());
-                builder.with_root_certificates(store).with_no_client_auth()
-            }
+            Trust::Ca { roots, .. } => builder
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth(),
             Trust::System => builder
-                .with_root_certificates(system_roots())
+                .with_root_certificates(SYSTEM_ROOTS.clone())
                 .with_no_client_auth(),
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
@@ -115,7 +112,6 @@ impl ClientTls {
     /// Opens a TCP connection to `host:port` (no Nagle delay) and runs the
     /// TLS handshake, verifying the certificate for `host`.
     pub async fn connect(
-        &self,
         config: Arc<ClientConfig>,
         host: &str,
         port: u16,
@@ -135,7 +131,9 @@ impl ClientTls {
 
 /// The system's trusted roots plus the webpki roots: the system's alone can
 /// be empty in a minimal container, the webpki ones alone miss a CA an
-/// administrator installed.
+/// administrator installed. Read from disk once per process.
+static SYSTEM_ROOTS: LazyLock<RootCertStore> = LazyLock::new(system_roots);
+
 fn system_roots() -> RootCertStore {
     let mut store = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();

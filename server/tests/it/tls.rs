@@ -208,8 +208,7 @@ async fn https_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
-    let mut stream = tls
-        .connect(tls.config(&[b"http/1.1"]), "localhost", port)
+    let mut stream = ClientTls::connect(tls.config(&[b"http/1.1"]), "localhost", port)
         .await
         .unwrap();
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
