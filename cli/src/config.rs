@@ -19,6 +19,8 @@ use server::store::Retention;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    /// The warm store's URL (`postgres://…`); absent, SQLite in `data_dir`.
+    pub store: Option<String>,
     #[serde(default, deserialize_with = "redis_url")]
     pub redis: Option<RedisUrl>,
     #[serde(default)]
@@ -181,6 +183,10 @@ pub const DEFAULT_CONFIG: &str = r#"# mon configuration. Every key is optional; 
 # Where the SQLite store (mon.db) lives. Default: the platform data dir,
 # e.g. ~/.local/share/mon on Linux.
 # data_dir = "/var/lib/mon"
+
+# The warm store shared by a fleet of aggregators and gateways, instead of
+# the SQLite file in data_dir. Default: none (SQLite).
+# store = "postgres://mon@db.internal:5432/mon"
 
 # Redis for the hot path (current state of every host, metrics.* and
 # alerts.* pub/sub), shared by roles on separate machines. Default: none,

@@ -10,18 +10,20 @@ use server::aggregator::{self, AggregatorConfig, Stats};
 use server::store::StoreConfig;
 
 use super::limits::IngestLimitArgs;
+use super::store::StoreArgs;
 use super::trust::TrustArgs;
 use super::{GlobalArgs, runtime};
 use crate::bus::BusArgs;
 use crate::{bus, config, shutdown};
 
 /// Receives agents' reports over gRPC, validates and normalizes every sample,
-/// stores accepted samples in SQLite (acknowledging a report only once it is
+/// stores accepted samples in SQLite, or with --store in a PostgreSQL database
+/// shared with other aggregators (acknowledging a report only once it is
 /// durable) and publishes them on the bus: with --redis, each host's latest
 /// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --redis redis://redis:6379 --store postgres://mon@db/mon"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
@@ -31,6 +33,8 @@ pub struct AggregatorArgs {
     pub trust: TrustArgs,
     #[command(flatten)]
     pub bus: BusArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub limits: IngestLimitArgs,
     #[command(flatten)]
@@ -96,6 +100,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
     let tls = args.trust.tls.load()?;
     let config = AggregatorConfig {
         data_dir,
+        store_url: args.store.resolve(&file)?,
         limits: args.limits.resolve(&file.limits),
         store: args.retention.resolve(&file.retention)?,
         token: args.trust.token(),

@@ -1,16 +1,16 @@
 //! `mon query`: one series' stored history, read straight from the data
-//! dir's SQLite file (safe beside a running aggregator: readers never block
-//! the writer). The store picks the tier from the range; this module only
+//! dir's SQLite file or the fleet's PostgreSQL store (safe beside a running
+//! aggregator: readers never block the writer). The store picks the tier from the range; this module only
 //! parses the question and prints the answer.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use server::store::{Clock, RangeQuery, Reader, SeriesRange, Tier};
+use server::store::{Clock, Location, RangeQuery, Reader, SeriesRange, Tier};
 
 use super::GlobalArgs;
+use super::store::StoreArgs;
 use crate::config;
 
 /// Prints the history of one series as a table (or JSON with --json).
@@ -48,6 +48,8 @@ pub struct QueryArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Label pairs from `--labels`.
@@ -56,11 +58,12 @@ pub struct LabelSet(pub Vec<(String, String)>);
 
 pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     let file = config::load(global.config.as_deref())?;
+    let store_url = args.store.resolve(&file)?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
     let db = server::store::db_path(&data_dir);
-    if !db.exists() {
+    if store_url.is_none() && !db.exists() {
         bail!(
-            "no store at {}; point --data-dir at the directory `mon serve` or `mon aggregator` writes to",
+            "no store at {}; point --data-dir at the directory `mon serve` or `mon aggregator` writes to, or --store at their PostgreSQL database",
             db.display()
         );
     }
@@ -77,8 +80,9 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
             format_time(to, true)
         );
     }
+    let location = server::store::Location::new(store_url.as_ref(), &data_dir);
     let reader =
-        open_reader(&data_dir)?.with_config(file.retention.to_retention(), Clock::system());
+        open_reader(&location)?.with_config(file.retention.to_retention(), Clock::system());
     let range = reader.range(&RangeQuery {
         host: args.host.to_lowercase(),
         metric: args.metric,
@@ -95,9 +99,11 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_reader(data_dir: &Path) -> anyhow::Result<Reader> {
-    Reader::open(data_dir)
-        .with_context(|| format!("cannot read the store in {}", data_dir.display()))
+fn open_reader(location: &Location) -> anyhow::Result<Reader> {
+    location
+        .readers()
+        .and_then(|r| r.reader())
+        .with_context(|| format!("cannot read the store {}", location.describe()))
 }
 
 /// The aligned table `mon query` prints.

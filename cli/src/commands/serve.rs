@@ -14,6 +14,7 @@ use super::aggregator::RetentionArgs;
 use super::alerts::RuleArgs;
 use super::http::AccessArgs;
 use super::limits::IngestLimitArgs;
+use super::store::StoreArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::bus::BusArgs;
 use crate::{bus, config, shutdown};
@@ -48,6 +49,8 @@ pub struct ServeArgs {
     pub host: Option<String>,
     #[command(flatten)]
     pub bus: BusArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub limits: IngestLimitArgs,
     #[command(flatten)]
@@ -88,9 +91,12 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         agent
     });
     let alerts = args.alerts.resolve(&file.alerts, &data_dir, None)?;
+    let store_url = args.store.resolve(&file)?;
+    let location = server::store::Location::new(store_url.as_ref(), &data_dir);
     let config = ServeConfig {
         aggregator: AggregatorConfig {
             data_dir: data_dir.clone(),
+            store_url: store_url.clone(),
             limits: args.limits.resolve(&file.limits),
             store: args.retention.resolve(&file.retention)?,
             token: args.access.trust.token(),
@@ -99,6 +105,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         agent,
         gateway: GatewayConfig {
             data_dir: Some(data_dir.clone()),
+            store_url,
             access: args.access.resolve(),
             tls,
             ws: args.access.limits.ws(),
@@ -121,10 +128,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         println!("  dashboard     {http_s}://{http_addr}/");
         println!("  WebSocket     {ws_s}://{http_addr}/ws   (mon top --url {ws_s}://{http_addr}/ws)");
         println!("  gRPC ingest   {http_s}://{grpc_addr}   (mon agent --aggregator {http_s}://{grpc_addr})");
-        println!(
-            "  store         {}",
-            server::store::db_path(&data_dir).display()
-        );
+        println!("  store         {}", location.describe());
         println!(
             "  alerts        {} rules, state in {}",
             config.alerts.rules.rules.len(),

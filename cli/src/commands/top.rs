@@ -86,6 +86,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
     let config = ServeConfig {
         aggregator: AggregatorConfig {
             data_dir: dir.path().to_owned(),
+            store_url: None,
             limits: Default::default(),
             store: Default::default(),
             token: None,

@@ -41,6 +41,9 @@ const PUBLISH_DRAIN: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct AggregatorConfig {
     pub data_dir: PathBuf,
+    /// The shared PostgreSQL store; `None` keeps the SQLite file in
+    /// `data_dir`.
+    pub store_url: Option<store::postgres::PgUrl>,
     pub limits: Limits,
     /// Retention, rollup timing and the clock of the warm store.
     pub store: StoreConfig,
@@ -101,11 +104,14 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AggregatorError> {
-    let (writer, writer_handle) = store::open(&config.data_dir, config.store.clone())?;
+    let location = store::Location::new(config.store_url.as_ref(), &config.data_dir);
+    let (writer, writer_handle, readers) = location.open(config.store.clone()).await?;
     let _ = stats.store.set(writer.stats());
-    let known = store::Reader::open(&config.data_dir)?.series()?;
+    let known = tokio::task::spawn_blocking(move || readers.reader()?.series())
+        .await
+        .map_err(|e| StoreError::Read(e.to_string()))??;
     tracing::info!(
-        db = %store::db_path(&config.data_dir).display(),
+        db = %location.describe(),
         series = known.len(),
         "store open"
     );

@@ -68,6 +68,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     let aggregator = tokio::spawn(aggregator::run(
         AggregatorConfig {
             data_dir: data_dir.clone(),
+            store_url: None,
             // Unlimited: the agent under measurement is the only client, and
             // a rate refusal would measure replays instead of the agent.
             limits: Limits {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GatewayState;
 use crate::http::ApiError;
-use crate::store::{RangeQuery, Reader, StoreError, Tier};
+use crate::store::{RangeQuery, StoreError, Tier};
 use crate::time::now_ms;
 
 #[derive(Debug, Deserialize)]
@@ -90,9 +90,9 @@ pub async fn series(
             "from={from} is not before to={to}; both are Unix milliseconds"
         )));
     }
-    let Some(data_dir) = state.data_dir.clone() else {
+    let Some(history) = state.history.clone() else {
         return Err(ApiError::Unavailable(
-            "this gateway has no store to read history from; start it with --data-dir".into(),
+            "this gateway has no store to read history from; start it with --data-dir or --store".into(),
         ));
     };
     let step =
@@ -111,7 +111,7 @@ pub async fn series(
         step,
     };
     let range =
-        tokio::task::spawn_blocking(move || Reader::open(&data_dir).and_then(|r| r.range(&query)))
+        tokio::task::spawn_blocking(move || history.reader().and_then(|r| r.range(&query)))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(|e| match e {

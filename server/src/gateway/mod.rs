@@ -30,12 +30,16 @@ use crate::http::access::{require_token, require_token_and_origin};
 use crate::http::limits::{limit_body, limit_time};
 use crate::http::ws::{WsLimits, upgrade};
 use crate::http::{Access, HttpLimits, assets, live};
+use crate::store::postgres::PgReaders;
+use crate::store::{Readers, StoreError};
 use crate::tls::ServerTls;
 
 #[derive(Debug, Clone, Default)]
 pub struct GatewayConfig {
     /// Where the store lives, for `/api/series`; `None` answers 503 there.
     pub data_dir: Option<PathBuf>,
+    /// The shared PostgreSQL store, read instead of `data_dir`'s file.
+    pub store_url: Option<crate::store::postgres::PgUrl>,
     pub access: Access,
     pub ws: WsLimits,
     /// Request body size and request timeout.
@@ -49,7 +53,8 @@ pub struct GatewayConfig {
 #[derive(Clone)]
 pub struct GatewayState {
     hub: Arc<Hub>,
-    data_dir: Option<PathBuf>,
+    /// Where `/api/series` reads history.
+    history: Option<Readers>,
     access: Arc<Access>,
     ws: Arc<WsLimits>,
     http: Arc<HttpLimits>,
@@ -67,6 +72,8 @@ impl FromRef<GatewayState> for Arc<Hub> {
 pub enum GatewayError {
     #[error("HTTP server failed: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Every route in one place.
@@ -122,12 +129,24 @@ pub async fn run(
     aggregator: Option<Arc<Stats>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    let history = match (&config.store_url, &config.data_dir) {
+        (Some(url), _) => {
+            let url = url.clone();
+            let readers = tokio::task::spawn_blocking(move || PgReaders::open(&url))
+                .await
+                .map_err(|e| StoreError::Read(e.to_string()))??;
+            Some(Readers::Postgres(readers))
+        }
+        // The file may not exist yet: it is opened per request.
+        (None, Some(dir)) => Some(Readers::Sqlite(dir.clone())),
+        (None, None) => None,
+    };
     let hub = Hub::new("gateway", if config.ring == 0 { 1024 } else { config.ring });
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed = tokio::spawn(feed::run(bus, hub.clone(), stop_rx.clone()));
     let state = GatewayState {
         hub,
-        data_dir: config.data_dir,
+        history,
         access: Arc::new(config.access),
         ws: Arc::new(config.ws),
         http: Arc::new(config.http),

@@ -8,13 +8,14 @@
 //! in it with one of these errors, and keeps serving; the agents keep the
 //! reports spooled and replay them once a write commits again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rusqlite::ErrorCode;
 
 use super::StoreError;
+use super::db::DbError;
 use super::maintenance::StoreStats;
 
 /// The kinds of failure a person can act on, by SQLite result code.
@@ -28,31 +29,41 @@ pub(crate) enum Fault {
     /// `SQLITE_IOERR` and `SQLITE_CANTOPEN`: the disk failed a read or a
     /// write.
     Io,
+    /// PostgreSQL cannot be reached, or closed the connection.
+    Unreachable,
     /// Anything else (a bug, a corrupt file, a lock held too long).
     Other,
 }
 
 impl Fault {
-    pub fn of(e: &rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DiskFull) => Fault::DiskFull,
-            Some(ErrorCode::ReadOnly) => Fault::ReadOnly,
-            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => Fault::Io,
-            _ => Fault::Other,
+    pub fn of(e: &DbError) -> Self {
+        match e {
+            DbError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(ErrorCode::DiskFull) => Fault::DiskFull,
+                Some(ErrorCode::ReadOnly) => Fault::ReadOnly,
+                Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => Fault::Io,
+                _ => Fault::Other,
+            },
+            DbError::Postgres(e) => match e.as_db_error() {
+                Some(db) if db.code() == &postgres::error::SqlState::DISK_FULL => Fault::DiskFull,
+                Some(_) => Fault::Other,
+                None => Fault::Unreachable,
+            },
+            DbError::Decode(_) | DbError::Invalid(_) => Fault::Other,
         }
     }
 }
 
-/// The error a failed write is answered with. `dir` is the data dir, which
-/// is what the operator frees space on or remounts.
-pub(crate) fn write_error(e: &rusqlite::Error, dir: &Path) -> StoreError {
+/// The error a failed SQLite write is answered with. `dir` is the data dir,
+/// which is what the operator frees space on or remounts.
+pub(crate) fn write_error(e: &DbError, dir: &Path) -> StoreError {
     let dir = dir.to_owned();
     let message = e.to_string();
     match Fault::of(e) {
         Fault::DiskFull => StoreError::DiskFull { dir, message },
         Fault::ReadOnly => StoreError::ReadOnly { dir, message },
         Fault::Io => StoreError::Io { dir, message },
-        Fault::Other => StoreError::Write(message),
+        Fault::Unreachable | Fault::Other => StoreError::Write(message),
     }
 }
 
@@ -102,7 +113,8 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
 
 /// Whether the writer's last batch committed, and since when not.
 pub(crate) struct Health {
-    dir: PathBuf,
+    /// The data dir, or the database's URL: where the operator looks.
+    place: String,
     failing: Option<Failing>,
 }
 
@@ -114,8 +126,11 @@ struct Failing {
 }
 
 impl Health {
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir, failing: None }
+    pub fn new(place: String) -> Self {
+        Self {
+            place,
+            failing: None,
+        }
     }
 
     /// Records a batch that rolled back. Logs only when the kind of failure
@@ -123,14 +138,13 @@ impl Health {
     /// one per report; the counter still counts every batch.
     pub fn failed(
         &mut self,
-        e: &rusqlite::Error,
+        fault: Fault,
         error: &StoreError,
         reports: usize,
         stats: &StoreStats,
     ) {
         stats.write_errors.fetch_add(1, Ordering::Relaxed);
         stats.write_failing.store(1, Ordering::Relaxed);
-        let fault = Fault::of(e);
         match &mut self.failing {
             Some(f) if f.fault == fault => {
                 f.batches += 1;
@@ -138,7 +152,7 @@ impl Health {
                 tracing::debug!(error = %error, reports, "store write failed again");
             }
             _ => {
-                tracing::error!(dir = %self.dir.display(), reports, "{error}; the reports stay unacknowledged and the agents replay them");
+                tracing::error!(store = %self.place, reports, "{error}; the reports stay unacknowledged and the agents replay them");
                 self.failing = Some(Failing {
                     fault,
                     since: Instant::now(),
@@ -154,7 +168,7 @@ impl Health {
         if let Some(f) = self.failing.take() {
             stats.write_failing.store(0, Ordering::Relaxed);
             tracing::info!(
-                dir = %self.dir.display(),
+                store = %self.place,
                 failed_batches = f.batches,
                 refused_reports = f.reports,
                 paused_ms = f.since.elapsed().as_millis() as u64,
@@ -168,8 +182,11 @@ impl Health {
 mod tests {
     use super::*;
 
-    fn sqlite_error(code: i32) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    fn sqlite_error(code: i32) -> DbError {
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
     }
 
     #[test]

@@ -9,11 +9,11 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::StoreConfig;
 use super::config::{HOUR_MS, MINUTE_MS};
+use super::db::{Db, DbResult};
 use super::raw::{self, window_of};
 use super::retention::{self, Cutoffs, Deleted};
 use super::rollup::{self, Table, bucket_of};
@@ -77,25 +77,19 @@ pub(crate) struct Marks {
 }
 
 impl Marks {
-    pub fn load(conn: &Connection) -> rusqlite::Result<Self> {
+    pub fn load(db: &mut dyn Db) -> DbResult<Self> {
         Ok(Self {
-            compacted_before: get(conn, "compacted_before")?.unwrap_or(i64::MIN),
-            watermark_1m: get(conn, "watermark_1m")?,
-            watermark_1h: get(conn, "watermark_1h")?,
+            compacted_before: db.state("compacted_before")?.unwrap_or(i64::MIN),
+            watermark_1m: db.state("watermark_1m")?,
+            watermark_1h: db.state("watermark_1h")?,
         })
     }
 }
 
-fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT value FROM store_state WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .optional()
-}
-
-fn set(conn: &Connection, name: &str, value: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO store_state (name, value) VALUES (?1, ?2)")?
-        .execute(params![name, value])?;
-    Ok(())
+/// A step's work, done in a transaction that is not committed yet.
+pub(crate) struct Pending {
+    marks: Marks,
+    phase: Phase,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +138,11 @@ impl Run {
         self.phase == Phase::Done
     }
 
-    /// Runs one step in its own transaction. `marks` is updated only after
-    /// the commit, so ingest never acts on progress that could roll back.
-    pub fn step(&mut self, conn: &mut Connection, marks: &mut Marks) -> rusqlite::Result<()> {
-        let tx = conn.transaction()?;
+    /// Does one step's work in `tx`, a transaction of its own that the
+    /// caller commits and then hands the result to [`Run::committed`]; so
+    /// `marks` change only after the commit, and ingest never acts on
+    /// progress that could roll back.
+    pub fn step(&mut self, tx: &mut dyn Db, marks: &Marks) -> DbResult<Pending> {
         let mut next = *marks;
         let now = self.report.now_ms;
         let settled = now - self.grace_ms;
@@ -157,10 +152,10 @@ impl Run {
                 if cutoff > marks.compacted_before {
                     // Recorded before the first chunk of the new windows is
                     // written, so ingest checks chunks for any sample in them.
-                    set(&tx, "compacted_before", cutoff)?;
+                    tx.set_state("compacted_before", cutoff)?;
                     next.compacted_before = cutoff;
                 }
-                let done = raw::compact_step(&tx, cutoff, COMPACT_ROWS)?;
+                let done = raw::compact_step(tx, cutoff, COMPACT_ROWS)?;
                 self.report.head_rows_compacted += done.head_rows as u64;
                 self.report.chunks_written += done.chunks as u64;
                 if done.head_rows == 0 {
@@ -174,15 +169,15 @@ impl Run {
                 let wm = match marks.watermark_1m {
                     Some(wm) => wm,
                     None => {
-                        oldest_raw(&tx)?.map_or(target, |ts| bucket_of(ts, MINUTE_MS).min(target))
+                        tx.oldest_raw()?.map_or(target, |ts| bucket_of(ts, MINUTE_MS).min(target))
                     }
                 };
                 let to = target.min(wm.saturating_add(STEP_1M_MS));
                 if to > wm {
-                    self.report.buckets_1m += rollup::materialize_1m(&tx, wm, to)? as u64;
+                    self.report.buckets_1m += rollup::materialize_1m(tx, wm, to)? as u64;
                 }
                 let wm = wm.max(to);
-                set(&tx, "watermark_1m", wm)?;
+                tx.set_state("watermark_1m", wm)?;
                 next.watermark_1m = Some(wm);
                 if wm >= target {
                     Phase::Dirty1m
@@ -193,7 +188,7 @@ impl Run {
             Phase::Dirty1m => {
                 let wm_1h = marks.watermark_1h.unwrap_or(i64::MIN);
                 let n = rollup::redo_dirty(
-                    &tx,
+                    tx,
                     Table::OneMinute,
                     DIRTY_BATCH,
                     self.cutoffs.raw,
@@ -211,14 +206,14 @@ impl Run {
                 let target = bucket_of(wm_1m, HOUR_MS);
                 let wm = match marks.watermark_1h {
                     Some(wm) => wm,
-                    None => oldest_1m(&tx)?.map_or(target, |b| bucket_of(b, HOUR_MS).min(target)),
+                    None => tx.oldest_bucket(Table::OneMinute)?.map_or(target, |b| bucket_of(b, HOUR_MS).min(target)),
                 };
                 let to = target.min(wm.saturating_add(STEP_1H_MS));
                 if to > wm {
-                    self.report.buckets_1h += rollup::materialize_1h(&tx, wm, to)? as u64;
+                    self.report.buckets_1h += rollup::materialize_1h(tx, wm, to)? as u64;
                 }
                 let wm = wm.max(to);
-                set(&tx, "watermark_1h", wm)?;
+                tx.set_state("watermark_1h", wm)?;
                 next.watermark_1h = Some(wm);
                 if wm >= target {
                     Phase::Dirty1h
@@ -228,7 +223,7 @@ impl Run {
             }
             Phase::Dirty1h => {
                 let n = rollup::redo_dirty(
-                    &tx,
+                    tx,
                     Table::OneHour,
                     DIRTY_BATCH,
                     self.cutoffs.one_minute,
@@ -242,7 +237,7 @@ impl Run {
                 }
             }
             Phase::Retention(stage) => {
-                let n = retention::step(&tx, stage, self.cutoffs, &mut self.deleted)?;
+                let n = retention::step(tx, stage, self.cutoffs, &mut self.deleted)?;
                 match (n, stage + 1 < retention::stages()) {
                     (0, true) => Phase::Retention(stage + 1),
                     (0, false) => Phase::Done,
@@ -251,7 +246,12 @@ impl Run {
             }
             Phase::Done => Phase::Done,
         };
-        tx.commit()?;
+        Ok(Pending { marks: next, phase })
+    }
+
+    /// Takes in a step whose transaction has committed.
+    pub fn committed(&mut self, pending: Pending, marks: &mut Marks) {
+        let Pending { marks: next, phase } = pending;
         *marks = next;
         self.phase = phase;
         if phase == Phase::Done {
@@ -259,7 +259,6 @@ impl Run {
             self.report.watermark_1h = marks.watermark_1h.unwrap_or(i64::MIN);
             self.report.deleted = self.with_retention.then_some(self.deleted);
         }
-        Ok(())
     }
 
     /// Publishes a finished run's figures and logs them once.
@@ -323,18 +322,4 @@ impl Run {
             );
         }
     }
-}
-
-/// The oldest raw sample's time, head or chunk.
-fn oldest_raw(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        "SELECT min(t) FROM (SELECT min(ts) AS t FROM metrics_raw_head
-                             UNION ALL SELECT min(first_ts) FROM metrics_raw)",
-        [],
-        |r| r.get(0),
-    )
-}
-
-fn oldest_1m(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT min(bucket) FROM metrics_1m", [], |r| r.get(0))
 }

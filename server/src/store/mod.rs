@@ -15,19 +15,24 @@
 
 mod alerts;
 mod config;
+mod db;
 pub(crate) mod encoding;
 mod fault;
 #[cfg(test)]
 mod fault_tests;
 mod maintenance;
 mod migrations;
+pub mod postgres;
 mod query;
 mod raw;
 mod read;
 mod retention;
 mod rollup;
+mod sqlite;
+mod sqlite_writer;
 mod writer;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use alerts::{
@@ -84,6 +89,99 @@ pub enum StoreError {
     Query(String),
     #[error("the store writer has stopped")]
     Closed,
+    /// The PostgreSQL store cannot be used at start-up.
+    #[error(
+        "cannot use the PostgreSQL store at {url}: {message}; check that PostgreSQL runs there and accepts this user, password and database"
+    )]
+    Unreachable { url: String, message: String },
+    /// The PostgreSQL store went away while running.
+    #[error("the PostgreSQL store at {url} cannot be reached: ingest paused until it is back ({message})")]
+    Paused { url: String, message: String },
+}
+
+/// Where the warm store is: the SQLite file in a data dir, or a PostgreSQL
+/// database shared by a fleet.
+#[derive(Clone, Debug)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(postgres::PgUrl),
+}
+
+impl Location {
+    /// `--store URL` if given, else the SQLite file in `data_dir`.
+    pub fn new(store_url: Option<&postgres::PgUrl>, data_dir: &Path) -> Self {
+        match store_url {
+            Some(url) => Location::Postgres(url.clone()),
+            None => Location::Sqlite(data_dir.to_owned()),
+        }
+    }
+
+    /// What to show a person: the database file, or the URL without its
+    /// password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => db_path(dir).display().to_string(),
+            Location::Postgres(url) => url.to_string(),
+        }
+    }
+
+    /// Opens the store for writing (see [`open`]) and its readers, off the
+    /// async executor.
+    pub async fn open(
+        &self,
+        config: StoreConfig,
+    ) -> Result<(StoreWriter, WriterHandle, Readers), StoreError> {
+        let location = self.clone();
+        tokio::task::spawn_blocking(move || match location {
+            Location::Sqlite(dir) => {
+                let (w, h) = open(&dir, config)?;
+                Ok((w, h, Readers::Sqlite(dir)))
+            }
+            Location::Postgres(url) => {
+                let (w, h) = postgres::open(&url, config)?;
+                Ok((w, h, Readers::Postgres(postgres::PgReaders::open(&url)?)))
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+    }
+
+    /// Readers of an existing store. Blocking: it connects to check.
+    pub fn readers(&self) -> Result<Readers, StoreError> {
+        match self {
+            Location::Sqlite(dir) => {
+                Reader::open(dir)?;
+                Ok(Readers::Sqlite(dir.clone()))
+            }
+            Location::Postgres(url) => Ok(Readers::Postgres(postgres::PgReaders::open(url)?)),
+        }
+    }
+}
+
+/// Opens [`Reader`]s on one store; cheap to clone.
+#[derive(Clone)]
+pub enum Readers {
+    Sqlite(PathBuf),
+    Postgres(postgres::PgReaders),
+}
+
+impl fmt::Debug for Readers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Readers::Sqlite(dir) => write!(f, "Readers({})", db_path(dir).display()),
+            Readers::Postgres(_) => f.write_str("Readers(postgres)"),
+        }
+    }
+}
+
+impl Readers {
+    /// A reader: a new SQLite connection, or one from the pool. Blocking.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        match self {
+            Readers::Sqlite(dir) => Reader::open(dir),
+            Readers::Postgres(pool) => Ok(Reader::postgres(pool.client()?)),
+        }
+    }
 }
 
 /// Path of the database file in `data_dir`.
@@ -115,5 +213,10 @@ pub fn open(
             message: format!("{} cannot be written", path.display()),
         });
     }
-    writer::start(conn, path, config)
+    let marks = maintenance::Marks::load(&mut sqlite::Lite(&conn)).map_err(|e| StoreError::Open {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let engine = sqlite_writer::SqliteEngine::new(conn, path);
+    Ok(writer::start(engine, marks, config))
 }

@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::config::{HOUR_MS, MINUTE_MS, Retention};
+use super::db::{Db, DbResult};
 use super::raw::series_samples;
-use super::rollup::{Bucket, Table, aggregate, bucket_of, coarsen, dirty_buckets, read_buckets};
+use super::rollup::{Bucket, Table, aggregate, bucket_of, coarsen};
 
 /// Spans up to this read raw samples.
 pub const RAW_MAX_SPAN: Duration = Duration::from_secs(6 * 3600);
@@ -169,14 +169,14 @@ pub(crate) fn choose_tier(
 /// The points of series `id` (of `host`) over `from..to` from `tier`,
 /// regrouped to `step` if given.
 pub(crate) fn points(
-    conn: &Connection,
+    conn: &mut dyn Db,
     (id, host): (i64, &str),
     from: i64,
     to: i64,
     tier: Tier,
     step: Option<Duration>,
     marks: Watermarks,
-) -> rusqlite::Result<(i64, Vec<RangePoint>)> {
+) -> DbResult<(i64, Vec<RangePoint>)> {
     let step_ms = step.map(|s| s.as_millis() as i64);
     let buckets = match tier {
         Tier::Raw => {
@@ -206,17 +206,17 @@ pub(crate) fn points(
 /// the samples before `to`: materialized rows behind the watermark, with the
 /// stale ones and everything after it computed from raw samples.
 pub(crate) fn union_1m(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: i64,
     host: &str,
     from: i64,
     to: i64,
     marks: Watermarks,
-) -> rusqlite::Result<Vec<Bucket>> {
+) -> DbResult<Vec<Bucket>> {
     let start = bucket_of(from, MINUTE_MS);
     let split = marks.one_minute.clamp(start, to.max(start));
-    let mut out = read_buckets(conn, Table::OneMinute, id, start, split)?;
-    for stale in dirty_buckets(conn, Table::OneMinute, id, start, split)? {
+    let mut out = conn.buckets(Table::OneMinute, id, start, split)?;
+    for stale in conn.dirty_of(Table::OneMinute, id, start, split)? {
         let samples = series_samples(conn, id, host, stale, stale + MINUTE_MS)?;
         // No samples left means retention took them; keep the stored row.
         if let Some(fresh) = aggregate(&samples, MINUTE_MS).pop() {
@@ -236,22 +236,22 @@ pub(crate) fn union_1m(
 /// The 1h buckets of one series starting in `[bucket_of(from), to)`, the
 /// same way one tier up: stale and newer hours are merged from [`union_1m`].
 pub(crate) fn union_1h(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: i64,
     host: &str,
     from: i64,
     to: i64,
     marks: Watermarks,
-) -> rusqlite::Result<Vec<Bucket>> {
+) -> DbResult<Vec<Bucket>> {
     let start = bucket_of(from, HOUR_MS);
     let split = marks.one_hour.clamp(start, to.max(start));
-    let mut out = read_buckets(conn, Table::OneHour, id, start, split)?;
+    let mut out = conn.buckets(Table::OneHour, id, start, split)?;
     // An hour is stale if it is marked, or if one of its minutes is (the
     // hour is marked only once the minute has been redone).
-    let mut stale: BTreeSet<i64> = dirty_buckets(conn, Table::OneHour, id, start, split)?
+    let mut stale: BTreeSet<i64> = conn.dirty_of(Table::OneHour, id, start, split)?
         .into_iter()
         .collect();
-    for minute in dirty_buckets(conn, Table::OneMinute, id, start, split)? {
+    for minute in conn.dirty_of(Table::OneMinute, id, start, split)? {
         stale.insert(bucket_of(minute, HOUR_MS));
     }
     for hour in stale {

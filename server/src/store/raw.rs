@@ -15,13 +15,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::config::MINUTE_MS;
+use super::db::{Db, DbResult};
 use super::encoding::{
-    DecodeError, Sample, decode_chunk, decode_report, encode_chunk, encode_report, merge_samples,
-    report_value,
+    Sample, decode_chunk, decode_report, encode_chunk, encode_report, merge_samples, report_value,
 };
 
 /// Width of a chunk's time window. 360 samples at a 5 s interval: long
@@ -33,10 +30,6 @@ pub(crate) const CHUNK_WINDOW_MS: i64 = 30 * MINUTE_MS;
 pub(crate) fn window_of(ts: i64) -> i64 {
     ts.div_euclid(CHUNK_WINDOW_MS)
         .saturating_mul(CHUNK_WINDOW_MS)
-}
-
-pub(crate) fn decode_err(e: DecodeError) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, Type::Blob, Box::new(e))
 }
 
 /// What writing one report's samples did.
@@ -51,18 +44,18 @@ pub(crate) struct Written {
 /// value ever written for each (series, ts). Samples already stored, in the
 /// head or in a chunk, are counted as duplicates and left alone.
 pub(crate) fn write_report(
-    conn: &Connection,
+    db: &mut dyn Db,
     host: &str,
     ts: i64,
     mut samples: Vec<(i64, f64)>,
     compacted_before: i64,
-) -> rusqlite::Result<Written> {
+) -> DbResult<Written> {
     let offered = samples.len();
     if ts < compacted_before {
         // A late report: its window may be compacted already.
         let mut keep = Vec::with_capacity(samples.len());
         for (id, v) in samples {
-            let in_chunk = read_chunk(conn, id, window_of(ts))?
+            let in_chunk = read_chunk(db, id, window_of(ts))?
                 .is_some_and(|c| c.binary_search_by_key(&ts, |s| s.0).is_ok());
             if !in_chunk {
                 keep.push((id, v));
@@ -77,24 +70,28 @@ pub(crate) fn write_report(
         });
     }
     let blob = encode_report(&mut samples);
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (host, ts) DO NOTHING",
-        )?
-        .execute(params![host, ts, samples.len() as i64, blob])?;
-    if inserted == 1 {
+    if db.head_insert(host, ts, samples.len() as i64, &blob)? {
         return Ok(Written {
             duplicates: offered - samples.len(),
             fresh: samples,
         });
     }
-    // The host already reported at this timestamp (a replay, or a second
-    // report for the same instant): add only the series it lacks.
-    let existing: Vec<u8> = conn
-        .prepare_cached("SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?
-        .query_row(params![host, ts], |r| r.get(0))?;
-    let mut merged = decode_report(&existing).map_err(decode_err)?;
+    merge_into_head(db, host, ts, samples, offered)
+}
+
+/// The host already reported at this timestamp (a replay, or a second report
+/// for the same instant): adds to its head row only the series it lacks.
+/// `samples` are the report's samples not found in a chunk, out of
+/// `offered`.
+pub(crate) fn merge_into_head(
+    db: &mut dyn Db,
+    host: &str,
+    ts: i64,
+    samples: Vec<(i64, f64)>,
+    offered: usize,
+) -> DbResult<Written> {
+    let existing = db.head_data(host, ts)?;
+    let mut merged = decode_report(&existing)?;
     let known: HashMap<i64, ()> = merged.iter().map(|(id, _)| (*id, ())).collect();
     let fresh: Vec<(i64, f64)> = samples
         .into_iter()
@@ -103,10 +100,7 @@ pub(crate) fn write_report(
     if !fresh.is_empty() {
         merged.extend_from_slice(&fresh);
         let blob = encode_report(&mut merged);
-        conn.prepare_cached(
-            "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
-        )?
-        .execute(params![host, ts, merged.len() as i64, blob])?;
+        db.head_update(host, ts, merged.len() as i64, &blob)?;
     }
     Ok(Written {
         duplicates: offered - fresh.len(),
@@ -116,77 +110,54 @@ pub(crate) fn write_report(
 
 /// The decoded chunk of one series and window, if there is one.
 pub(crate) fn read_chunk(
-    conn: &Connection,
+    db: &mut dyn Db,
     series_id: i64,
     window: i64,
-) -> rusqlite::Result<Option<Vec<Sample>>> {
-    let blob: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT data FROM metrics_raw WHERE series_id = ?1 AND window_start = ?2")?
-        .query_row(params![series_id, window], |r| r.get(0))
-        .optional()?;
-    blob.map(|b| decode_chunk(&b).map_err(decode_err))
-        .transpose()
+) -> DbResult<Option<Vec<Sample>>> {
+    match db.chunk(series_id, window)? {
+        Some(b) => Ok(Some(decode_chunk(&b)?)),
+        None => Ok(None),
+    }
 }
 
 /// Replaces (or creates, or with no samples deletes) one chunk.
 pub(crate) fn write_chunk(
-    conn: &Connection,
+    db: &mut dyn Db,
     series_id: i64,
     window: i64,
     samples: &[Sample],
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-        conn.prepare_cached("DELETE FROM metrics_raw WHERE series_id = ?1 AND window_start = ?2")?
-            .execute(params![series_id, window])?;
-        return Ok(());
+        return db.chunk_delete(series_id, window);
     };
-    conn.prepare_cached(
-        "INSERT INTO metrics_raw (series_id, window_start, first_ts, last_ts, samples, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (series_id, window_start) DO UPDATE SET first_ts = excluded.first_ts,
-           last_ts = excluded.last_ts, samples = excluded.samples, data = excluded.data",
-    )?
-    .execute(params![
+    db.chunk_put(
         series_id,
         window,
-        first.0,
-        last.0,
+        (first.0, last.0),
         samples.len() as i64,
-        encode_chunk(samples)
-    ])?;
-    Ok(())
+        &encode_chunk(samples),
+    )
 }
 
 /// Raw samples of one series with `from <= ts < to`, oldest first.
 pub(crate) fn series_samples(
-    conn: &Connection,
+    db: &mut dyn Db,
     series_id: i64,
     host: &str,
     from: i64,
     to: i64,
-) -> rusqlite::Result<Vec<Sample>> {
+) -> DbResult<Vec<Sample>> {
     let mut chunked = Vec::new();
     if from < to {
-        let mut stmt = conn.prepare_cached(
-            "SELECT data FROM metrics_raw WHERE series_id = ?1 AND window_start >= ?2
-             AND window_start < ?3 AND last_ts >= ?4 ORDER BY window_start",
-        )?;
-        let mut rows = stmt.query(params![series_id, window_of(from), to, from])?;
-        while let Some(row) = rows.next()? {
-            let blob: Vec<u8> = row.get(0)?;
-            let chunk = decode_chunk(&blob).map_err(decode_err)?;
+        for blob in db.chunks_of_series(series_id, window_of(from), to, from)? {
+            let chunk = decode_chunk(&blob)?;
             chunked.extend(chunk.into_iter().filter(|s| s.0 >= from && s.0 < to));
         }
     }
     let mut head = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts, data FROM metrics_raw_head WHERE host = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
-    )?;
-    let mut rows = stmt.query(params![host, from, to])?;
-    while let Some(row) = rows.next()? {
-        let blob: Vec<u8> = row.get(1)?;
-        if let Some(v) = report_value(&blob, series_id).map_err(decode_err)? {
-            head.push((row.get(0)?, v));
+    for (ts, blob) in db.head_of_host(host, from, to)? {
+        if let Some(v) = report_value(&blob, series_id)? {
+            head.push((ts, v));
         }
     }
     Ok(if head.is_empty() {
@@ -199,33 +170,21 @@ pub(crate) fn series_samples(
 /// Raw samples of every series with `from <= ts < to`, by series id, each
 /// oldest first.
 pub(crate) fn samples_between(
-    conn: &Connection,
+    db: &mut dyn Db,
     from: i64,
     to: i64,
-) -> rusqlite::Result<HashMap<i64, Vec<Sample>>> {
+) -> DbResult<HashMap<i64, Vec<Sample>>> {
     let mut chunked: HashMap<i64, Vec<Sample>> = HashMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT series_id, data FROM metrics_raw WHERE window_start >= ?1 AND window_start < ?2
-         AND last_ts >= ?3 ORDER BY series_id, window_start",
-    )?;
-    let mut rows = stmt.query(params![window_of(from), to, from])?;
-    while let Some(row) = rows.next()? {
-        let blob: Vec<u8> = row.get(1)?;
-        let chunk = decode_chunk(&blob).map_err(decode_err)?;
+    for (id, blob) in db.chunks_between(window_of(from), to, from)? {
+        let chunk = decode_chunk(&blob)?;
         chunked
-            .entry(row.get(0)?)
+            .entry(id)
             .or_default()
             .extend(chunk.into_iter().filter(|s| s.0 >= from && s.0 < to));
     }
     let mut head: HashMap<i64, Vec<Sample>> = HashMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts, data FROM metrics_raw_head WHERE ts >= ?1 AND ts < ?2 ORDER BY ts",
-    )?;
-    let mut rows = stmt.query(params![from, to])?;
-    while let Some(row) = rows.next()? {
-        let ts: i64 = row.get(0)?;
-        let blob: Vec<u8> = row.get(1)?;
-        for (id, v) in decode_report(&blob).map_err(decode_err)? {
+    for (ts, blob) in db.head_between(from, to)? {
+        for (id, v) in decode_report(&blob)? {
             head.entry(id).or_default().push((ts, v));
         }
     }
@@ -246,59 +205,32 @@ pub(crate) struct Compacted {
 /// Moves up to `max_rows` head rows of one host older than `cutoff` into
 /// chunks. Returns zero rows when nothing before `cutoff` is left.
 pub(crate) fn compact_step(
-    conn: &Connection,
+    db: &mut dyn Db,
     cutoff: i64,
     max_rows: usize,
-) -> rusqlite::Result<Compacted> {
-    let host: Option<String> = conn
-        .prepare_cached("SELECT host FROM metrics_raw_head WHERE ts < ?1 ORDER BY ts LIMIT 1")?
-        .query_row([cutoff], |r| r.get(0))
-        .optional()?;
-    let Some(host) = host else {
+) -> DbResult<Compacted> {
+    let Some(host) = db.head_oldest_host(cutoff)? else {
         return Ok(Compacted::default());
     };
     let mut groups: BTreeMap<(i64, i64), Vec<Sample>> = BTreeMap::new();
-    let mut rowids = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT rowid, ts, data FROM metrics_raw_head WHERE host = ?1 AND ts < ?2
-             ORDER BY ts LIMIT ?3",
-        )?;
-        let mut rows = stmt.query(params![host, cutoff, max_rows as i64])?;
-        while let Some(row) = rows.next()? {
-            rowids.push(row.get::<_, i64>(0)?);
-            let ts: i64 = row.get(1)?;
-            let blob: Vec<u8> = row.get(2)?;
-            for (id, v) in decode_report(&blob).map_err(decode_err)? {
-                groups.entry((id, window_of(ts))).or_default().push((ts, v));
-            }
+    let mut times = Vec::new();
+    for (ts, blob) in db.head_rows(&host, cutoff, max_rows as i64)? {
+        times.push(ts);
+        for (id, v) in decode_report(&blob)? {
+            groups.entry((id, window_of(ts))).or_default().push((ts, v));
         }
     }
     let chunks = groups.len();
     for ((id, window), samples) in groups {
-        let merged = match read_chunk(conn, id, window)? {
+        let merged = match read_chunk(db, id, window)? {
             Some(existing) => merge_samples(&existing, &samples),
             None => samples,
         };
-        write_chunk(conn, id, window, &merged)?;
+        write_chunk(db, id, window, &merged)?;
     }
-    let mut delete = conn.prepare_cached("DELETE FROM metrics_raw_head WHERE rowid = ?1")?;
-    for rowid in &rowids {
-        delete.execute([rowid])?;
-    }
+    db.head_delete(&host, &times)?;
     Ok(Compacted {
-        head_rows: rowids.len(),
+        head_rows: times.len(),
         chunks,
     })
-}
-
-/// Samples stored in the raw tier, head and chunks together.
-pub(crate) fn raw_sample_count(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.query_row(
-        "SELECT (SELECT coalesce(sum(samples), 0) FROM metrics_raw)
-              + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_head)",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as u64)
 }

@@ -4,13 +4,16 @@
 //! snapshot even while maintenance moves data between tiers.
 
 use std::path::Path;
+use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 
 use super::config::{Clock, Retention};
+use super::db::{Db, DbError, DbResult};
 use super::query::{self, RangeQuery, SeriesRange, Tier, Watermarks};
-use super::rollup::{Bucket, Table, read_buckets};
-use super::{StoreError, raw};
+use super::rollup::{Bucket, Table};
+use super::sqlite::Lite;
+use super::{StoreError, postgres, raw};
 use crate::model::SeriesKey;
 
 /// One stored raw sample.
@@ -20,13 +23,21 @@ pub struct RawPoint {
     pub value: f64,
 }
 
+/// Reads the warm store. Each call runs in one read transaction of its own.
 pub struct Reader {
-    conn: Connection,
+    conn: ReadConn,
     retention: Retention,
     clock: Clock,
 }
 
-fn read_err(e: rusqlite::Error) -> StoreError {
+enum ReadConn {
+    Sqlite(Connection),
+    /// A pooled connection; the lock only satisfies `&self` methods, a
+    /// reader is used by one thread at a time.
+    Postgres(Mutex<postgres::PooledClient>),
+}
+
+fn read_err(e: DbError) -> StoreError {
     StoreError::Read(e.to_string())
 }
 
@@ -43,12 +54,21 @@ impl Reader {
             message: e.to_string(),
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(read_err)?;
-        Ok(Self {
+            .map_err(|e| read_err(e.into()))?;
+        Ok(Self::with_conn(ReadConn::Sqlite(conn)))
+    }
+
+    /// A reader on a pooled PostgreSQL connection.
+    pub(crate) fn postgres(client: postgres::PooledClient) -> Self {
+        Self::with_conn(ReadConn::Postgres(Mutex::new(client)))
+    }
+
+    fn with_conn(conn: ReadConn) -> Self {
+        Self {
             conn,
             retention: Retention::default(),
             clock: Clock::system(),
-        })
+        }
     }
 
     /// Uses `retention` and `clock` to choose tiers, as the writer does.
@@ -58,24 +78,28 @@ impl Reader {
         self
     }
 
+    /// Runs `f` in one read transaction: one consistent snapshot, even
+    /// while maintenance moves data between tiers.
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> DbResult<T>) -> Result<T, StoreError> {
+        match &self.conn {
+            ReadConn::Sqlite(conn) => {
+                let tx = conn
+                    .unchecked_transaction()
+                    .map_err(|e| read_err(e.into()))?;
+                f(&mut Lite(&tx)).map_err(read_err)
+            }
+            ReadConn::Postgres(client) => {
+                let mut client = client.lock().unwrap_or_else(|p| p.into_inner());
+                postgres::read(&mut client, f).map_err(read_err)
+            }
+        }
+    }
+
     /// Every series of every host, as `(host, series)`.
     pub fn series(&self) -> Result<Vec<(String, SeriesKey)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT host, name, labels FROM series ORDER BY host, name, labels")
-            .map_err(read_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(read_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (host, name, labels) = row.map_err(read_err)?;
+        let rows = self.read(|db| db.all_series())?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (host, name, labels) in rows {
             let key = SeriesKey::from_parts(&name, &labels)
                 .map_err(|e| StoreError::Read(format!("series {name} has bad labels: {e}")))?;
             out.push((host, key));
@@ -91,12 +115,12 @@ impl Reader {
         from: i64,
         to: i64,
     ) -> Result<Vec<RawPoint>, StoreError> {
-        let tx = self.conn.unchecked_transaction().map_err(read_err)?;
-        let Some(id) = series_id(&tx, host, &key.name, &key.labels_json()).map_err(read_err)?
-        else {
-            return Ok(Vec::new());
-        };
-        let samples = raw::series_samples(&tx, id, host, from, to).map_err(read_err)?;
+        let samples = self.read(|db| {
+            let Some(id) = db.series_id(host, &key.name, &key.labels_json())? else {
+                return Ok(Vec::new());
+            };
+            raw::series_samples(db, id, host, from, to)
+        })?;
         Ok(samples
             .into_iter()
             .map(|(ts, value)| RawPoint { ts, value })
@@ -105,7 +129,7 @@ impl Reader {
 
     /// Total number of raw samples stored.
     pub fn raw_count(&self) -> Result<u64, StoreError> {
-        raw::raw_sample_count(&self.conn).map_err(read_err)
+        self.read(|db| db.raw_sample_count())
     }
 
     /// The rollup rows materialized so far for one series, with
@@ -129,55 +153,48 @@ impl Reader {
                 ));
             }
         };
-        let tx = self.conn.unchecked_transaction().map_err(read_err)?;
-        let Some(id) = series_id(&tx, host, &key.name, &key.labels_json()).map_err(read_err)?
-        else {
-            return Ok(Vec::new());
-        };
-        read_buckets(&tx, table, id, from, to).map_err(read_err)
+        self.read(|db| {
+            let Some(id) = db.series_id(host, &key.name, &key.labels_json())? else {
+                return Ok(Vec::new());
+            };
+            db.buckets(table, id, from, to)
+        })
     }
 
     /// The rollup watermarks `(1m, 1h)`: every bucket before one is
     /// materialized. `None` before the first maintenance run.
     pub fn watermarks(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
-        let get = |name: &str| {
-            self.conn
-                .query_row(
-                    "SELECT value FROM store_state WHERE name = ?1",
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(read_err)
-        };
-        Ok((get("watermark_1m")?, get("watermark_1h")?))
+        self.read(|db| Ok((db.state("watermark_1m")?, db.state("watermark_1h")?)))
     }
 
-    /// Bytes on disk per table, its indexes included, largest first (from
-    /// SQLite's `dbstat`): where the file's space goes.
+    /// Bytes on disk per table, its indexes included, largest first: where
+    /// the database's space goes.
     pub fn table_bytes(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d
-                 LEFT JOIN sqlite_schema m ON m.name = d.name
-                 GROUP BY 1 ORDER BY 2 DESC",
-            )
-            .map_err(read_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
-            .map_err(read_err)?;
-        rows.collect::<Result<_, _>>().map_err(read_err)
+        match &self.conn {
+            ReadConn::Sqlite(conn) => {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d
+                         LEFT JOIN sqlite_schema m ON m.name = d.name
+                         GROUP BY 1 ORDER BY 2 DESC",
+                    )
+                    .map_err(|e| read_err(e.into()))?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                    .map_err(|e| read_err(e.into()))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(|e| read_err(e.into()))
+            }
+            ReadConn::Postgres(client) => {
+                let mut client = client.lock().unwrap_or_else(|p| p.into_inner());
+                postgres::table_bytes(&mut client).map_err(read_err)
+            }
+        }
     }
 
     /// Every host that ever reported, sorted.
     pub fn hosts(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT host FROM hosts ORDER BY host")
-            .map_err(read_err)?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(read_err)?;
-        rows.collect::<Result<_, _>>().map_err(read_err)
+        self.read(|db| db.hosts())
     }
 
     /// One series over a time range, from the tier that suits the range (see
@@ -191,30 +208,21 @@ impl Reader {
             )));
         }
         let key = SeriesKey::with_labels(q.metric.clone(), q.labels.clone());
-        let tx = self.conn.unchecked_transaction().map_err(read_err)?;
-        let id = match series_id(&tx, &q.host, &key.name, &key.labels_json()).map_err(read_err)? {
-            Some(id) => id,
-            None => return Err(self.explain_missing(&q.host, &key)?),
-        };
         let tier = query::choose_tier(q.from, q.to, q.step, self.clock.now_ms(), &self.retention)
             .map_err(StoreError::Query)?;
-        let state = |name: &str| -> Result<i64, StoreError> {
-            tx.query_row(
-                "SELECT value FROM store_state WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(|v| v.unwrap_or(i64::MIN))
-            .map_err(read_err)
+        let found = self.read(|db| {
+            let Some(id) = db.series_id(&q.host, &key.name, &key.labels_json())? else {
+                return Ok(None);
+            };
+            let marks = Watermarks {
+                one_minute: db.state("watermark_1m")?.unwrap_or(i64::MIN),
+                one_hour: db.state("watermark_1h")?.unwrap_or(i64::MIN),
+            };
+            query::points(db, (id, &q.host), q.from, q.to, tier, q.step, marks).map(Some)
+        })?;
+        let Some((step_ms, points)) = found else {
+            return Err(self.explain_missing(&q.host, &key)?);
         };
-        let marks = Watermarks {
-            one_minute: state("watermark_1m")?,
-            one_hour: state("watermark_1h")?,
-        };
-        let (step_ms, points) =
-            query::points(&tx, (id, &q.host), q.from, q.to, tier, q.step, marks)
-                .map_err(read_err)?;
         Ok(SeriesRange {
             host: q.host.clone(),
             metric: q.metric.clone(),
@@ -274,15 +282,4 @@ impl Reader {
             list(same_metric)
         )))
     }
-}
-
-fn series_id(
-    conn: &Connection,
-    host: &str,
-    name: &str,
-    labels: &str,
-) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT id FROM series WHERE host = ?1 AND name = ?2 AND labels = ?3")?
-        .query_row(params![host, name, labels], |r| r.get(0))
-        .optional()
 }

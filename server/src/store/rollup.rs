@@ -10,10 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::config::{HOUR_MS, MINUTE_MS};
+use super::db::{Db, DbResult};
 use super::encoding::Sample;
 use super::raw::{samples_between, series_samples};
 
@@ -117,104 +117,21 @@ impl Table {
     }
 
     /// The `tier` column of `rollup_dirty`: the width in minutes.
-    fn dirty_tier(self) -> i64 {
+    pub fn dirty_tier(self) -> i64 {
         self.width() / MINUTE_MS
     }
 }
 
-pub(crate) fn upsert(
-    conn: &Connection,
-    table: Table,
-    series_id: i64,
-    b: &Bucket,
-) -> rusqlite::Result<()> {
-    let sql = format!(
-        "INSERT OR REPLACE INTO {} (series_id, bucket, min, max, sum, count, last, last_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        table.name()
-    );
-    conn.prepare_cached(&sql)?.execute(params![
-        series_id,
-        b.start,
-        b.min,
-        b.max,
-        b.sum,
-        b.count as i64,
-        b.last,
-        b.last_ts
-    ])?;
-    Ok(())
-}
-
-/// Stored buckets of one series with `from <= start < to`, oldest first.
-pub(crate) fn read_buckets(
-    conn: &Connection,
-    table: Table,
-    series_id: i64,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<Vec<Bucket>> {
-    let sql = format!(
-        "SELECT bucket, min, max, sum, count, last, last_ts FROM {}
-         WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
-        table.name()
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![series_id, from, to], row_bucket)?;
-    rows.collect()
-}
-
-fn row_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
-    Ok(Bucket {
-        start: r.get(0)?,
-        min: r.get(1)?,
-        max: r.get(2)?,
-        sum: r.get(3)?,
-        count: r.get::<_, i64>(4)? as u64,
-        last: r.get(5)?,
-        last_ts: r.get(6)?,
-    })
-}
-
-/// Buckets of one series behind the watermark waiting to be redone.
-pub(crate) fn dirty_buckets(
-    conn: &Connection,
-    table: Table,
-    series_id: i64,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT bucket FROM rollup_dirty WHERE tier = ?1 AND series_id = ?2
-         AND bucket >= ?3 AND bucket < ?4 ORDER BY bucket",
-    )?;
-    let rows = stmt.query_map(params![table.dirty_tier(), series_id, from, to], |r| {
-        r.get(0)
-    })?;
-    rows.collect()
-}
-
-/// Notes that a bucket behind its watermark must be materialized again.
-pub(crate) fn mark_dirty(
-    conn: &Connection,
-    table: Table,
-    series_id: i64,
-    bucket: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO rollup_dirty (tier, series_id, bucket) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![table.dirty_tier(), series_id, bucket])?;
-    Ok(())
-}
-
 /// Materializes every 1m bucket with `from <= start < to` from raw samples.
 /// Returns the rows written.
-pub(crate) fn materialize_1m(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<usize> {
+pub(crate) fn materialize_1m(db: &mut dyn Db, from: i64, to: i64) -> DbResult<usize> {
     let mut rows = 0;
-    for (id, samples) in samples_between(conn, from, to)? {
+    let mut by_series: Vec<_> = samples_between(db, from, to)?.into_iter().collect();
+    // In series order, so two stores given the same writes do the same work.
+    by_series.sort_unstable_by_key(|(id, _)| *id);
+    for (id, samples) in by_series {
         for b in aggregate(&samples, MINUTE_MS) {
-            upsert(conn, Table::OneMinute, id, &b)?;
+            db.bucket_put(Table::OneMinute, id, &b)?;
             rows += 1;
         }
     }
@@ -222,31 +139,15 @@ pub(crate) fn materialize_1m(conn: &Connection, from: i64, to: i64) -> rusqlite:
 }
 
 /// Materializes every 1h bucket with `from <= start < to` from `metrics_1m`.
-pub(crate) fn materialize_1h(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<usize> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT series_id, bucket, min, max, sum, count, last, last_ts FROM metrics_1m
-         WHERE bucket >= ?1 AND bucket < ?2 ORDER BY series_id, bucket",
-    )?;
+pub(crate) fn materialize_1h(db: &mut dyn Db, from: i64, to: i64) -> DbResult<usize> {
     let mut by_series: BTreeMap<i64, Vec<Bucket>> = BTreeMap::new();
-    let mut rows = stmt.query(params![from, to])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let b = Bucket {
-            start: row.get(1)?,
-            min: row.get(2)?,
-            max: row.get(3)?,
-            sum: row.get(4)?,
-            count: row.get::<_, i64>(5)? as u64,
-            last: row.get(6)?,
-            last_ts: row.get(7)?,
-        };
+    for (id, b) in db.buckets_between(Table::OneMinute, from, to)? {
         by_series.entry(id).or_default().push(b);
     }
-    drop(rows);
     let mut written = 0;
     for (id, minutes) in by_series {
         for hour in coarsen(&minutes, HOUR_MS) {
-            upsert(conn, Table::OneHour, id, &hour)?;
+            db.bucket_put(Table::OneHour, id, &hour)?;
             written += 1;
         }
     }
@@ -259,60 +160,39 @@ pub(crate) fn materialize_1h(conn: &Connection, from: i64, to: i64) -> rusqlite:
 /// only truth left. A redone 1m bucket whose hour is behind `watermark_1h`
 /// marks that hour dirty in turn. Returns how many marks were handled.
 pub(crate) fn redo_dirty(
-    conn: &Connection,
+    db: &mut dyn Db,
     table: Table,
     limit: usize,
     source_floor: i64,
     watermark_1h: i64,
-) -> rusqlite::Result<usize> {
-    let marks: Vec<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT series_id, bucket FROM rollup_dirty WHERE tier = ?1
-             ORDER BY series_id, bucket LIMIT ?2",
-        )?
-        .query_map(params![table.dirty_tier(), limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
+) -> DbResult<usize> {
+    let marks = db.dirty_list(table, limit as i64)?;
     let width = table.width();
     for &(id, bucket) in &marks {
         if bucket >= source_floor {
             let fresh = match table {
                 Table::OneMinute => {
-                    let host: Option<String> = conn
-                        .prepare_cached("SELECT host FROM series WHERE id = ?1")?
-                        .query_row([id], |r| r.get(0))
-                        .optional()?;
-                    let samples = match host {
-                        Some(host) => series_samples(conn, id, &host, bucket, bucket + width)?,
+                    let samples = match db.series_host(id)? {
+                        Some(host) => series_samples(db, id, &host, bucket, bucket + width)?,
                         None => Vec::new(),
                     };
                     aggregate(&samples, width).pop()
                 }
                 Table::OneHour => {
-                    let minutes = read_buckets(conn, Table::OneMinute, id, bucket, bucket + width)?;
+                    let minutes = db.buckets(Table::OneMinute, id, bucket, bucket + width)?;
                     coarsen(&minutes, width).pop()
                 }
             };
             match fresh {
-                Some(b) => upsert(conn, table, id, &b)?,
-                None => {
-                    let sql = format!(
-                        "DELETE FROM {} WHERE series_id = ?1 AND bucket = ?2",
-                        table.name()
-                    );
-                    conn.prepare_cached(&sql)?.execute(params![id, bucket])?;
-                }
+                Some(b) => db.bucket_put(table, id, &b)?,
+                None => db.bucket_delete(table, id, bucket)?,
             }
             let hour = bucket_of(bucket, HOUR_MS);
             if table == Table::OneMinute && hour < watermark_1h {
-                mark_dirty(conn, Table::OneHour, id, hour)?;
+                db.dirty_mark(Table::OneHour, id, hour)?;
             }
         }
-        conn.prepare_cached(
-            "DELETE FROM rollup_dirty WHERE tier = ?1 AND series_id = ?2 AND bucket = ?3",
-        )?
-        .execute(params![table.dirty_tier(), id, bucket])?;
+        db.dirty_clear(table, id, bucket)?;
     }
     Ok(marks.len())
 }

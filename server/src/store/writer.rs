@@ -18,21 +18,17 @@
 //! the replays after it store each sample exactly once (`fault.rs` says what
 //! the operator is told).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::config::MINUTE_MS;
-use super::fault::{self, Fault, Health};
+use super::db::DbError;
+use super::fault::{Fault, Health};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
-use super::rollup::{self, Table, bucket_of};
-use super::{StoreConfig, StoreError, raw};
-use crate::model::{HostMeta, Point, SeriesKey};
+use super::{StoreConfig, StoreError};
+use crate::model::{HostMeta, Point};
 
 /// Jobs waiting for the writer before submitters must wait.
 const QUEUE: usize = 4096;
@@ -68,7 +64,7 @@ enum Message {
     /// limits (`max_page_count`, `query_only`) there to provoke a full or
     /// read-only database.
     #[cfg(test)]
-    Tune(String, oneshot::Sender<rusqlite::Result<()>>),
+    Tune(String, oneshot::Sender<Result<(), String>>),
 }
 
 /// Submits jobs to the writer thread. Cheap to clone; the thread stops once
@@ -123,7 +119,7 @@ impl StoreWriter {
 
     /// Runs `sql` on the writer's connection, between batches.
     #[cfg(test)]
-    pub(crate) async fn tune(&self, sql: &str) -> rusqlite::Result<()> {
+    pub(crate) async fn tune(&self, sql: &str) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         let _ = self.tx.send(Message::Tune(sql.into(), reply)).await;
         rx.await.expect("the writer answers")
@@ -143,25 +139,45 @@ impl StoreWriter {
     }
 }
 
-pub(super) fn start(
-    conn: Connection,
-    path: PathBuf,
+/// What the writer thread needs from a database engine. The loop (batching,
+/// answering, the maintenance timer, health) is the same for every engine;
+/// an engine owns its connection and knows its own transactions.
+pub(crate) trait Engine: Send + 'static {
+    /// Writes every job in one transaction and commits it. `marks` is the
+    /// maintenance progress as this writer last knew it; an engine shared
+    /// with other writers reads the stored progress instead.
+    fn write_batch(&mut self, jobs: &[&WriteJob], marks: &Marks) -> Result<Vec<WriteOutcome>, DbError>;
+    /// One maintenance step in its own transaction, committed.
+    fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError>;
+    /// Whether this writer runs maintenance now: always for an embedded
+    /// store, only while holding the election for a shared one. Reloads
+    /// `marks` when another writer may have moved them.
+    fn may_maintain(&mut self, marks: &mut Marks) -> bool;
+    /// Leaves no transaction open after a failure.
+    fn settle(&mut self);
+    /// The error a failed write or step is answered with.
+    fn error(&self, e: &DbError) -> StoreError;
+    /// Where the store is, for logs: the data dir or the database URL.
+    fn place(&self) -> String;
+    /// Every submitter is gone: last words to the database.
+    fn close(&mut self);
+    /// Runs `sql` on the writer's connection (tests only).
+    #[cfg(test)]
+    fn tune(&mut self, sql: &str) -> Result<(), String>;
+}
+
+/// Starts the writer thread over `engine`.
+pub(crate) fn start<E: Engine>(
+    engine: E,
+    marks: Marks,
     config: StoreConfig,
-) -> Result<(StoreWriter, WriterHandle), StoreError> {
-    let marks = Marks::load(&conn).map_err(|e| StoreError::Open {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+) -> (StoreWriter, WriterHandle) {
     let stats = Arc::new(StoreStats::default());
     let (tx, rx) = mpsc::channel(QUEUE);
-    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
     let writer = Writer {
-        conn,
-        health: Health::new(dir.clone()),
-        dir,
+        health: Health::new(engine.place()),
+        engine,
         maintenance_fault: None,
-        path,
-        series: HashMap::new(),
         config,
         marks,
         stats: stats.clone(),
@@ -171,25 +187,20 @@ pub(super) fn start(
         .name("mon-store-writer".into())
         .spawn(move || writer.run(rx))
         .expect("spawning the store writer thread");
-    Ok((
+    (
         StoreWriter { tx, stats },
         WriterHandle {
             thread: Some(thread),
         },
-    ))
+    )
 }
 
-struct Writer {
-    conn: Connection,
-    path: PathBuf,
-    /// The data dir, named in every error a person has to act on.
-    dir: PathBuf,
+struct Writer<E> {
+    engine: E,
     health: Health,
     /// The kind of the last failed maintenance step, so an outage is logged
     /// once and not on every run.
     maintenance_fault: Option<Fault>,
-    /// host -> series -> id, for series known to be committed.
-    series: HashMap<String, HashMap<SeriesKey, i64>>,
     config: StoreConfig,
     marks: Marks,
     stats: Arc<StoreStats>,
@@ -197,10 +208,10 @@ struct Writer {
     run: Option<Run>,
 }
 
-impl Writer {
+impl<E: Engine> Writer<E> {
     fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         // A small runtime of the thread's own, only to wait on the channel
-        // with a timeout; no SQLite call ever runs on the async executor.
+        // with a timeout; no database call ever runs on the async executor.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -239,7 +250,7 @@ impl Writer {
                     #[cfg(test)]
                     Message::Tune(sql, reply) => {
                         self.flush(&mut batch);
-                        let _ = reply.send(self.conn.execute_batch(&sql));
+                        let _ = reply.send(self.engine.tune(&sql));
                     }
                 }
                 if samples < MAX_BATCH_SAMPLES {
@@ -248,24 +259,19 @@ impl Writer {
             }
             self.flush(&mut batch);
             if self.run.is_none() && Instant::now() >= next_run {
-                let with_retention = Instant::now() >= next_retention;
-                if with_retention {
-                    next_retention = Instant::now() + self.config.retention_every;
-                }
-                self.run = Some(Run::start(&self.config, with_retention));
                 next_run = Instant::now() + self.config.maintenance_every;
+                if self.engine.may_maintain(&mut self.marks) {
+                    let with_retention = Instant::now() >= next_retention;
+                    if with_retention {
+                        next_retention = Instant::now() + self.config.retention_every;
+                    }
+                    self.run = Some(Run::start(&self.config, with_retention));
+                }
             }
             self.step();
         }
-        // Every submitter is gone: fold the WAL back into the main file so the
-        // data dir holds one self-contained database.
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "final WAL checkpoint failed");
-        }
-        tracing::debug!(db = %self.path.display(), "store writer stopped");
+        self.engine.close();
+        tracing::debug!(store = %self.engine.place(), "store writer stopped");
     }
 
     /// Writes the batch and answers every job in it.
@@ -274,7 +280,7 @@ impl Writer {
             return;
         }
         let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
-        match self.write_batch(&jobs) {
+        match self.engine.write_batch(&jobs, &self.marks) {
             Ok(outcomes) => {
                 self.health.committed(&self.stats);
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
@@ -284,35 +290,13 @@ impl Writer {
             Err(e) => {
                 // Nothing of the batch reached memory (see the module doc);
                 // every job hears why, and its agent replays it.
-                let error = fault::write_error(&e, &self.dir);
-                self.health.failed(&e, &error, batch.len(), &self.stats);
-                self.settle();
+                let error = self.engine.error(&e);
+                self.health
+                    .failed(Fault::of(&e), &error, batch.len(), &self.stats);
+                self.engine.settle();
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(error.clone()));
                 }
-            }
-        }
-    }
-
-    /// Makes sure no transaction is left open after a failure. The
-    /// transaction's drop has rolled back already, and SQLite rolls back on
-    /// its own after some errors (`SQLITE_FULL`, `SQLITE_IOERR`); but when the
-    /// rollback itself failed, the next `BEGIN` would fail forever, so try
-    /// once more and then start over on a fresh connection.
-    fn settle(&mut self) {
-        if self.conn.is_autocommit() {
-            return;
-        }
-        if self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit() {
-            return;
-        }
-        match super::migrations::connect(&self.path) {
-            Ok(conn) => {
-                tracing::warn!(db = %self.path.display(), "a failed transaction could not be rolled back; reopened the database");
-                self.conn = conn;
-            }
-            Err(e) => {
-                tracing::error!(db = %self.path.display(), error = %e, "a failed transaction could not be rolled back and the database cannot be reopened")
             }
         }
     }
@@ -322,13 +306,13 @@ impl Writer {
         let Some(run) = self.run.as_mut() else {
             return;
         };
-        if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
+        if let Err(e) = self.engine.step(run, &mut self.marks) {
             // The step rolled back and `marks` kept the committed progress;
             // the next run starts over from there.
             let fault = Fault::of(&e);
             let error = self.maintenance_failed(&e);
             if self.maintenance_fault != Some(fault) {
-                tracing::error!(db = %self.path.display(), "store maintenance step failed: {error}; retrying on the next run");
+                tracing::error!(store = %self.engine.place(), "store maintenance step failed: {error}; retrying on the next run");
             } else {
                 tracing::debug!(error = %error, "store maintenance step failed again");
             }
@@ -336,23 +320,32 @@ impl Writer {
             self.run = None;
             return;
         }
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
         if run.done() {
             run.finish(&self.stats);
             self.run = None;
             if self.maintenance_fault.take().is_some() {
-                tracing::info!(db = %self.path.display(), "store maintenance succeeds again");
+                tracing::info!(store = %self.engine.place(), "store maintenance succeeds again");
             }
         }
     }
 
     /// Finishes any run in progress, then runs a whole one with retention.
+    /// A shared store's writer that is not the elected one refuses.
     fn maintain_now(&mut self) -> Result<MaintenanceReport, StoreError> {
         while self.run.is_some() {
             self.step();
         }
+        if !self.engine.may_maintain(&mut self.marks) {
+            return Err(StoreError::Write(
+                "another aggregator runs this store's maintenance".into(),
+            ));
+        }
         let mut run = Run::start(&self.config, true);
         while !run.done() {
-            if let Err(e) = run.step(&mut self.conn, &mut self.marks) {
+            if let Err(e) = self.engine.step(&mut run, &mut self.marks) {
                 return Err(self.maintenance_failed(&e));
             }
         }
@@ -362,105 +355,11 @@ impl Writer {
 
     /// A failed maintenance step: counted, the connection left with no open
     /// transaction, and the error as the operator should read it.
-    fn maintenance_failed(&mut self, e: &rusqlite::Error) -> StoreError {
+    fn maintenance_failed(&mut self, e: &DbError) -> StoreError {
         self.stats
             .maintenance_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.settle();
-        fault::write_error(e, &self.dir)
-    }
-
-    fn write_batch(&mut self, jobs: &[&WriteJob]) -> rusqlite::Result<Vec<WriteOutcome>> {
-        let tx = self.conn.transaction()?;
-        let mut learned: HashMap<String, HashMap<SeriesKey, i64>> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        {
-            let mut find = tx.prepare_cached(
-                "SELECT id FROM series WHERE host = ?1 AND name = ?2 AND labels = ?3",
-            )?;
-            let mut create = tx.prepare_cached(
-                "INSERT INTO series (host, name, labels) VALUES (?1, ?2, ?3) RETURNING id",
-            )?;
-            let mut seen = tx.prepare_cached(
-                "INSERT INTO hosts (host, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2)
-                 ON CONFLICT (host) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
-            )?;
-            let mut meta = tx.prepare_cached(
-                "UPDATE hosts SET os = ?2, kernel = ?3, cores = ?4, memory_bytes = ?5,
-                 agent_version = ?6, interval_ms = ?7 WHERE host = ?1",
-            )?;
-            for job in jobs {
-                seen.execute(params![job.host, job.timestamp_ms])?;
-                if let Some(m) = &job.meta {
-                    meta.execute(params![
-                        job.host,
-                        m.os,
-                        m.kernel,
-                        m.cores,
-                        m.memory_bytes as i64,
-                        m.agent_version,
-                        m.interval_ms as i64
-                    ])?;
-                }
-                let mut samples = Vec::with_capacity(job.points.len());
-                for point in &job.points {
-                    let cached = self
-                        .series
-                        .get(&job.host)
-                        .and_then(|m| m.get(&point.key))
-                        .copied()
-                        .or_else(|| {
-                            learned
-                                .get(&job.host)
-                                .and_then(|m| m.get(&point.key))
-                                .copied()
-                        });
-                    let id = match cached {
-                        Some(id) => id,
-                        None => {
-                            let labels = point.key.labels_json();
-                            let args = params![job.host, point.key.name, labels];
-                            let id = match find.query_row(args, |r| r.get(0)) {
-                                Ok(id) => id,
-                                Err(rusqlite::Error::QueryReturnedNoRows) => {
-                                    create.query_row(args, |r| r.get(0))?
-                                }
-                                Err(e) => return Err(e),
-                            };
-                            learned
-                                .entry(job.host.clone())
-                                .or_default()
-                                .insert(point.key.clone(), id);
-                            id
-                        }
-                    };
-                    samples.push((id, point.value));
-                }
-                let written = raw::write_report(
-                    &tx,
-                    &job.host,
-                    job.timestamp_ms,
-                    samples,
-                    self.marks.compacted_before,
-                )?;
-                // A sample behind the 1m watermark changes a bucket that is
-                // already materialized: note it, in this same transaction.
-                let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
-                if self.marks.watermark_1m.is_some_and(|wm| minute < wm) {
-                    for (id, _) in &written.fresh {
-                        rollup::mark_dirty(&tx, Table::OneMinute, *id, minute)?;
-                    }
-                }
-                outcomes.push(WriteOutcome {
-                    inserted: written.fresh.len(),
-                    duplicates: written.duplicates,
-                });
-            }
-        }
-        tx.commit()?;
-        for (host, ids) in learned {
-            self.series.entry(host).or_default().extend(ids);
-        }
-        Ok(outcomes)
+        self.engine.settle();
+        self.engine.error(e)
     }
 }

@@ -84,6 +84,7 @@ impl Aggregator {
         let (stop, stopped) = oneshot::channel::<()>();
         let config = AggregatorConfig {
             data_dir: data_dir.to_owned(),
+            store_url: None,
             limits,
             store,
             token,

@@ -17,6 +17,7 @@ mod pipeline;
 mod redis_bus;
 mod redis_server;
 mod rollup_props;
+mod store_conformance;
 mod tls;
 mod token;
 mod warm;

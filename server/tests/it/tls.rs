@@ -98,6 +98,7 @@ async fn tls_aggregator(
     let (stop, stopped) = oneshot::channel::<()>();
     let config = AggregatorConfig {
         data_dir: data_dir.to_owned(),
+        store_url: None,
         limits: Default::default(),
         store: Default::default(),
         token: None,

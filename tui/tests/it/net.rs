@@ -40,6 +40,7 @@ async fn start_with(
     let config = ServeConfig {
         aggregator: AggregatorConfig {
             data_dir: dir.to_owned(),
+            store_url: None,
             limits: Default::default(),
             store: Default::default(),
             token: None,

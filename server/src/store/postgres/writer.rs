@@ -1,0 +1,352 @@
+//! The PostgreSQL engine behind an aggregator's writer thread: its own
+//! connection, batches written with binary `COPY`, and maintenance while it
+//! holds the election (see the module above for the locks).
+//!
+//! A batch is one transaction: the hosts' last-seen times in one statement,
+//! the head rows copied into a temporary table and inserted from there with
+//! `ON CONFLICT DO NOTHING` (a row per report, whatever its size), and only
+//! the reports that found a row already there (a replay, possibly through
+//! another aggregator) merged one by one. Series are created before the
+//! batch in statements of their own: a series id that outlives a failed
+//! batch points at nothing, which costs nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use postgres::Client;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+
+use super::{MAINTENANCE_LOCK, PgUrl, STEP_LOCK, tls};
+use crate::model::SeriesKey;
+use crate::store::config::MINUTE_MS;
+use crate::store::db::{Db, DbError, DbResult};
+use crate::store::encoding::encode_report;
+use crate::store::fault::Fault;
+use crate::store::maintenance::{Marks, Run};
+use crate::store::raw::{self, Written, window_of};
+use crate::store::rollup::{Table, bucket_of};
+use crate::store::writer::{Engine, WriteJob, WriteOutcome};
+use crate::store::StoreError;
+
+pub(crate) struct PgEngine {
+    /// `None` after the connection broke, until a reconnect succeeds.
+    client: Option<Client>,
+    url: PgUrl,
+    /// host -> series -> id, for series known to exist in the database.
+    series: HashMap<String, HashMap<SeriesKey, i64>>,
+    /// Whether this connection holds the maintenance lock.
+    leader: bool,
+    /// Whether this connection has created its staging table.
+    staged: bool,
+}
+
+impl PgEngine {
+    pub fn new(client: Client, url: PgUrl) -> Self {
+        Self {
+            client: Some(client),
+            url,
+            series: HashMap::new(),
+            leader: false,
+            staged: false,
+        }
+    }
+
+    /// The connection, reconnecting if it broke. A new session holds no
+    /// lock and has no staging table.
+    fn client(&mut self) -> DbResult<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            if self.leader {
+                tracing::warn!(store = %self.url, "lost the connection that held the maintenance election");
+            }
+            self.client = None;
+            self.leader = false;
+            self.staged = false;
+            let client = self.url.config.connect(tls())?;
+            tracing::info!(store = %self.url, "connected to the PostgreSQL store again");
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Ids of every series of `jobs`, creating the missing ones.
+    fn resolve(&mut self, jobs: &[&WriteJob]) -> DbResult<()> {
+        let mut missing: Vec<(&str, &SeriesKey)> = Vec::new();
+        let mut seen: HashSet<(&str, &SeriesKey)> = HashSet::new();
+        for job in jobs {
+            let known = self.series.get(&job.host);
+            for p in &job.points {
+                if known.is_none_or(|m| !m.contains_key(&p.key)) && seen.insert((&job.host, &p.key))
+                {
+                    missing.push((&job.host, &p.key));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Sorted, so two aggregators creating the same series lock their
+        // keys in the same order and never deadlock.
+        missing.sort_unstable();
+        let hosts: Vec<&str> = missing.iter().map(|(h, _)| *h).collect();
+        let names: Vec<&str> = missing.iter().map(|(_, k)| k.name.as_str()).collect();
+        let labels: Vec<String> = missing.iter().map(|(_, k)| k.labels_json()).collect();
+        let client = self.client()?;
+        client.execute(
+            "INSERT INTO series (host, name, labels)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING",
+            &[&hosts, &names, &labels],
+        )?;
+        let rows = client.query(
+            "SELECT s.id, s.host, s.name, s.labels FROM series s
+             JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(host, name, labels)
+               ON s.host = k.host AND s.name = k.name AND s.labels = k.labels",
+            &[&hosts, &names, &labels],
+        )?;
+        for row in rows {
+            let (id, host, name, labels): (i64, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let key = SeriesKey::from_parts(&name, &labels).map_err(|e| {
+                DbError::Invalid(format!("series {name} has bad labels: {e}"))
+            })?;
+            self.series.entry(host).or_default().insert(key, id);
+        }
+        Ok(())
+    }
+
+    fn id(&self, host: &str, key: &SeriesKey) -> DbResult<i64> {
+        self.series
+            .get(host)
+            .and_then(|m| m.get(key))
+            .copied()
+            .ok_or_else(|| {
+                DbError::Invalid(format!("series {key} of {host} was created but not found"))
+            })
+    }
+}
+
+/// One report's head row, ready to copy.
+struct Head {
+    job: usize,
+    samples: Vec<(i64, f64)>,
+    offered: usize,
+}
+
+impl Engine for PgEngine {
+    fn write_batch(
+        &mut self,
+        jobs: &[&WriteJob],
+        _marks: &Marks,
+    ) -> Result<Vec<WriteOutcome>, DbError> {
+        self.resolve(jobs)?;
+        let mut heads = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let mut samples = Vec::with_capacity(job.points.len());
+            for p in &job.points {
+                samples.push((self.id(&job.host, &p.key)?, p.value));
+            }
+            heads.push(Head {
+                job: i,
+                offered: samples.len(),
+                samples,
+            });
+        }
+        let staged = self.staged;
+        let client = self.client()?;
+        if !staged {
+            client.batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS head_in (
+                     host text, ts bigint, samples bigint, data bytea
+                 ) ON COMMIT DELETE ROWS",
+            )?;
+        }
+        self.staged = true;
+        let client = self.client.as_mut().expect("connected above");
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STEP_LOCK])?;
+        let marks = Marks::load(&mut tx)?;
+
+        // Hosts, newest report each, in host order (see `resolve`).
+        let mut last_seen: HashMap<&str, i64> = HashMap::new();
+        for job in jobs {
+            let t = last_seen.entry(&job.host).or_insert(job.timestamp_ms);
+            *t = (*t).max(job.timestamp_ms);
+        }
+        let mut hosts: Vec<(&str, i64)> = last_seen.into_iter().collect();
+        hosts.sort_unstable();
+        let names: Vec<&str> = hosts.iter().map(|h| h.0).collect();
+        let times: Vec<i64> = hosts.iter().map(|h| h.1).collect();
+        tx.execute(
+            "INSERT INTO hosts (host, first_seen_ms, last_seen_ms)
+             SELECT h, t, t FROM unnest($1::text[], $2::bigint[]) AS x(h, t)
+             ON CONFLICT (host) DO UPDATE
+               SET last_seen_ms = greatest(hosts.last_seen_ms, excluded.last_seen_ms)",
+            &[&names, &times],
+        )?;
+        for job in jobs {
+            if let Some(m) = &job.meta {
+                tx.execute(
+                    "UPDATE hosts SET os = $2, kernel = $3, cores = $4, memory_bytes = $5,
+                     agent_version = $6, interval_ms = $7 WHERE host = $1",
+                    &[
+                        &job.host,
+                        &m.os,
+                        &m.kernel,
+                        &i64::from(m.cores),
+                        &(m.memory_bytes as i64),
+                        &m.agent_version,
+                        &(m.interval_ms as i64),
+                    ],
+                )?;
+            }
+        }
+
+        // Late reports: drop what their (maybe compacted) window already has.
+        for head in &mut heads {
+            let ts = jobs[head.job].timestamp_ms;
+            if ts < marks.compacted_before {
+                let mut keep = Vec::with_capacity(head.samples.len());
+                for &(id, v) in &head.samples {
+                    let in_chunk = raw::read_chunk(&mut tx, id, window_of(ts))?
+                        .is_some_and(|c| c.binary_search_by_key(&ts, |s| s.0).is_ok());
+                    if !in_chunk {
+                        keep.push((id, v));
+                    }
+                }
+                head.samples = keep;
+            }
+        }
+
+        // The first report of each (host, ts) is copied; a second one in the
+        // same batch merges after it, like a replay.
+        let mut first: HashSet<(&str, i64)> = HashSet::new();
+        let mut copied = vec![false; heads.len()];
+        {
+            let sink = tx.copy_in("COPY head_in (host, ts, samples, data) FROM STDIN BINARY")?;
+            let mut out = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::INT8, Type::BYTEA]);
+            for (i, head) in heads.iter_mut().enumerate() {
+                let job = jobs[head.job];
+                if head.samples.is_empty() || !first.insert((&job.host, job.timestamp_ms)) {
+                    continue;
+                }
+                let blob = encode_report(&mut head.samples);
+                let n = head.samples.len() as i64;
+                out.write(&[&job.host, &job.timestamp_ms, &n, &blob])?;
+                copied[i] = true;
+            }
+            out.finish()?;
+        }
+        let inserted: HashSet<(String, i64)> = tx
+            .query(
+                "INSERT INTO metrics_raw_head (host, ts, samples, data)
+                 SELECT host, ts, samples, data FROM head_in
+                 ON CONFLICT (host, ts) DO NOTHING RETURNING host, ts",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (i, head) in heads.into_iter().enumerate() {
+            let job = jobs[head.job];
+            let written = if head.samples.is_empty() {
+                Written {
+                    fresh: Vec::new(),
+                    duplicates: head.offered,
+                }
+            } else if copied[i] && inserted.contains(&(job.host.clone(), job.timestamp_ms)) {
+                Written {
+                    duplicates: head.offered - head.samples.len(),
+                    fresh: head.samples,
+                }
+            } else {
+                raw::merge_into_head(&mut tx, &job.host, job.timestamp_ms, head.samples, head.offered)?
+            };
+            let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
+            if marks.watermark_1m.is_some_and(|wm| minute < wm) {
+                for (id, _) in &written.fresh {
+                    tx.dirty_mark(Table::OneMinute, *id, minute)?;
+                }
+            }
+            outcomes.push(WriteOutcome {
+                inserted: written.fresh.len(),
+                duplicates: written.duplicates,
+            });
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError> {
+        let client = self.client()?;
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&STEP_LOCK])?;
+        let pending = run.step(&mut tx, marks)?;
+        tx.commit()?;
+        run.committed(pending, marks);
+        Ok(())
+    }
+
+    fn may_maintain(&mut self, marks: &mut Marks) -> bool {
+        let was = self.leader;
+        let result = (|| -> DbResult<bool> {
+            let client = self.client()?;
+            if was && !client.is_closed() {
+                return Ok(true);
+            }
+            let got: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&MAINTENANCE_LOCK])?
+                .get(0);
+            if got {
+                let mut tx = client.transaction()?;
+                *marks = Marks::load(&mut tx)?;
+                tx.commit()?;
+            }
+            Ok(got)
+        })();
+        self.leader = result.unwrap_or(false);
+        if self.leader && !was {
+            tracing::info!(store = %self.url, "this aggregator now runs the store's maintenance (compaction, rollups, retention)");
+        }
+        self.leader
+    }
+
+    fn settle(&mut self) {
+        // A failed transaction rolled back when it was dropped; a broken
+        // connection is replaced on next use.
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+            self.leader = false;
+            self.staged = false;
+        }
+    }
+
+    fn error(&self, e: &DbError) -> StoreError {
+        match Fault::of(e) {
+            Fault::Unreachable => StoreError::Paused {
+                url: self.url.to_string(),
+                message: e.to_string(),
+            },
+            _ => StoreError::Write(e.to_string()),
+        }
+    }
+
+    fn place(&self) -> String {
+        self.url.to_string()
+    }
+
+    fn close(&mut self) {
+        // Ending the session releases the maintenance lock at once, so
+        // another aggregator takes over on its next try.
+        self.client = None;
+    }
+
+    #[cfg(test)]
+    fn tune(&mut self, sql: &str) -> Result<(), String> {
+        self.client()
+            .map_err(|e| e.to_string())?
+            .batch_execute(sql)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,202 @@
+//! The SQLite engine behind the writer thread: the one write connection of
+//! `mon.db`, its batches and its maintenance transactions.
+//!
+//! Series ids are cached in memory, but an id learned inside a transaction
+//! enters the cache only after the commit, so a rolled-back batch leaves no
+//! id that points at nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rusqlite::{Connection, params};
+
+use super::config::MINUTE_MS;
+use super::db::{Db, DbError};
+use super::fault;
+use super::maintenance::{Marks, Run};
+use super::rollup::{Table, bucket_of};
+use super::sqlite::Lite;
+use super::writer::{Engine, WriteJob, WriteOutcome};
+use super::{StoreError, raw};
+use crate::model::SeriesKey;
+
+pub(crate) struct SqliteEngine {
+    conn: Connection,
+    path: PathBuf,
+    /// The data dir, named in every error a person has to act on.
+    dir: PathBuf,
+    /// host -> series -> id, for series known to be committed.
+    series: HashMap<String, HashMap<SeriesKey, i64>>,
+}
+
+impl SqliteEngine {
+    pub fn new(conn: Connection, path: PathBuf) -> Self {
+        let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+        Self {
+            conn,
+            path,
+            dir,
+            series: HashMap::new(),
+        }
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn write_batch(
+        &mut self,
+        jobs: &[&WriteJob],
+        marks: &Marks,
+    ) -> Result<Vec<WriteOutcome>, DbError> {
+        let tx = self.conn.transaction()?;
+        let mut learned: HashMap<String, HashMap<SeriesKey, i64>> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT id FROM series WHERE host = ?1 AND name = ?2 AND labels = ?3",
+            )?;
+            let mut create = tx.prepare_cached(
+                "INSERT INTO series (host, name, labels) VALUES (?1, ?2, ?3) RETURNING id",
+            )?;
+            let mut seen = tx.prepare_cached(
+                "INSERT INTO hosts (host, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2)
+                 ON CONFLICT (host) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
+            )?;
+            let mut meta = tx.prepare_cached(
+                "UPDATE hosts SET os = ?2, kernel = ?3, cores = ?4, memory_bytes = ?5,
+                 agent_version = ?6, interval_ms = ?7 WHERE host = ?1",
+            )?;
+            for job in jobs {
+                seen.execute(params![job.host, job.timestamp_ms])?;
+                if let Some(m) = &job.meta {
+                    meta.execute(params![
+                        job.host,
+                        m.os,
+                        m.kernel,
+                        m.cores,
+                        m.memory_bytes as i64,
+                        m.agent_version,
+                        m.interval_ms as i64
+                    ])?;
+                }
+                let mut samples = Vec::with_capacity(job.points.len());
+                for point in &job.points {
+                    let cached = self
+                        .series
+                        .get(&job.host)
+                        .and_then(|m| m.get(&point.key))
+                        .copied()
+                        .or_else(|| {
+                            learned
+                                .get(&job.host)
+                                .and_then(|m| m.get(&point.key))
+                                .copied()
+                        });
+                    let id = match cached {
+                        Some(id) => id,
+                        None => {
+                            let labels = point.key.labels_json();
+                            let args = params![job.host, point.key.name, labels];
+                            let id = match find.query_row(args, |r| r.get(0)) {
+                                Ok(id) => id,
+                                Err(rusqlite::Error::QueryReturnedNoRows) => {
+                                    create.query_row(args, |r| r.get(0))?
+                                }
+                                Err(e) => return Err(e.into()),
+                            };
+                            learned
+                                .entry(job.host.clone())
+                                .or_default()
+                                .insert(point.key.clone(), id);
+                            id
+                        }
+                    };
+                    samples.push((id, point.value));
+                }
+                let mut db = Lite(&tx);
+                let written = raw::write_report(
+                    &mut db,
+                    &job.host,
+                    job.timestamp_ms,
+                    samples,
+                    marks.compacted_before,
+                )?;
+                // A sample behind the 1m watermark changes a bucket that is
+                // already materialized: note it, in this same transaction.
+                let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
+                if marks.watermark_1m.is_some_and(|wm| minute < wm) {
+                    for (id, _) in &written.fresh {
+                        db.dirty_mark(Table::OneMinute, *id, minute)?;
+                    }
+                }
+                outcomes.push(WriteOutcome {
+                    inserted: written.fresh.len(),
+                    duplicates: written.duplicates,
+                });
+            }
+        }
+        tx.commit()?;
+        for (host, ids) in learned {
+            self.series.entry(host).or_default().extend(ids);
+        }
+        Ok(outcomes)
+    }
+
+    fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError> {
+        let tx = self.conn.transaction()?;
+        let pending = run.step(&mut Lite(&tx), marks)?;
+        tx.commit()?;
+        run.committed(pending, marks);
+        Ok(())
+    }
+
+    fn may_maintain(&mut self, _marks: &mut Marks) -> bool {
+        // The only writer of its file: `marks` is always current.
+        true
+    }
+
+    /// The transaction's drop has rolled back already, and SQLite rolls back
+    /// on its own after some errors (`SQLITE_FULL`, `SQLITE_IOERR`); but when
+    /// the rollback itself failed, the next `BEGIN` would fail forever, so
+    /// try once more and then start over on a fresh connection.
+    fn settle(&mut self) {
+        if self.conn.is_autocommit() {
+            return;
+        }
+        if self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit() {
+            return;
+        }
+        match super::migrations::connect(&self.path) {
+            Ok(conn) => {
+                tracing::warn!(db = %self.path.display(), "a failed transaction could not be rolled back; reopened the database");
+                self.conn = conn;
+            }
+            Err(e) => {
+                tracing::error!(db = %self.path.display(), error = %e, "a failed transaction could not be rolled back and the database cannot be reopened")
+            }
+        }
+    }
+
+    fn error(&self, e: &DbError) -> StoreError {
+        fault::write_error(e, &self.dir)
+    }
+
+    fn place(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn close(&mut self) {
+        // Fold the WAL back into the main file so the data dir holds one
+        // self-contained database.
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        }
+    }
+
+    #[cfg(test)]
+    fn tune(&mut self, sql: &str) -> Result<(), String> {
+        self.conn.execute_batch(sql).map_err(|e| e.to_string())
+    }
+}
