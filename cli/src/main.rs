@@ -46,18 +46,23 @@ fn main() -> ExitCode {
 /// a bad flag; 1 for everything else.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
     use server::store::StoreError;
-    let bad_store = |s: &StoreError| matches!(s, StoreError::Unreachable { .. } | StoreError::Config(_));
+    let bad_store =
+        |s: &StoreError| matches!(s, StoreError::Unreachable { .. } | StoreError::Config(_));
     for cause in e.chain() {
         let store = cause
             .downcast_ref::<StoreError>()
-            .or_else(|| match cause.downcast_ref::<server::aggregator::AggregatorError>() {
-                Some(server::aggregator::AggregatorError::Store(s)) => Some(s),
-                _ => None,
-            })
-            .or_else(|| match cause.downcast_ref::<server::gateway::GatewayError>() {
-                Some(server::gateway::GatewayError::Store(s)) => Some(s),
-                _ => None,
-            });
+            .or_else(
+                || match cause.downcast_ref::<server::aggregator::AggregatorError>() {
+                    Some(server::aggregator::AggregatorError::Store(s)) => Some(s),
+                    _ => None,
+                },
+            )
+            .or_else(
+                || match cause.downcast_ref::<server::gateway::GatewayError>() {
+                    Some(server::gateway::GatewayError::Store(s)) => Some(s),
+                    _ => None,
+                },
+            );
         if store.is_some_and(bad_store) {
             return ExitCode::from(2);
         }

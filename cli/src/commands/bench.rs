@@ -21,7 +21,7 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Stream a simulated fleet to an aggregator and report samples/s and ack latency
     #[command(
-        after_help = "The aggregator must run without its per-host report rate, which simulated hosts exceed:\n  mon aggregator --listen 127.0.0.1:7070 --max-reports-per-second 0 --data-dir /tmp/bench &\n\nExamples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s"
+        after_help = "The aggregator must run without its per-host report rate, which simulated hosts exceed:\n  mon aggregator --listen 127.0.0.1:7070 --max-reports-per-second 0 --data-dir /tmp/bench &\n\nExamples:\n  mon bench ingest --hosts 100 --series 50 --duration 10s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --duration 60s\n  mon bench ingest --shape tsbs-cpu-only --hosts 4000 --target http://127.0.0.1:7070,http://127.0.0.1:7080"
     )]
     Ingest(IngestArgs),
     /// Measure delivery latency from a report to WebSocket clients
@@ -77,8 +77,12 @@ pub struct AgentArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Aggregator to load
-    #[arg(long, default_value = "http://127.0.0.1:7070", value_name = "URL")]
+    /// Aggregator to load; several, comma-separated, share the streams
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7070",
+        value_name = "URL[,URL...]"
+    )]
     pub target: String,
     /// Simulated hosts
     #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]

@@ -8,6 +8,7 @@ mod browser;
 mod disk;
 mod flags;
 mod limits;
+mod postgres;
 mod process;
 mod query;
 mod redis;

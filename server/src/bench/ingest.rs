@@ -131,24 +131,43 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<IngestSummary, BenchError> {
     config.validate()?;
-    let endpoint = Endpoint::from_shared(config.target.clone())
-        .map_err(|e| {
-            BenchError::Invalid(format!(
-                "--target {:?}: {e}; expected e.g. http://127.0.0.1:7070",
-                config.target
-            ))
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let streams = config.streams.min(config.hosts);
+    // Several aggregators (comma-separated) share the streams round-robin:
+    // a fleet's aggregators in front of one shared store.
+    let mut endpoints = Vec::new();
+    for target in config
+        .target
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let endpoint = Endpoint::from_shared(target.to_owned())
+            .map_err(|e| {
+                BenchError::Invalid(format!(
+                    "--target {target:?}: {e}; expected e.g. http://127.0.0.1:7070 (or several, comma-separated)"
+                ))
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        endpoints.push((target.to_owned(), endpoint));
+    }
+    if endpoints.is_empty() {
+        return Err(BenchError::Invalid(
+            "--target is empty; expected e.g. http://127.0.0.1:7070".into(),
+        ));
+    }
+    let streams = config
+        .streams
+        .min(config.hosts)
+        .max(endpoints.len().min(config.hosts));
     let mut channels = Vec::with_capacity(streams);
-    for _ in 0..streams {
+    for i in 0..streams {
+        let (target, endpoint) = &endpoints[i % endpoints.len()];
         let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
             .await
             .map_err(|_| "timed out".to_owned())
             .and_then(|r| r.map_err(|e| error_chain(&e)))
             .map_err(|reason| BenchError::Unreachable {
-                target: config.target.clone(),
+                target: target.clone(),
                 secs: 5,
                 reason,
             })?;

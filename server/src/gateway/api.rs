@@ -92,7 +92,8 @@ pub async fn series(
     }
     let Some(history) = state.history.clone() else {
         return Err(ApiError::Unavailable(
-            "this gateway has no store to read history from; start it with --data-dir or --store".into(),
+            "this gateway has no store to read history from; start it with --data-dir or --store"
+                .into(),
         ));
     };
     let step =
@@ -110,14 +111,13 @@ pub async fn series(
         to,
         step,
     };
-    let range =
-        tokio::task::spawn_blocking(move || history.reader().and_then(|r| r.range(&query)))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| match e {
-                StoreError::Query(message) => ApiError::BadRequest(message),
-                other => ApiError::Unavailable(other.to_string()),
-            })?;
+    let range = tokio::task::spawn_blocking(move || history.reader().and_then(|r| r.range(&query)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            StoreError::Query(message) => ApiError::BadRequest(message),
+            other => ApiError::Unavailable(other.to_string()),
+        })?;
     Ok(Json(SeriesAnswer {
         host: range.host,
         metric: range.metric,

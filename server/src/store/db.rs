@@ -52,7 +52,11 @@ impl std::fmt::Display for DbError {
             DbError::Postgres(e) => match e.as_db_error() {
                 // The server's own message says more than "db error".
                 Some(db) => write!(f, "{}: {}", db.code().code(), db.message()),
-                None => write!(f, "{e}"),
+                // "error connecting to server" says little without its cause.
+                None => match std::error::Error::source(e) {
+                    Some(cause) => write!(f, "{e}: {cause}"),
+                    None => write!(f, "{e}"),
+                },
             },
             DbError::Decode(e) => write!(f, "{e}"),
             DbError::Invalid(e) => f.write_str(e),
@@ -90,15 +94,20 @@ pub(crate) trait Db {
     /// The host of the oldest head row before `before`.
     fn head_oldest_host(&mut self, before: i64) -> DbResult<Option<String>>;
     /// `(ts, data)` of up to `limit` of one host's oldest rows before `before`.
-    fn head_rows(&mut self, host: &str, before: i64, limit: i64)
-    -> DbResult<Vec<(i64, Vec<u8>)>>;
+    fn head_rows(&mut self, host: &str, before: i64, limit: i64) -> DbResult<Vec<(i64, Vec<u8>)>>;
     fn head_delete(&mut self, host: &str, ts: &[i64]) -> DbResult<()>;
 
     // Raw chunks: one row per series and 30-minute window.
     fn chunk(&mut self, id: i64, window: i64) -> DbResult<Option<Vec<u8>>>;
     /// Creates or replaces a chunk.
-    fn chunk_put(&mut self, id: i64, window: i64, first_last: (i64, i64), samples: i64, data: &[u8])
-    -> DbResult<()>;
+    fn chunk_put(
+        &mut self,
+        id: i64,
+        window: i64,
+        first_last: (i64, i64),
+        samples: i64,
+        data: &[u8],
+    ) -> DbResult<()>;
     fn chunk_delete(&mut self, id: i64, window: i64) -> DbResult<()>;
     /// Chunk blobs of one series with `window_from <= window_start < to` and
     /// `last_ts >= last_from`, by window.
@@ -148,8 +157,7 @@ pub(crate) trait Db {
     fn chunks_expire(&mut self, cutoff: i64, limit: i64) -> DbResult<Expired>;
     /// `(series id, window, blob)` of up to `limit` chunks that start before
     /// `cutoff` (and so straddle it, once the whole ones are gone).
-    fn chunks_straddling(&mut self, cutoff: i64, limit: i64)
-    -> DbResult<Vec<(i64, i64, Vec<u8>)>>;
+    fn chunks_straddling(&mut self, cutoff: i64, limit: i64) -> DbResult<Vec<(i64, i64, Vec<u8>)>>;
     /// Deletes up to `limit` head rows before `cutoff`.
     fn head_expire(&mut self, cutoff: i64, limit: i64) -> DbResult<Expired>;
     /// Deletes up to `limit` buckets starting before `cutoff`.

@@ -136,13 +136,7 @@ impl Health {
     /// Records a batch that rolled back. Logs only when the kind of failure
     /// changes, so a full disk under a fleet of agents is one log line, not
     /// one per report; the counter still counts every batch.
-    pub fn failed(
-        &mut self,
-        fault: Fault,
-        error: &StoreError,
-        reports: usize,
-        stats: &StoreStats,
-    ) {
+    pub fn failed(&mut self, fault: Fault, error: &StoreError, reports: usize, stats: &StoreStats) {
         stats.write_errors.fetch_add(1, Ordering::Relaxed);
         stats.write_failing.store(1, Ordering::Relaxed);
         match &mut self.failing {

@@ -168,9 +168,9 @@ impl Run {
                 let target = bucket_of(settled, MINUTE_MS);
                 let wm = match marks.watermark_1m {
                     Some(wm) => wm,
-                    None => {
-                        tx.oldest_raw()?.map_or(target, |ts| bucket_of(ts, MINUTE_MS).min(target))
-                    }
+                    None => tx
+                        .oldest_raw()?
+                        .map_or(target, |ts| bucket_of(ts, MINUTE_MS).min(target)),
                 };
                 let to = target.min(wm.saturating_add(STEP_1M_MS));
                 if to > wm {
@@ -187,13 +187,8 @@ impl Run {
             }
             Phase::Dirty1m => {
                 let wm_1h = marks.watermark_1h.unwrap_or(i64::MIN);
-                let n = rollup::redo_dirty(
-                    tx,
-                    Table::OneMinute,
-                    DIRTY_BATCH,
-                    self.cutoffs.raw,
-                    wm_1h,
-                )?;
+                let n =
+                    rollup::redo_dirty(tx, Table::OneMinute, DIRTY_BATCH, self.cutoffs.raw, wm_1h)?;
                 self.report.dirty_redone += n as u64;
                 if n == 0 {
                     Phase::Rollup1h
@@ -206,7 +201,9 @@ impl Run {
                 let target = bucket_of(wm_1m, HOUR_MS);
                 let wm = match marks.watermark_1h {
                     Some(wm) => wm,
-                    None => tx.oldest_bucket(Table::OneMinute)?.map_or(target, |b| bucket_of(b, HOUR_MS).min(target)),
+                    None => tx
+                        .oldest_bucket(Table::OneMinute)?
+                        .map_or(target, |b| bucket_of(b, HOUR_MS).min(target)),
                 };
                 let to = target.min(wm.saturating_add(STEP_1H_MS));
                 if to > wm {

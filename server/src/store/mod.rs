@@ -95,7 +95,9 @@ pub enum StoreError {
     )]
     Unreachable { url: String, message: String },
     /// The PostgreSQL store went away while running.
-    #[error("the PostgreSQL store at {url} cannot be reached: ingest paused until it is back ({message})")]
+    #[error(
+        "the PostgreSQL store at {url} cannot be reached: ingest paused until it is back ({message})"
+    )]
     Paused { url: String, message: String },
 }
 
@@ -213,10 +215,11 @@ pub fn open(
             message: format!("{} cannot be written", path.display()),
         });
     }
-    let marks = maintenance::Marks::load(&mut sqlite::Lite(&conn)).map_err(|e| StoreError::Open {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let marks =
+        maintenance::Marks::load(&mut sqlite::Lite(&conn)).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     let engine = sqlite_writer::SqliteEngine::new(conn, path);
     Ok(writer::start(engine, marks, config))
 }

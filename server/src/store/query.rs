@@ -248,7 +248,8 @@ pub(crate) fn union_1h(
     let mut out = conn.buckets(Table::OneHour, id, start, split)?;
     // An hour is stale if it is marked, or if one of its minutes is (the
     // hour is marked only once the minute has been redone).
-    let mut stale: BTreeSet<i64> = conn.dirty_of(Table::OneHour, id, start, split)?
+    let mut stale: BTreeSet<i64> = conn
+        .dirty_of(Table::OneHour, id, start, split)?
         .into_iter()
         .collect();
     for minute in conn.dirty_of(Table::OneMinute, id, start, split)? {

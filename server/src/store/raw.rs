@@ -204,11 +204,7 @@ pub(crate) struct Compacted {
 
 /// Moves up to `max_rows` head rows of one host older than `cutoff` into
 /// chunks. Returns zero rows when nothing before `cutoff` is left.
-pub(crate) fn compact_step(
-    db: &mut dyn Db,
-    cutoff: i64,
-    max_rows: usize,
-) -> DbResult<Compacted> {
+pub(crate) fn compact_step(db: &mut dyn Db, cutoff: i64, max_rows: usize) -> DbResult<Compacted> {
     let Some(host) = db.head_oldest_host(cutoff)? else {
         return Ok(Compacted::default());
     };

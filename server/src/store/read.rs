@@ -34,7 +34,7 @@ enum ReadConn {
     Sqlite(Connection),
     /// A pooled connection; the lock only satisfies `&self` methods, a
     /// reader is used by one thread at a time.
-    Postgres(Mutex<postgres::PooledClient>),
+    Postgres(Box<Mutex<postgres::PooledClient>>),
 }
 
 fn read_err(e: DbError) -> StoreError {
@@ -60,7 +60,7 @@ impl Reader {
 
     /// A reader on a pooled PostgreSQL connection.
     pub(crate) fn postgres(client: postgres::PooledClient) -> Self {
-        Self::with_conn(ReadConn::Postgres(Mutex::new(client)))
+        Self::with_conn(ReadConn::Postgres(Box::new(Mutex::new(client))))
     }
 
     fn with_conn(conn: ReadConn) -> Self {

@@ -56,7 +56,9 @@ impl Db for Lite<'_> {
     }
 
     fn hosts(&mut self) -> DbResult<Vec<String>> {
-        let mut stmt = self.0.prepare_cached("SELECT host FROM hosts ORDER BY host")?;
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT host FROM hosts ORDER BY host")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -111,12 +113,7 @@ impl Db for Lite<'_> {
             .optional()?)
     }
 
-    fn head_rows(
-        &mut self,
-        host: &str,
-        before: i64,
-        limit: i64,
-    ) -> DbResult<Vec<(i64, Vec<u8>)>> {
+    fn head_rows(&mut self, host: &str, before: i64, limit: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
         self.pairs(
             "SELECT ts, data FROM metrics_raw_head WHERE host = ?1 AND ts < ?2
              ORDER BY ts LIMIT ?3",
@@ -347,11 +344,7 @@ impl Db for Lite<'_> {
         })
     }
 
-    fn chunks_straddling(
-        &mut self,
-        cutoff: i64,
-        limit: i64,
-    ) -> DbResult<Vec<(i64, i64, Vec<u8>)>> {
+    fn chunks_straddling(&mut self, cutoff: i64, limit: i64) -> DbResult<Vec<(i64, i64, Vec<u8>)>> {
         let mut stmt = self.0.prepare_cached(
             "SELECT series_id, window_start, data FROM metrics_raw
              WHERE window_start < ?1 AND first_ts < ?1 LIMIT ?2",
@@ -386,7 +379,10 @@ impl Db for Lite<'_> {
             "DELETE FROM {name} WHERE bucket < ?1 AND (series_id, bucket) IN
              (SELECT series_id, bucket FROM {name} WHERE bucket < ?1 LIMIT ?2)"
         );
-        Ok(self.0.prepare_cached(&sql)?.execute(params![cutoff, limit])? as u64)
+        Ok(self
+            .0
+            .prepare_cached(&sql)?
+            .execute(params![cutoff, limit])? as u64)
     }
 
     fn dirty_expire(&mut self, cut_1m: i64, cut_1h: i64) -> DbResult<()> {

@@ -146,7 +146,11 @@ pub(crate) trait Engine: Send + 'static {
     /// Writes every job in one transaction and commits it. `marks` is the
     /// maintenance progress as this writer last knew it; an engine shared
     /// with other writers reads the stored progress instead.
-    fn write_batch(&mut self, jobs: &[&WriteJob], marks: &Marks) -> Result<Vec<WriteOutcome>, DbError>;
+    fn write_batch(
+        &mut self,
+        jobs: &[&WriteJob],
+        marks: &Marks,
+    ) -> Result<Vec<WriteOutcome>, DbError>;
     /// One maintenance step in its own transaction, committed.
     fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError>;
     /// Whether this writer runs maintenance now: always for an embedded

@@ -12,14 +12,17 @@ use std::time::Duration;
 use server::model::{Point, SeriesKey};
 use server::store::postgres::test_server::PgServer;
 use server::store::{
-    Clock, Location, ManualClock, RangeQuery, Reader, Readers, Retention, StoreConfig,
-    StoreWriter, Tier, WriteJob, WriteOutcome, WriterHandle,
+    Clock, Location, ManualClock, RangeQuery, Reader, Readers, Retention, StoreConfig, StoreWriter,
+    Tier, WriteJob, WriteOutcome, WriterHandle,
 };
 
 /// An hour boundary, so minutes and hours start at round offsets.
 pub const BASE: i64 = 1_749_999_600_000;
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
+
+/// A point as `(ts, min, max, avg, count)`.
+type Summary = (i64, f64, f64, f64, u64);
 
 /// A store under test: its location and what keeps it alive.
 pub struct Backend {
@@ -121,7 +124,14 @@ impl Open {
             .with_config(self.retention, Clock::manual(&self.clock))
     }
 
-    pub fn range(&self, host: &str, key: &SeriesKey, from: i64, to: i64, step: Option<u64>) -> (Tier, Vec<(i64, f64, f64, f64, u64)>) {
+    pub fn range(
+        &self,
+        host: &str,
+        key: &SeriesKey,
+        from: i64,
+        to: i64,
+        step: Option<u64>,
+    ) -> (Tier, Vec<Summary>) {
         let range = self
             .reader()
             .range(&RangeQuery {
@@ -156,7 +166,10 @@ fn cpu() -> SeriesKey {
 }
 
 fn disk(device: &str) -> SeriesKey {
-    SeriesKey::with_labels("disk_read_bytes_per_second", [("device", device.to_owned())])
+    SeriesKey::with_labels(
+        "disk_read_bytes_per_second",
+        [("device", device.to_owned())],
+    )
 }
 
 /// Everything both backends answer about one store, for comparison.
@@ -174,10 +187,16 @@ fn answers(s: &Open) -> Vec<String> {
             .collect();
         out.push(format!("{host} {key} raw {raw:?}"));
         for tier in [Tier::OneMinute, Tier::OneHour] {
-            let rows = r.materialized(&host, &key, tier, i64::MIN, i64::MAX).unwrap();
+            let rows = r
+                .materialized(&host, &key, tier, i64::MIN, i64::MAX)
+                .unwrap();
             out.push(format!("{host} {key} {tier:?} {rows:?}"));
         }
-        for (from, step) in [(BASE - HOUR, None), (BASE - HOUR, Some(60)), (BASE - 2 * HOUR, Some(3600))] {
+        for (from, step) in [
+            (BASE - HOUR, None),
+            (BASE - HOUR, Some(60)),
+            (BASE - 2 * HOUR, Some(3600)),
+        ] {
             let got = s.range(&host, &key, from, s.clock.now_ms(), step);
             out.push(format!("{host} {key} range {from} {step:?} {got:?}"));
         }
@@ -227,7 +246,12 @@ fn replays_are_idempotent_and_keep_the_first_value() {
         let c = cpu();
         {
             let s = Open::new(&b, Retention::default());
-            assert_eq!(s.write("web-1", BASE, &[(&c, 1.0)]).inserted, 1, "{}", b.name);
+            assert_eq!(
+                s.write("web-1", BASE, &[(&c, 1.0)]).inserted,
+                1,
+                "{}",
+                b.name
+            );
             let again = s.write("web-1", BASE, &[(&c, 9.0)]);
             assert_eq!((again.inserted, again.duplicates), (0, 1), "{}", b.name);
             // A report for the same instant with one more series adds only it.
@@ -270,8 +294,18 @@ fn late_data_rematerializes_its_buckets() {
         // A late sample of 70 in the first minute: (6 * 10 + 70) / 7.
         s.write("web-1", BASE + 5_000, &[(&c, 70.0)]);
         let (_, points) = s.range("web-1", &c, BASE, BASE + 5 * MINUTE, Some(60));
-        assert_eq!(points[0], (BASE, 10.0, 70.0, 130.0 / 7.0, 7), "{}: query sees the late sample before maintenance", b.name);
-        assert_eq!(minute(&s)[0].count, 6, "{}: stored row not yet redone", b.name);
+        assert_eq!(
+            points[0],
+            (BASE, 10.0, 70.0, 130.0 / 7.0, 7),
+            "{}: query sees the late sample before maintenance",
+            b.name
+        );
+        assert_eq!(
+            minute(&s)[0].count,
+            6,
+            "{}: stored row not yet redone",
+            b.name
+        );
         s.maintain();
         let redone = minute(&s);
         assert_eq!((redone[0].count, redone[0].max), (7, 70.0), "{}", b.name);
@@ -310,9 +344,19 @@ fn the_real_time_tail_fills_what_maintenance_has_not_materialized() {
         assert!(wm.unwrap() < BASE + 20 * MINUTE, "{}", b.name);
         let (tier, points) = s.range("web-1", &c, BASE, BASE + 20 * MINUTE, Some(60));
         assert_eq!(tier, Tier::OneMinute, "{}", b.name);
-        assert_eq!(points.len(), 20, "{}: every minute, materialized or not", b.name);
+        assert_eq!(
+            points.len(),
+            20,
+            "{}: every minute, materialized or not",
+            b.name
+        );
         assert_eq!(points.iter().map(|p| p.4).sum::<u64>(), 120, "{}", b.name);
-        assert_eq!(points[19].3, (114..120).sum::<i64>() as f64 / 6.0, "{}", b.name);
+        assert_eq!(
+            points[19].3,
+            (114..120).sum::<i64>() as f64 / 6.0,
+            "{}",
+            b.name
+        );
     }
 }
 
@@ -341,11 +385,24 @@ fn retention_keeps_each_tier_for_its_own_time() {
         let now = s.clock.now_ms();
         let r = s.reader();
         let raw = r.raw("web-1", &c, i64::MIN, i64::MAX).unwrap();
-        assert!(raw.first().unwrap().ts >= now - 3 * HOUR, "{}: raw older than 3h is gone", b.name);
+        assert!(
+            raw.first().unwrap().ts >= now - 3 * HOUR,
+            "{}: raw older than 3h is gone",
+            b.name
+        );
         assert_eq!(raw.len(), 180 - 10, "{}", b.name);
-        let m1 = r.materialized("web-1", &c, Tier::OneMinute, i64::MIN, i64::MAX).unwrap();
+        let m1 = r
+            .materialized("web-1", &c, Tier::OneMinute, i64::MIN, i64::MAX)
+            .unwrap();
         assert!(m1.first().unwrap().start >= now - 6 * HOUR, "{}", b.name);
-        let h1 = r.materialized("web-1", &c, Tier::OneHour, i64::MIN, i64::MAX).unwrap();
-        assert_eq!(h1.first().unwrap().start, BASE.div_euclid(HOUR) * HOUR, "{}: 1h keeps all ten hours", b.name);
+        let h1 = r
+            .materialized("web-1", &c, Tier::OneHour, i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(
+            h1.first().unwrap().start,
+            BASE.div_euclid(HOUR) * HOUR,
+            "{}: 1h keeps all ten hours",
+            b.name
+        );
     }
 }

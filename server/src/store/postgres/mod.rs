@@ -59,7 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 /// out of every message.
 #[derive(Clone)]
 pub struct PgUrl {
-    config: Config,
+    config: std::sync::Arc<Config>,
     shown: String,
 }
 
@@ -84,7 +84,10 @@ impl PgUrl {
         if config.get_application_name().is_none() {
             config.application_name("mon");
         }
-        Ok(Self { config, shown })
+        Ok(Self {
+            config: std::sync::Arc::new(config),
+            shown,
+        })
     }
 
     /// Connects one client, TLS as the URL's `sslmode` asks.
@@ -181,17 +184,17 @@ impl PgReaders {
     /// Builds the pool and checks, with one connection, that the database
     /// is there and has mon's schema. Blocking.
     pub fn open(url: &PgUrl) -> Result<Self, StoreError> {
-        let manager = PostgresConnectionManager::new(url.config.clone(), tls());
+        let manager = PostgresConnectionManager::new((*url.config).clone(), tls());
         let pool = r2d2::Pool::builder()
             .max_size(READ_POOL)
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
+            // A failed connection is answered to the request that wanted it.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        let readers = Self {
-            pool: std::sync::Arc::new(PoolOwner(Some(pool))),
-            url: url.clone(),
-        };
-        let mut client = readers.client()?;
+        // One direct connection first: its error says why, where the pool's
+        // would only say it timed out.
+        let mut client = url.connect()?;
         let schema: Option<i64> = client
             .query_one("SELECT to_regclass('series')::oid::bigint", &[])
             .map_err(|e| url.unreachable(&e.into()))?
@@ -202,12 +205,19 @@ impl PgReaders {
                 message: "the database has no mon schema yet; start a mon aggregator with this --store first, it creates the tables".into(),
             });
         }
-        Ok(readers)
+        Ok(Self {
+            pool: std::sync::Arc::new(PoolOwner(Some(pool))),
+            url: url.clone(),
+        })
     }
 
     /// A pooled connection. Blocking.
     pub(crate) fn client(&self) -> Result<PooledClient, StoreError> {
-        let pool = self.pool.0.as_ref().expect("the pool lives as long as its owner");
+        let pool = self
+            .pool
+            .0
+            .as_ref()
+            .expect("the pool lives as long as its owner");
         pool.get().map_err(|e| StoreError::Unreachable {
             url: self.url.shown.clone(),
             message: e.to_string(),
@@ -326,7 +336,9 @@ pub fn open(url: &PgUrl, config: StoreConfig) -> Result<(StoreWriter, WriterHand
     config.validate()?;
     let mut client = url.connect()?;
     migrate(&mut client).map_err(|e| url.unreachable(&e))?;
-    let mut tx = client.transaction().map_err(|e| url.unreachable(&e.into()))?;
+    let mut tx = client
+        .transaction()
+        .map_err(|e| url.unreachable(&e.into()))?;
     agree_on_retention(&mut tx, url, &config.retention)?;
     let marks = Marks::load(&mut tx).map_err(|e| url.unreachable(&e))?;
     tx.commit().map_err(|e| url.unreachable(&e.into()))?;

@@ -123,12 +123,7 @@ impl Db for Transaction<'_> {
         )
     }
 
-    fn head_rows(
-        &mut self,
-        host: &str,
-        before: i64,
-        limit: i64,
-    ) -> DbResult<Vec<(i64, Vec<u8>)>> {
+    fn head_rows(&mut self, host: &str, before: i64, limit: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
         pairs(
             self,
             "SELECT ts, data FROM metrics_raw_head WHERE host = $1 AND ts < $2
@@ -338,7 +333,11 @@ impl Db for Transaction<'_> {
     }
 
     fn state(&mut self, name: &str) -> DbResult<Option<i64>> {
-        one(self, "SELECT value FROM store_state WHERE name = $1", &[&name])
+        one(
+            self,
+            "SELECT value FROM store_state WHERE name = $1",
+            &[&name],
+        )
     }
 
     fn set_state(&mut self, name: &str, value: i64) -> DbResult<()> {
@@ -362,11 +361,7 @@ impl Db for Transaction<'_> {
         })
     }
 
-    fn chunks_straddling(
-        &mut self,
-        cutoff: i64,
-        limit: i64,
-    ) -> DbResult<Vec<(i64, i64, Vec<u8>)>> {
+    fn chunks_straddling(&mut self, cutoff: i64, limit: i64) -> DbResult<Vec<(i64, i64, Vec<u8>)>> {
         Ok(self
             .query(
                 "SELECT series_id, window_start, data FROM metrics_raw

@@ -47,7 +47,8 @@ fn find_bin() -> Option<PathBuf> {
         return Some(bin);
     }
     std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|d| d.join("initdb").exists() && d.join("postgres").exists())
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").exists() && d.join("postgres").exists())
     })
 }
 
@@ -95,7 +96,10 @@ impl PgServer {
             .expect("a temp dir for the cluster");
         if as_postgres {
             // The cluster's directory belongs to the user that runs it.
-            run(Command::new("chown").arg("postgres:").arg(dir.path()), "chown");
+            run(
+                Command::new("chown").arg("postgres:").arg(dir.path()),
+                "chown",
+            );
         }
         let mut server = Self {
             port: 0,
@@ -105,9 +109,16 @@ impl PgServer {
             child: None,
         };
         server.command("initdb", |c| {
-            c.arg("-D")
-                .arg(server.data())
-                .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
+            c.arg("-D").arg(server.data()).args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]);
         });
         let mut failures = Vec::new();
         for _ in 0..3 {
@@ -161,12 +172,22 @@ impl PgServer {
         } else {
             Command::new("sh")
         };
-        shell.env("LOG", &log).arg("-c").arg(script).arg("sh").arg(server);
+        shell
+            .env("LOG", &log)
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(server);
         shell
             .arg("-D")
             .arg(self.data())
             .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+            ])
             // Tests want speed, not durability across a power cut.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200"])
@@ -202,7 +223,10 @@ impl PgServer {
 
     fn admin(&self) -> Result<postgres::Client, postgres::Error> {
         postgres::Client::connect(
-            &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
             postgres::NoTls,
         )
     }

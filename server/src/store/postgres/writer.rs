@@ -18,6 +18,7 @@ use postgres::types::Type;
 
 use super::{MAINTENANCE_LOCK, PgUrl, STEP_LOCK, tls};
 use crate::model::SeriesKey;
+use crate::store::StoreError;
 use crate::store::config::MINUTE_MS;
 use crate::store::db::{Db, DbError, DbResult};
 use crate::store::encoding::encode_report;
@@ -26,7 +27,6 @@ use crate::store::maintenance::{Marks, Run};
 use crate::store::raw::{self, Written, window_of};
 use crate::store::rollup::{Table, bucket_of};
 use crate::store::writer::{Engine, WriteJob, WriteOutcome};
-use crate::store::StoreError;
 
 pub(crate) struct PgEngine {
     /// `None` after the connection broke, until a reconnect succeeds.
@@ -106,9 +106,8 @@ impl PgEngine {
         for row in rows {
             let (id, host, name, labels): (i64, String, String, String) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            let key = SeriesKey::from_parts(&name, &labels).map_err(|e| {
-                DbError::Invalid(format!("series {name} has bad labels: {e}"))
-            })?;
+            let key = SeriesKey::from_parts(&name, &labels)
+                .map_err(|e| DbError::Invalid(format!("series {name} has bad labels: {e}")))?;
             self.series.entry(host).or_default().insert(key, id);
         }
         Ok(())
@@ -223,7 +222,8 @@ impl Engine for PgEngine {
         let mut copied = vec![false; heads.len()];
         {
             let sink = tx.copy_in("COPY head_in (host, ts, samples, data) FROM STDIN BINARY")?;
-            let mut out = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::INT8, Type::BYTEA]);
+            let mut out =
+                BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::INT8, Type::BYTEA]);
             for (i, head) in heads.iter_mut().enumerate() {
                 let job = jobs[head.job];
                 if head.samples.is_empty() || !first.insert((&job.host, job.timestamp_ms)) {
@@ -261,7 +261,13 @@ impl Engine for PgEngine {
                     fresh: head.samples,
                 }
             } else {
-                raw::merge_into_head(&mut tx, &job.host, job.timestamp_ms, head.samples, head.offered)?
+                raw::merge_into_head(
+                    &mut tx,
+                    &job.host,
+                    job.timestamp_ms,
+                    head.samples,
+                    head.offered,
+                )?
             };
             let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
             if marks.watermark_1m.is_some_and(|wm| minute < wm) {
