@@ -52,7 +52,8 @@ pub struct RetentionSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSection {
-    pub aggregator: Option<String>,
+    #[serde(default, deserialize_with = "aggregators")]
+    pub aggregator: Option<Vec<String>>,
     pub host: Option<String>,
     #[serde(default, deserialize_with = "duration")]
     pub interval: Option<Duration>,
@@ -81,6 +82,9 @@ pub struct AlertsSection {
     pub webhooks: Vec<String>,
     pub alertmanager: Option<String>,
     pub external_url: Option<String>,
+    /// `mon alerts`' leader lease TTL.
+    #[serde(default, deserialize_with = "duration")]
+    pub lease_ttl: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +159,26 @@ fn redis_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RedisUrl>,
         .map_err(serde::de::Error::custom)
 }
 
+/// `aggregator = "URL[,URL...]"` or `aggregator = ["URL", ...]`, each
+/// entry checked as the agent checks it.
+fn aggregators<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let parts: Vec<String> = match List::deserialize(d)? {
+        List::One(text) => text.split(',').map(str::to_owned).collect(),
+        List::Many(list) => list,
+    };
+    let urls: Vec<String> = parts.iter().map(|p| p.trim().to_owned()).collect();
+    for url in &urls {
+        server::agent::check_aggregator_url(url).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(urls))
+}
+
 /// Reads the config file if one was given.
 pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
@@ -194,7 +218,9 @@ pub const DEFAULT_CONFIG: &str = r#"# mon configuration. Every key is optional; 
 # redis = "redis://127.0.0.1:6379/0"
 
 [agent]
-# Aggregator to stream reports to.
+# Aggregator to stream reports to; a list ("http://a:7070,http://b:7070" or
+# ["http://a:7070", "http://b:7070"]) for failover: the agent moves on to the
+# next when the one it uses fails.
 aggregator = "http://127.0.0.1:7070"
 # Host name to report as. Default: this machine's host name.
 # host = "web-1"
@@ -247,6 +273,9 @@ webhooks = []
 # alertmanager = "http://127.0.0.1:9093"
 # The dashboard's address, for the links in notifications.
 # external_url = "http://127.0.0.1:7071"
+# With several `mon alerts` on one Redis, how long the leader's lease lasts
+# unless renewed; a standby takes over within about this long.
+# lease_ttl = "10s"
 "#;
 
 #[cfg(test)]
@@ -282,6 +311,28 @@ mod tests {
             .to_string();
         assert!(
             err.contains("\"cache:6380\"") && err.contains("redis://HOST:PORT[/DB]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn aggregators_are_a_comma_separated_string_or_a_list_and_each_is_checked() {
+        for text in [
+            "aggregator = \"http://a:7070, https://b:7070\"",
+            "aggregator = [\"http://a:7070\", \"https://b:7070\"]",
+        ] {
+            let config: FileConfig = toml::from_str(&format!("[agent]\n{text}\n")).unwrap();
+            assert_eq!(
+                config.agent.aggregator.unwrap(),
+                ["http://a:7070", "https://b:7070"],
+                "{text}"
+            );
+        }
+        let err = toml::from_str::<FileConfig>("[agent]\naggregator = \"http://a:7070,http://\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"http://\"") && err.contains("https://metrics.example:7070"),
             "{err}"
         );
     }

@@ -22,8 +22,8 @@ use crate::gateway::{self, GatewayConfig, GatewayError};
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub aggregator: AggregatorConfig,
-    /// The local agent, or `None` for `--no-agent`. Its aggregator URL is
-    /// replaced by the address the gRPC listener got, and it sends the
+    /// The local agent, or `None` for `--no-agent`. Its aggregators are
+    /// replaced by the one address the gRPC listener got, and it sends the
     /// aggregator's token (over TLS, if the aggregator has a certificate).
     pub agent: Option<AgentConfig>,
     pub gateway: GatewayConfig,
@@ -102,7 +102,7 @@ pub async fn run(
     let agent = config.agent.map(|mut agent_config| {
         agent_config.token = token;
         if let Some(addr) = grpc_addr {
-            agent_config.aggregator = match &grpc_tls {
+            let url = match &grpc_tls {
                 // On loopback, to a certificate this process holds: trust
                 // exactly it, whatever name or CA it was issued for.
                 Some(tls) => {
@@ -111,6 +111,7 @@ pub async fn run(
                 }
                 None => format!("http://{addr}"),
             };
+            agent_config.aggregators = vec![url];
         }
         tokio::spawn(agent::run(agent_config, flag(agent_stopped)))
     });

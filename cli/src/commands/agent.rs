@@ -10,15 +10,24 @@ use crate::{config, shutdown};
 
 /// Collects CPU, memory, filesystem, disk and network metrics every interval
 /// and streams them to an aggregator over gRPC (over TLS for https://). Reports the aggregator has not
-/// acknowledged are kept (bounded) and replayed after a reconnect.
+/// acknowledged are kept (bounded) and replayed after a reconnect. Given several aggregators, it streams
+/// to one at a time and moves on to the next in the list when that one fails, replaying its spool there.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s\n  mon agent --aggregator http://metrics.internal:7070 --token $TOKEN\n  mon agent --aggregator https://metrics.internal:7070 --token $TOKEN --ca ca.pem"
+    after_help = "Examples:\n  mon agent\n  mon agent --aggregator http://metrics.internal:7070 --interval 1s\n  mon agent --aggregator http://agg-1.internal:7070,http://agg-2.internal:7070\n  mon agent --aggregator http://metrics.internal:7070 --token $TOKEN\n  mon agent --aggregator https://metrics.internal:7070 --token $TOKEN --ca ca.pem"
 )]
 pub struct AgentArgs {
-    /// Aggregator URL [default: http://127.0.0.1:7070]
-    #[arg(long, env = "MON_AGGREGATOR", value_name = "URL")]
-    pub aggregator: Option<String>,
+    /// Aggregator URL; for failover, a comma-separated list or the flag repeated: the agent uses the
+    /// first that takes its reports and moves on to the next in order when it fails (never back on its
+    /// own) [default: http://127.0.0.1:7070]
+    #[arg(
+        long,
+        env = "MON_AGGREGATOR",
+        value_delimiter = ',',
+        value_parser = parse_aggregator,
+        value_name = "URL"
+    )]
+    pub aggregator: Vec<String>,
     /// Host name to report as [default: this machine's host name]
     #[arg(long, env = "MON_HOST", value_name = "NAME")]
     pub host: Option<String>,
@@ -42,11 +51,13 @@ impl AgentArgs {
     pub fn resolve(&self, file: &config::AgentSection) -> AgentConfig {
         let d = AgentConfig::default();
         AgentConfig {
-            aggregator: self
-                .aggregator
-                .clone()
-                .or_else(|| file.aggregator.clone())
-                .unwrap_or(d.aggregator),
+            aggregators: if !self.aggregator.is_empty() {
+                self.aggregator.clone()
+            } else if let Some(list) = &file.aggregator {
+                list.clone()
+            } else {
+                d.aggregators
+            },
             host: self.host.clone().or_else(|| file.host.clone()),
             interval: self.interval.or(file.interval).unwrap_or(d.interval),
             spool_capacity: self
@@ -59,6 +70,14 @@ impl AgentArgs {
             tls: d.tls,
         }
     }
+}
+
+/// One `--aggregator` entry, surrounding blanks ignored, checked as the
+/// agent would check it, so a bad entry is a usage error at start-up.
+fn parse_aggregator(text: &str) -> Result<String, String> {
+    let url = text.trim();
+    agent::check_aggregator_url(url).map_err(|e| e.to_string())?;
+    Ok(url.to_owned())
 }
 
 /// Where the agent keeps unacknowledged reports across a clean restart:

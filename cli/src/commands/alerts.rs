@@ -16,6 +16,10 @@ use crate::shutdown;
 /// Alertmanager, and publishes every transition for the dashboards. Alert
 /// state is kept in alerts.db in the data dir, so a restart neither forgets
 /// a firing alert nor notifies it twice. `mon serve` runs the same engine.
+///
+/// Several instances may run on one Redis: one holds a lease there and evaluates and notifies, the
+/// others wait as standbys and take over within about --lease-ttl once it stops renewing. Each
+/// restores the state from its own alerts.db when it takes over.
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,
@@ -31,6 +35,22 @@ pub struct AlertsArgs {
     /// Base URL of the dashboard, used in notifications' links [default: http://127.0.0.1:7071]
     #[arg(long, env = "MON_EXTERNAL_URL", value_name = "URL")]
     pub external_url: Option<String>,
+    /// With --redis, how long the leader's lease lasts unless renewed (every third of it): a
+    /// standby takes over within about this long after the leader dies, and a leader that cannot
+    /// renew stops notifying a fifth of it before the lease can lapse [default: 10s]
+    #[arg(long, env = "MON_LEASE_TTL", value_parser = parse_lease_ttl, value_name = "DURATION")]
+    pub lease_ttl: Option<std::time::Duration>,
+}
+
+/// A lease TTL such as `10s`.
+fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    super::DurationFlag {
+        what: "a lease TTL",
+        min: std::time::Duration::from_secs(1),
+        max: Some(std::time::Duration::from_secs(300)),
+        examples: "10s, 5s or 1m",
+    }
+    .parse(text)
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,9 +140,18 @@ pub fn run(global: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<()> {
     }
     let file = config::load(global.config.as_deref())?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
-    let config = args
+    let mut config = args
         .rules
         .resolve(&file.alerts, &data_dir, args.external_url.clone())?;
+    if let Some(ttl) = file.alerts.lease_ttl {
+        // The file's value gets the flag's range check.
+        let text = humantime::format_duration(ttl).to_string();
+        config.lease_ttl =
+            parse_lease_ttl(&text).map_err(|e| anyhow::anyhow!("[alerts] lease_ttl: {e}"))?;
+    }
+    if let Some(ttl) = args.lease_ttl {
+        config.lease_ttl = ttl;
+    }
     let redis = args.bus.resolve(&file);
     if redis.is_none() {
         tracing::warn!(

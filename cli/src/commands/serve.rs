@@ -77,7 +77,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let no_agent = args.no_agent || file.serve.no_agent.unwrap_or(false);
     let agent = (!no_agent).then(|| {
         let mut agent = super::agent::AgentArgs {
-            aggregator: None,
+            aggregator: Vec::new(),
             host: args.host.clone(),
             interval: args.interval,
             spool_reports: None,
@@ -85,7 +85,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             ca: None,
         }
         .resolve(&file.agent);
-        agent.aggregator = format!("http://{grpc_listen}");
+        agent.aggregators = vec![format!("http://{grpc_listen}")];
         // Its own file, so a `mon agent` sharing the data dir never takes it.
         agent.spool_file = super::agent::spool_file(&data_dir, "local-agent-spool.bin");
         agent

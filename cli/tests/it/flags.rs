@@ -20,11 +20,18 @@ fn help_lists_every_role_and_explains_the_flags() {
         text.contains("--aggregator <URL>") && text.contains("http://127.0.0.1:7070"),
         "{text}"
     );
+    assert!(text.contains("comma-separated list"), "{text}");
+    let out = mon().args(["alerts", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("--lease-ttl <DURATION>") && text.contains("[default: 10s]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["agent", "--interval", "0s"],
             "an interval from 100ms to 1h is accepted",
@@ -44,6 +51,24 @@ fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
         (
             &["aggregator", "--redis", "localhost:6379"],
             r#""localhost:6379": a URL starting with redis:// is needed; expected redis://HOST:PORT[/DB]"#,
+        ),
+        (
+            &["agent", "--aggregator", "http://a:7070,http://"],
+            r#"invalid aggregator URL "http://": it has no host; expected e.g. http://127.0.0.1:7070 or https://metrics.example:7070"#,
+        ),
+        (
+            &[
+                "agent",
+                "--aggregator",
+                "http://a:7070",
+                "--aggregator",
+                "a:7070",
+            ],
+            r#""a:7070": the scheme must be http:// or https://"#,
+        ),
+        (
+            &["alerts", "--lease-ttl", "100ms"],
+            "a lease TTL from 1s to 5m is accepted",
         ),
         (
             &["serve", "--redis", "http://cache:6379"],

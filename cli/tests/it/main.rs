@@ -7,6 +7,7 @@ mod bench;
 mod browser;
 mod disk;
 mod flags;
+mod fleet;
 mod limits;
 mod postgres;
 mod process;

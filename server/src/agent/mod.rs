@@ -9,6 +9,7 @@
 mod auth;
 mod backoff;
 mod collect;
+mod failover;
 mod journal;
 mod spool;
 mod transport;
@@ -29,13 +30,15 @@ use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 use crate::tls::ClientTls;
+use failover::Aggregators;
 use transport::Transport;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// Aggregator URL, e.g. `http://127.0.0.1:7070`, or `https://...` for
-    /// an aggregator serving TLS.
-    pub aggregator: String,
+    /// Aggregator URLs, e.g. `http://127.0.0.1:7070`, or `https://...` for
+    /// an aggregator serving TLS. The agent streams to the first and moves
+    /// on to the next, in order, when the one it uses fails.
+    pub aggregators: Vec<String>,
     /// Whom to trust for an `https://` aggregator (`--ca`).
     pub tls: ClientTls,
     /// Host name to report as; `None` means this machine's host name.
@@ -56,7 +59,7 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         Self {
-            aggregator: "http://127.0.0.1:7070".into(),
+            aggregators: vec!["http://127.0.0.1:7070".into()],
             tls: ClientTls::default(),
             host: None,
             interval: Duration::from_secs(5),
@@ -99,6 +102,12 @@ const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
 struct Link {
     tx: mpsc::Sender<AgentMessage>,
     acks: Streaming<Ack>,
+}
+
+/// Checks one `--aggregator` entry without connecting: `http://HOST:PORT`
+/// or `https://HOST:PORT`.
+pub fn check_aggregator_url(url: &str) -> Result<(), AgentError> {
+    transport::check_url(url).map(|_| ())
 }
 
 /// Resolves the host name an agent reports as.
@@ -153,12 +162,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<AgentSummary, AgentError> {
     let host = resolve_host(config.host.as_deref())?;
-    let transport = Transport::new(&config.aggregator, &config.tls)?;
+    let mut aggregators = Aggregators::new(&config.aggregators, &config.tls)?;
     let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
     let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
 
-    tracing::info!(host = %host, aggregator = %config.aggregator, interval = %humantime::format_duration(config.interval), "agent started");
+    tracing::info!(host = %host, aggregator = %aggregators.all(), interval = %humantime::format_duration(config.interval), "agent started");
     let spool_file = config.spool_file.as_deref();
     let mut spool = match spool_file {
         Some(path) => open_spool(path, config.spool_capacity),
@@ -206,7 +215,12 @@ pub async fn run(
                     && l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err()
                 {
                     // The aggregator stopped reading: start over with a replay.
-                    tracing::warn!("aggregator is not keeping up; reconnecting");
+                    if aggregators.several() {
+                        aggregators.move_on("the aggregator is not keeping up", spool.len());
+                        outage_logged = true;
+                    } else {
+                        tracing::warn!("aggregator is not keeping up; reconnecting");
+                    }
                     link = None;
                     next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
@@ -218,6 +232,7 @@ pub async fn run(
                         last_failure = None;
                         spool_full_logged = false;
                         backoff.reset();
+                        aggregators.proven();
                     }
                     let before = spool.len();
                     spool.ack(ack.seq);
@@ -255,7 +270,10 @@ pub async fn run(
                 }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
-                    if !link_proven && last_failure.as_deref() == Some(why.as_str()) {
+                    if aggregators.several() {
+                        aggregators.move_on(&why, spool.len());
+                        outage_logged = true;
+                    } else if !link_proven && last_failure.as_deref() == Some(why.as_str()) {
                         tracing::debug!(reason = %why, spooled = spool.len(), "disconnected from aggregator again");
                     } else {
                         tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
@@ -267,16 +285,24 @@ pub async fn run(
                 }
             },
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
-                match connect(&transport, &token, &hello, &spool, config.spool_capacity).await {
+                match connect(&aggregators.current().transport, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
-                        if throttle_logged {
+                        if aggregators.several() {
+                            // The switch was logged; say where the stream
+                            // went only the first time.
+                            if was_connected {
+                                tracing::debug!(aggregator = %aggregators.url(), replaying = spool.len(), "connected to aggregator");
+                            } else {
+                                tracing::info!(aggregator = %aggregators.url(), replaying = spool.len(), "connected to aggregator");
+                            }
+                        } else if throttle_logged {
                             tracing::debug!(replaying = spool.len(), "reconnected after a rate refusal");
                         } else if outage_logged {
                             tracing::info!(replaying = spool.len(), "reconnected to aggregator");
                         } else if was_connected {
                             tracing::debug!(replaying = spool.len(), "reconnected to aggregator");
                         } else {
-                            tracing::info!(aggregator = %config.aggregator, "connected to aggregator");
+                            tracing::info!(aggregator = %aggregators.url(), "connected to aggregator");
                         }
                         was_connected = true;
                         outage_logged = false;
@@ -287,9 +313,13 @@ pub async fn run(
                     }
                     Err(ConnectError::Refused(e)) => {
                         // Retrying cannot fix a wrong token, but the operator
-                        // can, without losing the spooled reports.
-                        if !refusal_logged {
-                            tracing::warn!(aggregator = %config.aggregator, error = %e, "aggregator refused this agent; spooling reports and retrying with backoff");
+                        // can, without losing the spooled reports; another
+                        // aggregator may already take it (a rotation).
+                        if aggregators.several() {
+                            aggregators.move_on(&format!("refused this agent: {e}"), spool.len());
+                            outage_logged = true;
+                        } else if !refusal_logged {
+                            tracing::warn!(aggregator = %aggregators.url(), error = %e, "aggregator refused this agent; spooling reports and retrying with backoff");
                             refusal_logged = true;
                             outage_logged = true;
                         } else {
@@ -300,8 +330,11 @@ pub async fn run(
                     Err(ConnectError::Tls(advice)) => {
                         // Like a refusal, retrying cannot fix a certificate
                         // problem: say what to change once, keep spooling.
-                        if tls_logged.as_ref() != Some(&advice) {
-                            tracing::warn!(aggregator = %config.aggregator, "{advice}; spooling reports and retrying with backoff");
+                        if aggregators.several() {
+                            aggregators.move_on(&advice, spool.len());
+                            outage_logged = true;
+                        } else if tls_logged.as_ref() != Some(&advice) {
+                            tracing::warn!(aggregator = %aggregators.url(), "{advice}; spooling reports and retrying with backoff");
                             tls_logged = Some(advice);
                             outage_logged = true;
                         } else {
@@ -310,8 +343,11 @@ pub async fn run(
                         next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                     }
                     Err(ConnectError::Failed(e)) => {
-                        if !outage_logged {
-                            tracing::warn!(aggregator = %config.aggregator, error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
+                        if aggregators.several() {
+                            aggregators.move_on(&e, spool.len());
+                            outage_logged = true;
+                        } else if !outage_logged {
+                            tracing::warn!(aggregator = %aggregators.url(), error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
                             outage_logged = true;
                         } else {
                             tracing::debug!(error = %e, "reconnect failed");

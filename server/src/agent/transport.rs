@@ -20,17 +20,54 @@ pub(super) struct Transport {
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// Checks an aggregator URL: `http://HOST:PORT` or `https://HOST:PORT`.
+/// Returns the URL tonic is given (always `http://`) and whether TLS is ours
+/// to do.
+pub(super) fn check_url(url: &str) -> Result<(String, bool), AgentError> {
+    let bad = |reason: String| AgentError::Url {
+        url: url.to_owned(),
+        reason,
+    };
+    let (target, tls) = match url.strip_prefix("https://") {
+        Some(rest) => (format!("http://{rest}"), true),
+        None if url.starts_with("http://") => (url.to_owned(), false),
+        None => return Err(bad("the scheme must be http:// or https://".into())),
+    };
+    let authority = &target["http://".len()..];
+    let no_host = || bad("it has no host".into());
+    if authority.is_empty() || authority.starts_with([':', '/', '?', '@']) {
+        return Err(no_host());
+    }
+    let uri = target.parse::<Uri>().map_err(|e| bad(e.to_string()))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(no_host());
+    }
+    // `Uri` takes any text after the last colon as a port.
+    let host_port = uri.authority().map_or("", |a| a.as_str());
+    let host_port = host_port.rsplit('@').next().unwrap_or_default();
+    let port = match host_port.rsplit_once("]:") {
+        Some((_, port)) => Some(port),
+        None if host_port.starts_with('[') => None,
+        None => host_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return Err(bad(format!(
+            "the port {port:?} is not a number from 0 to 65535"
+        )));
+    }
+    Ok((target, tls))
+}
+
 impl Transport {
     pub(super) fn new(url: &str, tls: &ClientTls) -> Result<Self, AgentError> {
         let bad = |reason: String| AgentError::Url {
             url: url.to_owned(),
             reason,
         };
-        let (target, tls) = match url.strip_prefix("https://") {
-            Some(rest) => (format!("http://{rest}"), Some(tls.config(&[b"h2"]))),
-            None if url.starts_with("http://") => (url.to_owned(), None),
-            None => return Err(bad("the scheme must be http:// or https://".into())),
-        };
+        let (target, secure) = check_url(url)?;
+        let tls = secure.then(|| tls.config(&[b"h2"]));
         let mut endpoint = Endpoint::from_shared(target)
             .map_err(|e| bad(e.to_string()))?
             .connect_timeout(Duration::from_secs(3))

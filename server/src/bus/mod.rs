@@ -4,9 +4,13 @@
 //! one conformance test suite: the embedded bus (tokio channels and a state
 //! map, used by `mon serve`) and Redis (for roles on separate machines).
 //! Publishing never blocks ingest: a bus that is down returns an error the
-//! caller counts and logs, and SQLite stays the source of truth.
+//! caller counts and logs, and SQLite stays the source of truth. A bus also
+//! grants the [`Lease`] that elects one leader among the processes sharing
+//! it (`leadership.rs`).
 
 mod embedded;
+mod leadership;
+mod lease;
 mod pattern;
 mod redis;
 mod subscription;
@@ -19,8 +23,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use embedded::EmbeddedBus;
+pub use leadership::{Fence, Leadership, Term, Timing};
+pub use lease::{Acquired, AlwaysLeader, Lease};
 pub use pattern::Pattern;
-pub use redis::{RedisBus, RedisUrl};
+pub use redis::{RedisBus, RedisUrl, lease_key};
 pub use subscription::{SUBSCRIBER_QUEUE, Subscription};
 
 use crate::model::{AcceptedReport, HostMeta, SeriesKey};
@@ -98,6 +104,10 @@ pub trait Bus: Send + Sync + 'static {
 
     /// The current state of every host that has not expired, sorted by host.
     async fn hosts(&self) -> Result<Vec<HostState>, BusError>;
+
+    /// The lease called `name` among every process on this bus, granted for
+    /// `ttl` at a time (a bus only this process sees grants it forever).
+    fn lease(&self, name: &str, ttl: Duration) -> Arc<dyn Lease>;
 
     /// Applies updates in order. A bus on the network overrides this to send
     /// the whole batch in one round trip.

@@ -1,16 +1,21 @@
-//! The alerts role's own database, `alerts.db` in its data dir, kept apart
+//! Alert state: the [`AlertStateStore`] trait the alerts role uses, and its
+//! SQLite implementation, `alerts.db` in the role's data dir, kept apart
 //! from `mon.db` because the alerts role may run on a machine that has no
 //! warm store.
 //!
 //! It holds the active alerts and the hosts ever heard from. Changes go to
 //! one thread that owns the connection and answers once the transaction has
 //! committed: the role persists a transition before it publishes or notifies
-//! it, so a crash can lose a notification but never send one twice.
+//! it, so a crash can lose a notification but never send one twice. Each
+//! `alerts.db` belongs to one alerts instance; a store several instances
+//! share (so a new leader finds exactly what the old one committed) is
+//! another implementation of the same trait.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
+use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
@@ -59,10 +64,31 @@ pub struct Restored {
     pub hosts: Vec<String>,
 }
 
-type Job = (Vec<AlertChange>, oneshot::Sender<Result<(), StoreError>>);
+/// Where the alerts role keeps its state. The role loads it each time it
+/// becomes the leader and commits every transition before acting on it.
+#[async_trait]
+pub trait AlertStateStore: Send + Sync + 'static {
+    /// Where the state lives, for logs (a path, or a URL without password).
+    fn location(&self) -> String;
 
-/// Sends changes to the alert database's thread.
-pub struct AlertStore {
+    /// The active alerts and known hosts, as last committed.
+    async fn load(&self) -> Result<Restored, StoreError>;
+
+    /// Commits the changes in one transaction; returns once committed.
+    async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError>;
+
+    /// Finishes what is queued and closes.
+    async fn close(self: Box<Self>);
+}
+
+enum Job {
+    Load(oneshot::Sender<Result<Restored, StoreError>>),
+    Apply(Vec<AlertChange>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// `alerts.db`: sends jobs to the thread that owns its connection.
+pub struct SqliteAlertStore {
+    path: PathBuf,
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -71,9 +97,9 @@ pub fn alerts_db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(ALERTS_DB_FILE)
 }
 
-/// Opens (creating and migrating if needed) `alerts.db` in `data_dir`, reads
-/// what it holds and starts its thread. Blocking: call it off the executor.
-pub fn open_alerts(data_dir: &Path) -> Result<(AlertStore, Restored), StoreError> {
+/// Opens (creating and migrating if needed) `alerts.db` in `data_dir` and
+/// starts its thread. Blocking: call it off the executor.
+pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
         path: data_dir.to_owned(),
         message: e.to_string(),
@@ -86,46 +112,65 @@ pub fn open_alerts(data_dir: &Path) -> Result<(AlertStore, Restored), StoreError
             path: path.clone(),
             message: e.to_string(),
         })?;
-    let restored = read(&conn).map_err(|e| StoreError::Read(e.to_string()))?;
     let (tx, mut rx) = mpsc::channel::<Job>(256);
     let thread = std::thread::Builder::new()
         .name("alerts-db".into())
         .spawn(move || {
-            while let Some((changes, reply)) = rx.blocking_recv() {
-                let result =
-                    write(&mut conn, &changes).map_err(|e| StoreError::Write(e.to_string()));
-                let _ = reply.send(result);
+            while let Some(job) = rx.blocking_recv() {
+                match job {
+                    Job::Load(reply) => {
+                        let _ =
+                            reply.send(read(&conn).map_err(|e| StoreError::Read(e.to_string())));
+                    }
+                    Job::Apply(changes, reply) => {
+                        let result = write(&mut conn, &changes)
+                            .map_err(|e| StoreError::Write(e.to_string()));
+                        let _ = reply.send(result);
+                    }
+                }
             }
         })
         .map_err(|e| StoreError::Open {
-            path,
+            path: path.clone(),
             message: format!("cannot start the alert database thread: {e}"),
         })?;
-    Ok((
-        AlertStore {
-            tx: Some(tx),
-            thread: Some(thread),
-        },
-        restored,
-    ))
+    Ok(SqliteAlertStore {
+        path,
+        tx: Some(tx),
+        thread: Some(thread),
+    })
 }
 
-impl AlertStore {
-    /// Writes the changes in one transaction; returns once it has committed.
-    pub async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError> {
+impl SqliteAlertStore {
+    async fn send(&self, job: Job) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::Closed)?;
+        tx.send(job).await.map_err(|_| StoreError::Closed)
+    }
+}
+
+#[async_trait]
+impl AlertStateStore for SqliteAlertStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn load(&self) -> Result<Restored, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Load(reply)).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         let (reply, rx) = oneshot::channel();
-        let tx = self.tx.as_ref().ok_or(StoreError::Closed)?;
-        tx.send((changes, reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.send(Job::Apply(changes, reply)).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Lets the thread finish what is queued and close the database.
-    pub async fn close(mut self) {
+    async fn close(mut self: Box<Self>) {
         self.tx = None;
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -232,7 +277,8 @@ mod tests {
     #[tokio::test]
     async fn saved_alerts_and_hosts_are_read_back_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, restored) = open_alerts(dir.path()).unwrap();
+        let store = Box::new(open_alerts(dir.path()).unwrap());
+        let restored = store.load().await.unwrap();
         assert!(restored.alerts.is_empty() && restored.hosts.is_empty());
         let host = |h: &str| AlertChange::Host {
             host: h.into(),
@@ -256,7 +302,7 @@ mod tests {
             .unwrap();
         store.close().await;
 
-        let (_store, restored) = open_alerts(dir.path()).unwrap();
+        let restored = open_alerts(dir.path()).unwrap().load().await.unwrap();
         assert_eq!(restored.alerts, vec![record("a", "firing")]);
         assert_eq!(restored.hosts, vec!["web-1".to_owned()]);
     }

@@ -1,5 +1,6 @@
 //! The alerts role in-process on an embedded bus, with real receivers: an
 //! HTTP server standing in for a webhook consumer, and a real Alertmanager.
+//! The receiver and the role's handle are shared with `alerts_leader.rs`.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use server::alerts::{self, AlertsConfig, RetryPolicy, RuleSet};
 use server::bus::{BusEvent, EmbeddedBus, SharedBus, Subscription};
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::harness::{eventually, http_get};
 
-const RULES: &str = r#"
+pub(crate) const RULES: &str = r#"
 groups:
   - name: test
     rules:
@@ -34,15 +35,17 @@ groups:
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Hit {
-    idempotency_key: Option<String>,
-    body: serde_json::Value,
+pub(crate) struct Hit {
+    /// The path and query it was sent to.
+    pub(crate) uri: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) body: serde_json::Value,
 }
 
 /// An HTTP receiver on port 0 that answers the scripted statuses in turn,
 /// then 200, and records every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
@@ -53,7 +56,7 @@ struct ReceiverState {
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Self {
+    pub(crate) async fn start(script: &[u16]) -> Self {
         Self::start_with(script, None).await
     }
 
@@ -83,17 +86,19 @@ impl Receiver {
         Self { url, hits }
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 }
 
 async fn receive(
     State(state): State<ReceiverState>,
+    uri: Uri,
     headers: HeaderMap,
     body: String,
 ) -> StatusCode {
     state.hits.lock().unwrap().push(Hit {
+        uri: uri.to_string(),
         idempotency_key: headers
             .get("idempotency-key")
             .map(|v| v.to_str().unwrap().to_owned()),
@@ -104,13 +109,13 @@ async fn receive(
 }
 
 /// The alerts role running in a task.
-struct Role {
+pub(crate) struct Role {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), alerts::AlertsError>>,
 }
 
 impl Role {
-    fn start(config: AlertsConfig, bus: SharedBus) -> Self {
+    pub(crate) fn start(config: AlertsConfig, bus: SharedBus) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(alerts::run(config, bus, async {
             let _ = stopped.await;
@@ -121,7 +126,7 @@ impl Role {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), self.task)
             .await
@@ -131,13 +136,13 @@ impl Role {
     }
 
     /// Ends the role abruptly, as a crash would: nothing runs after this.
-    async fn kill(self) {
+    pub(crate) async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
     }
 }
 
-fn config(data_dir: &Path) -> AlertsConfig {
+pub(crate) fn config(data_dir: &Path) -> AlertsConfig {
     let mut config = AlertsConfig::new(data_dir.to_owned());
     config.rules = RuleSet::parse("test", RULES).unwrap().0;
     config.tick = Duration::from_millis(50);
@@ -150,7 +155,7 @@ fn config(data_dir: &Path) -> AlertsConfig {
     config
 }
 
-async fn report(bus: &SharedBus, host: &str, cpu: f64) {
+pub(crate) async fn report(bus: &SharedBus, host: &str, cpu: f64) {
     let report = AcceptedReport {
         host: host.into(),
         seq: 1,
@@ -167,7 +172,12 @@ async fn report(bus: &SharedBus, host: &str, cpu: f64) {
 
 /// Reports `cpu` for `host` every 50 ms until `done` holds (the role may
 /// not have subscribed yet when the first report goes out).
-async fn report_until(bus: &SharedBus, host: &str, cpu: f64, mut done: impl FnMut() -> bool) {
+pub(crate) async fn report_until(
+    bus: &SharedBus,
+    host: &str,
+    cpu: f64,
+    mut done: impl FnMut() -> bool,
+) {
     for _ in 0..100 {
         report(bus, host, cpu).await;
         if eventually(Duration::from_millis(50), &mut done).await {
@@ -178,7 +188,7 @@ async fn report_until(bus: &SharedBus, host: &str, cpu: f64, mut done: impl FnMu
 }
 
 /// The next alert event on the bus: (channel, parsed JSON).
-async fn next_event(events: &mut Subscription) -> (String, serde_json::Value) {
+pub(crate) async fn next_event(events: &mut Subscription) -> (String, serde_json::Value) {
     match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
         Ok(Some(BusEvent::Message { channel, payload })) => (
             channel.to_string(),
@@ -188,7 +198,7 @@ async fn next_event(events: &mut Subscription) -> (String, serde_json::Value) {
     }
 }
 
-fn statuses(hits: &[Hit]) -> Vec<String> {
+pub(crate) fn statuses(hits: &[Hit]) -> Vec<String> {
     hits.iter()
         .map(|h| h.body["status"].as_str().unwrap().to_owned())
         .collect()

@@ -303,7 +303,7 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
     spool.close().unwrap();
 
     let config = AgentConfig {
-        aggregator: agg.url(),
+        aggregators: vec![agg.url()],
         host: Some("test-host".into()),
         interval: Duration::from_millis(50),
         spool_capacity: 1000,

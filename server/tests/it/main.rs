@@ -3,8 +3,10 @@
 //! the Redis bus, a private `redis-server` per test.
 
 mod alerts;
+mod alerts_leader;
 mod bus_conformance;
 mod edge;
+mod failover;
 mod fuzz_corpus;
 mod fuzz_props;
 mod fuzz_regressions;

@@ -12,7 +12,7 @@ use crate::harness::{Aggregator, eventually};
 
 fn agent_config(url: String) -> AgentConfig {
     AgentConfig {
-        aggregator: url,
+        aggregators: vec![url],
         host: Some("test-host".into()),
         interval: Duration::from_millis(100),
         spool_capacity: 1000,

@@ -120,7 +120,7 @@ async fn tls_aggregator(
 /// then stops it.
 async fn run_agent(url: String, tls: ClientTls, until: impl FnMut() -> bool) -> AgentSummary {
     let config = AgentConfig {
-        aggregator: url,
+        aggregators: vec![url],
         tls,
         host: Some("tls-host".into()),
         interval: Duration::from_millis(100),

@@ -65,7 +65,7 @@ async fn a_refused_agent_keeps_its_reports_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let agg = Aggregator::start_with_token(dir.path(), TOKEN).await;
     let config = AgentConfig {
-        aggregator: agg.url(),
+        aggregators: vec![agg.url()],
         host: Some("refused-host".into()),
         interval: Duration::from_millis(100),
         drain_timeout: Duration::from_millis(100),

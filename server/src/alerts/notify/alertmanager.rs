@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::{NotifyConfig, delivery, generator_url, rfc3339};
 use crate::alerts::alert::{Alert, AlertState};
+use crate::bus::Fence;
 use crate::http::client::HttpClient;
 use crate::time::now_ms;
 
@@ -63,6 +64,7 @@ pub(super) async fn run(
     config: Arc<NotifyConfig>,
     mut rx: mpsc::Receiver<Arc<Alert>>,
     firing: Vec<Alert>,
+    fence: Fence,
 ) {
     let mut active: BTreeMap<String, Arc<Alert>> = firing
         .into_iter()
@@ -94,6 +96,6 @@ pub(super) async fn run(
         }
         let alerts: Vec<&Alert> = batch.iter().map(|a| a.as_ref()).collect();
         let body = body(&alerts, &config, now_ms());
-        delivery::post_json(&http, &uri, body, &[], &policy, "alertmanager push").await;
+        delivery::post_json(&http, &uri, body, &[], &policy, &fence, "alertmanager push").await;
     }
 }

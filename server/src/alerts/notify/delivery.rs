@@ -6,7 +6,8 @@
 //! exponential backoff with full jitter (the agent's `Backoff`). Any other
 //! 4xx means the request itself is wrong: retrying would not help. The body
 //! and headers are identical on every attempt, so a receiver can use the
-//! idempotency key to drop the copies of a request it did process.
+//! idempotency key to drop the copies of a request it did process. No
+//! attempt starts once the alerts lease's fence has closed.
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::agent::Backoff;
+use crate::bus::Fence;
 use crate::http::client::HttpClient;
 
 #[derive(Clone, Debug)]
@@ -58,11 +60,16 @@ pub async fn post_json(
     body: Bytes,
     headers: &[(&'static str, String)],
     policy: &RetryPolicy,
+    fence: &Fence,
     what: &str,
 ) -> bool {
     let started = Instant::now();
     let mut backoff = Backoff::new(policy.min_delay, policy.max_delay);
     for attempt in 1u32.. {
+        if !fence.holds() {
+            tracing::debug!(%uri, "{what} abandoned: this instance no longer holds the alerts lease");
+            return false;
+        }
         let failure = match attempt_once(http, uri, body.clone(), headers, policy).await {
             Ok(()) => {
                 if attempt > 1 {

@@ -24,6 +24,7 @@ pub use webhook::payload as webhook_payload;
 
 use super::alert::Alert;
 use super::engine::Transition;
+use crate::bus::Fence;
 use crate::http::client::client_with;
 use crate::tls::ClientTls;
 
@@ -119,8 +120,13 @@ pub struct Notifiers {
 impl Notifiers {
     /// Starts one task per webhook and one for Alertmanager. `firing` are the
     /// alerts already firing at start-up (restored): Alertmanager is told
-    /// about them again, webhooks are not.
-    pub fn start(config: &NotifyConfig, firing: Vec<Alert>) -> Result<Self, NotifyError> {
+    /// about them again, webhooks are not. Nothing is sent once `fence`
+    /// closes.
+    pub fn start(
+        config: &NotifyConfig,
+        firing: Vec<Alert>,
+        fence: Fence,
+    ) -> Result<Self, NotifyError> {
         let config = Arc::new(config.clone());
         let http = client_with(&config.tls);
         let mut queues = Vec::new();
@@ -128,7 +134,13 @@ impl Notifiers {
         for url in &config.webhooks {
             let uri = parse_url("webhook", url)?;
             let (tx, rx) = mpsc::channel(QUEUE);
-            tasks.spawn(webhook::run(http.clone(), uri, config.clone(), rx));
+            tasks.spawn(webhook::run(
+                http.clone(),
+                uri,
+                config.clone(),
+                rx,
+                fence.clone(),
+            ));
             queues.push(Queue {
                 name: format!("webhook {url}"),
                 tx,
@@ -143,6 +155,7 @@ impl Notifiers {
                 config.clone(),
                 rx,
                 firing,
+                fence,
             ));
             queues.push(Queue {
                 name: format!("alertmanager {base}"),
@@ -165,6 +178,17 @@ impl Notifiers {
                 tracing::warn!(notifier = %q.name, alert = %alert.name, host = %alert.host, state = %alert.state,
                     "notification dropped: the notifier's queue is full (its receiver is slow or down)");
             }
+        }
+    }
+
+    /// Stops every notifier at once, dropping what is queued or retrying:
+    /// the lease is gone, and delivering late could race the new leader.
+    pub async fn abandon(mut self) {
+        let queued: usize = self.queues.iter().map(|q| QUEUE - q.tx.capacity()).sum();
+        self.queues.clear();
+        self.tasks.shutdown().await;
+        if queued > 0 {
+            tracing::warn!(queued, "abandoned queued notifications with the lease");
         }
     }
 

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::{NotifyConfig, delivery, generator_url, rfc3339};
 use crate::alerts::alert::{Alert, AlertState};
+use crate::bus::Fence;
 use crate::http::client::HttpClient;
 
 /// Alertmanager's "not ended" time.
@@ -98,10 +99,12 @@ pub(super) async fn run(
     uri: Uri,
     config: Arc<NotifyConfig>,
     mut rx: mpsc::Receiver<Arc<Alert>>,
+    fence: Fence,
 ) {
     while let Some(alert) = rx.recv().await {
         let body = payload(&alert, &config);
         let headers = [("idempotency-key", alert.idempotency_key())];
-        delivery::post_json(&http, &uri, body, &headers, &config.retry, "webhook").await;
+        let policy = &config.retry;
+        delivery::post_json(&http, &uri, body, &headers, policy, &fence, "webhook").await;
     }
 }

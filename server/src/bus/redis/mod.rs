@@ -1,6 +1,6 @@
 //! The Redis bus, for roles on separate machines: current state in one hash
 //! per host plus an index (layout in `state.rs`), events with `PUBLISH` and
-//! `PSUBSCRIBE`.
+//! `PSUBSCRIBE`, and leases (`lease.rs`).
 //!
 //! What a newcomer must know: every call is bounded by short timeouts and
 //! never retried here. A `ConnectionManager` reconnects on its own, so while
@@ -8,11 +8,13 @@
 //! after Redis is back rewrites the host's state. A batch of updates is one
 //! pipeline, one round trip, never one per sample.
 
+mod lease;
 mod state;
 mod subscribe;
 mod url;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -20,9 +22,10 @@ use ::redis::{Pipeline, Script};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub use lease::{RedisLease, lease_key};
 pub use url::RedisUrl;
 
-use super::{Bus, BusError, HostState, Pattern, Subscription, Update};
+use super::{Bus, BusError, HostState, Lease, Pattern, Subscription, Update};
 use crate::event::metrics_channel;
 use crate::model::{AcceptedReport, HostMeta};
 use crate::time::now_ms;
@@ -197,6 +200,10 @@ impl Bus for RedisBus {
             .collect();
         all.sort_by(|a, b| a.host.cmp(&b.host));
         Ok(all)
+    }
+
+    fn lease(&self, name: &str, ttl: Duration) -> Arc<dyn Lease> {
+        Arc::new(RedisLease::new(self, name, ttl))
     }
 
     async fn publish_updates(&self, updates: &[Update]) -> Result<(), BusError> {

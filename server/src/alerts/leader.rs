@@ -1,0 +1,237 @@
+//! One term as the alerts leader: restore the state from the store,
+//! evaluate the rules on the live metrics, commit, publish and notify every
+//! transition, until the shutdown or the end of the term.
+//!
+//! The fence is asked before each commit, publish and notification, so a
+//! leader past its lease deadline does nothing more even while its loop has
+//! yet to notice; when the term ends, queued notifications are abandoned
+//! rather than delivered late. The next leader restores from its store and
+//! notifies nothing it finds there again, as after a restart.
+
+use std::future::Future;
+
+use super::engine::{Engine, Transition};
+use super::notify::Notifiers;
+use super::{Alert, AlertState, AlertsConfig, AlertsError, DRAIN};
+use crate::bus::{BusEvent, Fence, SharedBus, Term};
+use crate::event::{alerts_channel, decode_metrics, encode_alert};
+use crate::store::{AlertChange, AlertRecord, AlertStateStore};
+use crate::time::now_ms;
+
+/// How a term ended.
+pub(super) enum Ended {
+    /// The shutdown came; queued notifications were delivered (or timed
+    /// out) while the lease was still held.
+    Shutdown,
+    /// The lease was lost; this instance is a standby again.
+    Lost,
+}
+
+pub(super) async fn lead(
+    config: &AlertsConfig,
+    bus: &SharedBus,
+    store: &dyn AlertStateStore,
+    term: &mut Term,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Ended, AlertsError> {
+    let fence = term.fence();
+    let restored = store.load().await?;
+    // Subscribe before reading the bus's state, so no report falls in between.
+    let mut subscription = bus.subscribe(&["metrics.*"]).await?;
+    let now = now_ms();
+    let mut engine = Engine::new(config.rules.clone(), config.engine.clone());
+    match bus.hosts().await {
+        Ok(hosts) => {
+            for h in hosts {
+                engine.seed_host(&h.host, h.last_seen_ms.min(now));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the hosts' state from the bus; no-data timers start now")
+        }
+    }
+    for host in &restored.hosts {
+        engine.seed_host(host, now);
+    }
+    let saved: Vec<Alert> = restored
+        .alerts
+        .into_iter()
+        .filter_map(from_record)
+        .collect();
+    let ended = engine.restore(saved, now);
+    let active: Vec<Alert> = engine.active().cloned().collect();
+    let firing = active
+        .iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .cloned()
+        .collect();
+    let notifiers = Notifiers::start(&config.notify, firing, fence.clone())?;
+    tracing::info!(
+        store = %store.location(),
+        rules = config.rules.rules.len(),
+        restored = active.len(),
+        webhooks = config.notify.webhooks.len(),
+        alertmanager = config.notify.alertmanager.as_deref().unwrap_or("none"),
+        "alerts evaluating"
+    );
+    let mut role = Role {
+        engine,
+        store,
+        bus,
+        notifiers,
+        fence,
+    };
+    // Dashboards that started with this process learn the restored alerts.
+    for alert in &active {
+        role.publish(alert).await;
+    }
+    role.commit(ended).await;
+
+    let mut tick = tokio::time::interval(config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut *shutdown => break,
+            why = term.lost() => {
+                tracing::warn!(reason = %why, "lost the alerts lease: stopped evaluating, publishing and notifying; now a standby");
+                role.notifiers.abandon().await;
+                return Ok(Ended::Lost);
+            }
+            event = subscription.next() => match event {
+                Some(BusEvent::Message { payload, channel }) => match decode_metrics(&payload) {
+                    Ok(report) => {
+                        let t = role.engine.observe(&report.host, report.timestamp_ms, &report.points, now_ms());
+                        role.commit(t).await;
+                    }
+                    Err(e) => tracing::debug!(%channel, error = %e, "unreadable metrics event skipped"),
+                },
+                // Missed reports only delay a threshold check to the next
+                // report; the timers do not depend on them.
+                Some(BusEvent::Gap { missed }) => tracing::debug!(missed, "alerts fell behind the bus"),
+                None => {
+                    tracing::warn!("the bus closed its subscription; alerts stopping");
+                    break;
+                }
+            },
+            _ = tick.tick() => {
+                let t = role.engine.tick(now_ms());
+                role.commit(t).await;
+            }
+        }
+    }
+    tracing::info!("alerts stopping: delivering queued notifications");
+    role.notifiers.finish(DRAIN).await;
+    Ok(Ended::Shutdown)
+}
+
+struct Role<'a> {
+    engine: Engine,
+    store: &'a dyn AlertStateStore,
+    bus: &'a SharedBus,
+    notifiers: Notifiers,
+    fence: Fence,
+}
+
+impl Role<'_> {
+    /// Persists the transitions, then publishes and notifies them, each
+    /// step only while the lease is held.
+    async fn commit(&mut self, transitions: Vec<Transition>) {
+        let now = now_ms();
+        let mut changes: Vec<AlertChange> = self
+            .engine
+            .take_new_hosts()
+            .into_iter()
+            .map(|host| AlertChange::Host {
+                host,
+                first_seen_ms: now,
+            })
+            .collect();
+        for t in &transitions {
+            changes.push(if t.alert.state.is_active() {
+                AlertChange::Save(to_record(&t.alert))
+            } else {
+                AlertChange::Remove {
+                    id: t.alert.id.clone(),
+                }
+            });
+        }
+        if !self.fenced(transitions.len()) {
+            return;
+        }
+        if let Err(e) = self.store.apply(changes).await {
+            // Notifying without the state saved risks a repeat after a
+            // restart; not notifying at all would be worse.
+            tracing::error!(error = %e, "cannot save alert state; notifying anyway");
+        }
+        for t in &transitions {
+            if !self.fenced(1) {
+                return;
+            }
+            self.publish(&t.alert).await;
+            if !self.fenced(1) {
+                return;
+            }
+            self.notifiers.notify(t);
+        }
+    }
+
+    /// Whether this instance may still act; if not, says what it dropped.
+    fn fenced(&self, transitions: usize) -> bool {
+        let holds = self.fence.holds();
+        if !holds && transitions > 0 {
+            tracing::debug!(
+                transitions,
+                "past the lease deadline: transitions neither saved, published nor notified"
+            );
+        }
+        holds
+    }
+
+    async fn publish(&self, alert: &Alert) {
+        if !self.fence.holds() {
+            return;
+        }
+        if let Err(e) = self
+            .bus
+            .publish(&alerts_channel(&alert.host), encode_alert(alert))
+            .await
+        {
+            tracing::warn!(error = %e, alert = %alert.name, host = %alert.host, "cannot publish an alert event");
+        }
+    }
+}
+
+fn to_record(a: &Alert) -> AlertRecord {
+    AlertRecord {
+        id: a.id.clone(),
+        rule_key: a.rule_key.clone(),
+        host: a.host.clone(),
+        alert: a.name.clone(),
+        state: a.state.as_str().to_owned(),
+        severity: a.severity.clone(),
+        value: a.value,
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        active_since_ms: a.active_since_ms,
+        fired_at_ms: a.fired_at_ms,
+        updated_ms: a.ts_ms,
+    }
+}
+
+fn from_record(r: AlertRecord) -> Option<Alert> {
+    let state = AlertState::parse(&r.state).filter(|s| s.is_active())?;
+    Some(Alert {
+        id: r.id,
+        rule_key: r.rule_key,
+        host: r.host,
+        name: r.alert,
+        state,
+        severity: r.severity,
+        value: r.value,
+        labels: r.labels,
+        annotations: r.annotations,
+        active_since_ms: r.active_since_ms,
+        fired_at_ms: r.fired_at_ms,
+        ts_ms: r.updated_ms,
+    })
+}
