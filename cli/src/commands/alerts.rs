@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use server::alerts::{self, AlertsConfig, DEFAULT_RULES, RuleSet, Severity};
 
+use super::store::StoreArgs;
 use super::{GlobalArgs, runtime};
 use crate::bus::{self, BusArgs};
 use crate::config::{self, AlertsSection};
@@ -32,6 +33,8 @@ pub struct AlertsArgs {
     pub rules: RuleArgs,
     #[command(flatten)]
     pub bus: BusArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Base URL of the dashboard, used in notifications' links [default: http://127.0.0.1:7071]
     #[arg(long, env = "MON_EXTERNAL_URL", value_name = "URL")]
     pub external_url: Option<String>,
@@ -152,6 +155,7 @@ pub fn run(global: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<()> {
     if let Some(ttl) = args.lease_ttl {
         config.lease_ttl = ttl;
     }
+    config.store_url = args.store.resolve(&file)?;
     let redis = args.bus.resolve(&file);
     if redis.is_none() {
         tracing::warn!(

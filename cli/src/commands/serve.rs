@@ -90,8 +90,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         agent.spool_file = super::agent::spool_file(&data_dir, "local-agent-spool.bin");
         agent
     });
-    let alerts = args.alerts.resolve(&file.alerts, &data_dir, None)?;
+    let mut alerts = args.alerts.resolve(&file.alerts, &data_dir, None)?;
     let store_url = args.store.resolve(&file)?;
+    alerts.store_url = store_url.clone();
     let location = server::store::Location::new(store_url.as_ref(), &data_dir);
     let config = ServeConfig {
         aggregator: AggregatorConfig {
@@ -132,7 +133,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         println!(
             "  alerts        {} rules, state in {}",
             config.alerts.rules.rules.len(),
-            server::store::alerts_db_path(&data_dir).display()
+            match &config.alerts.store_url {
+                Some(url) => url.to_string(),
+                None => server::store::alerts_db_path(&data_dir).display().to_string(),
+            }
         );
         match &redis {
             Some(url) => println!("  bus           Redis {url}"),

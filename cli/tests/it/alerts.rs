@@ -72,7 +72,7 @@ fn check_accepts_the_default_rules_with_a_summary() {
 
 /// A minimal HTTP/1.1 receiver on a thread: records each request body and
 /// answers 200.
-fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));

@@ -18,4 +18,5 @@ mod split;
 mod tls;
 mod token;
 mod top;
+mod topology;
 mod webdriver;

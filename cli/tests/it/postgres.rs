@@ -126,7 +126,7 @@ fn a_gateway_with_only_a_store_url_serves_history() {
     };
     let store = pg.database().to_string();
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut agg = aggregator(&store, &listen, &[]);
+    let agg = aggregator(&store, &listen, &[]);
     let mut agent = agent("pg-history", &format!("http://{listen}"));
     assert!(
         eventually(Duration::from_secs(15), || cpu_samples(

@@ -39,6 +39,9 @@ use crate::store::{self, AlertStateStore, StoreError};
 pub struct AlertsConfig {
     /// Where `alerts.db` lives.
     pub data_dir: PathBuf,
+    /// The fleet's PostgreSQL store, holding the alert state every alerts
+    /// instance shares; `None` keeps it in `alerts.db`.
+    pub store_url: Option<store::postgres::PgUrl>,
     pub rules: RuleSet,
     pub notify: NotifyConfig,
     pub engine: EngineOptions,
@@ -61,6 +64,7 @@ impl AlertsConfig {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
+            store_url: None,
             rules: RuleSet::defaults(),
             notify: NotifyConfig::default(),
             engine: EngineOptions::default(),
@@ -117,8 +121,15 @@ pub async fn run(
     result
 }
 
-/// The alert state store: `alerts.db` in the data dir.
+/// The alert state store: the shared PostgreSQL store with `--store`, else
+/// `alerts.db` in the data dir.
 async fn open_state(config: &AlertsConfig) -> Result<Box<dyn AlertStateStore>, AlertsError> {
+    if let Some(url) = config.store_url.clone() {
+        let store = tokio::task::spawn_blocking(move || store::postgres::open_alerts(&url))
+            .await
+            .unwrap_or_else(|e| panic!("opening the PostgreSQL alert state panicked: {e}"))?;
+        return Ok(Box::new(store));
+    }
     let data_dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || store::open_alerts(&data_dir))
         .await

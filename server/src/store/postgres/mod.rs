@@ -21,6 +21,7 @@
 //! the writer thread and in blocking tasks, mirroring SQLite's threads;
 //! readers share an r2d2 pool.
 
+mod alerts;
 mod statements;
 #[cfg(feature = "test-postgres")]
 pub mod test_server;
@@ -32,6 +33,8 @@ use std::time::Duration;
 use postgres::{Client, Config, IsolationLevel, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use alerts::{PgAlertStore, open_alerts};
 
 use super::db::{Db, DbError, DbResult};
 use super::maintenance::Marks;
@@ -50,10 +53,16 @@ const READ_POOL: u32 = 8;
 /// How long connecting may take before the store counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../../migrations/postgres/0001_warm_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../../migrations/postgres/0001_warm_store.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../migrations/postgres/0002_alert_state.sql"),
+    ),
+];
 
 /// A `postgres://` (or `postgresql://`) URL, parsed, with its password kept
 /// out of every message.

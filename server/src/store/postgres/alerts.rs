@@ -1,0 +1,158 @@
+//! Alert state on PostgreSQL: the [`AlertStateStore`] every alerts instance
+//! of a fleet shares, so a standby that becomes the leader restores exactly
+//! what the old leader committed and notifies none of it again (the same
+//! transitions, the same idempotency keys).
+
+use async_trait::async_trait;
+
+use super::{PgReaders, PgUrl};
+use crate::store::alerts::{AlertChange, AlertRecord, AlertStateStore, Restored};
+use crate::store::db::DbError;
+use crate::store::{Location, StoreError};
+
+pub struct PgAlertStore {
+    pool: PgReaders,
+    url: PgUrl,
+}
+
+/// Connects, creates the schema if this is the first role to arrive, and
+/// returns the store. Blocking: call it off the executor.
+pub fn open_alerts(url: &PgUrl) -> Result<PgAlertStore, StoreError> {
+    let mut client = url.connect()?;
+    super::migrate(&mut client).map_err(|e| url.unreachable(&e))?;
+    drop(client);
+    let pool = match Location::Postgres(url.clone()).readers()? {
+        crate::store::Readers::Postgres(pool) => pool,
+        crate::store::Readers::Sqlite(_) => unreachable!("a PostgreSQL location"),
+    };
+    Ok(PgAlertStore {
+        pool,
+        url: url.clone(),
+    })
+}
+
+fn failed(url: &PgUrl, e: DbError) -> StoreError {
+    StoreError::Paused {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl PgAlertStore {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.pool.clone();
+        let url = self.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut client = pool.client()?;
+            f(&mut client).map_err(|e| failed(&url, e))
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl AlertStateStore for PgAlertStore {
+    fn location(&self) -> String {
+        self.url.to_string()
+    }
+
+    async fn load(&self) -> Result<Restored, StoreError> {
+        self.blocking(|client| {
+            let json = |text: String| serde_json::from_str(&text).unwrap_or_default();
+            let alerts = client
+                .query(
+                    "SELECT id, rule_key, host, alert, state, severity, value, labels, annotations,
+                            active_since_ms, fired_at_ms, updated_ms
+                     FROM alert_state ORDER BY id",
+                    &[],
+                )?
+                .into_iter()
+                .map(|r| AlertRecord {
+                    id: r.get(0),
+                    rule_key: r.get(1),
+                    host: r.get(2),
+                    alert: r.get(3),
+                    state: r.get(4),
+                    severity: r.get(5),
+                    value: r.get(6),
+                    labels: json(r.get(7)),
+                    annotations: json(r.get(8)),
+                    active_since_ms: r.get(9),
+                    fired_at_ms: r.get(10),
+                    updated_ms: r.get(11),
+                })
+                .collect();
+            let hosts = client
+                .query("SELECT host FROM alert_hosts ORDER BY host", &[])?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(Restored { alerts, hosts })
+        })
+        .await
+    }
+
+    async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |client| {
+            let mut tx = client.transaction()?;
+            for change in &changes {
+                match change {
+                    AlertChange::Save(a) => {
+                        tx.execute(
+                            "INSERT INTO alert_state (id, rule_key, host, alert, state, severity,
+                                value, labels, annotations, active_since_ms, fired_at_ms, updated_ms)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                             ON CONFLICT (id) DO UPDATE SET rule_key = excluded.rule_key,
+                               host = excluded.host, alert = excluded.alert, state = excluded.state,
+                               severity = excluded.severity, value = excluded.value,
+                               labels = excluded.labels, annotations = excluded.annotations,
+                               active_since_ms = excluded.active_since_ms,
+                               fired_at_ms = excluded.fired_at_ms, updated_ms = excluded.updated_ms",
+                            &[
+                                &a.id,
+                                &a.rule_key,
+                                &a.host,
+                                &a.alert,
+                                &a.state,
+                                &a.severity,
+                                &a.value,
+                                &serde_json::to_string(&a.labels).unwrap_or_default(),
+                                &serde_json::to_string(&a.annotations).unwrap_or_default(),
+                                &a.active_since_ms,
+                                &a.fired_at_ms,
+                                &a.updated_ms,
+                            ],
+                        )?;
+                    }
+                    AlertChange::Remove { id } => {
+                        tx.execute("DELETE FROM alert_state WHERE id = $1", &[id])?;
+                    }
+                    AlertChange::Host {
+                        host,
+                        first_seen_ms,
+                    } => {
+                        tx.execute(
+                            "INSERT INTO alert_hosts (host, first_seen_ms) VALUES ($1, $2)
+                             ON CONFLICT DO NOTHING",
+                            &[host, first_seen_ms],
+                        )?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close(self: Box<Self>) {
+        // Pooled connections close with the pool, off the executor.
+    }
+}
