@@ -110,7 +110,7 @@ fn a_fleet_survives_losing_its_busy_aggregator_and_its_alerts_leader() {
         .collect();
 
     // topo-3 goes quiet: its HostGone alert fires once.
-    let mut produced = vec![0u64; 3];
+    let mut produced = [0u64; 3];
     produced[2] += stop_agent(&mut agents[2]);
     assert!(
         eventually(Duration::from_secs(30), || notified(
