@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +38,15 @@ use crate::model::{HostMeta, Point, SeriesKey};
 const QUEUE: usize = 4096;
 /// Most samples written in one transaction.
 const MAX_BATCH_SAMPLES: usize = 200_000;
+
+/// The WAL is folded back into `mon.db` and truncated once it is past this
+/// size (`journal_size_limit` keeps SQLite's own checkpoints to it as well):
+/// on a small disk a WAL that only grows would take the space the database
+/// needs, and keep taking what an operator frees.
+pub(super) const WAL_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a trimming checkpoint waits for readers to let go of old
+/// snapshots, so ingest never stalls long behind a slow query.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 
 /// One report's accepted samples, to be made durable.
 #[derive(Debug, Clone)]
@@ -258,21 +267,69 @@ impl Writer {
             self.step();
         }
         // Every submitter is gone: fold the WAL back into the main file so the
-        // data dir holds one self-contained database.
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        // data dir holds one self-contained database. Readers may hold it a
+        // moment; a few tries, then say what is left.
+        let mut last = None;
+        for _ in 0..5 {
+            match self.checkpoint(Duration::from_secs(1)) {
+                Ok(true) => {
+                    last = None;
+                    break;
+                }
+                Ok(false) => last = Some("readers still held the WAL".to_owned()),
+                Err(e) => last = Some(fault::write_error(&e, &self.dir).to_string()),
+            }
+        }
+        if let Some(why) = last {
+            tracing::warn!(db = %self.path.display(), "final WAL checkpoint failed: {why}; SQLite folds the WAL in when the database next opens");
         }
         tracing::debug!(db = %self.path.display(), "store writer stopped");
     }
 
-    /// Writes the batch and answers every job in it.
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most `wait` for
+    /// readers: true when the whole WAL was folded in and truncated.
+    fn checkpoint(&mut self, wait: Duration) -> rusqlite::Result<bool> {
+        self.conn.busy_timeout(wait)?;
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        self.conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(result? == 0)
+    }
+
+    /// Folds the WAL in and truncates it once it is past the limit, or
+    /// after a failed batch (a full disk: the WAL's own pages may be what
+    /// fills it). A checkpoint that fails changes nothing and is tried again
+    /// after the next batch.
+    fn trim_wal(&mut self, after_failure: bool) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size == 0 || (size <= WAL_LIMIT_BYTES && !after_failure) {
+            return;
+        }
+        match self.checkpoint(CHECKPOINT_WAIT) {
+            Ok(true) => tracing::debug!(wal_bytes = size, "WAL folded in and truncated"),
+            Ok(false) => tracing::debug!(wal_bytes = size, "WAL checkpoint waits for readers"),
+            Err(e) => tracing::debug!(wal_bytes = size, error = %e, "WAL checkpoint failed"),
+        }
+        self.settle();
+    }
+
+    /// Writes the batch and answers every job in it, then keeps the WAL
+    /// within its limit.
     fn flush(&mut self, batch: &mut Vec<(WriteJob, Reply)>) {
         if batch.is_empty() {
             return;
         }
+        let failed = self.write_batch_and_answer(batch);
+        self.trim_wal(failed);
+    }
+
+    /// Writes the batch and answers every job in it; true when it failed.
+    fn write_batch_and_answer(&mut self, batch: &mut Vec<(WriteJob, Reply)>) -> bool {
         let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
         match self.write_batch(&jobs) {
             Ok(outcomes) => {
@@ -280,6 +337,7 @@ impl Writer {
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
+                false
             }
             Err(e) => {
                 // Nothing of the batch reached memory (see the module doc);
@@ -290,6 +348,7 @@ impl Writer {
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(error.clone()));
                 }
+                true
             }
         }
     }
