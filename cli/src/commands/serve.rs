@@ -95,6 +95,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             store: args.retention.resolve(&file.retention)?,
             token: args.access.trust.token(),
             tls: tls.clone(),
+            conn: args.access.trust.conn.limits(),
         },
         agent,
         gateway: GatewayConfig {
@@ -103,6 +104,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             tls,
             ws: args.access.limits.ws(),
             http: args.access.limits.http(),
+            conn: args.access.trust.conn.limits(),
             ..GatewayConfig::default()
         },
         alerts,

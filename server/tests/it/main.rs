@@ -4,6 +4,7 @@
 
 mod alerts;
 mod bus_conformance;
+mod connections;
 mod edge;
 mod fuzz_corpus;
 mod fuzz_props;
@@ -11,6 +12,7 @@ mod fuzz_regressions;
 mod gateway;
 mod gateway_crowd;
 mod harness;
+mod http_errors;
 mod ingest;
 mod limits;
 mod pipeline;
