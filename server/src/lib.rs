@@ -10,6 +10,7 @@ pub mod aggregator;
 pub mod alerts;
 pub mod bench;
 pub mod bus;
+pub mod conn;
 pub mod edge;
 pub mod event;
 pub mod fanout;

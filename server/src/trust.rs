@@ -16,6 +16,40 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization` value, `Bearer TOKEN` with the scheme in
+/// any case (RFC 9110, section 11.1) and one or more spaces after it.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let token = rest.trim_start();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Checks a token given on the command line: it must hold something and
+/// travel in an HTTP header unchanged, so it has no surrounding whitespace
+/// and only printable ASCII. Errors never echo the token.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.trim().is_empty() {
+        return Err(format!(
+            "a blank token ({} whitespace characters) is not accepted: give at least one printable character, \
+             e.g. a random one from `openssl rand -hex 32`, or leave the flag out for no token",
+            token.chars().count()
+        ));
+    }
+    if token.trim() != token {
+        return Err(
+            "a token with leading or trailing whitespace is not accepted: HTTP drops it \
+             in transit, so the token could never match; remove the whitespace"
+                .to_owned(),
+        );
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err("the token has characters an HTTP header cannot carry; \
+             printable ASCII is accepted"
+            .to_owned());
+    }
+    Ok(())
+}
+
 /// How a role may listen on an address, decided before it binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exposure {
@@ -62,6 +96,21 @@ mod tests {
         assert!(!constant_time_eq(b"s3cret", b"s3creT"));
         assert!(!constant_time_eq(b"s3cret", b"s3cre"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn bearer_schemes_are_case_insensitive_and_tokens_must_hold_something() {
+        assert_eq!(bearer_token("Bearer t0k"), Some("t0k"));
+        assert_eq!(bearer_token("bearer t0k"), Some("t0k"));
+        assert_eq!(bearer_token("BeArEr   t0k"), Some("t0k"));
+        assert_eq!(bearer_token("Basic t0k"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("t0k"), None);
+        assert!(check_token("t0k").is_ok());
+        for bad in ["", " ", "\t\n", " t0k", "t0k ", "t\u{e9}k"] {
+            assert!(check_token(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_token("   ").unwrap_err().contains("blank token"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct AgentArgs {
     #[arg(long, env = "MON_SPOOL_REPORTS", value_parser = parse_positive, value_name = "N")]
     pub spool_reports: Option<usize>,
     /// Bearer token the aggregator requires, sent in the stream's metadata
-    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = super::trust::parse_token)]
     pub token: Option<String>,
     /// PEM file of the CA that signed an https:// aggregator's certificate
     /// [default: the system's roots]

@@ -105,6 +105,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         store: args.retention.resolve(&file.retention)?,
         token: args.trust.token(),
         tls,
+        conn: args.trust.conn.limits(),
     };
     let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {

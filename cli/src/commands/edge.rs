@@ -27,7 +27,8 @@ pub struct EdgeArgs {
         long,
         env = "MON_UPSTREAM_TOKEN",
         value_name = "TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = super::trust::parse_token
     )]
     pub upstream_token: Option<String>,
     /// PEM file of the CA that signed a wss:// upstream's certificate
@@ -57,6 +58,7 @@ pub fn run(args: EdgeArgs) -> anyhow::Result<()> {
         access: args.access.resolve(),
         ws: args.access.limits.ws(),
         http: args.access.limits.http(),
+        conn: args.access.trust.conn.limits(),
         ring: 0,
         tls,
     };

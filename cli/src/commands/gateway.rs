@@ -63,6 +63,7 @@ pub fn run(global: &GlobalArgs, args: GatewayArgs) -> anyhow::Result<()> {
         tls,
         ws: args.access.limits.ws(),
         http: args.access.limits.http(),
+        conn: args.access.trust.conn.limits(),
         ..GatewayConfig::default()
     };
     runtime(true)?.block_on(async {

@@ -102,6 +102,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             store: args.retention.resolve(&file.retention)?,
             token: args.access.trust.token(),
             tls: tls.clone(),
+            conn: args.access.trust.conn.limits(),
         },
         agent,
         gateway: GatewayConfig {
@@ -111,6 +112,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             tls,
             ws: args.access.limits.ws(),
             http: args.access.limits.http(),
+            conn: args.access.trust.conn.limits(),
             ..GatewayConfig::default()
         },
         alerts,

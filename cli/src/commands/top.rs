@@ -36,7 +36,7 @@ pub struct TopArgs {
     #[arg(long, env = "MON_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Bearer token the gateway requires
-    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = super::trust::parse_token)]
     pub token: Option<String>,
     /// PEM file of the CA that signed a wss:// gateway's or edge's certificate
     /// [default: the system's roots]
@@ -91,6 +91,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
             store: Default::default(),
             token: None,
             tls: None,
+            conn: Default::default(),
         },
         // Once a second, like top: the agent's cost is small either way.
         agent: Some(AgentConfig {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use server::conn::ConnLimits;
 use server::tls::{ClientTls, ServerTls};
 use server::trust::{Exposure, check_listen};
 
@@ -15,7 +16,7 @@ use server::trust::{Exposure, check_listen};
 pub struct TrustArgs {
     /// Bearer token clients must present: agents in gRPC metadata, HTTP clients
     /// as `Authorization: Bearer`, browsers as ?token=... [default: none]
-    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub token: Option<String>,
     /// Listen beyond loopback without a token: anyone who can reach the port
     /// gets in
@@ -23,6 +24,36 @@ pub struct TrustArgs {
     pub insecure: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub conn: ConnLimitArgs,
+}
+
+/// What a listener allows connections before they send anything.
+#[derive(Debug, Args)]
+pub struct ConnLimitArgs {
+    /// Most connections each listener holds open; past it, the oldest one
+    /// that has not sent a request yet is closed to make room, or the new one
+    /// is refused
+    #[arg(long, env = "MON_MAX_CONNECTIONS", default_value_t = server::conn::DEFAULT_MAX_CONNECTIONS, value_parser = super::parse_positive, value_name = "N")]
+    pub max_connections: usize,
+}
+
+impl ConnLimitArgs {
+    pub fn limits(&self) -> ConnLimits {
+        ConnLimits {
+            max_connections: self.max_connections,
+            ..ConnLimits::default()
+        }
+    }
+}
+
+/// Parses a `--token`: empty means none (an unset `MON_TOKEN=`); blank,
+/// padded or unprintable is refused, without echoing it.
+pub fn parse_token(text: &str) -> Result<String, String> {
+    if !text.is_empty() {
+        server::trust::check_token(text)?;
+    }
+    Ok(text.to_owned())
 }
 
 /// The listener's certificate: with both flags every connection is TLS

@@ -380,3 +380,90 @@ fn an_aggregator_started_on_a_full_disk_exits_naming_the_dir() {
         .collect();
     assert_eq!(left, ["filler"], "no probe or database left behind");
 }
+
+/// Size of the data dir's `mon.db-wal`, 0 when there is none.
+fn wal_bytes(data: &std::path::Path) -> u64 {
+    std::fs::metadata(data.join("mon.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_wal_stays_small_on_a_full_disk_and_once_space_returns_and_the_final_checkpoint_succeeds() {
+    let Some(fs) = Tmpfs::mount("8m", "") else {
+        return;
+    };
+    let data = fs.outside();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut aggregator = fs.aggregator(&listen);
+    let mut agent = agent(&listen, "wal-host");
+    let stored = || fs.stored("wal-host");
+    assert!(
+        eventually(Duration::from_secs(10), || stored() >= 3),
+        "agent → aggregator works; stderr:\n{}",
+        aggregator.stderr_text()
+    );
+    // The writer's limit is 4 MiB; a batch or two may pass it before the
+    // checkpoint that follows them.
+    let limit = 5 * 1024 * 1024;
+    let filler_path = data.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let block = vec![0x5a_u8; 64 * 1024];
+    while filler.write_all(&block).is_ok() {}
+    assert!(
+        eventually(Duration::from_secs(5), || aggregator
+            .stderr_text()
+            .contains("is full: ingest paused")),
+        "{}",
+        aggregator.stderr_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        wal_bytes(&data) <= limit,
+        "WAL at {} bytes",
+        wal_bytes(&data)
+    );
+    drop(filler);
+    std::fs::remove_file(&filler_path).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || aggregator
+            .stderr_text()
+            .contains("store writes succeed again: ingest resumed")),
+        "{}",
+        aggregator.stderr_text()
+    );
+    // Ingest and readers go on: the WAL is folded in as it grows, and what
+    // the filler held stays free for the database.
+    let mut largest = 0;
+    for _ in 0..15 {
+        largest = largest.max(wal_bytes(&data));
+        let _ = stored();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        largest <= limit,
+        "the WAL grew to {largest} bytes after space returned"
+    );
+    let produced = stop_agent(&mut agent);
+    aggregator.signal("TERM");
+    assert_eq!(
+        aggregator.wait(Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        aggregator.stderr_text()
+    );
+    assert!(
+        !aggregator
+            .stderr_text()
+            .contains("final WAL checkpoint failed"),
+        "{}",
+        aggregator.stderr_text()
+    );
+    assert_eq!(
+        wal_bytes(&data),
+        0,
+        "the final checkpoint folded the WAL in"
+    );
+    assert_eq!(stored(), produced, "every report stored exactly once");
+    assert_eq!(fs.integrity(), "ok");
+}

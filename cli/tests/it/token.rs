@@ -188,3 +188,126 @@ fn serve_with_a_token_on_an_exposed_port_stores_its_own_agents_reports() {
     serve.signal("TERM");
     assert_eq!(serve.wait(Duration::from_secs(10)).code(), Some(0));
 }
+
+#[test]
+fn a_blank_token_is_refused_and_does_not_open_a_listener_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let exposed = format!("0.0.0.0:{}", free_port());
+    for (args, blank) in [
+        (vec!["gateway", "--listen", &exposed, "--token"], " "),
+        (vec!["aggregator", "--listen", &exposed, "--token"], "\t "),
+        (vec!["agent", "--token"], "  "),
+        (vec!["gateway", "--token"], " s3cret"),
+    ] {
+        let out = mon()
+            .args(&args)
+            .arg(blank)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {blank:?}: {stderr}");
+        assert!(
+            stderr.contains("--token") && stderr.contains("is not accepted"),
+            "{args:?} {blank:?}: {stderr}"
+        );
+    }
+    let out = mon()
+        .args(["gateway", "--listen", &exposed])
+        .env("MON_TOKEN", " ")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("blank token"), "{stderr}");
+}
+
+/// CPU time (user + system) of process `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn an_aggregator_out_of_file_descriptors_backs_off_logs_once_and_still_takes_an_agent() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let message = "SKIPPED: this test needs prlimit (util-linux) to lower the descriptor limit";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.args(["--nofile=64:64", env!("CARGO_BIN_EXE_mon")])
+        .env_remove("RUST_LOG")
+        .args(["aggregator", "--listen", &listen, "--data-dir"])
+        .arg(dir.path());
+    let mut aggregator = Running::spawn(cmd);
+    assert!(
+        eventually(Duration::from_secs(10), || aggregator
+            .stderr_text()
+            .contains("aggregator listening")),
+        "{}",
+        aggregator.stderr_text()
+    );
+    // More idle sockets than the process has descriptors.
+    let flood: Vec<std::net::TcpStream> = (0..150)
+        .map(|_| std::net::TcpStream::connect(&listen).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = aggregator.child.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let spent = cpu_ticks(pid) - before;
+    // A spinning accept loop burns all 300 ticks of 3 s; backing off, a few.
+    assert!(
+        spent < 60,
+        "{spent} CPU ticks in 3 s while out of descriptors"
+    );
+
+    eprintln!("aggregator out of descriptors: {spent} CPU ticks in 3 s");
+    let mut agent = mon();
+    agent.args([
+        "--log-format",
+        "json",
+        "agent",
+        "--interval",
+        "100ms",
+        "--host",
+        "fd-starved",
+        "--aggregator",
+        &format!("http://{listen}"),
+    ]);
+    let mut agent = Running::spawn(agent);
+    assert!(
+        eventually(Duration::from_secs(15), || cpu_samples(
+            dir.path(),
+            "fd-starved"
+        ) >= 3),
+        "the agent's reports are stored during the flood; aggregator:\n{}\nagent:\n{}",
+        aggregator.stderr_text(),
+        agent.stderr_text()
+    );
+    let warned = aggregator
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("cannot accept connections"))
+        .count();
+    assert_eq!(warned, 1, "logged once:\n{}", aggregator.stderr_text());
+    drop(flood);
+    crate::process::stop_agent(&mut agent);
+    aggregator.signal("TERM");
+    assert_eq!(aggregator.wait(Duration::from_secs(10)).code(), Some(0));
+}

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use crate::trust::constant_time_eq;
+use crate::conn::ConnTag;
+use crate::trust::{bearer_token, constant_time_eq};
 
 /// Checks every request against the aggregator's token; lets everything
 /// through when there is none.
@@ -28,26 +29,40 @@ impl TokenCheck {
 
 impl Interceptor for TokenCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let connection = request.extensions().get::<ConnTag>().cloned();
         let Some(expected) = &self.expected else {
+            if let Some(c) = &connection {
+                c.mark_active();
+            }
             return Ok(request);
         };
-        let given = request
+        let header = request
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let refusal = match given {
+            .map(|v| v.to_str().ok().and_then(bearer_token));
+        let refusal = match header {
             None => {
                 "this aggregator requires a bearer token and none was given; \
-                     start the agent with --token TOKEN (or MON_TOKEN), the aggregator's token"
+                 start the agent with --token TOKEN (or MON_TOKEN), the aggregator's token"
             }
-            Some(given) if !constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
+            Some(None) => {
+                "the authorization metadata is not a bearer token; send `authorization: Bearer TOKEN` \
+                 (mon agent does with --token TOKEN or MON_TOKEN)"
+            }
+            Some(Some(given)) if !constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
                 "the bearer token does not match this aggregator's; \
                  start the agent with --token TOKEN (or MON_TOKEN), the aggregator's token"
             }
-            Some(_) => return Ok(request),
+            Some(Some(_)) => {
+                // Only a stream past the token check keeps its connection
+                // beyond the first-request timeout.
+                if let Some(c) = &connection {
+                    c.mark_active();
+                }
+                return Ok(request);
+            }
         };
-        tracing::debug!(peer = ?request.remote_addr(), "refused a gRPC stream without the right token");
+        tracing::debug!(peer = ?connection.map(|c| c.peer), "refused a gRPC stream without the right token");
         Err(Status::unauthenticated(refusal))
     }
 }
@@ -70,6 +85,9 @@ mod tests {
     fn only_the_right_bearer_token_passes_and_refusals_do_not_echo_it() {
         let mut check = TokenCheck::new(Some("s3cret"));
         assert!(check.call(with_header(Some("Bearer s3cret"))).is_ok());
+        // The scheme is case-insensitive (RFC 9110, section 11.1).
+        assert!(check.call(with_header(Some("bearer s3cret"))).is_ok());
+        assert!(check.call(with_header(Some("BEARER  s3cret"))).is_ok());
         for given in [
             None,
             Some("Bearer nope"),

@@ -21,8 +21,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
 pub use auth::TokenCheck;
@@ -31,6 +29,7 @@ pub use limits::{BURST_SECONDS, Limits};
 pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
 
 use crate::bus::SharedBus;
+use crate::conn::{ConnLimits, Gate};
 use crate::proto::ingest_server::IngestServer;
 use crate::store::{self, StoreConfig, StoreError, WriteOutcome};
 use crate::tls::ServerTls;
@@ -52,6 +51,8 @@ pub struct AggregatorConfig {
     pub token: Option<String>,
     /// Certificate and key to serve gRPC over TLS; `None` serves plain h2c.
     pub tls: Option<ServerTls>,
+    /// Open connections at most, and how soon each must open a stream.
+    pub conn: ConnLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,13 +151,11 @@ pub async fn run(
         token_required = config.token.is_some(),
         "aggregator listening for agents (gRPC)"
     );
-    // Acks are small frames: without TCP_NODELAY, Nagle's algorithm and the
-    // peer's delayed ACK hold each one back by tens of milliseconds.
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        })
-    });
+    // The gate caps connections, closes those that open no stream within the
+    // first-request timeout (the token check marks the ones that do), sets
+    // TCP_NODELAY (acks are small frames) and backs off when descriptors run
+    // out instead of handing tonic an error to spin on.
+    let incoming = crate::conn::incoming(Gate::new("aggregator", config.conn.clone()), listener);
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         // tonic runs each handshake in a task of its own, bounded by the
@@ -164,7 +163,10 @@ pub async fn run(
         builder = builder.tls_config(tls.grpc_config())?;
     }
     let server = builder
+        // A connection whose peer stops answering pings is closed: the
+        // interval plus the timeout bound how long a dead agent holds one.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .add_service(InterceptedService::new(
             IngestServer::new(service).max_decoding_message_size(config.limits.max_message_bytes),
             TokenCheck::new(config.token.as_deref()),

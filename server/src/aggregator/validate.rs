@@ -120,11 +120,22 @@ fn check_name(kind: &str, name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest magnitude a value may have. A series holds at most one
+/// sample per millisecond, so any range up to the year 9999 holds fewer than
+/// 2^48 samples, and 2^48 values of 1e290 sum to about 2.8e304: every rollup
+/// sum and every average over any step stays a finite number.
+pub const MAX_ABS_VALUE: f64 = 1e290;
+
 /// Checks a value against what its name's unit allows, clamping tiny
 /// overshoot of percentages.
 fn check_value(name: &str, value: f64, limits: &Limits) -> Result<f64, String> {
     if !value.is_finite() {
         return Err(format!("value {value} is not a finite number"));
+    }
+    if value.abs() > MAX_ABS_VALUE {
+        return Err(format!(
+            "value {value:e} is out of range: values from -1e290 to 1e290 are accepted, so that rollup sums stay finite"
+        ));
     }
     if name.ends_with("_percent") {
         let tol = limits.percent_tolerance;
@@ -364,6 +375,16 @@ mod tests {
             .collect();
         let cases: Vec<(&str, Sample, &str)> = vec![
             ("NaN", sample("load1", f64::NAN), "not a finite number"),
+            (
+                "huge",
+                sample("load1", 1.7e308),
+                "value 1.7e308 is out of range",
+            ),
+            (
+                "huge negative",
+                sample("load1", -1e291),
+                "from -1e290 to 1e290",
+            ),
             (
                 "infinity",
                 sample("load1", f64::INFINITY),

@@ -78,6 +78,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             store: Default::default(),
             token: None,
             tls: None,
+            conn: Default::default(),
         },
         listener,
         Arc::new(EmbeddedBus::default()),

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
@@ -20,10 +21,12 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::conn::ConnLimits;
 use crate::fanout::Hub;
-use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::access::{require_known_host, require_token, require_token_and_origin};
+use crate::http::error::{json_errors, no_route, wrong_method};
 use crate::http::limits::{limit_body, limit_time};
-use crate::http::ws::{WsLimits, upgrade};
+use crate::http::ws::{WsLimits, refused, upgrade};
 use crate::http::{Access, HttpLimits, assets, live};
 use crate::tls::{ClientTls, ServerTls};
 
@@ -44,6 +47,8 @@ pub struct EdgeConfig {
     pub ring: usize,
     /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
     pub tls: Option<ServerTls>,
+    /// Open connections at most, and how soon each must send a request.
+    pub conn: ConnLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,22 +99,38 @@ pub fn router(state: EdgeState) -> Router {
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
         .route("/readyz", get(live::readyz));
-    // The timeout wraps the HTTP routes, not /ws; the body limit, everything.
+    // The timeout wraps the HTTP routes, not /ws; the body limit, the JSON
+    // errors and the Host check, everything.
     api.merge(plain)
         .layer(middleware::from_fn_with_state(
             state.http_limits.clone(),
             limit_time,
         ))
         .merge(ws)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
             state.http_limits.clone(),
             limit_body,
         ))
+        // Outermost: whatever answers an error, the client gets JSON; and a
+        // listener without a token serves only names it knows.
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            require_known_host,
+        ))
         .with_state(state)
 }
 
-async fn ws_handler(State(state): State<EdgeState>, ws: WebSocketUpgrade) -> Response {
-    upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone())
+async fn ws_handler(
+    State(state): State<EdgeState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone()),
+        Err(rejection) => refused(rejection),
+    }
 }
 
 pub async fn run(
@@ -118,6 +139,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EdgeError> {
     let upstream_http = proxy::http_base(&config.upstream).map_err(EdgeError::Config)?;
+    let addr = listener.local_addr()?;
+    let mut access = config.access;
+    access.listen = Some(addr);
     let hub = Hub::new("edge", if config.ring == 0 { 1024 } else { config.ring });
     let (stop_tx, stop_rx) = watch::channel(false);
     let link = tokio::spawn(upstream::run(
@@ -129,7 +153,7 @@ pub async fn run(
     ));
     let state = EdgeState {
         hub,
-        access: Arc::new(config.access),
+        access: Arc::new(access),
         ws: Arc::new(config.ws),
         http_limits: Arc::new(config.http),
         upstream_http,
@@ -139,8 +163,17 @@ pub async fn run(
     };
     let tls = config.tls.as_ref().map(ServerTls::http_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(url = %format!("{scheme}://{}/", listener.local_addr()?), upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
-    crate::http::serve::serve("edge", listener, router(state), tls, shutdown, stop_tx).await?;
+    tracing::info!(url = %format!("{scheme}://{addr}/"), upstream = %config.upstream, "edge listening (WebSocket /ws, dashboard /)");
+    crate::http::serve::serve(
+        "edge",
+        listener,
+        router(state),
+        tls,
+        config.conn,
+        shutdown,
+        stop_tx,
+    )
+    .await?;
     link.abort();
     tracing::info!("edge stopped");
     Ok(())

@@ -56,12 +56,14 @@ pub async fn series(State(state): State<EdgeState>, uri: Uri) -> Result<Response
         .await
         .map_err(|e| ApiError::Unavailable(format!("upstream answer cut short: {e}")))?
         .to_bytes();
-    Ok((
-        parts.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        bytes,
-    )
-        .into_response())
+    // The upstream's content type goes along, so an error that is not JSON
+    // (an older or foreign server) is rewritten like any other.
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(header::HeaderValue::from_static("application/json"));
+    Ok((parts.status, [(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 #[cfg(test)]

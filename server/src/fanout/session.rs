@@ -87,6 +87,30 @@ impl Outbox {
         }
     }
 
+    /// A ping, under the same timeout as a frame: a client whose socket
+    /// takes nothing must not hold its session (and its slot) forever.
+    async fn ping(&mut self) -> Result<(), End> {
+        match tokio::time::timeout(
+            self.send_timeout,
+            self.sink.send(Message::Ping(Default::default())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::ClientLeft),
+            Err(_) => {
+                self.hub
+                    .stats
+                    .clients_dropped_slow
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(End::Close(
+                    close_code::POLICY,
+                    "too slow: a ping waited longer than the send timeout".into(),
+                ))
+            }
+        }
+    }
+
     async fn close(&mut self, code: u16, reason: Cow<'static, str>) {
         let frame = CloseFrame {
             code,
@@ -222,8 +246,8 @@ async fn converse(
                 if last_heard.elapsed() > limits.idle_timeout {
                     return End::Close(close_code::AWAY, "no pong within the idle timeout".into());
                 }
-                if out.sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return End::ClientLeft;
+                if let Err(end) = out.ping().await {
+                    return end;
                 }
             }
         }

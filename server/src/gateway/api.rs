@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +19,11 @@ pub struct SeriesQuery {
     metric: Option<String>,
     /// `k=v,k2=v2`
     labels: Option<String>,
-    /// Unix milliseconds; default one hour before `to`.
-    from: Option<i64>,
+    /// Unix milliseconds; default one hour before `to`. Text, so a bad
+    /// value is answered by [`parse_ms`] naming it.
+    from: Option<String>,
     /// Unix milliseconds; default now.
-    to: Option<i64>,
+    to: Option<String>,
     /// Width of each point, e.g. `1m`; default: the tier's own points.
     step: Option<String>,
 }
@@ -64,10 +66,33 @@ pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(labels)
 }
 
+/// The latest time `from` and `to` accept: the last millisecond of the
+/// year 9999, far from where arithmetic on it could overflow.
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Parses `name=text` as Unix milliseconds within `0..=MAX_MS`.
+fn parse_ms(name: &str, text: &str) -> Result<i64, ApiError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|ms| (0..=MAX_MS).contains(ms))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}={text} is not accepted: {name} is a time in Unix milliseconds from 0 to {MAX_MS} (the end of 9999), e.g. {name}=1764180000000"
+            ))
+        })
+}
+
 pub async fn series(
     State(state): State<GatewayState>,
-    Query(q): Query<SeriesQuery>,
+    q: Result<Query<SeriesQuery>, QueryRejection>,
 ) -> Result<Json<SeriesAnswer>, ApiError> {
+    let Query(q) = q.map_err(|r| {
+        ApiError::BadRequest(format!(
+            "the query string cannot be read ({}); e.g. /api/series?host=web-1&metric=cpu_usage_percent&from=1764180000000",
+            r.body_text()
+        ))
+    })?;
     let host = q
         .host
         .ok_or_else(|| {
@@ -83,8 +108,14 @@ pub async fn series(
     })?;
     let labels =
         parse_labels(q.labels.as_deref().unwrap_or_default()).map_err(ApiError::BadRequest)?;
-    let to = q.to.unwrap_or_else(now_ms);
-    let from = q.from.unwrap_or(to - 3_600_000);
+    let to = match q.to.as_deref() {
+        Some(text) => parse_ms("to", text)?,
+        None => now_ms(),
+    };
+    let from = match q.from.as_deref() {
+        Some(text) => parse_ms("from", text)?,
+        None => to.saturating_sub(3_600_000).max(0),
+    };
     if from >= to {
         return Err(ApiError::BadRequest(format!(
             "from={from} is not before to={to}; both are Unix milliseconds"

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
@@ -25,10 +26,12 @@ pub use api::parse_labels;
 
 use crate::aggregator::Stats;
 use crate::bus::SharedBus;
+use crate::conn::ConnLimits;
 use crate::fanout::Hub;
-use crate::http::access::{require_token, require_token_and_origin};
+use crate::http::access::{require_known_host, require_token, require_token_and_origin};
+use crate::http::error::{json_errors, no_route, wrong_method};
 use crate::http::limits::{limit_body, limit_time};
-use crate::http::ws::{WsLimits, upgrade};
+use crate::http::ws::{WsLimits, refused, upgrade};
 use crate::http::{Access, HttpLimits, assets, live};
 use crate::store::postgres::PgReaders;
 use crate::store::{Readers, StoreError};
@@ -48,6 +51,8 @@ pub struct GatewayConfig {
     pub ring: usize,
     /// Certificate and key to serve HTTPS and `wss://`; `None` serves plain.
     pub tls: Option<ServerTls>,
+    /// Open connections at most, and how soon each must send a request.
+    pub conn: ConnLimits,
 }
 
 #[derive(Clone)]
@@ -102,22 +107,38 @@ pub fn router(state: GatewayState) -> Router {
         .route("/static/{*path}", get(assets::asset))
         .route("/healthz", get(live::healthz))
         .route("/readyz", get(live::readyz));
-    // The timeout wraps the HTTP routes, not /ws; the body limit, everything.
+    // The timeout wraps the HTTP routes, not /ws; the body limit, the JSON
+    // errors and the Host check, everything.
     api.merge(plain)
         .layer(middleware::from_fn_with_state(
             state.http.clone(),
             limit_time,
         ))
         .merge(ws)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
             state.http.clone(),
             limit_body,
         ))
+        // Outermost: whatever answers an error, the client gets JSON; and a
+        // listener without a token serves only names it knows.
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            require_known_host,
+        ))
         .with_state(state)
 }
 
-async fn ws_handler(State(state): State<GatewayState>, ws: WebSocketUpgrade) -> Response {
-    upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone())
+async fn ws_handler(
+    State(state): State<GatewayState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone()),
+        Err(rejection) => refused(rejection),
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every
@@ -141,23 +162,34 @@ pub async fn run(
         (None, Some(dir)) => Some(Readers::Sqlite(dir.clone())),
         (None, None) => None,
     };
+    let addr = listener.local_addr()?;
+    let mut access = config.access;
+    access.listen = Some(addr);
     let hub = Hub::new("gateway", if config.ring == 0 { 1024 } else { config.ring });
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed = tokio::spawn(feed::run(bus, hub.clone(), stop_rx.clone()));
     let state = GatewayState {
         hub,
         history,
-        access: Arc::new(config.access),
+        access: Arc::new(access),
         ws: Arc::new(config.ws),
         http: Arc::new(config.http),
         aggregator,
         shutdown: stop_rx,
     };
-    let addr = listener.local_addr()?;
     let tls = config.tls.as_ref().map(ServerTls::http_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(url = %format!("{scheme}://{addr}/"), "gateway listening (HTTP, WebSocket /ws, dashboard /)");
-    crate::http::serve::serve("gateway", listener, router(state), tls, shutdown, stop_tx).await?;
+    crate::http::serve::serve(
+        "gateway",
+        listener,
+        router(state),
+        tls,
+        config.conn,
+        shutdown,
+        stop_tx,
+    )
+    .await?;
     feed.abort();
     tracing::info!("gateway stopped");
     Ok(())

@@ -2,7 +2,7 @@
 //! `Content-Security-Policy` it is written for.
 
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 pub async fn index() -> Response {
@@ -28,6 +28,9 @@ fn file(path: &str) -> Response {
             asset.body,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such file in the dashboard").into_response(),
+        None => super::ApiError::NotFound(format!(
+            "the dashboard has no file {path:?}; it is served at /"
+        ))
+        .into_response(),
     }
 }

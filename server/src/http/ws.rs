@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 
@@ -52,4 +53,18 @@ pub fn upgrade(
         .max_message_size(limits.session.max_message_bytes)
         .max_frame_size(limits.session.max_message_bytes)
         .on_upgrade(move |socket| serve_session(socket, hub, session, shutdown))
+}
+
+/// A request to `/ws` that is not a WebSocket upgrade, answered with what
+/// the upgrade lacked and how to connect.
+pub fn refused(rejection: WebSocketUpgradeRejection) -> Response {
+    let why = rejection.body_text();
+    ApiError::Status(
+        rejection.status(),
+        format!(
+            "/ws takes WebSocket connections only ({}); connect with a WebSocket client to ws://HOST/ws (wss:// with TLS)",
+            why.trim_end_matches('.')
+        ),
+    )
+    .into_response()
 }

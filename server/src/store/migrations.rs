@@ -87,6 +87,14 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
+    // SQLite's own checkpoints truncate the WAL back to this size, so it
+    // never keeps more disk than the writer lets it grow to.
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        super::sqlite_writer::WAL_LIMIT_BYTES as i64,
+    )
+    .map_err(open_err)?;
     Ok(conn)
 }
 

@@ -59,8 +59,17 @@ impl Bucket {
         }
     }
 
+    /// `sum / count`, kept within `min..=max` (rounding could step just
+    /// outside). Ingest refuses values beyond ±1e290, so a sum of any range
+    /// stays finite; a non-finite sum can only come from a row stored before
+    /// that rule, and answers the middle of its range rather than a null.
     pub fn avg(&self) -> f64 {
-        self.sum / self.count as f64
+        let avg = self.sum / self.count as f64;
+        if avg.is_finite() {
+            avg.clamp(self.min, self.max)
+        } else {
+            self.min / 2.0 + self.max / 2.0
+        }
     }
 }
 

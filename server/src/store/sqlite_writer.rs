@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
@@ -19,6 +20,15 @@ use super::sqlite::Lite;
 use super::writer::{Engine, WriteJob, WriteOutcome};
 use super::{StoreError, raw};
 use crate::model::SeriesKey;
+
+/// The WAL is folded back into `mon.db` and truncated once it is past this
+/// size (`journal_size_limit` keeps SQLite's own checkpoints to it as well):
+/// on a small disk a WAL that only grows would take the space the database
+/// needs, and keep taking what an operator frees.
+pub(super) const WAL_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a trimming checkpoint waits for readers to let go of old
+/// snapshots, so ingest never stalls long behind a slow query.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 
 pub(crate) struct SqliteEngine {
     conn: Connection,
@@ -38,6 +48,21 @@ impl SqliteEngine {
             dir,
             series: HashMap::new(),
         }
+    }
+}
+
+impl SqliteEngine {
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most `wait` for
+    /// readers: true when the whole WAL was folded in and truncated.
+    fn checkpoint(&mut self, wait: Duration) -> rusqlite::Result<bool> {
+        self.conn.busy_timeout(wait)?;
+        let result = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        self.conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(result? == 0)
     }
 }
 
@@ -185,14 +210,42 @@ impl Engine for SqliteEngine {
     }
 
     fn close(&mut self) {
-        // Fold the WAL back into the main file so the data dir holds one
-        // self-contained database.
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "final WAL checkpoint failed");
+        // Every submitter is gone: fold the WAL back into the main file so the
+        // data dir holds one self-contained database. Readers may hold it a
+        // moment; a few tries, then say what is left.
+        let mut last = None;
+        for _ in 0..5 {
+            match self.checkpoint(Duration::from_secs(1)) {
+                Ok(true) => {
+                    last = None;
+                    break;
+                }
+                Ok(false) => last = Some("readers still held the WAL".to_owned()),
+                Err(e) => last = Some(fault::write_error(&e.into(), &self.dir).to_string()),
+            }
         }
+        if let Some(why) = last {
+            tracing::warn!(db = %self.path.display(), "final WAL checkpoint failed: {why}; SQLite folds the WAL in when the database next opens");
+        }
+    }
+
+    /// Folds the WAL in and truncates it once it is past the limit, or
+    /// after a failed batch (a full disk: the WAL's own pages may be what
+    /// fills it). A checkpoint that fails changes nothing and is tried again
+    /// after the next batch.
+    fn after_batch(&mut self, failed: bool) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size == 0 || (size <= WAL_LIMIT_BYTES && !failed) {
+            return;
+        }
+        match self.checkpoint(CHECKPOINT_WAIT) {
+            Ok(true) => tracing::debug!(wal_bytes = size, "WAL folded in and truncated"),
+            Ok(false) => tracing::debug!(wal_bytes = size, "WAL checkpoint waits for readers"),
+            Err(e) => tracing::debug!(wal_bytes = size, error = %e, "WAL checkpoint failed"),
+        }
+        self.settle();
     }
 
     #[cfg(test)]

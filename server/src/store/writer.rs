@@ -159,6 +159,9 @@ pub(crate) trait Engine: Send + 'static {
     fn may_maintain(&mut self, marks: &mut Marks) -> bool;
     /// Leaves no transaction open after a failure.
     fn settle(&mut self);
+    /// After each batch, committed or not (`failed`): SQLite keeps its WAL
+    /// within bounds here.
+    fn after_batch(&mut self, _failed: bool) {}
     /// The error a failed write or step is answered with.
     fn error(&self, e: &DbError) -> StoreError;
     /// Where the store is, for logs: the data dir or the database URL.
@@ -278,11 +281,18 @@ impl<E: Engine> Writer<E> {
         tracing::debug!(store = %self.engine.place(), "store writer stopped");
     }
 
-    /// Writes the batch and answers every job in it.
+    /// Writes the batch and answers every job in it, then keeps the WAL
+    /// within its limit.
     fn flush(&mut self, batch: &mut Vec<(WriteJob, Reply)>) {
         if batch.is_empty() {
             return;
         }
+        let failed = self.write_batch_and_answer(batch);
+        self.engine.after_batch(failed);
+    }
+
+    /// Writes the batch and answers every job in it; true when it failed.
+    fn write_batch_and_answer(&mut self, batch: &mut Vec<(WriteJob, Reply)>) -> bool {
         let jobs: Vec<&WriteJob> = batch.iter().map(|(job, _)| job).collect();
         match self.engine.write_batch(&jobs, &self.marks) {
             Ok(outcomes) => {
@@ -290,6 +300,7 @@ impl<E: Engine> Writer<E> {
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
+                false
             }
             Err(e) => {
                 // Nothing of the batch reached memory (see the module doc);
@@ -301,6 +312,7 @@ impl<E: Engine> Writer<E> {
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(error.clone()));
                 }
+                true
             }
         }
     }

@@ -1,6 +1,10 @@
 //! An `axum::serve::Listener` that speaks TLS: it accepts TCP connections
 //! and runs each handshake in its own task, so a slow or silent client
 //! never holds up the next one; a handshake gets `HANDSHAKE_TIMEOUT`.
+//!
+//! The gateway and the edge do not use it (`crate::http::serve` has its own
+//! accept loop with connection limits); it serves `axum::serve` routers over
+//! TLS where those limits do not matter, such as the tests' HTTPS receivers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -51,6 +51,7 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
             http: Default::default(),
             ring: 0,
             tls: None,
+            conn: Default::default(),
         },
         listener,
         async {
@@ -158,11 +159,13 @@ async fn the_edge_token_guards_api_and_ws() {
             access: server::http::Access {
                 token: Some("viewer".into()),
                 allowed_origins: vec![],
+                ..Default::default()
             },
             ws: Default::default(),
             http: Default::default(),
             ring: 0,
             tls: None,
+            conn: Default::default(),
         },
         listener,
         async {

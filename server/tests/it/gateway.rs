@@ -360,6 +360,7 @@ async fn the_token_guards_api_and_ws_and_foreign_origins_are_refused() {
             access: Access {
                 token: Some("t0ken".into()),
                 allowed_origins: vec![],
+                ..Default::default()
             },
             ..Default::default()
         },
@@ -422,29 +423,7 @@ async fn prometheus_metrics_list_every_host_series() {
     );
     assert!(body.contains("mon_websocket_clients 1"), "{body}");
     // The text must pass Prometheus' own checker (.ci/run installs it).
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (Debian package prometheus; .ci/run installs it)");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_check(&body);
     drop(ws);
     gw.stop().await;
 }
@@ -494,4 +473,165 @@ async fn a_host_that_appears_after_the_gateway_started_gets_its_metadata() {
     drop((ws, agent));
     gw.stop().await;
     agg.stop().await;
+}
+
+/// Lints `promtool check metrics` makes about the names a client chose
+/// (units, suffixes, reserved label names of histograms): style, which a
+/// Prometheus server ignores; exit code 3 with only these is a pass.
+const NAMING_LINTS: &[&str] = &[
+    "use base unit",
+    "should not have \"_count\" suffix",
+    "should not have \"_sum\" suffix",
+    "should not have \"_bucket\" suffix",
+    "should not have \"_total\" suffix",
+    "should not include type",
+    "abbreviated units",
+    "should not have \"le\" label",
+    "should not have \"quantile\" label",
+];
+
+/// Runs `promtool check metrics` on `text`: a parse error, or a lint that
+/// is not about naming, fails the test.
+pub fn promtool_check(text: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus; .ci/run installs it)");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let only_naming = out.status.code() == Some(3)
+        && said
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| NAMING_LINTS.iter().any(|n| l.contains(n)));
+    assert!(
+        out.status.success() || only_naming,
+        "promtool check metrics: {said}\n--- text:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn labels_host_exported_host_and_dunder_name_and_names_of_our_own_metrics_do_not_break_the_scrape()
+ {
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus.clone() as SharedBus, GatewayConfig::default()).await;
+    let mut ws = connect(&gw.ws_url()).await;
+    next_of(&mut ws, "snapshot").await;
+    let crafted = AcceptedReport {
+        host: "evil-1".into(),
+        seq: 1,
+        timestamp_ms: now_ms(),
+        points: [
+            SeriesKey::with_labels("load1", [("host", "a"), ("exported_host", "b")]),
+            SeriesKey::with_labels(
+                "load5",
+                [("__name__", "x"), ("exported_exported_host", "c")],
+            ),
+            SeriesKey::new("mon_websocket_clients"),
+            SeriesKey::new("process_resident_memory_bytes"),
+            SeriesKey::new("mon_host_last_seen_timestamp_seconds"),
+            SeriesKey::with_labels("exported_load1", [("q", "\"\\\n")]),
+        ]
+        .into_iter()
+        .map(|key| Point { key, value: 7.0 })
+        .collect(),
+    };
+    publish(&bus, &crafted).await;
+    publish(&bus, &report("web-1", now_ms(), 12.5)).await;
+    next_of(&mut ws, "metrics").await;
+    next_of(&mut ws, "metrics").await;
+    let (status, body) = http_get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    promtool_check(&body);
+    for line in [
+        r#"load1{host="evil-1",exported_exported_host="b",exported_host="a"} 7"#,
+        r#"load5{host="evil-1",exported___name__="x",exported_exported_exported_host="c"} 7"#,
+        r#"exported_mon_websocket_clients{host="evil-1"} 7"#,
+        r#"exported_process_resident_memory_bytes{host="evil-1"} 7"#,
+        "mon_websocket_clients 1",
+        r#"cpu_usage_percent{host="web-1"} 12.5"#,
+    ] {
+        assert!(body.contains(line), "{line} missing:\n{body}");
+    }
+    drop(ws);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_the_socket_does_not_take_drops_the_client_within_the_send_timeout() {
+    use server::fanout::SessionLimits;
+    use server::http::ws::WsLimits;
+    let bus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(
+        bus.clone() as SharedBus,
+        GatewayConfig {
+            ws: WsLimits {
+                session: SessionLimits {
+                    ping_every: Duration::from_millis(200),
+                    send_timeout: Duration::from_millis(500),
+                    idle_timeout: Duration::from_secs(60),
+                    ..SessionLimits::default()
+                },
+                ..WsLimits::default()
+            },
+            ..GatewayConfig::default()
+        },
+    )
+    .await;
+    // A client with a small receive buffer that floods the server with
+    // pings and never reads: the pongs fill every buffer on the way, until
+    // the server's own ping cannot be written. No event is published, so a
+    // ping is the only frame the session tries to send.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(gw.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(gw.ws_url(), tcp)
+        .await
+        .unwrap();
+    let (mut sink, _stream) = ws.split();
+    let flood = tokio::spawn(async move {
+        let payload = Bytes::from(vec![7u8; 125]);
+        while sink.send(Message::Ping(payload.clone())).await.is_ok() {}
+    });
+    let counter = |body: &str, name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(gw.addr, "/metrics", &[]).await;
+        if counter(&body, "mon_websocket_clients") == 0 {
+            assert_eq!(
+                counter(&body, "mon_websocket_clients_dropped_slow_total"),
+                1,
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client whose socket takes nothing is still connected:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    flood.abort();
+    gw.stop().await;
 }

@@ -70,6 +70,24 @@ impl Aggregator {
         .await
     }
 
+    /// An aggregator on port 0 with these connection limits and `token`.
+    pub async fn start_with_conn(
+        data_dir: &Path,
+        conn: server::conn::ConnLimits,
+        token: Option<&str>,
+    ) -> Self {
+        Self::start_conn(
+            data_dir,
+            "127.0.0.1:0".parse().unwrap(),
+            Limits::default(),
+            StoreConfig::default(),
+            Arc::new(EmbeddedBus::default()),
+            token.map(str::to_owned),
+            conn,
+        )
+        .await
+    }
+
     async fn start_full(
         data_dir: &Path,
         addr: SocketAddr,
@@ -77,6 +95,27 @@ impl Aggregator {
         store: StoreConfig,
         bus: SharedBus,
         token: Option<String>,
+    ) -> Self {
+        Self::start_conn(
+            data_dir,
+            addr,
+            limits,
+            store,
+            bus,
+            token,
+            Default::default(),
+        )
+        .await
+    }
+
+    async fn start_conn(
+        data_dir: &Path,
+        addr: SocketAddr,
+        limits: Limits,
+        store: StoreConfig,
+        bus: SharedBus,
+        token: Option<String>,
+        conn: server::conn::ConnLimits,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -89,6 +128,7 @@ impl Aggregator {
             store,
             token,
             tls: None,
+            conn,
         };
         let task = tokio::spawn(aggregator::run(
             config,

@@ -221,3 +221,80 @@ async fn an_accepted_report_is_published_on_the_bus_as_json() {
     drop(agent);
     agg.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_near_the_largest_float_leave_series_averages_finite() {
+    let dir = tempfile::tempdir().unwrap();
+    let agg = Aggregator::start(dir.path()).await;
+    let gw = crate::harness::Gateway::start(
+        agg.bus.clone(),
+        server::gateway::GatewayConfig {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut agent = RawAgent::connect(&agg.url(), "huge-1").await;
+    // One minute, three samples each: 1.7e308 would sum to infinity, so it
+    // is refused by name; the largest accepted magnitude sums finitely.
+    let minute = now_ms() / 60_000 * 60_000 - 120_000;
+    let report = |seq: u64, name: &str, value: f64| Report {
+        host: "huge-1".into(),
+        seq,
+        timestamp_ms: minute + seq as i64 * 1000,
+        samples: vec![Sample {
+            name: name.into(),
+            labels: vec![],
+            value,
+        }],
+    };
+    for seq in 1..=3 {
+        let ack = agent.send(report(seq, "too_big", 1.7e308)).await;
+        assert_eq!(ack.rejected, 1);
+        let reason = &ack.reasons[0].reason;
+        assert!(
+            reason.contains("value 1.7e308 is out of range") && reason.contains("1e290"),
+            "{reason}"
+        );
+    }
+    for seq in 4..=6 {
+        let ack = agent.send(report(seq, "big", 1e290)).await;
+        assert_eq!(ack.accepted, 1, "{:?}", ack.reasons);
+    }
+    for seq in 7..=9 {
+        let ack = agent.send(report(seq, "big", -1e290)).await;
+        assert_eq!(ack.accepted, 1, "{:?}", ack.reasons);
+    }
+    let path = format!(
+        "/api/series?host=huge-1&metric=big&from={}&to={}&step=1m",
+        minute,
+        minute + 60_000
+    );
+    let (status, body) = crate::harness::http_get(gw.addr, &path, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let point = &json["points"][0];
+    assert_eq!(point["count"], 6, "{body}");
+    let avg = point["avg"].as_f64().expect("a number, not null");
+    assert!(avg.abs() < 1e280, "{body}");
+    let path = format!(
+        "/api/series?host=huge-1&metric=big&from={}&to={}&step=1s",
+        minute,
+        minute + 60_000
+    );
+    let (_, body) = crate::harness::http_get(gw.addr, &path, &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let avgs: Vec<Option<f64>> = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["avg"].as_f64())
+        .collect();
+    assert!(
+        avgs.iter().all(|a| a.is_some_and(f64::is_finite)) && avgs.contains(&Some(1e290)),
+        "{body}"
+    );
+    drop(agent);
+    gw.stop().await;
+    agg.stop().await;
+}

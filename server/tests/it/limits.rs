@@ -498,6 +498,7 @@ async fn the_edge_answers_504_naming_the_request_timeout_when_its_upstream_never
             access: Default::default(),
             ws: Default::default(),
             tls: None,
+            conn: Default::default(),
             http: HttpLimits {
                 request_timeout: Duration::from_millis(300),
                 ..HttpLimits::default()

@@ -5,6 +5,7 @@
 mod alerts;
 mod alerts_leader;
 mod bus_conformance;
+mod connections;
 mod edge;
 mod failover;
 mod fuzz_corpus;
@@ -13,6 +14,7 @@ mod fuzz_regressions;
 mod gateway;
 mod gateway_crowd;
 mod harness;
+mod http_errors;
 mod ingest;
 mod limits;
 mod pipeline;

@@ -103,6 +103,7 @@ async fn tls_aggregator(
         store: Default::default(),
         token: None,
         tls: Some(tls),
+        conn: Default::default(),
     };
     let task = tokio::spawn(aggregator::run(
         config,
@@ -262,6 +263,7 @@ fn tls_gateway_config(pki: &Pki, token: Option<&str>) -> GatewayConfig {
         access: Access {
             token: token.map(str::to_owned),
             allowed_origins: vec![],
+            ..Default::default()
         },
         tls: Some(pki.server()),
         ..Default::default()
@@ -373,6 +375,7 @@ async fn an_edge_relays_from_a_tls_gateway_trusting_its_upstream_ca() {
                     http: Default::default(),
                     ring: 0,
                     tls: Some(server_tls),
+                    conn: Default::default(),
                 },
                 listener,
                 async {

@@ -45,6 +45,7 @@ async fn start_with(
             store: Default::default(),
             token: None,
             tls: tls.clone(),
+            conn: Default::default(),
         },
         agent: Some(AgentConfig {
             host: Some("tui-test-host".into()),
