@@ -406,3 +406,59 @@ fn retention_keeps_each_tier_for_its_own_time() {
         );
     }
 }
+
+/// Two aggregators on one PostgreSQL database: one runs maintenance, the
+/// other is refused until the first is gone, then takes over; an aggregator
+/// with other retention settings is refused before it writes anything.
+#[test]
+fn on_postgres_one_aggregator_at_a_time_runs_maintenance_and_all_share_the_retention() {
+    let Some(pg) = PgServer::shared() else {
+        return;
+    };
+    let backend = Backend {
+        name: "postgres",
+        location: Location::Postgres(pg.database()),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let first = Open::new(&backend, Retention::default());
+    let second = Open::new(&backend, Retention::default());
+    let c = cpu();
+    first.write("web-1", BASE, &[(&c, 1.0)]);
+    second.write("web-2", BASE, &[(&c, 2.0)]);
+    first.maintain();
+    let refused = second
+        .rt
+        .block_on(second.writer.as_ref().unwrap().maintain())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("another aggregator runs"), "{refused}");
+    drop(first);
+    // The first's session ended with it, and its lock with the session.
+    second.clock.advance(Duration::from_secs(2 * 3600));
+    second.maintain();
+    let r = second.reader();
+    assert_eq!(r.hosts().unwrap(), ["web-1", "web-2"]);
+    let m1 = r
+        .materialized("web-2", &c, Tier::OneMinute, i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(m1.len(), 1, "the second took over the rollups");
+
+    let other = Retention {
+        raw: Duration::from_secs(48 * 3600),
+        ..Retention::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(backend.location.open(StoreConfig {
+            retention: other,
+            ..StoreConfig::default()
+        }))
+        .err()
+        .expect("different retention is refused")
+        .to_string();
+    assert!(
+        err.contains("--retention-raw 2days differs from the 1day")
+            && err.contains("UPDATE store_state"),
+        "{err}"
+    );
+}
