@@ -20,8 +20,8 @@ use super::{MAINTENANCE_LOCK, PgUrl, STEP_LOCK, tls};
 use crate::model::SeriesKey;
 use crate::store::StoreError;
 use crate::store::config::MINUTE_MS;
-use crate::store::db::{Db, DbError, DbResult};
-use crate::store::encoding::encode_report;
+use crate::store::db::{DbError, DbResult};
+use crate::store::encoding::{decode_chunk, encode_report};
 use crate::store::fault::Fault;
 use crate::store::maintenance::{Marks, Run};
 use crate::store::raw::{self, Written, window_of};
@@ -38,6 +38,23 @@ pub(crate) struct PgEngine {
     leader: bool,
     /// Whether this connection has created its staging table.
     staged: bool,
+    /// The write path's statements, prepared once per connection: each
+    /// saves a round trip per batch.
+    prepared: HashMap<&'static str, postgres::Statement>,
+}
+
+/// `sql` prepared on this session, from the cache when it is there.
+fn prepared(
+    cache: &mut HashMap<&'static str, postgres::Statement>,
+    tx: &mut postgres::Transaction<'_>,
+    sql: &'static str,
+) -> DbResult<postgres::Statement> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = tx.prepare(sql)?;
+    cache.insert(sql, s.clone());
+    Ok(s)
 }
 
 impl PgEngine {
@@ -48,6 +65,7 @@ impl PgEngine {
             series: HashMap::new(),
             leader: false,
             staged: false,
+            prepared: HashMap::new(),
         }
     }
 
@@ -61,6 +79,7 @@ impl PgEngine {
             self.client = None;
             self.leader = false;
             self.staged = false;
+            self.prepared.clear();
             let client = self.url.config.connect(tls())?;
             tracing::info!(store = %self.url, "connected to the PostgreSQL store again");
             self.client = Some(client);
@@ -124,6 +143,30 @@ impl PgEngine {
     }
 }
 
+/// The progress marks in one round trip (`Marks::load` asks per mark).
+fn load_marks(
+    cache: &mut HashMap<&'static str, postgres::Statement>,
+    tx: &mut postgres::Transaction<'_>,
+) -> DbResult<Marks> {
+    let mut marks = Marks {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+    let sql = "SELECT name, value FROM store_state
+               WHERE name IN ('compacted_before', 'watermark_1m', 'watermark_1h')";
+    let stmt = prepared(cache, tx, sql)?;
+    for row in tx.query(&stmt, &[])? {
+        let (name, value): (String, i64) = (row.get(0), row.get(1));
+        match name.as_str() {
+            "compacted_before" => marks.compacted_before = value,
+            "watermark_1m" => marks.watermark_1m = Some(value),
+            _ => marks.watermark_1h = Some(value),
+        }
+    }
+    Ok(marks)
+}
+
 /// One report's head row, ready to copy.
 struct Head {
     job: usize,
@@ -161,9 +204,11 @@ impl Engine for PgEngine {
         }
         self.staged = true;
         let client = self.client.as_mut().expect("connected above");
+        let cache = &mut self.prepared;
         let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STEP_LOCK])?;
-        let marks = Marks::load(&mut tx)?;
+        let lock = prepared(cache, &mut tx, "SELECT pg_advisory_xact_lock_shared($1)")?;
+        tx.execute(&lock, &[&STEP_LOCK])?;
+        let marks = load_marks(cache, &mut tx)?;
 
         // Hosts, newest report each, in host order (see `resolve`).
         let mut last_seen: HashMap<&str, i64> = HashMap::new();
@@ -175,13 +220,15 @@ impl Engine for PgEngine {
         hosts.sort_unstable();
         let names: Vec<&str> = hosts.iter().map(|h| h.0).collect();
         let times: Vec<i64> = hosts.iter().map(|h| h.1).collect();
-        tx.execute(
+        let seen = prepared(
+            cache,
+            &mut tx,
             "INSERT INTO hosts (host, first_seen_ms, last_seen_ms)
              SELECT h, t, t FROM unnest($1::text[], $2::bigint[]) AS x(h, t)
              ON CONFLICT (host) DO UPDATE
                SET last_seen_ms = greatest(hosts.last_seen_ms, excluded.last_seen_ms)",
-            &[&names, &times],
         )?;
+        tx.execute(&seen, &[&names, &times])?;
         for job in jobs {
             if let Some(m) = &job.meta {
                 tx.execute(
@@ -201,18 +248,36 @@ impl Engine for PgEngine {
         }
 
         // Late reports: drop what their (maybe compacted) window already has.
-        for head in &mut heads {
+        // One query for every chunk the batch's late samples fall in.
+        let mut wanted: HashSet<(i64, i64)> = HashSet::new();
+        for head in &heads {
             let ts = jobs[head.job].timestamp_ms;
             if ts < marks.compacted_before {
-                let mut keep = Vec::with_capacity(head.samples.len());
-                for &(id, v) in &head.samples {
-                    let in_chunk = raw::read_chunk(&mut tx, id, window_of(ts))?
-                        .is_some_and(|c| c.binary_search_by_key(&ts, |s| s.0).is_ok());
-                    if !in_chunk {
-                        keep.push((id, v));
-                    }
+                wanted.extend(head.samples.iter().map(|&(id, _)| (id, window_of(ts))));
+            }
+        }
+        if !wanted.is_empty() {
+            let (ids, windows): (Vec<i64>, Vec<i64>) = wanted.into_iter().unzip();
+            let mut chunks: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+            for row in tx.query(
+                "SELECT c.series_id, c.window_start, c.data FROM metrics_raw c
+                 JOIN unnest($1::bigint[], $2::bigint[]) AS k(id, w)
+                   ON c.series_id = k.id AND c.window_start = k.w",
+                &[&ids, &windows],
+            )? {
+                let blob: Vec<u8> = row.get(2);
+                let times = decode_chunk(&blob)?.into_iter().map(|s| s.0).collect();
+                chunks.insert((row.get(0), row.get(1)), times);
+            }
+            for head in &mut heads {
+                let ts = jobs[head.job].timestamp_ms;
+                if ts < marks.compacted_before {
+                    head.samples.retain(|&(id, _)| {
+                        chunks
+                            .get(&(id, window_of(ts)))
+                            .is_none_or(|times| times.binary_search(&ts).is_err())
+                    });
                 }
-                head.samples = keep;
             }
         }
 
@@ -236,18 +301,23 @@ impl Engine for PgEngine {
             }
             out.finish()?;
         }
+        let insert = prepared(
+            cache,
+            &mut tx,
+            "INSERT INTO metrics_raw_head (host, ts, samples, data)
+             SELECT host, ts, samples, data FROM head_in
+             ON CONFLICT (host, ts) DO NOTHING RETURNING host, ts",
+        )?;
         let inserted: HashSet<(String, i64)> = tx
-            .query(
-                "INSERT INTO metrics_raw_head (host, ts, samples, data)
-                 SELECT host, ts, samples, data FROM head_in
-                 ON CONFLICT (host, ts) DO NOTHING RETURNING host, ts",
-                &[],
-            )?
+            .query(&insert, &[])?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
 
         let mut outcomes = Vec::with_capacity(jobs.len());
+        // Buckets behind the watermark that fresh samples change, marked in
+        // one statement.
+        let mut dirty: Vec<(i64, i64)> = Vec::new();
         for (i, head) in heads.into_iter().enumerate() {
             let job = jobs[head.job];
             let written = if head.samples.is_empty() {
@@ -271,14 +341,23 @@ impl Engine for PgEngine {
             };
             let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
             if marks.watermark_1m.is_some_and(|wm| minute < wm) {
-                for (id, _) in &written.fresh {
-                    tx.dirty_mark(Table::OneMinute, *id, minute)?;
-                }
+                dirty.extend(written.fresh.iter().map(|&(id, _)| (id, minute)));
             }
             outcomes.push(WriteOutcome {
                 inserted: written.fresh.len(),
                 duplicates: written.duplicates,
             });
+        }
+        if !dirty.is_empty() {
+            dirty.sort_unstable();
+            dirty.dedup();
+            let (ids, buckets): (Vec<i64>, Vec<i64>) = dirty.into_iter().unzip();
+            tx.execute(
+                "INSERT INTO rollup_dirty (tier, series_id, bucket)
+                 SELECT $1, id, b FROM unnest($2::bigint[], $3::bigint[]) AS d(id, b)
+                 ON CONFLICT DO NOTHING",
+                &[&Table::OneMinute.dirty_tier(), &ids, &buckets],
+            )?;
         }
         tx.commit()?;
         Ok(outcomes)
@@ -343,8 +422,14 @@ impl Engine for PgEngine {
     }
 
     fn close(&mut self) {
-        // Ending the session releases the maintenance lock at once, so
-        // another aggregator takes over on its next try.
+        // Released here rather than by the session's end, which the server
+        // notices a moment later: another aggregator may take over at once.
+        if self.leader
+            && let Some(client) = self.client.as_mut()
+            && let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&MAINTENANCE_LOCK])
+        {
+            tracing::debug!(error = %e, "releasing the maintenance election failed; the session's end releases it");
+        }
         self.client = None;
     }
 
