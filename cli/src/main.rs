@@ -42,12 +42,11 @@ fn main() -> ExitCode {
 }
 
 /// 2 for a store that cannot be used at start-up (a wrong or unreachable
-/// `--store`, retention that disagrees with the other aggregators'), as for
-/// a bad flag; 1 for everything else.
+/// `--store`), as for a bad flag; 1 for everything else.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
     use server::store::StoreError;
     let bad_store =
-        |s: &StoreError| matches!(s, StoreError::Unreachable { .. } | StoreError::Config(_));
+        |s: &StoreError| matches!(s, StoreError::Unreachable { .. } | StoreError::BadUrl(_));
     for cause in e.chain() {
         let store = cause
             .downcast_ref::<StoreError>()

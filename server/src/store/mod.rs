@@ -90,6 +90,9 @@ pub enum StoreError {
     Query(String),
     #[error("the store writer has stopped")]
     Closed,
+    /// A `--store` URL that is not a PostgreSQL URL, or cannot be read.
+    #[error("{0}")]
+    BadUrl(String),
     /// The PostgreSQL store cannot be used at start-up.
     #[error(
         "cannot use the PostgreSQL store at {url}: {message}; check that PostgreSQL runs there and accepts this user, password and database"

@@ -78,12 +78,12 @@ impl PgUrl {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let shown = redact(url);
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(StoreError::Config(format!(
+            return Err(StoreError::BadUrl(format!(
                 "store URL {shown:?} is not accepted; give postgres://USER@HOST:PORT/DATABASE (or leave --store out for the SQLite file in the data dir)"
             )));
         }
         let mut config: Config = url.parse().map_err(|e| {
-            StoreError::Config(format!(
+            StoreError::BadUrl(format!(
                 "store URL {shown} cannot be read ({e}); give postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require]"
             ))
         })?;
