@@ -131,7 +131,7 @@ pub fn table(range: &SeriesRange) -> String {
     if raw {
         rows.push(vec!["TIME".into(), "VALUE".into()]);
         for p in &range.points {
-            rows.push(vec![format_time(p.ts, true), p.last.to_string()]);
+            rows.push(vec![format_time(p.ts, true), format_value(p.last)]);
         }
     } else {
         rows.push(
@@ -142,10 +142,10 @@ pub fn table(range: &SeriesRange) -> String {
         for p in &range.points {
             rows.push(vec![
                 format_time(p.ts, false),
-                p.min.to_string(),
+                format_value(p.min),
                 format_value(p.avg),
-                p.max.to_string(),
-                p.last.to_string(),
+                format_value(p.max),
+                format_value(p.last),
                 p.count.to_string(),
             ]);
         }
@@ -176,11 +176,32 @@ pub fn table(range: &SeriesRange) -> String {
     out
 }
 
-/// Averages print with at most 6 decimals; stored values print as stored.
+/// A value as a person reads it in a table: whole numbers whole (byte
+/// counts stay exact), one decimal from 10 up (`54.1`, not
+/// `54.10595703125`), two from 1, three significant digits below. `--json`
+/// prints every value exactly.
 fn format_value(v: f64) -> String {
-    let text = format!("{v:.6}");
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let a = v.abs();
+    let decimals = if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        (2 - a.log10().floor() as i32).clamp(0, 12) as usize
+    };
+    let text = format!("{v:.decimals$}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_owned()
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.to_owned()
+    }
 }
 
 fn format_time(ms: i64, millis: bool) -> String {
@@ -249,6 +270,21 @@ fn parse_time(text: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_values_have_the_precision_a_person_reads() {
+        for (v, shown) in [
+            (54.10595703125, "54.1"),
+            (3.14159, "3.14"),
+            (0.0012345, "0.00123"),
+            (25_276_502_016.0, "25276502016"),
+            (99.96, "100"),
+            (-0.00001, "-0.00001"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(format_value(v), shown, "{v}");
+        }
+    }
 
     #[test]
     fn labels_parse_as_pairs_and_bad_ones_say_the_accepted_form() {
