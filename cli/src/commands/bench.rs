@@ -105,6 +105,10 @@ pub struct IngestArgs {
     /// Reports in flight per stream
     #[arg(long, default_value = "32", value_parser = parse_positive, value_name = "N")]
     pub window: usize,
+    /// Write 23 h in the past, as an agent replaying a long outage: every sample takes the
+    /// late-data path. Default: near now, the steady state of a live fleet
+    #[arg(long)]
+    pub backfill: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -183,6 +187,7 @@ fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {
         shape: a.shape,
         streams: a.streams,
         window: a.window,
+        backfill: a.backfill,
     };
     config.validate()?;
     runtime(true)?.block_on(async move {

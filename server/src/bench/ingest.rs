@@ -3,9 +3,14 @@
 //!
 //! Hosts are spread over `streams` concurrent gRPC streams; each stream keeps
 //! up to `window` reports in flight. Simulated time is compressed: every host
-//! sends one report per `interval` of simulated time, starting 23 hours in
-//! the past, so the run measures the aggregator, not the clock. Ack latency
-//! is the time from a report's send to its ack (acks arrive in order).
+//! sends one report per `interval` of simulated time, so the run measures the
+//! aggregator, not the clock. By default the simulated clock starts a few
+//! seconds back and, once it has caught up with the wall clock, follows it
+//! (a millisecond on per round): the steady state of a live fleet, writing
+//! into the open head. `backfill` starts 23 hours back instead, so every
+//! sample takes the late-data path (its window is already compactable), as
+//! an agent replaying a long outage does. Ack latency is the time from a
+//! report's send to its ack (acks arrive in order).
 //!
 //! A simulated host sends far more reports per second than a real agent,
 //! so the aggregator under test must run without the per-host report rate:
@@ -41,6 +46,8 @@ pub struct IngestBench {
     pub streams: usize,
     /// Reports in flight per stream.
     pub window: usize,
+    /// Write 23 hours back (the late-data path) instead of near now.
+    pub backfill: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +182,11 @@ pub async fn run(
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let start_ms = now_ms() - 23 * 3600 * 1000;
+    let start_ms = if config.backfill {
+        now_ms() - 23 * 3600 * 1000
+    } else {
+        now_ms() - 10_000
+    };
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(streams);
     for (i, channel) in channels.into_iter().enumerate() {
@@ -251,10 +262,19 @@ async fn drive_stream(
     let sender = {
         let (window, sent, stop) = (window.clone(), sent.clone(), stop.clone());
         let interval_ms = config.interval.as_millis() as i64;
+        let backfill = config.backfill;
         tokio::spawn(async move {
             let mut seq = 0u64;
+            let mut last_ts = i64::MIN;
             'rounds: for round in 0i64.. {
-                let ts = start_ms + round * interval_ms;
+                let simulated = start_ms + round * interval_ms;
+                let ts = if backfill {
+                    simulated
+                } else {
+                    // Never ahead of the wall clock, never twice the same instant.
+                    simulated.min(now_ms()).max(last_ts.saturating_add(1))
+                };
+                last_ts = ts;
                 for host in &mut hosts {
                     if stop.load(Ordering::Relaxed) {
                         break 'rounds;
