@@ -2,6 +2,8 @@
 //! memory, filesystems, disk I/O and network counters. Never the process
 //! table, never CPU frequency, never `refresh_all`.
 //!
+//! File systems are measured with `statvfs` as `df` does (see `statfs.rs`).
+//!
 //! Rates (disk and network bytes per second) are computed from the counters'
 //! change since the previous tick, so the first tick sends none of them.
 
@@ -12,6 +14,7 @@ use sysinfo::{
     CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
 };
 
+use super::statfs::{self, FsUsage};
 use crate::model::{HostMeta, Point, SeriesKey};
 
 /// File systems that hold no user data: never reported.
@@ -162,23 +165,26 @@ impl Collector {
                 continue;
             }
             let mount = disk.mount_point().to_string_lossy().into_owned();
-            let size = disk.total_space();
             // Bind mounts and overlays report the same file system twice.
-            if size > 0 && mounts.insert(mount.clone()) {
-                let used = size.saturating_sub(disk.available_space());
+            if disk.total_space() > 0
+                && mounts.insert(mount.clone())
+                && let Some(fs) = fs_usage(disk)
+            {
                 let labels = [("mount", mount.clone()), ("fstype", fstype.clone())];
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_size_bytes", labels.clone()),
-                    value: size as f64,
-                });
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_used_bytes", labels.clone()),
-                    value: used as f64,
-                });
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_used_percent", labels),
-                    value: used as f64 / size as f64 * 100.0,
-                });
+                let mut push = |name: &str, value: f64| {
+                    out.push(Point {
+                        key: SeriesKey::with_labels(name, labels.clone()),
+                        value,
+                    })
+                };
+                push("filesystem_size_bytes", fs.size_bytes as f64);
+                push("filesystem_used_bytes", fs.used_bytes() as f64);
+                push("filesystem_free_bytes", fs.free_bytes as f64);
+                push("filesystem_available_bytes", fs.available_bytes as f64);
+                push("filesystem_used_percent", fs.used_percent());
+                if let Some(inodes) = fs.inodes_used_percent {
+                    push("filesystem_inodes_used_percent", inodes);
+                }
             }
             let device = disk
                 .name()
@@ -233,6 +239,20 @@ impl Collector {
             });
         }
     }
+}
+
+/// One disk's figures the way `df` counts them; where `statvfs` does not
+/// exist, sysinfo's (which know no reserved blocks).
+fn fs_usage(disk: &sysinfo::Disk) -> Option<FsUsage> {
+    if cfg!(unix) {
+        return statfs::read(disk.mount_point());
+    }
+    Some(FsUsage {
+        size_bytes: disk.total_space(),
+        free_bytes: disk.available_space(),
+        available_bytes: disk.available_space(),
+        inodes_used_percent: None,
+    })
 }
 
 /// Number of processes, counted from the numeric entries of `/proc` without

@@ -12,6 +12,7 @@ mod collect;
 mod failover;
 mod journal;
 mod spool;
+mod statfs;
 mod transport;
 
 use std::future::Future;
