@@ -1,6 +1,9 @@
 //! Host metrics from `sysinfo`, refreshing only what is sent: CPU usage,
-//! memory, filesystems, disk I/O and network counters. Never the process
+//! memory, filesystems, disk I/O, network counters and temperatures. Never the process
 //! table, never CPU frequency, never `refresh_all`.
+//!
+//! Disk latency comes from `/proc/diskstats` (`diskstats.rs`) and
+//! temperatures from sysinfo's components (`sensors.rs`).
 //!
 //! File systems are measured with `statvfs` as `df` does (see `statfs.rs`).
 //!
@@ -14,6 +17,8 @@ use sysinfo::{
     CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
 };
 
+use super::diskstats::{self, DiskCounters};
+use super::sensors::Sensors;
 use super::statfs::{self, FsUsage};
 use crate::model::{HostMeta, Point, SeriesKey};
 
@@ -51,6 +56,9 @@ pub struct Collector {
     last: Option<Instant>,
     /// Disk byte counters of the previous tick, per device.
     disk_counters: HashMap<String, (u64, u64)>,
+    /// `/proc/diskstats` of the previous tick, for latency and busy time.
+    disk_stats: HashMap<String, DiskCounters>,
+    sensors: Sensors,
 }
 
 impl Collector {
@@ -74,6 +82,8 @@ impl Collector {
             networks,
             last: None,
             disk_counters: HashMap::new(),
+            disk_stats: HashMap::new(),
+            sensors: Sensors::new(),
         })
     }
 
@@ -136,6 +146,7 @@ impl Collector {
 
         self.collect_disks(elapsed, &mut out);
         self.collect_networks(elapsed, &mut out);
+        self.sensors.collect(&mut out);
 
         if let Ok(uptime) = System::uptime() {
             out.push(Point {
@@ -213,6 +224,29 @@ impl Collector {
                 }
             }
         }
+        let stats = diskstats::read();
+        if let Some(dt) = elapsed.filter(|dt| *dt > 0.0) {
+            let mut devices: Vec<&String> = counters.keys().collect();
+            devices.sort();
+            for device in devices {
+                let (Some(prev), Some(now)) = (self.disk_stats.get(device), stats.get(device))
+                else {
+                    continue;
+                };
+                let l = diskstats::latency(prev, now, dt * 1000.0);
+                let labels = [("device", device.clone())];
+                let mut push = |name: &str, value: f64| {
+                    out.push(Point {
+                        key: SeriesKey::with_labels(name, labels.clone()),
+                        value,
+                    })
+                };
+                push("disk_io_time_percent", l.io_time_percent);
+                push("disk_read_wait_milliseconds", l.read_wait_ms);
+                push("disk_write_wait_milliseconds", l.write_wait_ms);
+            }
+        }
+        self.disk_stats = stats;
         self.disk_counters = counters;
     }
 

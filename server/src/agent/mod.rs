@@ -9,8 +9,10 @@
 mod auth;
 mod backoff;
 mod collect;
+mod diskstats;
 mod failover;
 mod journal;
+mod sensors;
 mod spool;
 mod statfs;
 mod transport;

@@ -95,3 +95,82 @@ fn filesystems_agree_with_df_on_size_used_available_and_percent() {
     }
     assert!(compared > 0, "df listed none of {mounts:?}");
 }
+
+/// Whether the kernel exposes any temperature sensor (hwmon `temp*_input`).
+fn has_temperature_sensor() -> bool {
+    let Ok(dirs) = std::fs::read_dir("/sys/class/hwmon") else {
+        return false;
+    };
+    dirs.filter_map(Result::ok).any(|d| {
+        std::fs::read_dir(d.path()).is_ok_and(|files| {
+            files.filter_map(Result::ok).any(|f| {
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("temp") && name.ends_with("_input")
+            })
+        })
+    })
+}
+
+#[test]
+fn temperatures_are_sent_only_where_the_machine_has_sensors() {
+    let points = Collector::new().unwrap().collect();
+    let temps: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.key.name.starts_with("temperature_"))
+        .collect();
+    if has_temperature_sensor() {
+        assert!(!temps.is_empty(), "sensors exist but none was reported");
+        for p in temps {
+            assert!(
+                p.key.label("sensor").is_some_and(|s| !s.is_empty()),
+                "{}",
+                p.key
+            );
+            assert!((-60.0..200.0).contains(&p.value), "{} = {}", p.key, p.value);
+        }
+    } else {
+        // A machine without sensors: not available here, never 0 °C.
+        assert!(temps.is_empty(), "no sensor, yet {temps:?}");
+    }
+}
+
+#[test]
+fn disk_latency_and_busy_time_come_with_every_device_that_has_byte_rates() {
+    let mut collector = Collector::new().unwrap();
+    let _ = collector.collect();
+    // Real I/O between the readings, so there is something to time.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("io");
+    std::fs::write(&file, vec![7u8; 1 << 20]).unwrap();
+    std::fs::File::open(&file).unwrap().sync_all().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let points = collector.collect();
+    let devices: Vec<&str> = points
+        .iter()
+        .filter(|p| p.key.name == "disk_written_bytes_per_second")
+        .filter_map(|p| p.key.label("device"))
+        .collect();
+    if devices.is_empty() || !std::path::Path::new("/proc/diskstats").exists() {
+        println!("SKIP: no block device with I/O counters on this machine");
+        return;
+    }
+    for device in devices {
+        let get = |name: &str| {
+            points
+                .iter()
+                .find(|p| p.key.name == name && p.key.label("device") == Some(device))
+                .unwrap_or_else(|| panic!("no {name} for {device}"))
+                .value
+        };
+        let busy = get("disk_io_time_percent");
+        assert!((0.0..=100.0).contains(&busy), "{device}: busy {busy}%");
+        for name in [
+            "disk_read_wait_milliseconds",
+            "disk_write_wait_milliseconds",
+        ] {
+            let wait = get(name);
+            assert!(wait.is_finite() && wait >= 0.0, "{device}: {name} = {wait}");
+        }
+    }
+}
