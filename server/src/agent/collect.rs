@@ -1,9 +1,11 @@
 //! Host metrics from `sysinfo`, refreshing only what is sent: CPU usage,
-//! memory, filesystems, disk I/O, network counters and temperatures. Never the process
-//! table, never CPU frequency, never `refresh_all`.
+//! memory, filesystems, disk I/O, network counters and temperatures. Never
+//! the process table, never CPU frequency, never `refresh_all`.
 //!
-//! Disk latency comes from `/proc/diskstats` (`diskstats.rs`) and
-//! temperatures from sysinfo's components (`sensors.rs`).
+//! Disk latency comes from `/proc/diskstats` (`diskstats.rs`) for the
+//! devices sysinfo names as diskstats does (a device-mapper volume,
+//! `mapper/NAME` to sysinfo and `dm-N` there, gets none yet), temperatures
+//! from sysinfo's components (`sensors.rs`).
 //!
 //! File systems are measured with `statvfs` as `df` does (see `statfs.rs`).
 //!
