@@ -65,7 +65,7 @@ fn check_accepts_the_default_rules_with_a_summary() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("valid, 1 group(s), 4 rule(s), 0 warning(s)"),
+        stdout.contains("valid, 1 group(s), 6 rule(s), 0 warning(s)"),
         "{stdout}"
     );
 }

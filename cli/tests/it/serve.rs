@@ -95,6 +95,13 @@ fn serve_stores_this_machines_metrics_within_two_intervals_and_exits_cleanly() {
     let (status, metrics) = crate::process::http_get(&format!("{dashboard}metrics"));
     assert_eq!(status, 200);
     assert!(metrics.contains("cpu_usage_percent{host="), "{metrics}");
+    // File systems as df counts them, with both of its remaining-space figures.
+    for name in ["filesystem_free_bytes", "filesystem_available_bytes"] {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} gauge\n{name}{{")),
+            "{metrics}"
+        );
+    }
     assert!(
         metrics.contains("mon_store_rollup_lag_seconds"),
         "{metrics}"

@@ -1,6 +1,13 @@
 //! Host metrics from `sysinfo`, refreshing only what is sent: CPU usage,
-//! memory, filesystems, disk I/O and network counters. Never the process
-//! table, never CPU frequency, never `refresh_all`.
+//! memory, filesystems, disk I/O, network counters and temperatures. Never
+//! the process table, never CPU frequency, never `refresh_all`.
+//!
+//! Disk latency comes from `/proc/diskstats` (`diskstats.rs`) for the
+//! devices sysinfo names as diskstats does (a device-mapper volume,
+//! `mapper/NAME` to sysinfo and `dm-N` there, gets none yet), temperatures
+//! from sysinfo's components (`sensors.rs`).
+//!
+//! File systems are measured with `statvfs` as `df` does (see `statfs.rs`).
 //!
 //! Rates (disk and network bytes per second) are computed from the counters'
 //! change since the previous tick, so the first tick sends none of them.
@@ -12,6 +19,9 @@ use sysinfo::{
     CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
 };
 
+use super::diskstats::{self, DiskCounters};
+use super::sensors::Sensors;
+use super::statfs::{self, FsUsage};
 use crate::model::{HostMeta, Point, SeriesKey};
 
 /// File systems that hold no user data: never reported.
@@ -48,6 +58,9 @@ pub struct Collector {
     last: Option<Instant>,
     /// Disk byte counters of the previous tick, per device.
     disk_counters: HashMap<String, (u64, u64)>,
+    /// `/proc/diskstats` of the previous tick, for latency and busy time.
+    disk_stats: HashMap<String, DiskCounters>,
+    sensors: Sensors,
 }
 
 impl Collector {
@@ -71,6 +84,8 @@ impl Collector {
             networks,
             last: None,
             disk_counters: HashMap::new(),
+            disk_stats: HashMap::new(),
+            sensors: Sensors::new(),
         })
     }
 
@@ -133,6 +148,7 @@ impl Collector {
 
         self.collect_disks(elapsed, &mut out);
         self.collect_networks(elapsed, &mut out);
+        self.sensors.collect(&mut out);
 
         if let Ok(uptime) = System::uptime() {
             out.push(Point {
@@ -162,23 +178,26 @@ impl Collector {
                 continue;
             }
             let mount = disk.mount_point().to_string_lossy().into_owned();
-            let size = disk.total_space();
             // Bind mounts and overlays report the same file system twice.
-            if size > 0 && mounts.insert(mount.clone()) {
-                let used = size.saturating_sub(disk.available_space());
+            if disk.total_space() > 0
+                && mounts.insert(mount.clone())
+                && let Some(fs) = fs_usage(disk)
+            {
                 let labels = [("mount", mount.clone()), ("fstype", fstype.clone())];
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_size_bytes", labels.clone()),
-                    value: size as f64,
-                });
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_used_bytes", labels.clone()),
-                    value: used as f64,
-                });
-                out.push(Point {
-                    key: SeriesKey::with_labels("filesystem_used_percent", labels),
-                    value: used as f64 / size as f64 * 100.0,
-                });
+                let mut push = |name: &str, value: f64| {
+                    out.push(Point {
+                        key: SeriesKey::with_labels(name, labels.clone()),
+                        value,
+                    })
+                };
+                push("filesystem_size_bytes", fs.size_bytes as f64);
+                push("filesystem_used_bytes", fs.used_bytes() as f64);
+                push("filesystem_free_bytes", fs.free_bytes as f64);
+                push("filesystem_available_bytes", fs.available_bytes as f64);
+                push("filesystem_used_percent", fs.used_percent());
+                if let Some(inodes) = fs.inodes_used_percent {
+                    push("filesystem_inodes_used_percent", inodes);
+                }
             }
             let device = disk
                 .name()
@@ -207,6 +226,29 @@ impl Collector {
                 }
             }
         }
+        let stats = diskstats::read();
+        if let Some(dt) = elapsed.filter(|dt| *dt > 0.0) {
+            let mut devices: Vec<&String> = counters.keys().collect();
+            devices.sort();
+            for device in devices {
+                let (Some(prev), Some(now)) = (self.disk_stats.get(device), stats.get(device))
+                else {
+                    continue;
+                };
+                let l = diskstats::latency(prev, now, dt * 1000.0);
+                let labels = [("device", device.clone())];
+                let mut push = |name: &str, value: f64| {
+                    out.push(Point {
+                        key: SeriesKey::with_labels(name, labels.clone()),
+                        value,
+                    })
+                };
+                push("disk_io_time_percent", l.io_time_percent);
+                push("disk_read_wait_milliseconds", l.read_wait_ms);
+                push("disk_write_wait_milliseconds", l.write_wait_ms);
+            }
+        }
+        self.disk_stats = stats;
         self.disk_counters = counters;
     }
 
@@ -233,6 +275,20 @@ impl Collector {
             });
         }
     }
+}
+
+/// One disk's figures the way `df` counts them; where `statvfs` does not
+/// exist, sysinfo's (which know no reserved blocks).
+fn fs_usage(disk: &sysinfo::Disk) -> Option<FsUsage> {
+    if cfg!(unix) {
+        return statfs::read(disk.mount_point());
+    }
+    Some(FsUsage {
+        size_bytes: disk.total_space(),
+        free_bytes: disk.available_space(),
+        available_bytes: disk.available_space(),
+        inodes_used_percent: None,
+    })
 }
 
 /// Number of processes, counted from the numeric entries of `/proc` without

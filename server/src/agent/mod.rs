@@ -9,9 +9,12 @@
 mod auth;
 mod backoff;
 mod collect;
+mod diskstats;
 mod failover;
 mod journal;
+mod sensors;
 mod spool;
+mod statfs;
 mod transport;
 
 use std::future::Future;

@@ -14,6 +14,7 @@ mod fuzz_regressions;
 mod gateway;
 mod gateway_crowd;
 mod harness;
+mod host_collect;
 mod http_errors;
 mod ingest;
 mod limits;

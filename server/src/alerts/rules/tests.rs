@@ -7,7 +7,7 @@ use super::*;
 fn the_default_rules_are_valid() {
     let checked = check(DEFAULT_RULES);
     assert_eq!(checked.problems, vec![]);
-    assert_eq!(checked.rules.rules.len(), 4);
+    assert_eq!(checked.rules.rules.len(), 6);
     assert!(
         checked
             .rules
