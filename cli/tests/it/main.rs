@@ -9,6 +9,7 @@ mod disk;
 mod flags;
 mod fleet;
 mod limits;
+mod otlp;
 mod peers;
 mod postgres;
 mod process;

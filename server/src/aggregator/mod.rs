@@ -12,6 +12,7 @@ mod publish;
 mod push;
 mod rate;
 mod receive;
+mod receive_otlp;
 mod reject_log;
 mod validate;
 
@@ -185,7 +186,7 @@ pub async fn run_with_push(
         let tls = config.tls.as_ref().map(ServerTls::http_config);
         if let Ok(addr) = listener.local_addr() {
             let scheme = if tls.is_some() { "https" } else { "http" };
-            tracing::info!(url = %format!("{scheme}://{addr}"), "aggregator listening for pushed samples (HTTP: /api/v1/write)");
+            tracing::info!(url = %format!("{scheme}://{addr}"), "aggregator listening for pushed samples (HTTP: /api/v1/write, /v1/metrics)");
         }
         let (inner_stop, _) = watch::channel(false);
         let mut stop = http_stop_rx.clone();

@@ -1,5 +1,6 @@
 //! The HTTP receivers of pushed samples: `POST /api/v1/write` (Prometheus
-//! remote-write 1.0) and, in [`super::receive_otlp`], `POST /v1/metrics`.
+//! remote-write 1.0) and, in [`super::receive_otlp`], `POST /v1/metrics`
+//! (OTLP/HTTP).
 //! Mounted on `mon serve`'s HTTP port and on `mon aggregator --http-listen`,
 //! behind the same token as the agents' stream.
 //!
@@ -186,6 +187,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(slot: PushSlot) -> axum::Router<
     use axum::routing::post;
     axum::Router::new()
         .route("/api/v1/write", post(remote_write).fallback(post_only))
+        .route(
+            "/v1/metrics",
+            post(super::receive_otlp::metrics).fallback(post_only),
+        )
         .with_state(slot)
 }
 
@@ -211,7 +216,7 @@ pub(super) fn standalone(
         .route_layer(middleware::from_fn_with_state(access.clone(), require_token))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!(
-                "nothing is served at {}; this listener takes POST /api/v1/write (Prometheus remote-write)",
+                "nothing is served at {}; this listener takes POST /api/v1/write (Prometheus remote-write) and POST /v1/metrics (OTLP/HTTP)",
                 uri.path()
             ))
         })

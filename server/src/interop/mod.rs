@@ -9,6 +9,7 @@
 //! not keep) is listed as a [`Problem`]; every other rule is the
 //! aggregator's validation, applied unchanged.
 
+pub mod otlp;
 pub mod remote_write;
 
 /// A sample (or series) left out while translating, and why.
