@@ -29,10 +29,19 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
     .arg(dir)
     .args(extra);
     let running = Running::spawn(cmd);
-    // Up once the receiver answers anything but "starting" (503).
+    // Up once the receiver answers (with the token, if there is one)
+    // anything but "starting" (503).
+    let bearer = extra
+        .iter()
+        .position(|a| *a == "--token")
+        .map(|i| format!("Bearer {}", extra[i + 1]));
+    let auth: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("Authorization", b.as_str()))
+        .collect();
     let up = eventually(Duration::from_secs(10), || {
         std::net::TcpStream::connect(&http_addr).is_ok()
-            && write(&http_addr, &WriteRequest::default(), &[]).0 != 503
+            && write(&http_addr, &WriteRequest::default(), &auth).0 != 503
     });
     assert!(up, "mon serve listens; stderr: {}", running.stderr_text());
     (running, http_addr)
