@@ -64,6 +64,7 @@ pub struct AgentSection {
 #[serde(deny_unknown_fields)]
 pub struct AggregatorSection {
     pub listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +102,7 @@ pub struct LimitsSection {
     #[serde(default, deserialize_with = "duration")]
     pub max_future: Option<Duration>,
     pub max_message_bytes: Option<usize>,
+    pub max_write_bytes: Option<usize>,
     pub max_reports_per_second: Option<u32>,
 }
 
@@ -121,6 +123,7 @@ impl LimitsSection {
             max_future: self.max_future.unwrap_or(d.max_future),
             percent_tolerance: d.percent_tolerance,
             max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
+            max_write_bytes: self.max_write_bytes.unwrap_or(d.max_write_bytes),
             max_reports_per_second: self
                 .max_reports_per_second
                 .unwrap_or(d.max_reports_per_second),
@@ -232,6 +235,9 @@ spool_reports = 720
 [aggregator]
 # gRPC address agents connect to.
 listen = "127.0.0.1:7070"
+# HTTP address for pushed samples (Prometheus remote-write, OTLP); off
+# unless set.
+# http_listen = "127.0.0.1:7073"
 
 [serve]
 grpc_listen = "127.0.0.1:7070"
@@ -252,6 +258,8 @@ max_age = "24h"
 max_future = "5m"
 # Largest gRPC message accepted, in bytes.
 max_message_bytes = 4194304
+# Largest pushed body (remote-write, OTLP), as sent and decompressed.
+max_write_bytes = 16777216
 # Reports per second one host may send, with bursts of two minutes' worth;
 # 0 = unlimited. Over it, the stream ends and the agent replays later.
 max_reports_per_second = 20

@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod fuzzing;
 pub mod gateway;
 pub mod http;
+pub mod interop;
 pub mod model;
 pub mod proto;
 pub mod serve;

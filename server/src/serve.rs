@@ -69,7 +69,9 @@ pub async fn run(
         "http"
     };
     let grpc_tls = config.aggregator.tls.clone();
+    let push = aggregator::Push::default();
     let mut gateway_config = config.gateway;
+    gateway_config.push = Some(push.slot.clone());
     if gateway_config.data_dir.is_none() {
         gateway_config.data_dir = Some(config.aggregator.data_dir.clone());
     }
@@ -92,9 +94,10 @@ pub async fn run(
         flag(alerts_stopped),
     ));
     let token = config.aggregator.token.clone();
-    let mut aggregator = tokio::spawn(aggregator::run(
+    let mut aggregator = tokio::spawn(aggregator::run_with_push(
         config.aggregator,
         grpc,
+        push,
         bus,
         stats,
         flag(aggregator_stopped),

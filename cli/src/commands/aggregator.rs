@@ -29,6 +29,11 @@ pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
     #[arg(long, env = "MON_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// HTTP address to listen on for pushed samples: Prometheus remote-write
+    /// (POST /api/v1/write) and OTLP (POST /v1/metrics), behind the same
+    /// token and TLS as gRPC [default: off]
+    #[arg(long, env = "MON_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]
@@ -96,7 +101,9 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         .listen
         .or(file.aggregator.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
-    args.trust.check(&[listen])?;
+    let http_listen = args.http_listen.or(file.aggregator.http_listen);
+    let listens: Vec<SocketAddr> = std::iter::once(listen).chain(http_listen).collect();
+    args.trust.check(&listens)?;
     let tls = args.trust.tls.load()?;
     let config = AggregatorConfig {
         data_dir,
@@ -112,9 +119,16 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        aggregator::run(
+        let mut push = aggregator::Push::default();
+        if let Some(addr) = http_listen {
+            push.listener = Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for HTTP (pick another with --http-listen)")
+            })?);
+        }
+        aggregator::run_with_push(
             config,
             listener,
+            push,
             bus::open(redis).await?,
             Arc::new(Stats::default()),
             shutdown::signal(),

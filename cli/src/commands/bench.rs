@@ -29,9 +29,46 @@ pub enum BenchCommand {
         after_help = "Example:\n  mon serve --no-agent --max-reports-per-second 0 &\n  mon bench deliver --hosts 1000 --interval 1s --clients 10 --duration 30s"
     )]
     Deliver(DeliverArgs),
+    /// Post pre-encoded Prometheus remote-write requests and report samples/s committed
+    #[command(
+        after_help = "The receiver must run without its per-host report rate:\n  mon serve --no-agent --max-reports-per-second 0 --data-dir /tmp/bench &\n\nExample:\n  mon bench remote-write --target http://127.0.0.1:7071/api/v1/write --hosts 100 --series 100 --duration 15s"
+    )]
+    RemoteWrite(RemoteWriteArgs),
     /// Measure a real `mon agent` process: CPU % of one core and RSS
     #[command(after_help = "Example:\n  mon bench agent --interval 5s --duration 60s")]
     Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteWriteArgs {
+    /// Remote-write URL to post to
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7071/api/v1/write",
+        value_name = "URL"
+    )]
+    pub target: String,
+    /// Simulated hosts
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
+    pub hosts: usize,
+    /// Series per host (generic shape)
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "M")]
+    pub series: usize,
+    /// Workload: generic or tsbs-cpu-only
+    #[arg(long, default_value = "generic", value_name = "SHAPE")]
+    pub shape: Shape,
+    /// Rounds of the whole fleet encoded before the clock starts
+    #[arg(long, default_value = "360", value_parser = parse_positive, value_name = "N")]
+    pub rounds: usize,
+    /// Samples per request at most
+    #[arg(long, default_value = "2000", value_parser = parse_positive, value_name = "N")]
+    pub samples_per_request: usize,
+    /// Concurrent connections
+    #[arg(long, default_value = "8", value_parser = parse_positive, value_name = "N")]
+    pub connections: usize,
+    /// How long to run at most
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +163,28 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => run_ingest(a),
         BenchCommand::Agent(a) => run_agent(a),
         BenchCommand::Deliver(a) => run_deliver(a),
+        BenchCommand::RemoteWrite(a) => run_remote_write(a),
     }
+}
+
+fn run_remote_write(a: RemoteWriteArgs) -> anyhow::Result<()> {
+    let config = server::bench::remote_write::RemoteWriteBench {
+        target: a.target,
+        hosts: a.hosts,
+        series: a.series,
+        shape: a.shape,
+        rounds: a.rounds,
+        samples_per_request: a.samples_per_request,
+        connections: a.connections,
+        duration: a.duration,
+    };
+    runtime(true)?.block_on(async move {
+        let summary = server::bench::remote_write::run(config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", summary.render());
+        Ok(())
+    })
 }
 
 fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {

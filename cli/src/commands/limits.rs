@@ -29,6 +29,10 @@ pub struct IngestLimitArgs {
     /// Largest gRPC message from an agent, in bytes (or KiB/MiB) [default: 4MiB]
     #[arg(long, env = "MON_MAX_MESSAGE_BYTES", value_parser = parse_message_bytes, value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Largest pushed body (Prometheus remote-write, OTLP), as sent and once
+    /// decompressed, in bytes (or KiB/MiB) [default: 16MiB]
+    #[arg(long, env = "MON_MAX_WRITE_BYTES", value_parser = parse_message_bytes, value_name = "BYTES")]
+    pub max_write_bytes: Option<usize>,
     /// Reports per second one host may send on average, with bursts of two
     /// minutes' worth (an agent replaying its spool); 0 = unlimited [default: 20]
     #[arg(long, env = "MON_MAX_REPORTS_PER_SECOND", value_parser = parse_rate, value_name = "N")]
@@ -47,6 +51,9 @@ impl IngestLimitArgs {
         }
         if let Some(n) = self.max_message_bytes {
             limits.max_message_bytes = n;
+        }
+        if let Some(n) = self.max_write_bytes {
+            limits.max_write_bytes = n;
         }
         if let Some(n) = self.max_reports_per_second {
             limits.max_reports_per_second = n;

@@ -26,6 +26,9 @@ pub struct Limits {
     pub percent_tolerance: f64,
     /// Largest encoded gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Largest pushed body (remote-write, OTLP) accepted, in bytes, both as
+    /// received and once decompressed.
+    pub max_write_bytes: usize,
     /// Reports one host may send per second, averaged over time; 0 means
     /// unlimited (the benchmarks run so).
     pub max_reports_per_second: u32,
@@ -59,6 +62,10 @@ impl Default for Limits {
             max_future: Duration::from_secs(5 * 60),
             percent_tolerance: 1.0,
             max_message_bytes: 4 * 1024 * 1024,
+            // Prometheus sends at most 2,000 samples per request by default,
+            // about 200 KiB decompressed: 16 MiB leaves room for senders
+            // configured with far larger batches.
+            max_write_bytes: 16 * 1024 * 1024,
             // Twice what an agent sends at its shortest interval (100ms).
             max_reports_per_second: 20,
             report_burst: Limits::burst_for(20),

@@ -9,7 +9,10 @@ mod auth;
 mod ingest;
 mod limits;
 mod publish;
+mod push;
 mod rate;
+mod receive;
+mod receive_otlp;
 mod reject_log;
 mod validate;
 
@@ -26,6 +29,8 @@ use tonic::service::interceptor::InterceptedService;
 pub use auth::TokenCheck;
 pub use ingest::RETRY_AFTER_MS;
 pub use limits::{BURST_SECONDS, Limits};
+pub use push::{PushIngest, PushOutcome, PushSlot, Retry};
+pub use receive::routes as push_routes;
 pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
 
 use crate::bus::SharedBus;
@@ -61,6 +66,17 @@ pub enum AggregatorError {
     Store(#[from] StoreError),
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("HTTP receiver failed: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Where pushed samples (remote-write, OTLP) come in: the aggregator's own
+/// HTTP listener (`--http-listen`), and a slot another router (`mon
+/// serve`'s gateway) serves them from.
+#[derive(Default)]
+pub struct Push {
+    pub listener: Option<TcpListener>,
+    pub slot: PushSlot,
 }
 
 /// Counters of what the aggregator did, for logs, tests and `/metrics`.
@@ -105,6 +121,19 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AggregatorError> {
+    run_with_push(config, listener, Push::default(), bus, stats, shutdown).await
+}
+
+/// [`run`], also taking pushed samples over HTTP: on `push.listener` if
+/// there is one, and through `push.slot` while the store is open.
+pub async fn run_with_push(
+    config: AggregatorConfig,
+    listener: TcpListener,
+    push: Push,
+    bus: SharedBus,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AggregatorError> {
     let location = store::Location::new(config.store_url.as_ref(), &config.data_dir);
     let (writer, writer_handle, readers) = location.open(config.store.clone()).await?;
     let _ = stats.store.set(writer.stats());
@@ -140,6 +169,39 @@ pub async fn run(
         stats: stats.clone(),
         stop: stop_rx,
     };
+    // Pushed samples share everything with the agents' streams: limits,
+    // the cardinality index, the writer, the publisher and the rate.
+    push.slot.set(Some(PushIngest {
+        limits: service.limits.clone(),
+        series: service.series.clone(),
+        writer: service.writer.clone(),
+        publisher: service.publisher.clone(),
+        rejects: service.rejects.clone(),
+        rate: service.rate.clone(),
+        stats: stats.clone(),
+    }));
+    let (http_stop_tx, http_stop_rx) = watch::channel(false);
+    let http_task = push.listener.map(|listener| {
+        let router = receive::standalone(push.slot.clone(), config.token.as_deref(), &listener);
+        let tls = config.tls.as_ref().map(ServerTls::http_config);
+        if let Ok(addr) = listener.local_addr() {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(url = %format!("{scheme}://{addr}"), "aggregator listening for pushed samples (HTTP: /api/v1/write, /v1/metrics)");
+        }
+        let (inner_stop, _) = watch::channel(false);
+        let mut stop = http_stop_rx.clone();
+        tokio::spawn(crate::http::serve::serve(
+            "aggregator-http",
+            listener,
+            router,
+            tls,
+            config.conn.clone(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+            inner_stop,
+        ))
+    });
     let addr = listener.local_addr().ok();
     let scheme = if config.tls.is_some() {
         "https"
@@ -178,6 +240,17 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await?;
+    // No new push is let in; those in flight finish (and are answered)
+    // before the writer closes, since each holds a writer of its own.
+    push.slot.set(None);
+    let _ = http_stop_tx.send(true);
+    if let Some(task) = http_task {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP receiver failed"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP receiver panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     // The service and every stream task held a writer; once they are gone the
     // writer thread commits what is queued and closes the database.
     writer_handle.finish().await;

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod deliver;
 pub mod ingest;
 mod latency;
+pub mod remote_write;
 mod workload;
 
 pub use latency::Latencies;

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 pub use api::parse_labels;
 
-use crate::aggregator::Stats;
+use crate::aggregator::{PushSlot, Stats, push_routes};
 use crate::bus::SharedBus;
 use crate::conn::ConnLimits;
 use crate::fanout::Hub;
@@ -53,6 +53,9 @@ pub struct GatewayConfig {
     pub tls: Option<ServerTls>,
     /// Open connections at most, and how soon each must send a request.
     pub conn: ConnLimits,
+    /// The aggregator in this process (`mon serve`), whose push receivers
+    /// (`/api/v1/write`, `/v1/metrics`) this gateway serves.
+    pub push: Option<PushSlot>,
 }
 
 #[derive(Clone)]
@@ -64,6 +67,7 @@ pub struct GatewayState {
     ws: Arc<WsLimits>,
     http: Arc<HttpLimits>,
     aggregator: Option<Arc<Stats>>,
+    push: Option<PushSlot>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -83,6 +87,10 @@ pub enum GatewayError {
 
 /// Every route in one place.
 pub fn router(state: GatewayState) -> Router {
+    let push = match &state.push {
+        Some(slot) => push_routes(slot.clone()),
+        None => Router::new(),
+    };
     let api = Router::new()
         .route("/api/hosts", get(live::hosts))
         .route("/api/hosts/{host}", get(live::host))
@@ -91,6 +99,7 @@ pub fn router(state: GatewayState) -> Router {
         // Every host's latest values: as private as the API (scrapers send
         // the token with `authorization` in their scrape config).
         .route("/metrics", get(prometheus::metrics))
+        .merge(push)
         .route_layer(middleware::from_fn_with_state(
             state.access.clone(),
             require_token,
@@ -175,6 +184,7 @@ pub async fn run(
         ws: Arc::new(config.ws),
         http: Arc::new(config.http),
         aggregator,
+        push: config.push,
         shutdown: stop_rx,
     };
     let tls = config.tls.as_ref().map(ServerTls::http_config);

@@ -104,7 +104,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        // OTLP's errors are a protobuf `google.rpc.Status`, as its exporters
+        // expect: left as they are.
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/x-protobuf")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
