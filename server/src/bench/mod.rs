@@ -5,6 +5,9 @@ pub mod agent;
 pub mod deliver;
 pub mod ingest;
 mod latency;
+mod process;
+mod pty;
+pub mod top;
 mod workload;
 
 pub use latency::Latencies;
