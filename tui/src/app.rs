@@ -3,9 +3,14 @@
 //!
 //! The loop waits on three things — keys, updates from the network task, a
 //! 1 s tick that keeps ages current — and redraws only when one of them
-//! changed something. Keys redraw at once; a burst of updates is applied in
-//! one go and drawn at most every [`DATA_FRAME`], so a large fleet costs a
-//! few frames per second, not one per event.
+//! changed something. Keys redraw at once; updates are applied as they
+//! come and drawn, like the ages, at most once per [`FRAME`], so a large
+//! fleet costs one frame a second, not one per event. A frame is first
+//! built as a view-model and drawn only if that differs from the last one.
+//!
+//! What each wake-up costs matters more than it seems: a fleet of 100 hosts
+//! reporting every second wakes the loop 100 times a second, so nothing in
+//! it may be expensive per wake-up (see BENCHMARKS.md, `mon top`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,14 +22,19 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::keys::{self, Effect};
-use crate::net::{self, BadUrl, Endpoint};
+use crate::net::{self, BadUrl, Endpoint, Incoming, wire};
 use crate::render;
 use crate::state::{Store, Update};
 use crate::terminal::Guard;
 use crate::view::{self, Ui, View};
 
-/// Shortest time between two redraws caused by data.
-const DATA_FRAME: Duration = Duration::from_millis(500);
+/// Shortest time between two redraws that no key asked for: data and the
+/// age tick share it, so a busy fleet is drawn once a second, in step with
+/// the ages.
+const FRAME: Duration = Duration::from_secs(1);
+
+/// Updates that may wait for the app: a burst of a large fleet's frames.
+const UPDATES: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct TopConfig {
@@ -58,6 +68,26 @@ impl App {
 
     pub fn apply(&mut self, update: Update, now_ms: i64) {
         self.store.apply(update, now_ms);
+    }
+
+    /// Applies what the network task received at `now_ms`.
+    pub fn receive(&mut self, incoming: Incoming, now_ms: i64) {
+        let frame = match incoming {
+            Incoming::Update(update) => return self.apply(update, now_ms),
+            Incoming::Metrics(frame) => frame,
+        };
+        match wire::read_metrics(frame.text()) {
+            Ok(m) => self
+                .store
+                .apply_metrics(m.host, m.ts_ms, m.values(), now_ms),
+            // A string with escapes, or something wrong with the frame: the
+            // full reader takes it, or says what is wrong.
+            Err(_) => match wire::parse(frame.text()) {
+                Ok(Some(update)) => self.apply(update, now_ms),
+                Ok(None) => {}
+                Err(e) => self.apply(Update::ServerError(e), now_ms),
+            },
+        }
     }
 
     pub fn key(&mut self, key: KeyEvent, now_ms: i64) -> Effect {
@@ -94,30 +124,41 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
     let mut guard = Guard::enter()?;
     let endpoint = Arc::new(config.endpoint);
     let mut app = App::new(&endpoint.url, config.local);
-    let (updates_tx, mut updates) = mpsc::channel::<Update>(1024);
+    let (updates_tx, mut updates) = mpsc::channel::<Incoming>(UPDATES);
     let network = tokio::spawn(net::stream(endpoint.clone(), updates_tx.clone()));
-    let mut keys_in = EventStream::new();
+    // Keys arrive through a task of their own: polling crossterm's stream
+    // tries a lock (and often yields the thread) every time, and the loop
+    // below wakes for every update.
+    let (keys_tx, mut keys) = mpsc::channel::<std::io::Result<Event>>(64);
+    let keyboard = tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(event) = events.next().await {
+            if keys_tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
 
+    let mut drawn = Drawn::default();
     let mut draw_at = Some(Instant::now());
     let mut last_draw = Instant::now();
+    let wake = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(wake);
     let result = loop {
         if draw_at.is_some_and(|at| at <= Instant::now()) {
-            let now = net::now_ms();
-            let size = guard.terminal.size()?;
-            // Header, borders and the status bar take six rows.
-            app.ui.page = usize::from(size.height.saturating_sub(6)).max(1);
-            let frame = app.view(now);
-            guard.terminal.draw(|f| render::render(f, &frame))?;
+            drawn.draw(&mut guard, &mut app)?;
             last_draw = Instant::now();
             draw_at = None;
         }
-        let wake = draw_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        if let Some(at) = draw_at {
+            wake.as_mut().reset(at);
+        }
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            event = keys_in.next() => match event {
+            event = keys.recv() => match event {
                 Some(Ok(Event::Key(key))) => {
                     match app.key(key, net::now_ms()) {
                         Effect::Quit => break Ok(()),
@@ -131,27 +172,62 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
                     }
                     draw_at = Some(Instant::now());
                 }
-                Some(Ok(Event::Resize(..))) => draw_at = Some(Instant::now()),
+                Some(Ok(Event::Resize(..))) => {
+                    drawn.forget();
+                    draw_at = Some(Instant::now());
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e.into()),
                 // The terminal is gone: nobody is watching.
                 None => break Ok(()),
             },
-            Some(update) = updates.recv() => {
+            Some(incoming) = updates.recv() => {
                 let now = net::now_ms();
-                app.apply(update, now);
+                app.receive(incoming, now);
                 // Take the whole burst before drawing once.
-                while let Ok(update) = updates.try_recv() {
-                    app.apply(update, now);
+                while let Ok(incoming) = updates.try_recv() {
+                    app.receive(incoming, now);
                 }
-                let earliest = last_draw + DATA_FRAME;
-                draw_at = Some(draw_at.map_or(earliest, |at| at.min(earliest)));
+                draw_at = Some(draw_at.unwrap_or(last_draw + FRAME));
             }
-            _ = tick.tick() => draw_at = Some(Instant::now()),
-            _ = tokio::time::sleep_until(wake), if draw_at.is_some() => {}
+            _ = tick.tick() => draw_at = Some(draw_at.unwrap_or(last_draw + FRAME)),
+            _ = &mut wake, if draw_at.is_some() => {}
         }
     };
     network.abort();
+    keyboard.abort();
     drop(guard);
     result
+}
+
+/// What was last drawn, so a frame whose view-model has not changed is not
+/// rendered again: with the 1 s tick and a quiet fleet, most are not.
+#[derive(Default)]
+struct Drawn {
+    last: Option<(View, ratatui::layout::Size)>,
+}
+
+impl Drawn {
+    fn draw(&mut self, guard: &mut Guard, app: &mut App) -> std::io::Result<()> {
+        let now = net::now_ms();
+        let size = guard.terminal.size()?;
+        // Header, borders and the status bar take six rows.
+        app.ui.page = usize::from(size.height.saturating_sub(6)).max(1);
+        let frame = app.view(now);
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(view, at)| *view == frame && *at == size)
+        {
+            return Ok(());
+        }
+        guard.terminal.draw(|f| render::render(f, &frame))?;
+        self.last = Some((frame, size));
+        Ok(())
+    }
+
+    /// The terminal's contents are no longer known (it was resized).
+    fn forget(&mut self) {
+        self.last = None;
+    }
 }

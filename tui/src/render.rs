@@ -133,7 +133,14 @@ fn render_fleet(frame: &mut Frame, area: Rect, fleet: &FleetView) {
         };
         TableCell::from(Text::from(Line::from(text).alignment(align))).style(s)
     }));
-    let rows = fleet.rows.iter().map(|r| {
+    // Only the rows that fit are turned into widgets: the table would skip
+    // the others anyway, after every cell of a large fleet had been copied.
+    let (first, shown) = visible_rows(
+        fleet.rows.len(),
+        fleet.selected,
+        block.inner(area).height.saturating_sub(1),
+    );
+    let rows = fleet.rows[first..first + shown].iter().map(|r| {
         let right = Alignment::Right;
         let row = Row::new([
             TableCell::from(r.host.clone()),
@@ -156,8 +163,22 @@ fn render_fleet(frame: &mut Frame, area: Rect, fleet: &FleetView) {
         .header(header)
         .block(block)
         .row_highlight_style(selected_style());
-    let mut state = TableState::default().with_selected(fleet.selected);
+    let mut state = TableState::default().with_selected(fleet.selected.map(|i| i - first));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The rows a table `height` rows high shows of `len` one-line rows when
+/// `selected` must be visible, as (first, count): ratatui's own choice for
+/// a table scrolled from the top, so handing it only these rows draws the
+/// same screen.
+pub fn visible_rows(len: usize, selected: Option<usize>, height: u16) -> (usize, usize) {
+    let height = usize::from(height);
+    if height == 0 || len == 0 {
+        return (0, 0);
+    }
+    let selected = selected.map_or(0, |s| s.min(len - 1));
+    let first = (selected + 1).saturating_sub(height);
+    (first, height.min(len - first))
 }
 
 fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {

@@ -24,6 +24,16 @@ pub struct Value {
     pub value: f64,
 }
 
+/// One value of a `metrics` frame read in place: its strings are borrowed
+/// from the frame's text, so applying a known series allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueRef<'a> {
+    pub name: &'a str,
+    /// Sorted by name, as in [`Value::labels`].
+    pub labels: &'a [(&'a str, &'a str)],
+    pub value: f64,
+}
+
 /// A host's `Hello` metadata.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Meta {
@@ -249,13 +259,9 @@ impl Host {
     }
 
     fn apply(&mut self, sample: &HostSample, replace: bool) {
-        if sample.ts_ms < self.last_seen_ms {
+        if !self.begin(sample.ts_ms) {
             return;
         }
-        if self.last_seen_ms > 0 && sample.ts_ms > self.last_seen_ms {
-            self.observed_interval_ms = Some(sample.ts_ms - self.last_seen_ms);
-        }
-        self.last_seen_ms = sample.ts_ms;
         if sample.meta.is_some() || replace {
             self.meta.clone_from(&sample.meta);
         }
@@ -263,24 +269,63 @@ impl Host {
             self.values.clear();
         }
         for v in &sample.values {
-            // Look up before inserting: a known series (nearly every value)
-            // then costs no allocation.
-            match self.values.get_mut(&v.name) {
-                Some(by_labels) => match by_labels.get_mut(&v.labels) {
-                    Some(slot) => *slot = v.value,
-                    None => {
-                        by_labels.insert(v.labels.clone(), v.value);
-                    }
-                },
-                None => {
-                    self.values
-                        .entry(v.name.clone())
-                        .or_default()
-                        .insert(v.labels.clone(), v.value);
-                }
-            }
+            self.set(&v.name, &v.labels, v.value);
         }
-        let ts = sample.ts_ms;
+        self.end(sample.ts_ms);
+    }
+
+    /// The values of a `metrics` event read in place; the same as applying
+    /// it as an [`Update::Metrics`].
+    fn apply_borrowed<'a>(&mut self, ts_ms: i64, values: impl Iterator<Item = ValueRef<'a>>) {
+        if !self.begin(ts_ms) {
+            return;
+        }
+        for v in values {
+            self.set(v.name, v.labels, v.value);
+        }
+        self.end(ts_ms);
+    }
+
+    /// Starts applying a sample taken at `ts`; false for one older than
+    /// what the host already shows.
+    fn begin(&mut self, ts: i64) -> bool {
+        if ts < self.last_seen_ms {
+            return false;
+        }
+        if self.last_seen_ms > 0 && ts > self.last_seen_ms {
+            self.observed_interval_ms = Some(ts - self.last_seen_ms);
+        }
+        self.last_seen_ms = ts;
+        true
+    }
+
+    /// Sets one value. A known series (nearly every value) is found by
+    /// comparing strings and costs no allocation; label sets are few per
+    /// metric, so they are scanned rather than keyed.
+    fn set<K: AsRef<str>, V: AsRef<str>>(&mut self, name: &str, labels: &[(K, V)], value: f64) {
+        let same = |known: &Labels| {
+            known.len() == labels.len()
+                && known
+                    .iter()
+                    .zip(labels)
+                    .all(|((a, b), (c, d))| a == c.as_ref() && b == d.as_ref())
+        };
+        if let Some(by_labels) = self.values.get_mut(name) {
+            if let Some((_, slot)) = by_labels.iter_mut().find(|(known, _)| same(known)) {
+                *slot = value;
+                return;
+            }
+            by_labels.insert(owned(labels), value);
+            return;
+        }
+        self.values
+            .entry(name.to_owned())
+            .or_default()
+            .insert(owned(labels), value);
+    }
+
+    /// Ends applying the sample taken at `ts`: its points on the charts.
+    fn end(&mut self, ts: i64) {
         let points = [
             (Chart::Cpu, self.value("cpu_usage_percent")),
             (Chart::Memory, self.value("memory_used_percent")),
@@ -296,6 +341,13 @@ impl Host {
             }
         }
     }
+}
+
+fn owned<K: AsRef<str>, V: AsRef<str>>(labels: &[(K, V)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+        .collect()
 }
 
 /// Counts `metrics` events over the last few seconds for the status bar.
@@ -414,14 +466,7 @@ impl Store {
                     .collect();
             }
             Update::Metrics(sample) => {
-                self.last_data_ms = Some(now_ms);
-                self.rate.record(now_ms);
-                self.hosts
-                    .entry(sample.host.clone())
-                    .or_insert_with(|| Host {
-                        name: sample.host.clone(),
-                        ..Host::default()
-                    })
+                self.host_reporting(&sample.host, now_ms)
                     .apply(&sample, false);
             }
             Update::Alert(alert) => {
@@ -475,6 +520,35 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Applies a `metrics` event read in place (see [`ValueRef`]), received
+    /// at `now_ms`: the same as applying it as an [`Update::Metrics`].
+    pub fn apply_metrics<'a>(
+        &mut self,
+        host: &str,
+        ts_ms: i64,
+        values: impl Iterator<Item = ValueRef<'a>>,
+        now_ms: i64,
+    ) {
+        self.host_reporting(host, now_ms)
+            .apply_borrowed(ts_ms, values);
+    }
+
+    /// The host a `metrics` event is about, counted for the status bar.
+    fn host_reporting(&mut self, host: &str, now_ms: i64) -> &mut Host {
+        self.last_data_ms = Some(now_ms);
+        self.rate.record(now_ms);
+        if !self.hosts.contains_key(host) {
+            self.hosts.insert(
+                host.to_owned(),
+                Host {
+                    name: host.to_owned(),
+                    ..Host::default()
+                },
+            );
+        }
+        self.hosts.get_mut(host).expect("inserted above")
     }
 
     /// Notes that the host view asked the server for a host's history.

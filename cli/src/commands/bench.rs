@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use server::bench::Shape;
 use server::bench::ingest::{self, Counters, IngestBench};
+use server::bench::top::{TopBench, TopScreen};
 
 use super::{parse_positive, runtime};
 use crate::shutdown;
@@ -37,6 +38,65 @@ pub enum BenchCommand {
     /// Measure a real `mon agent` process: CPU % of one core and RSS
     #[command(after_help = "Example:\n  mon bench agent --interval 5s --duration 60s")]
     Agent(AgentArgs),
+    /// Measure a real `mon top` watching a simulated fleet: CPU % of one core, RSS, terminal output
+    #[command(
+        after_help = "mon top runs in a pseudo-terminal (through util-linux's setsid) against an in-process\nmon serve --no-agent --max-reports-per-second 0 fed with agent-shaped hosts, or against --ws.\n\nExamples:\n  mon bench top --hosts 100 --interval 1s --duration 60s --beside btop\n  mon bench top --hosts 1000 --screen fleet\n  mon bench top --ws ws://127.0.0.1:7071/ws --ingest http://127.0.0.1:7070 --hosts 100"
+    )]
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Simulated hosts, each reporting once per interval in real time
+    #[arg(long, default_value = "100", value_parser = parse_positive, value_name = "N")]
+    pub hosts: usize,
+    /// Each host's report interval
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// How long each screen is measured
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// How long each screen runs before it is measured
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub warm_up: Duration,
+    /// Screens to measure, in order: fleet, host (the first host, opened with Enter)
+    #[arg(
+        long,
+        default_value = "fleet,host",
+        value_delimiter = ',',
+        value_name = "SCREEN,..."
+    )]
+    pub screen: Vec<TopScreen>,
+    /// The pseudo-terminal's size
+    #[arg(long, default_value = "120x40", value_parser = parse_size, value_name = "COLSxROWS")]
+    pub size: (u16, u16),
+    /// Watch this gateway or edge instead of an in-process pipeline
+    #[arg(long, value_name = "URL")]
+    pub ws: Option<String>,
+    /// With --ws: send the simulated hosts to this aggregator (without it, the fleet behind
+    /// --ws is assumed to report already)
+    #[arg(long, value_name = "URL", requires = "ws")]
+    pub ingest: Option<String>,
+    /// A program measured beside mon top over the same windows, in a terminal of the same
+    /// size, e.g. btop
+    #[arg(long, value_name = "COMMAND")]
+    pub beside: Option<String>,
+    /// The mon executable run as mon top [default: this one], e.g. another build to compare
+    #[arg(long, value_name = "FILE")]
+    pub exe: Option<std::path::PathBuf>,
+}
+
+fn parse_size(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{text:?} is not a terminal size; expected COLSxROWS, e.g. 120x40");
+    let (cols, rows) = text.split_once('x').ok_or_else(bad)?;
+    let cols: u16 = cols.parse().map_err(|_| bad())?;
+    let rows: u16 = rows.parse().map_err(|_| bad())?;
+    if !(20..=1000).contains(&cols) || !(8..=1000).contains(&rows) {
+        return Err(format!(
+            "{text:?}: a terminal from 20x8 to 1000x1000 is accepted"
+        ));
+    }
+    Ok((cols, rows))
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +224,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Agent(a) => run_agent(a),
         BenchCommand::Deliver(a) => run_deliver(a),
         BenchCommand::RemoteWrite(a) => run_remote_write(a),
+        BenchCommand::Top(a) => run_top(a),
     }
 }
 
@@ -180,6 +241,44 @@ fn run_remote_write(a: RemoteWriteArgs) -> anyhow::Result<()> {
     };
     runtime(true)?.block_on(async move {
         let summary = server::bench::remote_write::run(config)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{}", summary.render());
+        Ok(())
+    })
+}
+
+fn run_top(a: TopArgs) -> anyhow::Result<()> {
+    let exe = match a.exe {
+        Some(exe) => exe,
+        None => std::env::current_exe()?,
+    };
+    let config = TopBench {
+        exe,
+        ws: a.ws,
+        ingest: a.ingest,
+        hosts: a.hosts,
+        interval: a.interval,
+        warm_up: a.warm_up,
+        duration: a.duration,
+        screens: a.screen,
+        cols: a.size.0,
+        rows: a.size.1,
+        beside: a
+            .beside
+            .map(|b| b.split_whitespace().map(str::to_owned).collect()),
+    };
+    eprintln!(
+        "bench top: {} hosts every {}, a {}x{} terminal, each screen measured {} after a warm-up of {}",
+        config.hosts,
+        humantime::format_duration(config.interval),
+        config.cols,
+        config.rows,
+        humantime::format_duration(config.duration),
+        humantime::format_duration(config.warm_up)
+    );
+    runtime(true)?.block_on(async move {
+        let summary = server::bench::top::run(config, shutdown::signal())
             .await
             .map_err(anyhow::Error::msg)?;
         println!("{}", summary.render());

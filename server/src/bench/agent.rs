@@ -3,13 +3,14 @@
 //! CPU time and resident memory are read from `/proc` (Linux only), after a
 //! warm-up of two intervals so start-up costs are not counted.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::process::{self, cpu_nanos};
 use crate::aggregator::{self, AggregatorConfig, Limits, Stats};
 use crate::bus::EmbeddedBus;
 
@@ -55,7 +56,7 @@ impl Drop for Reaper {
 }
 
 pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
-    if !Path::new("/proc/self/stat").exists() {
+    if !process::available() {
         return Err("mon bench agent reads /proc and needs Linux".into());
     }
     let data_dir = std::env::temp_dir().join(format!("mon-bench-agent-{}", std::process::id()));
@@ -110,10 +111,10 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     let deadline = t0 + config.duration;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1).min(config.duration)).await;
-        rss = rss_kib(pid, "VmRSS:")?;
+        rss = process::status_kib(pid, "VmRSS:")?;
     }
     let (cpu1, measured) = (cpu_nanos(pid)?, t0.elapsed());
-    let peak = rss_kib(pid, "VmHWM:")?;
+    let peak = process::status_kib(pid, "VmHWM:")?;
     drop(agent);
     let _ = stop.send(());
     let _ = aggregator.await;
@@ -129,53 +130,4 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             .reports_acked
             .load(std::sync::atomic::Ordering::Relaxed),
     })
-}
-
-/// CPU time of a process and all its threads, in nanoseconds: the sum of
-/// each thread's `schedstat` run time (nanosecond resolution), or utime +
-/// stime from `stat` (10 ms ticks) where schedstat is missing.
-fn cpu_nanos(pid: u32) -> Result<u64, String> {
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        let mut total = 0u64;
-        let mut found = false;
-        for task in tasks.filter_map(Result::ok) {
-            let path = task.path().join("schedstat");
-            if let Some(ns) = std::fs::read_to_string(path).ok().and_then(|s| {
-                s.split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-            }) {
-                total += ns;
-                found = true;
-            }
-        }
-        if found {
-            return Ok(total);
-        }
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("the agent (pid {pid}) is gone: {e}"))?;
-    // Fields after the parenthesized command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
-    let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // USER_HZ is 100 on every Linux architecture mon targets.
-    Ok((field(11) + field(12)) * 10_000_000)
-}
-
-fn rss_kib(pid: u32, key: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("the agent (pid {pid}) is gone: {e}"))?;
-    Ok(status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
 }

@@ -224,7 +224,9 @@ fn field_i64(text: &str, key: &str) -> Option<i64> {
     rest[..end].parse().ok()
 }
 
-async fn send_real_time(
+/// Sends `hosts`' reports in real time over one stream, each host once per
+/// `interval`, until `until` or `cut`.
+pub(super) async fn send_real_time(
     mut client: IngestClient<tonic::transport::Channel>,
     mut hosts: Vec<SimHost>,
     interval: Duration,

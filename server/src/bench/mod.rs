@@ -5,7 +5,10 @@ pub mod agent;
 pub mod deliver;
 pub mod ingest;
 mod latency;
+mod process;
+mod pty;
 pub mod remote_write;
+pub mod top;
 mod workload;
 
 pub use latency::Latencies;

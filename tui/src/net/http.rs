@@ -155,12 +155,12 @@ async fn network(
 
 /// Loads the charts' history and the metadata of `host` and sends them as
 /// updates; the first failure of a chart is reported once, as `HistoryFailed`.
-pub async fn fetch_history(
+pub async fn fetch_history<T: From<Update>>(
     endpoint: Arc<Endpoint>,
     host: String,
     ifaces: Vec<String>,
     now_ms: i64,
-    updates: mpsc::Sender<Update>,
+    updates: mpsc::Sender<T>,
 ) {
     let (from, to) = (now_ms - HISTORY_WINDOW_MS, now_ms + 1);
     let e = &*endpoint;
@@ -191,7 +191,7 @@ pub async fn fetch_history(
             host: host.clone(),
             meta,
         };
-        if updates.send(update).await.is_err() {
+        if updates.send(update.into()).await.is_err() {
             return;
         }
     }
@@ -209,7 +209,7 @@ pub async fn fetch_history(
                     chart,
                     points,
                 };
-                if updates.send(update).await.is_err() {
+                if updates.send(update.into()).await.is_err() {
                     return;
                 }
             }
@@ -217,7 +217,9 @@ pub async fn fetch_history(
         }
     }
     if let Some(reason) = failure {
-        let _ = updates.send(Update::HistoryFailed { host, reason }).await;
+        let _ = updates
+            .send(Update::HistoryFailed { host, reason }.into())
+            .await;
     }
 }
 

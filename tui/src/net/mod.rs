@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::Message;
+use tokio_tungstenite::tungstenite::protocol::{Message, WebSocketConfig};
 
 pub use http::fetch_history;
 
@@ -25,6 +26,8 @@ use crate::state::Update;
 /// Longest silence before the link counts as dead; the server pings every 20 s.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes read from the socket at a time.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Where the gateway or edge is, parsed from `--url`.
 #[derive(Debug, Clone)]
@@ -124,13 +127,73 @@ impl Backoff {
     }
 }
 
+/// What the network task hands the app: an update, or a `metrics` frame
+/// still as its text, read in place where the store is
+/// ([`wire::read_metrics`]) so that a known series costs no allocation.
+#[derive(Debug)]
+pub enum Incoming {
+    Update(Update),
+    Metrics(MetricsFrame),
+}
+
+/// The text of a `metrics` frame.
+#[derive(Debug)]
+pub struct MetricsFrame(Utf8Bytes);
+
+impl MetricsFrame {
+    pub fn text(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<Update> for Incoming {
+    fn from(update: Update) -> Self {
+        Incoming::Update(update)
+    }
+}
+
+/// What [`stream`] sends: [`Update`]s, or [`Incoming`] for the app.
+pub trait Received: From<Update> + Send + 'static {
+    /// Reads a text frame; `Ok(None)` for frames `mon top` has no use for.
+    fn read(text: Utf8Bytes) -> Result<Option<Self>, String>;
+    /// The server's `hello`, after which a reconnect starts a fresh backoff.
+    fn is_hello(&self) -> bool;
+}
+
+impl Received for Update {
+    fn read(text: Utf8Bytes) -> Result<Option<Self>, String> {
+        wire::parse(&text)
+    }
+
+    fn is_hello(&self) -> bool {
+        matches!(self, Update::Connected { .. })
+    }
+}
+
+impl Received for Incoming {
+    fn read(text: Utf8Bytes) -> Result<Option<Self>, String> {
+        if wire::is_metrics(&text) {
+            return Ok(Some(Incoming::Metrics(MetricsFrame(text))));
+        }
+        Ok(wire::parse(&text)?.map(Incoming::Update))
+    }
+
+    fn is_hello(&self) -> bool {
+        matches!(self, Incoming::Update(u) if u.is_hello())
+    }
+}
+
 /// Keeps a WebSocket open until `updates` is closed, reconnecting with
 /// backoff; the data already received stays with the store meanwhile.
-pub async fn stream(endpoint: Arc<Endpoint>, updates: mpsc::Sender<Update>) {
+pub async fn stream<T: Received>(endpoint: Arc<Endpoint>, updates: mpsc::Sender<T>) {
     let mut backoff = Backoff::default();
     let mut attempt = 1;
     loop {
-        if updates.send(Update::Connecting { attempt }).await.is_err() {
+        if updates
+            .send(Update::Connecting { attempt }.into())
+            .await
+            .is_err()
+        {
             return;
         }
         let reason = match connect_and_read(&endpoint, &updates).await {
@@ -144,11 +207,14 @@ pub async fn stream(endpoint: Arc<Endpoint>, updates: mpsc::Sender<Update>) {
         };
         let delay = backoff.next();
         let gone = updates
-            .send(Update::Disconnected {
-                reason,
-                retry_at_ms: now_ms() + delay.as_millis() as i64,
-                attempt,
-            })
+            .send(
+                Update::Disconnected {
+                    reason,
+                    retry_at_ms: now_ms() + delay.as_millis() as i64,
+                    attempt,
+                }
+                .into(),
+            )
             .await
             .is_err();
         if gone {
@@ -166,7 +232,7 @@ enum Ended {
     BeforeHello(String),
 }
 
-async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -> Ended {
+async fn connect_and_read<T: Received>(endpoint: &Endpoint, updates: &mpsc::Sender<T>) -> Ended {
     let mut request = match endpoint.url.as_str().into_client_request() {
         Ok(r) => r,
         Err(e) => return Ended::BeforeHello(e.to_string()),
@@ -181,7 +247,12 @@ async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -
         .tls
         .clone()
         .map(tokio_tungstenite::Connector::Rustls);
-    let connect = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+    // tungstenite zero-fills its whole read buffer before every read (the
+    // ones that find nothing too); frames are a few KiB, so 128 KiB of
+    // zeroes per read was most of what reading cost.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), false, connector);
     let mut socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Err(_) => return Ended::BeforeHello("no answer within 5s".into()),
         Ok(Err(e)) => return Ended::BeforeHello(describe(&e)),
@@ -203,9 +274,9 @@ async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -
             Ok(Some(Ok(m))) => m,
         };
         match message {
-            Message::Text(text) => match wire::parse(&text) {
+            Message::Text(text) => match T::read(text) {
                 Ok(Some(update)) => {
-                    greeted |= matches!(update, Update::Connected { .. });
+                    greeted |= update.is_hello();
                     if updates.send(update).await.is_err() {
                         let _ = socket.close(None).await;
                         return Ended::ReceiverGone;
@@ -213,7 +284,7 @@ async fn connect_and_read(endpoint: &Endpoint, updates: &mpsc::Sender<Update>) -
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    if updates.send(Update::ServerError(e)).await.is_err() {
+                    if updates.send(Update::ServerError(e).into()).await.is_err() {
                         return Ended::ReceiverGone;
                     }
                 }

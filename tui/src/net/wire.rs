@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::state::{Alert, AlertState, HostSample, Meta, Update, Value};
+use crate::state::{Alert, AlertState, HostSample, Labels, Meta, Update, Value, ValueRef};
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -45,8 +45,53 @@ enum Frame {
 struct ValueJson {
     name: String,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    labels: LabelsJson,
     value: f64,
+}
+
+/// A label object read straight into sorted pairs: no map is built only
+/// to be turned into a vector.
+#[derive(Debug, Default)]
+struct LabelsJson(Labels);
+
+impl<'de> Deserialize<'de> for LabelsJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = LabelsJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of label names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LabelsJson, A::Error> {
+                let mut pairs: Labels = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    // A repeated name keeps its last value, as a map would.
+                    match pairs.iter_mut().find(|(name, _)| *name == k) {
+                        Some(pair) => pair.1 = v,
+                        None => pairs.push((k, v)),
+                    }
+                }
+                // Servers send the names sorted; the store relies on it.
+                if !pairs.is_sorted() {
+                    pairs.sort();
+                }
+                Ok(LabelsJson(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+/// A `metrics` frame, the one that arrives once per host per interval.
+#[derive(Debug, Deserialize)]
+struct MetricsJson {
+    host: String,
+    ts: i64,
+    #[serde(default)]
+    values: Vec<ValueJson>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,10 +142,211 @@ fn values(values: Vec<ValueJson>) -> Vec<Value> {
         .into_iter()
         .map(|v| Value {
             name: v.name,
-            labels: v.labels.into_iter().collect(),
+            labels: v.labels.0,
             value: v.value,
         })
         .collect()
+}
+
+/// The `type` of a frame whose first field it is, as every mon server
+/// writes them, read without parsing the frame.
+fn leading_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(r#"{"type":""#)?;
+    rest.split_once('"').map(|(kind, _)| kind)
+}
+
+/// True for a `metrics` frame as mon servers write it, which
+/// [`read_metrics`] reads in place.
+pub fn is_metrics(text: &str) -> bool {
+    leading_type(text) == Some("metrics")
+}
+
+/// A `metrics` frame read in place: the host, the time and the values,
+/// every string borrowed from the frame's text.
+#[derive(Debug)]
+pub struct MetricsRef<'a> {
+    pub host: &'a str,
+    pub ts_ms: i64,
+    /// (name, where its labels are in `pairs`, value)
+    values: Vec<(&'a str, std::ops::Range<usize>, f64)>,
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl MetricsRef<'_> {
+    pub fn values(&self) -> impl Iterator<Item = ValueRef<'_>> {
+        self.values.iter().map(|(name, labels, value)| ValueRef {
+            name,
+            labels: &self.pairs[labels.clone()],
+            value: *value,
+        })
+    }
+}
+
+/// Reads a `metrics` frame without copying its strings. A frame this cannot
+/// borrow from (a string with escapes in it) or does not understand is an
+/// error: [`parse`] then reads it, or says what is wrong with it.
+pub fn read_metrics(text: &str) -> Result<MetricsRef<'_>, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+impl<'de> Deserialize<'de> for MetricsRef<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+        struct Frame;
+        impl<'de> Visitor<'de> for Frame {
+            type Value = MetricsRef<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a metrics frame")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut host, mut ts) = (None, None);
+                let mut values = Vec::new();
+                let mut pairs = Vec::new();
+                let mut read_values = false;
+                while let Some(key) = map.next_key::<&str>()? {
+                    match key {
+                        "host" if host.is_none() => host = Some(map.next_value::<&str>()?),
+                        "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
+                        "values" if !read_values => {
+                            read_values = true;
+                            map.next_value_seed(ValuesSeed {
+                                values: &mut values,
+                                pairs: &mut pairs,
+                            })?
+                        }
+                        "host" | "ts" | "values" => {
+                            return Err(A::Error::custom("a repeated field"));
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(MetricsRef {
+                    host: host.ok_or_else(|| A::Error::missing_field("host"))?,
+                    ts_ms: ts.ok_or_else(|| A::Error::missing_field("ts"))?,
+                    values,
+                    pairs,
+                })
+            }
+        }
+        d.deserialize_map(Frame)
+    }
+}
+
+/// The `values` array, each value appended as it is read.
+struct ValuesSeed<'v, 'de> {
+    values: &'v mut Vec<(&'de str, std::ops::Range<usize>, f64)>,
+    pairs: &'v mut Vec<(&'de str, &'de str)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValuesSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValuesSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of values")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // An agent sends a few dozen values; one allocation, not five.
+        self.values.reserve(32);
+        while seq
+            .next_element_seed(ValueSeed {
+                values: &mut *self.values,
+                pairs: &mut *self.pairs,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// One `{"name", "labels", "value"}` object.
+struct ValueSeed<'v, 'de> {
+    values: &'v mut Vec<(&'de str, std::ops::Range<usize>, f64)>,
+    pairs: &'v mut Vec<(&'de str, &'de str)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ValueSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a value object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        let (mut name, mut value) = (None, None);
+        let start = self.pairs.len();
+        let mut labelled = false;
+        while let Some(key) = map.next_key::<&str>()? {
+            match key {
+                "name" if name.is_none() => name = Some(map.next_value::<&str>()?),
+                "value" if value.is_none() => value = Some(map.next_value::<f64>()?),
+                "labels" if !labelled => {
+                    labelled = true;
+                    map.next_value_seed(LabelsSeed {
+                        pairs: &mut *self.pairs,
+                    })?;
+                }
+                "name" | "value" | "labels" => return Err(A::Error::custom("a repeated field")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let labels = &mut self.pairs[start..];
+        // Servers send the names sorted; the store relies on it.
+        if !labels.is_sorted() {
+            labels.sort();
+        }
+        self.values.push((
+            name.ok_or_else(|| A::Error::missing_field("name"))?,
+            start..self.pairs.len(),
+            value.ok_or_else(|| A::Error::missing_field("value"))?,
+        ));
+        Ok(())
+    }
+}
+
+/// A label object, its pairs appended.
+struct LabelsSeed<'v, 'de> {
+    pairs: &'v mut Vec<(&'de str, &'de str)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for LabelsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LabelsSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of label names to values")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let start = self.pairs.len();
+        while let Some((k, v)) = map.next_entry::<&str, &str>()? {
+            // A repeated name keeps its last value, as a map would.
+            match self.pairs[start..].iter_mut().find(|(name, _)| *name == k) {
+                Some(pair) => pair.1 = v,
+                None => self.pairs.push((k, v)),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl From<MetaJson> for Meta {
@@ -146,7 +392,20 @@ impl AlertJson {
 
 /// Reads one text frame; `Ok(None)` for frames `mon top` has no use for.
 pub fn parse(text: &str) -> Result<Option<Update>, String> {
-    let frame: Frame = serde_json::from_str(text).map_err(|e| format!("unreadable frame: {e}"))?;
+    let unreadable = |e: serde_json::Error| format!("unreadable frame: {e}");
+    // `metrics` frames are nearly all the traffic: read them straight into
+    // their struct. The tagged enum below first copies a whole frame into
+    // an intermediate tree to find its tag, which costs more than the rest.
+    if leading_type(text) == Some("metrics") {
+        let m: MetricsJson = serde_json::from_str(text).map_err(unreadable)?;
+        return Ok(Some(Update::Metrics(HostSample {
+            host: m.host,
+            ts_ms: m.ts,
+            meta: None,
+            values: values(m.values),
+        })));
+    }
+    let frame: Frame = serde_json::from_str(text).map_err(unreadable)?;
     Ok(match frame {
         Frame::Hello { server, role } => Some(Update::Connected { server, role }),
         Frame::Snapshot { hosts, alerts } => Some(Update::Snapshot {
@@ -245,5 +504,60 @@ mod tests {
             None
         );
         assert!(parse("not json").unwrap_err().contains("unreadable frame"));
+    }
+
+    #[test]
+    fn a_metrics_frame_read_in_place_changes_the_store_as_the_full_reader_does() {
+        use crate::state::Store;
+        let frames = [
+            // Labels out of order and a repeated label name, fields in an
+            // unusual order, a field this reader does not know.
+            r#"{"type":"metrics","v":1,"values":[{"labels":{},"value":12.5,"name":"cpu_usage_percent"},
+              {"name":"filesystem_used_percent","labels":{"mount":"/","fstype":"xfs","fstype":"ext4"},"value":61.2,"unit":"%"},
+              {"name":"network_receive_bytes_per_second","labels":{"iface":"eth0"},"value":1024}],
+              "host":"web-1","ts":1764180005000,"seq":43}"#,
+            r#"{"type":"metrics","v":1,"host":"web-1","ts":1764180006000,"seq":44,"values":[]}"#,
+        ];
+        let mut full = Store::new("ws://x/ws", false);
+        let mut in_place = Store::new("ws://x/ws", false);
+        for (i, text) in frames.iter().enumerate() {
+            let now = 1_764_180_010_000 + i as i64;
+            assert!(is_metrics(text));
+            full.apply(parse(text).unwrap().unwrap(), now);
+            let m = read_metrics(text).unwrap();
+            in_place.apply_metrics(m.host, m.ts_ms, m.values(), now);
+        }
+        assert_eq!(full.hosts, in_place.hosts);
+        assert_eq!(
+            in_place.hosts["web-1"].values["filesystem_used_percent"]
+                .keys()
+                .next()
+                .unwrap(),
+            &vec![
+                ("fstype".to_owned(), "ext4".to_owned()),
+                ("mount".to_owned(), "/".to_owned())
+            ]
+        );
+        assert_eq!(
+            full.updates_per_second(1_764_180_012_000),
+            in_place.updates_per_second(1_764_180_012_000)
+        );
+
+        // A string with escapes cannot be borrowed: the full reader takes it.
+        let escaped = r#"{"type":"metrics","v":1,"host":"web-1","ts":1,"values":[{"name":"filesystem_used_percent","labels":{"mount":"/mnt/a\"b"},"value":1}]}"#;
+        assert!(read_metrics(escaped).is_err());
+        let Some(Update::Metrics(m)) = parse(escaped).unwrap() else {
+            panic!("metrics")
+        };
+        assert_eq!(m.values[0].labels[0].1, "/mnt/a\"b");
+        // A frame that is wrong is wrong for both.
+        for bad in [
+            r#"{"type":"metrics","host":"web-1","values":[]}"#,
+            r#"{"type":"metrics","host":"web-1","ts":1,"values":[{"name":"x"}]}"#,
+            r#"{"type":"metrics","host":"web-1","ts":1,"ts":2,"values":[]}"#,
+        ] {
+            assert!(read_metrics(bad).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The fleet table: which hosts, in which order, and how loud each figure is.
 
+use std::collections::HashMap;
+
 use super::{CPU_LEVELS, DISK_LEVELS, LOAD_LEVELS, MEMORY_LEVELS};
 use super::{Cell, Column, FleetRow, FleetView, Level, Ui, percent_cell, threshold};
 use crate::format::{age, rate};
@@ -22,8 +24,31 @@ pub(super) fn cores(host: &Host) -> Option<u32> {
         })
 }
 
+/// Active alerts per host, counted once per view rather than once per row.
+#[derive(Default)]
+struct AlertCounts<'a> {
+    /// host → (firing, active)
+    by_host: HashMap<&'a str, (usize, usize)>,
+}
+
+impl<'a> AlertCounts<'a> {
+    fn new(store: &'a Store) -> Self {
+        let mut by_host: HashMap<&str, (usize, usize)> = HashMap::new();
+        for a in store.alerts.values() {
+            let counts = by_host.entry(a.host.as_str()).or_default();
+            counts.0 += usize::from(a.state == AlertState::Firing);
+            counts.1 += 1;
+        }
+        Self { by_host }
+    }
+
+    fn of(&self, host: &str) -> (usize, usize) {
+        self.by_host.get(host).copied().unwrap_or_default()
+    }
+}
+
 /// The value a column sorts by; hosts without it sort last either way.
-fn sort_value(store: &Store, host: &Host, column: Column, now_ms: i64) -> Option<f64> {
+fn sort_value(alerts: &AlertCounts, host: &Host, column: Column, now_ms: i64) -> Option<f64> {
     match column {
         Column::Host => None,
         Column::Age => Some((now_ms - host.last_seen_ms) as f64),
@@ -33,18 +58,27 @@ fn sort_value(store: &Store, host: &Host, column: Column, now_ms: i64) -> Option
         Column::Disk => fullest_filesystem(host),
         Column::Receive => host.sum("network_receive_bytes_per_second"),
         Column::Transmit => host.sum("network_transmit_bytes_per_second"),
-        Column::Alerts => Some(store.alerts_of(&host.name).count() as f64),
+        Column::Alerts => Some(alerts.of(&host.name).1 as f64),
     }
 }
 
 /// The hosts the fleet table shows, filtered and in order.
 pub fn fleet_order<'a>(store: &'a Store, ui: &Ui, now_ms: i64) -> Vec<&'a Host> {
+    let alerts = if ui.sort == Column::Alerts {
+        AlertCounts::new(store)
+    } else {
+        AlertCounts::default()
+    };
+    order(store, ui, &alerts, now_ms)
+}
+
+fn order<'a>(store: &'a Store, ui: &Ui, alerts: &AlertCounts, now_ms: i64) -> Vec<&'a Host> {
     let needle = ui.filter.to_lowercase();
     let mut hosts: Vec<(&Host, Option<f64>)> = store
         .hosts
         .values()
         .filter(|h| needle.is_empty() || h.name.to_lowercase().contains(&needle))
-        .map(|h| (h, sort_value(store, h, ui.sort, now_ms)))
+        .map(|h| (h, sort_value(alerts, h, ui.sort, now_ms)))
         .collect();
     hosts.sort_by(|(a, va), (b, vb)| {
         use std::cmp::Ordering;
@@ -67,8 +101,7 @@ pub fn fleet_order<'a>(store: &'a Store, ui: &Ui, now_ms: i64) -> Vec<&'a Host> 
     hosts.into_iter().map(|(h, _)| h).collect()
 }
 
-fn fleet_row(store: &Store, host: &Host, now_ms: i64) -> FleetRow {
-    let connected = store.is_connected();
+fn fleet_row(connected: bool, alerts: &AlertCounts, host: &Host, now_ms: i64) -> FleetRow {
     let host_stale = host.is_stale(now_ms);
     let since = now_ms - host.last_seen_ms;
     let age = if host.last_seen_ms == 0 {
@@ -84,11 +117,8 @@ fn fleet_row(store: &Store, host: &Host, now_ms: i64) -> FleetRow {
         });
         Cell::new(format!("{l:.2}"), level)
     });
-    let firing = store
-        .alerts_of(&host.name)
-        .filter(|a| a.state == AlertState::Firing)
-        .count();
-    let pending = store.alerts_of(&host.name).count() - firing;
+    let (firing, active) = alerts.of(&host.name);
+    let pending = active - firing;
     let alerts = match (firing, pending) {
         (0, 0) => Cell::new("0", Level::Faint),
         (0, p) => Cell::new(format!("{p}?"), Level::Warn),
@@ -140,7 +170,8 @@ fn link_stale_note(store: &Store, now_ms: i64) -> Option<String> {
 }
 
 pub(super) fn fleet_view(store: &Store, ui: &Ui, now_ms: i64) -> FleetView {
-    let order = fleet_order(store, ui, now_ms);
+    let alerts = AlertCounts::new(store);
+    let order = order(store, ui, &alerts, now_ms);
     let selected = ui
         .selected
         .as_ref()
@@ -158,7 +189,10 @@ pub(super) fn fleet_view(store: &Store, ui: &Ui, now_ms: i64) -> FleetView {
         })
     };
     FleetView {
-        rows: order.iter().map(|h| fleet_row(store, h, now_ms)).collect(),
+        rows: order
+            .iter()
+            .map(|h| fleet_row(store.is_connected(), &alerts, h, now_ms))
+            .collect(),
         selected,
         sort: ui.sort,
         descending: ui.descending,

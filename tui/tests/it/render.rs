@@ -187,3 +187,44 @@ fn help_lists_every_key() {
         assert!(find(t.backend().buffer(), k.1).is_some(), "{k:?}");
     }
 }
+
+#[test]
+fn a_fleet_longer_than_the_screen_scrolls_to_keep_the_selection_in_view() {
+    // 100 hosts in a 120×40 terminal: 35 table rows. The table scrolls only
+    // as far as the selection needs, and the selected host is highlighted.
+    let mut app = App::new(URL, false);
+    app.apply(connected(), NOW - 2_000);
+    let hosts = (0..100)
+        .map(|i| {
+            sample(
+                &format!("host-{i:03}"),
+                NOW - 1_000,
+                99.0 - f64::from(i) * 0.5,
+            )
+        })
+        .collect();
+    app.apply(
+        Update::Snapshot {
+            hosts,
+            alerts: vec![],
+        },
+        NOW - 2_000,
+    );
+    for (selected, first) in [(0, 0), (34, 0), (35, 1), (60, 26), (99, 65)] {
+        app.ui.selected = Some(format!("host-{selected:03}"));
+        let t = draw(&app, 120, 40);
+        let buf = t.backend().buffer();
+        let (_, top) = find(buf, &format!("host-{first:03}")).unwrap();
+        assert_eq!(
+            top, 2,
+            "selection {selected}: host-{first:03} heads the table"
+        );
+        let (x, y) = find(buf, &format!("host-{selected:03}")).unwrap();
+        assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+        let last = (first + 34).min(99);
+        assert_eq!(
+            find(buf, &format!("host-{last:03}")).map(|(_, y)| y),
+            Some(36)
+        );
+    }
+}
