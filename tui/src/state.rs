@@ -223,6 +223,13 @@ pub struct Host {
 }
 
 impl Host {
+    fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// The value of a metric without labels.
     pub fn value(&self, name: &str) -> Option<f64> {
         self.values.get(name)?.get(&Vec::new()).copied()
@@ -466,8 +473,15 @@ impl Store {
                     .collect();
             }
             Update::Metrics(sample) => {
-                self.host_reporting(&sample.host, now_ms)
-                    .apply(&sample, false);
+                self.count_report(now_ms);
+                match self.hosts.get_mut(&sample.host) {
+                    Some(host) => host.apply(&sample, false),
+                    None => {
+                        let mut host = Host::named(&sample.host);
+                        host.apply(&sample, false);
+                        self.hosts.insert(sample.host.clone(), host);
+                    }
+                }
             }
             Update::Alert(alert) => {
                 self.last_data_ms = Some(now_ms);
@@ -531,24 +545,22 @@ impl Store {
         values: impl Iterator<Item = ValueRef<'a>>,
         now_ms: i64,
     ) {
-        self.host_reporting(host, now_ms)
-            .apply_borrowed(ts_ms, values);
+        self.count_report(now_ms);
+        // One lookup for a known host (nearly every event of a large fleet).
+        match self.hosts.get_mut(host) {
+            Some(known) => known.apply_borrowed(ts_ms, values),
+            None => {
+                let mut new = Host::named(host);
+                new.apply_borrowed(ts_ms, values);
+                self.hosts.insert(host.to_owned(), new);
+            }
+        }
     }
 
-    /// The host a `metrics` event is about, counted for the status bar.
-    fn host_reporting(&mut self, host: &str, now_ms: i64) -> &mut Host {
+    /// A `metrics` event arrived, for the status bar.
+    fn count_report(&mut self, now_ms: i64) {
         self.last_data_ms = Some(now_ms);
         self.rate.record(now_ms);
-        if !self.hosts.contains_key(host) {
-            self.hosts.insert(
-                host.to_owned(),
-                Host {
-                    name: host.to_owned(),
-                    ..Host::default()
-                },
-            );
-        }
-        self.hosts.get_mut(host).expect("inserted above")
     }
 
     /// Notes that the host view asked the server for a host's history.
