@@ -16,6 +16,11 @@ const DEFAULT_INTERVAL_MS: i64 = 5_000;
 /// Sorted label pairs, as the protocol's label objects are.
 pub type Labels = Vec<(String, String)>;
 
+/// A metric's latest values, one per label set, sorted by labels. A vector
+/// rather than a map: most metrics have one label set and few have more
+/// than a handful, and a map's smallest node holds eleven.
+pub type LabelledValues = Vec<(Labels, f64)>;
+
 /// One value of a `metrics` or `snapshot` frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {
@@ -216,7 +221,7 @@ pub struct Host {
     pub last_seen_ms: i64,
     pub meta: Option<Meta>,
     /// Latest value per metric name, then per label set.
-    pub values: BTreeMap<String, BTreeMap<Labels, f64>>,
+    pub values: BTreeMap<String, LabelledValues>,
     /// Time between this host's last two reports, when no `meta` says it.
     observed_interval_ms: Option<i64>,
     pub history: History,
@@ -232,7 +237,15 @@ impl Host {
 
     /// The value of a metric without labels.
     pub fn value(&self, name: &str) -> Option<f64> {
-        self.values.get(name)?.get(&Vec::new()).copied()
+        // Sorted: the empty label set comes first.
+        let (labels, value) = self.values.get(name)?.first()?;
+        labels.is_empty().then_some(*value)
+    }
+
+    /// The value of a metric with exactly these labels.
+    pub fn labelled(&self, name: &str, labels: &Labels) -> Option<f64> {
+        let values = self.values.get(name)?;
+        values.iter().find(|(l, _)| l == labels).map(|(_, v)| *v)
     }
 
     /// Every labelled value of a metric.
@@ -246,7 +259,7 @@ impl Host {
     /// The sum over label sets (e.g. every interface), if any is present.
     pub fn sum(&self, name: &str) -> Option<f64> {
         let m = self.values.get(name)?;
-        (!m.is_empty()).then(|| m.values().sum())
+        (!m.is_empty()).then(|| m.iter().map(|(_, v)| v).sum())
     }
 
     /// The host's collection interval: from its agent's hello, else as
@@ -322,13 +335,13 @@ impl Host {
                 *slot = value;
                 return;
             }
-            by_labels.insert(owned(labels), value);
+            let labels = owned(labels);
+            let at = by_labels.partition_point(|(known, _)| *known < labels);
+            by_labels.insert(at, (labels, value));
             return;
         }
         self.values
-            .entry(name.to_owned())
-            .or_default()
-            .insert(owned(labels), value);
+            .insert(name.to_owned(), vec![(owned(labels), value)]);
     }
 
     /// Ends applying the sample taken at `ts`: its points on the charts.

@@ -363,10 +363,7 @@ mod tests {
         }
         assert_eq!(full.hosts, in_place.hosts);
         assert_eq!(
-            in_place.hosts["web-1"].values["filesystem_used_percent"]
-                .keys()
-                .next()
-                .unwrap(),
+            &in_place.hosts["web-1"].values["filesystem_used_percent"][0].0,
             &vec![
                 ("fstype".to_owned(), "ext4".to_owned()),
                 ("mount".to_owned(), "/".to_owned())
