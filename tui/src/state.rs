@@ -16,6 +16,11 @@ const DEFAULT_INTERVAL_MS: i64 = 5_000;
 /// Sorted label pairs, as the protocol's label objects are.
 pub type Labels = Vec<(String, String)>;
 
+/// A metric's latest values, one per label set, sorted by labels. A vector
+/// rather than a map: most metrics have one label set and few have more
+/// than a handful, and a map's smallest node holds eleven.
+pub type LabelledValues = Vec<(Labels, f64)>;
+
 /// One value of a `metrics` or `snapshot` frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {
@@ -216,16 +221,31 @@ pub struct Host {
     pub last_seen_ms: i64,
     pub meta: Option<Meta>,
     /// Latest value per metric name, then per label set.
-    pub values: BTreeMap<String, BTreeMap<Labels, f64>>,
+    pub values: BTreeMap<String, LabelledValues>,
     /// Time between this host's last two reports, when no `meta` says it.
     observed_interval_ms: Option<i64>,
     pub history: History,
 }
 
 impl Host {
+    fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// The value of a metric without labels.
     pub fn value(&self, name: &str) -> Option<f64> {
-        self.values.get(name)?.get(&Vec::new()).copied()
+        // Sorted: the empty label set comes first.
+        let (labels, value) = self.values.get(name)?.first()?;
+        labels.is_empty().then_some(*value)
+    }
+
+    /// The value of a metric with exactly these labels.
+    pub fn labelled(&self, name: &str, labels: &Labels) -> Option<f64> {
+        let values = self.values.get(name)?;
+        values.iter().find(|(l, _)| l == labels).map(|(_, v)| *v)
     }
 
     /// Every labelled value of a metric.
@@ -239,7 +259,7 @@ impl Host {
     /// The sum over label sets (e.g. every interface), if any is present.
     pub fn sum(&self, name: &str) -> Option<f64> {
         let m = self.values.get(name)?;
-        (!m.is_empty()).then(|| m.values().sum())
+        (!m.is_empty()).then(|| m.iter().map(|(_, v)| v).sum())
     }
 
     /// The host's collection interval: from its agent's hello, else as
@@ -315,13 +335,13 @@ impl Host {
                 *slot = value;
                 return;
             }
-            by_labels.insert(owned(labels), value);
+            let labels = owned(labels);
+            let at = by_labels.partition_point(|(known, _)| *known < labels);
+            by_labels.insert(at, (labels, value));
             return;
         }
         self.values
-            .entry(name.to_owned())
-            .or_default()
-            .insert(owned(labels), value);
+            .insert(name.to_owned(), vec![(owned(labels), value)]);
     }
 
     /// Ends applying the sample taken at `ts`: its points on the charts.
@@ -466,8 +486,15 @@ impl Store {
                     .collect();
             }
             Update::Metrics(sample) => {
-                self.host_reporting(&sample.host, now_ms)
-                    .apply(&sample, false);
+                self.count_report(now_ms);
+                match self.hosts.get_mut(&sample.host) {
+                    Some(host) => host.apply(&sample, false),
+                    None => {
+                        let mut host = Host::named(&sample.host);
+                        host.apply(&sample, false);
+                        self.hosts.insert(sample.host.clone(), host);
+                    }
+                }
             }
             Update::Alert(alert) => {
                 self.last_data_ms = Some(now_ms);
@@ -531,24 +558,22 @@ impl Store {
         values: impl Iterator<Item = ValueRef<'a>>,
         now_ms: i64,
     ) {
-        self.host_reporting(host, now_ms)
-            .apply_borrowed(ts_ms, values);
+        self.count_report(now_ms);
+        // One lookup for a known host (nearly every event of a large fleet).
+        match self.hosts.get_mut(host) {
+            Some(known) => known.apply_borrowed(ts_ms, values),
+            None => {
+                let mut new = Host::named(host);
+                new.apply_borrowed(ts_ms, values);
+                self.hosts.insert(host.to_owned(), new);
+            }
+        }
     }
 
-    /// The host a `metrics` event is about, counted for the status bar.
-    fn host_reporting(&mut self, host: &str, now_ms: i64) -> &mut Host {
+    /// A `metrics` event arrived, for the status bar.
+    fn count_report(&mut self, now_ms: i64) {
         self.last_data_ms = Some(now_ms);
         self.rate.record(now_ms);
-        if !self.hosts.contains_key(host) {
-            self.hosts.insert(
-                host.to_owned(),
-                Host {
-                    name: host.to_owned(),
-                    ..Host::default()
-                },
-            );
-        }
-        self.hosts.get_mut(host).expect("inserted above")
     }
 
     /// Notes that the host view asked the server for a host's history.

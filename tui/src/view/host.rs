@@ -100,15 +100,11 @@ pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
                     .unwrap_or_default()
             };
             let size = host
-                .values
-                .get("filesystem_size_bytes")
-                .and_then(|m| m.get(labels))
-                .map_or_else(Cell::missing, |&b| Cell::new(bytes(b), Level::Normal));
+                .labelled("filesystem_size_bytes", labels)
+                .map_or_else(Cell::missing, |b| Cell::new(bytes(b), Level::Normal));
             let used = host
-                .values
-                .get("filesystem_used_bytes")
-                .and_then(|m| m.get(labels))
-                .map_or_else(Cell::missing, |&b| Cell::new(bytes(b), Level::Normal));
+                .labelled("filesystem_used_bytes", labels)
+                .map_or_else(Cell::missing, |b| Cell::new(bytes(b), Level::Normal));
             [
                 Cell::new(label("mount"), Level::Normal),
                 Cell::new(label("fstype"), Level::Faint),
@@ -129,10 +125,8 @@ pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             let tx = host
-                .values
-                .get("network_transmit_bytes_per_second")
-                .and_then(|m| m.get(labels))
-                .map_or_else(Cell::missing, |&t| Cell::new(rate(t), Level::Normal));
+                .labelled("network_transmit_bytes_per_second", labels)
+                .map_or_else(Cell::missing, |t| Cell::new(rate(t), Level::Normal));
             [
                 Cell::new(iface, Level::Normal),
                 Cell::new(rate(rx), Level::Normal),
