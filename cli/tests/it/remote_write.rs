@@ -3,7 +3,7 @@
 //! for every kind of bad input, each checked through what a user sees (the
 //! answer's status and message, `/api/series`, `/ws`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use server::interop::remote_write::{
     Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest, encode,
@@ -45,13 +45,6 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
     });
     assert!(up, "mon serve listens; stderr: {}", running.stderr_text());
     (running, http_addr)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn series(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> TimeSeries {
@@ -206,7 +199,7 @@ fn remote_write_answers_bad_bodies_per_spec_and_stores_the_good_series_of_a_mixe
         &["--token", "secret", "--max-write-bytes", "64KiB"],
     );
     let auth = ("Authorization", "Bearer secret");
-    let now = now_ms();
+    let now = server::time::now_ms();
     let good = || {
         series(
             &[
@@ -429,7 +422,7 @@ fn a_host_over_its_report_rate_gets_429_with_retry_after_and_what_fitted_is_stor
     let dir = tempfile::tempdir().unwrap();
     // One report per second, bursts of 120: 150 timestamps are over it.
     let (mut mon_serve, addr) = serve(dir.path(), &["--max-reports-per-second", "1"]);
-    let now = now_ms();
+    let now = server::time::now_ms();
     let samples: Vec<(f64, i64)> = (0..150)
         .map(|i| (i as f64, now - 150_000 + i * 1000))
         .collect();
@@ -474,7 +467,7 @@ fn mon_aggregator_takes_remote_write_on_its_http_listen_port_into_its_store() {
     ])
     .arg(dir.path());
     let mut aggregator = Running::spawn(cmd);
-    let now = now_ms();
+    let now = server::time::now_ms();
     let request = WriteRequest {
         timeseries: vec![series(
             &[("__name__", "pushed"), ("instance", "far-1:9100")],

@@ -185,15 +185,8 @@ async fn read_reports(
             Some(Kind::Report(report)) => {
                 if let Some(rate) = &ctx.rate {
                     // Charged to the host the report is for (one stream may
-                    // carry several, as a relay or the benchmark's do), before
-                    // any work is spent on it. Cut to the longest valid host
-                    // name, so a huge bogus one cannot bloat the buckets.
-                    let key: String = report
-                        .host
-                        .chars()
-                        .take(ctx.limits.max_host_len)
-                        .map(|c| c.to_ascii_lowercase())
-                        .collect();
+                    // carry several, as a relay or the benchmark's do).
+                    let key = ReportRate::key(&report.host, ctx.limits.max_host_len);
                     if let Err(wait) = rate.take(&key, Instant::now()) {
                         ctx.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, host = %key, seq = report.seq, limit = rate.per_second(), retry_after = ?wait, "host over its report rate: ending its stream; it will replay");

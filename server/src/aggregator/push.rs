@@ -98,12 +98,7 @@ impl PushIngest {
         let mut waiting = Vec::new();
         for report in reports {
             if let Some(rate) = &self.rate {
-                let key: String = report
-                    .host
-                    .chars()
-                    .take(self.limits.max_host_len)
-                    .map(|c| c.to_ascii_lowercase())
-                    .collect();
+                let key = super::rate::ReportRate::key(&report.host, self.limits.max_host_len);
                 if let Err(wait) = rate.take(&key, Instant::now()) {
                     self.stats.reports_throttled.fetch_add(1, Ordering::Relaxed);
                     outcome.retry = Some(Retry::Throttled {

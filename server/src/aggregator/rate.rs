@@ -96,6 +96,16 @@ impl ReportRate {
         (bucket.tokens + elapsed * self.per_second).min(self.burst)
     }
 
+    /// The bucket a report is charged to: its host, lower-cased and cut to
+    /// the longest valid host name, so a huge bogus one cannot bloat the
+    /// buckets. Computed before any other work is spent on the report.
+    pub fn key(host: &str, max_host_len: usize) -> String {
+        host.chars()
+            .take(max_host_len)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    }
+
     pub fn per_second(&self) -> u32 {
         self.per_second as u32
     }
