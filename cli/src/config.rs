@@ -97,6 +97,7 @@ pub struct LimitsSection {
     pub max_label_value_len: Option<usize>,
     pub max_samples_per_report: Option<usize>,
     pub max_series_per_host: Option<usize>,
+    pub max_series_per_stream: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     pub max_age: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
@@ -119,6 +120,9 @@ impl LimitsSection {
                 .max_samples_per_report
                 .unwrap_or(d.max_samples_per_report),
             max_series_per_host: self.max_series_per_host.unwrap_or(d.max_series_per_host),
+            max_series_per_stream: self
+                .max_series_per_stream
+                .unwrap_or(d.max_series_per_stream),
             max_age: self.max_age.unwrap_or(d.max_age),
             max_future: self.max_future.unwrap_or(d.max_future),
             percent_tolerance: d.percent_tolerance,
@@ -253,6 +257,8 @@ max_labels = 16
 max_label_value_len = 256
 max_samples_per_report = 10000
 max_series_per_host = 10000
+# Most series one agent stream may define once and then send by id.
+max_series_per_stream = 100000
 # Oldest and furthest-future report timestamps accepted.
 max_age = "24h"
 max_future = "5m"

@@ -90,6 +90,7 @@ fn agent_report(ts: i64) -> Report {
         seq: 1,
         timestamp_ms: ts,
         samples,
+        ..Report::default()
     }
 }
 

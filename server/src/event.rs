@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+#[cfg(test)]
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
+use serde_json::ser::Formatter as _;
 
 use crate::alerts::Alert;
 use crate::model::{AcceptedReport, Point, SeriesKey};
@@ -32,6 +34,7 @@ pub fn alerts_channel(host: &str) -> String {
     format!("alerts.{host}")
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct MetricsEvent<'a> {
     #[serde(rename = "type")]
@@ -43,8 +46,10 @@ struct MetricsEvent<'a> {
     values: Vec<Value<'a>>,
 }
 
+#[cfg(test)]
 struct Value<'a>(&'a Point);
 
+#[cfg(test)]
 impl Serialize for Value<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(3))?;
@@ -55,8 +60,10 @@ impl Serialize for Value<'_> {
     }
 }
 
+#[cfg(test)]
 struct Labels<'a>(&'a [(String, String)]);
 
+#[cfg(test)]
 impl Serialize for Labels<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
@@ -92,7 +99,53 @@ pub fn encode_host(host: &str, meta: &crate::model::HostMeta) -> Bytes {
 
 /// Encodes an accepted report as a `metrics` event:
 /// `{"type":"metrics","v":1,"host":..,"ts":..,"seq":..,"values":[{"name":..,"labels":{..},"value":..}]}`.
+///
+/// Written straight into one buffer sized up front: each key's
+/// `"name":..,"labels":{..}` part is made once per series
+/// ([`SeriesKey::event_json`]) and values go through serde_json's own
+/// number formatter, so the bytes are the same as serializing the event
+/// through serde (a property test holds the two together) at a fraction of
+/// the cost per sample.
 pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
+    let parts: usize = report
+        .points
+        .iter()
+        .map(|p| p.key.event_json().len() + 36)
+        .sum();
+    let mut out = Vec::with_capacity(96 + report.host.len() + parts);
+    out.extend_from_slice(b"{\"type\":\"metrics\",\"v\":");
+    out.extend_from_slice(EVENT_VERSION.to_string().as_bytes());
+    out.extend_from_slice(b",\"host\":");
+    // A host name is checked to be plain ASCII, but escape it as serde does.
+    let _ = serde_json::to_writer(&mut out, &report.host);
+    out.extend_from_slice(b",\"ts\":");
+    out.extend_from_slice(report.timestamp_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(report.seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"values\":[");
+    let mut number = serde_json::ser::CompactFormatter;
+    for (i, p) in report.points.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        out.extend_from_slice(p.key.event_json().as_bytes());
+        out.extend_from_slice(b",\"value\":");
+        if p.value.is_finite() {
+            let _ = number.write_f64(&mut out, p.value);
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
+}
+
+/// The same event through serde, the reference [`encode_metrics`] is
+/// checked against.
+#[cfg(test)]
+fn encode_metrics_with_serde(report: &AcceptedReport) -> Bytes {
     let event = MetricsEvent {
         kind: "metrics",
         v: EVENT_VERSION,
@@ -101,7 +154,6 @@ pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
         seq: report.seq,
         values: report.points.iter().map(Value).collect(),
     };
-    // Serializing plain strings and finite floats cannot fail.
     Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
 }
 
@@ -133,10 +185,7 @@ pub fn decode_metrics(payload: &[u8]) -> Result<AcceptedReport, serde_json::Erro
             .values
             .into_iter()
             .map(|v| Point {
-                key: SeriesKey {
-                    name: v.name,
-                    labels: v.labels.into_iter().collect(),
-                },
+                key: SeriesKey::from_sorted(v.name, v.labels.into_iter().collect()),
                 value: v.value,
             })
             .collect(),
@@ -216,5 +265,35 @@ mod tests {
         assert_eq!(json["values"][0]["value"], 12.5);
         let back = decode_metrics(&encode_metrics(&report)).unwrap();
         assert_eq!(back, report);
+    }
+
+    proptest::proptest! {
+        /// The hand-written encoder and serde agree byte for byte, whatever
+        /// the names, label values (quotes, control characters, non-ASCII)
+        /// and values.
+        #[test]
+        fn metrics_event_bytes_are_those_of_serde(
+            host in "[a-z0-9.-]{1,20}",
+            ts in proptest::num::i64::ANY,
+            seq in proptest::num::u64::ANY,
+            points in proptest::collection::vec(
+                ("[a-z_]{1,12}", proptest::collection::btree_map("[a-z_]{1,6}", "\\PC{0,8}|[\"\\\\\u{0}-\u{1f}]{1,3}", 0..4), proptest::num::f64::ANY),
+                0..6,
+            ),
+        ) {
+            let report = AcceptedReport {
+                host,
+                seq,
+                timestamp_ms: ts,
+                points: points
+                    .into_iter()
+                    .map(|(name, labels, value)| Point {
+                        key: SeriesKey::from_sorted(name, labels.into_iter().collect()),
+                        value,
+                    })
+                    .collect(),
+            };
+            proptest::prop_assert_eq!(encode_metrics(&report), encode_metrics_with_serde(&report));
+        }
     }
 }

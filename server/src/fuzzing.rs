@@ -346,6 +346,7 @@ fn report(u: &mut Unstructured, limits: &Limits) -> arbitrary::Result<proto::Rep
         seq: u.arbitrary()?,
         timestamp_ms,
         samples,
+        ..proto::Report::default()
     })
 }
 

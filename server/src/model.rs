@@ -7,23 +7,43 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 /// One time series of a host: a metric name plus its labels, sorted by name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
+///
+/// Shared, not copied: a clone is a reference count, and the key's hash is
+/// computed once, when it is made. Ingest resolves a series once per stream
+/// and then moves the same key through validation, the bus, the live event
+/// and the store, so no step hashes or copies its strings again; two keys
+/// made separately are still equal when their contents are.
+#[derive(Clone)]
+pub struct SeriesKey(Arc<KeyParts>);
+
+/// What a [`SeriesKey`] holds, read through it (`key.name`, `key.labels`).
+pub struct KeyParts {
     pub name: String,
     pub labels: Vec<(String, String)>,
+    hash: u64,
+    /// `"name":..,"labels":{..}` as the live event writes it, made the
+    /// first time the key is published.
+    event_json: OnceLock<Box<str>>,
+}
+
+/// The process's seed for key hashes: random per process, so a sender
+/// cannot pick names that collide.
+fn key_hasher() -> &'static foldhash::quality::RandomState {
+    static STATE: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+    STATE.get_or_init(foldhash::quality::RandomState::default)
 }
 
 impl SeriesKey {
     /// A series with no labels.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            labels: Vec::new(),
-        }
+        Self::from_sorted(name.into(), Vec::new())
     }
 
     /// A series with labels; they are sorted here.
@@ -36,10 +56,22 @@ impl SeriesKey {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         labels.sort();
-        Self {
-            name: name.into(),
+        Self::from_sorted(name.into(), labels)
+    }
+
+    /// A series whose labels are already sorted by name (a `BTreeMap`'s
+    /// order, say); debug builds check it.
+    pub fn from_sorted(name: String, labels: Vec<(String, String)>) -> Self {
+        debug_assert!(labels.is_sorted(), "labels of {name} are not sorted");
+        let mut h = key_hasher().build_hasher();
+        name.hash(&mut h);
+        labels.hash(&mut h);
+        Self(Arc::new(KeyParts {
+            name,
             labels,
-        }
+            hash: h.finish(),
+            event_json: OnceLock::new(),
+        }))
     }
 
     /// The labels as a canonical JSON object (`{}` when there are none), the
@@ -56,10 +88,10 @@ impl SeriesKey {
     /// Parses the form written by [`SeriesKey::labels_json`].
     pub fn from_parts(name: &str, labels_json: &str) -> Result<Self, serde_json::Error> {
         let map: BTreeMap<String, String> = serde_json::from_str(labels_json)?;
-        Ok(Self {
-            name: name.to_owned(),
-            labels: map.into_iter().collect(),
-        })
+        Ok(Self::from_sorted(
+            name.to_owned(),
+            map.into_iter().collect(),
+        ))
     }
 
     /// The value of one label, if present.
@@ -68,6 +100,79 @@ impl SeriesKey {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `"name":"..","labels":{..}` exactly as serde_json writes the two
+    /// fields of a value in the live event; made once per key.
+    pub fn event_json(&self) -> &str {
+        self.0.event_json.get_or_init(|| {
+            let mut out = String::with_capacity(32 + self.name.len());
+            out.push_str("\"name\":");
+            out.push_str(&serde_json::to_string(&self.name).unwrap_or_default());
+            out.push_str(",\"labels\":{");
+            for (i, (k, v)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                out.push_str(&serde_json::to_string(v).unwrap_or_default());
+            }
+            out.push('}');
+            out.into_boxed_str()
+        })
+    }
+
+    /// Whether both are the very same shared key (not only equal).
+    pub fn same(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl Deref for SeriesKey {
+    type Target = KeyParts;
+
+    fn deref(&self) -> &KeyParts {
+        &self.0
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash
+                && self.0.name == other.0.name
+                && self.0.labels == other.0.labels)
+    }
+}
+
+impl Eq for SeriesKey {}
+
+impl Hash for SeriesKey {
+    /// The hash made at construction: a map lookup never reads the strings.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.name, &self.labels).cmp(&(&other.name, &other.labels))
+    }
+}
+
+impl fmt::Debug for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeriesKey")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .finish()
     }
 }
 

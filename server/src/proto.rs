@@ -8,6 +8,10 @@ tonic::include_proto!("mon.v1");
 
 use crate::model::{HostMeta, Point};
 
+/// The ingest protocol this build speaks (`Hello.protocol`): 2 adds
+/// interned series (`Report.defs`, `ids`, `values`) to the plain samples.
+pub const PROTOCOL: u32 = 2;
+
 impl Hello {
     pub fn from_meta(host: &str, meta: HostMeta) -> Self {
         Self {
@@ -18,6 +22,7 @@ impl Hello {
             memory_bytes: meta.memory_bytes,
             agent_version: meta.agent_version,
             interval_ms: meta.interval_ms,
+            protocol: PROTOCOL,
         }
     }
 }
@@ -31,16 +36,20 @@ impl Report {
             samples: points
                 .into_iter()
                 .map(|p| Sample {
-                    name: p.key.name,
+                    name: p.key.name.clone(),
                     labels: p
                         .key
                         .labels
-                        .into_iter()
-                        .map(|(name, value)| Label { name, value })
+                        .iter()
+                        .map(|(name, value)| Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
                         .collect(),
                     value: p.value,
                 })
                 .collect(),
+            ..Self::default()
         }
     }
 }

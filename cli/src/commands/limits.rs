@@ -23,6 +23,10 @@ pub struct IngestLimitArgs {
     /// Most distinct series one host may create [default: 10000]
     #[arg(long, env = "MON_MAX_SERIES_PER_HOST", value_parser = parse_positive, value_name = "N")]
     pub max_series_per_host: Option<usize>,
+    /// Most series one ingest stream may define once and then send by id
+    /// (agents of protocol 2); bounds each stream's table [default: 100000]
+    #[arg(long, env = "MON_MAX_SERIES_PER_STREAM", value_parser = parse_positive, value_name = "N")]
+    pub max_series_per_stream: Option<usize>,
     /// Most samples stored from one report [default: 10000]
     #[arg(long, env = "MON_MAX_SAMPLES_PER_REPORT", value_parser = parse_positive, value_name = "N")]
     pub max_samples_per_report: Option<usize>,
@@ -45,6 +49,9 @@ impl IngestLimitArgs {
         let mut limits = file.to_limits();
         if let Some(n) = self.max_series_per_host {
             limits.max_series_per_host = n;
+        }
+        if let Some(n) = self.max_series_per_stream {
+            limits.max_series_per_stream = n;
         }
         if let Some(n) = self.max_samples_per_report {
             limits.max_samples_per_report = n;

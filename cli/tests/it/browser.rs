@@ -221,6 +221,7 @@ fn push_report(grpc: &str, token: Option<&str>, host: &str, os: &str, samples: V
                 seq: 1,
                 timestamp_ms: server::time::now_ms(),
                 samples,
+                ..Default::default()
             })),
         },
     ];

@@ -254,6 +254,7 @@ fn the_report_rate_flag_reaches_a_running_aggregator_with_two_minutes_of_burst()
                         labels: vec![],
                         value: 1.0,
                     }],
+                    ..Default::default()
                 };
                 tx.send(AgentMessage {
                     kind: Some(Kind::Report(report)),

@@ -11,6 +11,7 @@ mod backoff;
 mod collect;
 mod diskstats;
 mod failover;
+mod intern;
 mod journal;
 mod sensors;
 mod spool;
@@ -34,6 +35,7 @@ use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::
 use crate::time::now_ms;
 use crate::tls::ClientTls;
 use failover::Aggregators;
+use intern::SeriesIds;
 use transport::Transport;
 
 #[derive(Clone, Debug)]
@@ -105,6 +107,24 @@ const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
 struct Link {
     tx: mpsc::Sender<AgentMessage>,
     acks: Streaming<Ack>,
+    /// The series defined on this stream, once the aggregator has said
+    /// (in an ack) that it takes interned series; plain reports until then.
+    ids: Option<SeriesIds>,
+}
+
+impl Link {
+    /// Queues the report in the form this stream sends it.
+    fn send(&mut self, report: &proto::Report) -> Result<(), ()> {
+        let report = match &mut self.ids {
+            Some(ids) => ids.encode(report),
+            None => report.clone(),
+        };
+        self.tx
+            .try_send(AgentMessage {
+                kind: Some(Kind::Report(report)),
+            })
+            .map_err(|_| ())
+    }
 }
 
 /// Checks one `--aggregator` entry without connecting: `http://HOST:PORT`
@@ -214,8 +234,8 @@ pub async fn run(
                     tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
                 }
                 log_journal_error(&mut spool, spool_file);
-                if let Some(l) = &link
-                    && l.tx.try_send(AgentMessage { kind: Some(Kind::Report(report)) }).is_err()
+                if let Some(l) = &mut link
+                    && l.send(&report).is_err()
                 {
                     // The aggregator stopped reading: start over with a replay.
                     if aggregators.several() {
@@ -230,6 +250,12 @@ pub async fn run(
             }
             ack = next_ack(&mut link) => match ack {
                 Ok(Some(ack)) => {
+                    if let Some(l) = &mut link
+                        && l.ids.is_none()
+                        && ack.protocol >= 2
+                    {
+                        l.ids = Some(SeriesIds::new());
+                    }
                     if !link_proven {
                         link_proven = true;
                         last_failure = None;
@@ -441,6 +467,8 @@ async fn connect(
         kind: Some(Kind::Hello(hello.clone())),
     };
     let _ = tx.try_send(hello);
+    // The replay goes plain: whether this aggregator takes interned series
+    // is known from its first ack.
     for report in spool.iter() {
         let _ = tx.try_send(AgentMessage {
             kind: Some(Kind::Report(report.clone())),
@@ -459,6 +487,7 @@ async fn connect(
     Ok(Link {
         tx,
         acks: response.into_inner(),
+        ids: None,
     })
 }
 

@@ -25,10 +25,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::intern::StreamTable;
 use super::publish::Publisher;
 use super::rate::ReportRate;
 use super::reject_log::RejectLog;
-use super::validate::{Checked, SeriesIndex, check_report, normalize_host};
+use super::validate::{Checked, SeriesIndex, check_stream_report, normalize_host};
 use super::{Limits, Stats};
 use crate::bus::Update;
 use crate::event::encode_metrics;
@@ -136,6 +137,9 @@ async fn read_reports(
     };
     let mut host: Option<String> = None;
     let mut meta: Option<HostMeta> = None;
+    // The series this stream has defined (interned protocol); a new stream
+    // starts empty, so an agent defines its series again after a reconnect.
+    let mut table = StreamTable::new(ctx.limits.max_series_per_stream);
     loop {
         let message = tokio::select! {
             biased;
@@ -169,7 +173,7 @@ async fn read_reports(
                         agent_version: hello.agent_version,
                         interval_ms: hello.interval_ms,
                     };
-                    tracing::info!(%peer, host = %name, agent_version = %m.agent_version, "agent connected");
+                    tracing::info!(%peer, host = %name, agent_version = %m.agent_version, protocol = hello.protocol, "agent connected");
                     ctx.publisher.offer(Update::Meta {
                         host: name.clone(),
                         meta: m.clone(),
@@ -194,7 +198,8 @@ async fn read_reports(
                         return;
                     }
                 }
-                let mut checked = check_report(report, &ctx.limits, now_ms(), &ctx.series);
+                let mut checked =
+                    check_stream_report(report, &ctx.limits, now_ms(), &ctx.series, &mut table);
                 ctx.rejects.record(
                     &checked.accepted.host,
                     checked.accepted.seq,
@@ -357,5 +362,6 @@ fn to_ack(checked: &Checked, accepted: usize) -> Ack {
         accepted: accepted as u32,
         rejected: checked.rejected as u32,
         reasons,
+        protocol: proto::PROTOCOL,
     }
 }

@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_samples_per_report: usize,
     /// Most distinct series one host may create (cardinality cap).
     pub max_series_per_host: usize,
+    /// Most series one ingest stream may define (interned protocol): the
+    /// bound of its table, so a stream's memory stays bounded.
+    pub max_series_per_stream: usize,
     /// Oldest report accepted, relative to now: the raw tier's retention.
     pub max_age: Duration,
     /// Furthest into the future a report's timestamp may be (clock skew).
@@ -58,6 +61,8 @@ impl Default for Limits {
             max_label_value_len: 256,
             max_samples_per_report: 10_000,
             max_series_per_host: 10_000,
+            // Room for a relay carrying ten hosts at their cap.
+            max_series_per_stream: 100_000,
             max_age: Duration::from_secs(24 * 3600),
             max_future: Duration::from_secs(5 * 60),
             percent_tolerance: 1.0,

@@ -7,6 +7,7 @@
 
 mod auth;
 mod ingest;
+mod intern;
 mod limits;
 mod publish;
 mod push;
@@ -28,10 +29,13 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use auth::TokenCheck;
 pub use ingest::RETRY_AFTER_MS;
+pub use intern::StreamTable;
 pub use limits::{BURST_SECONDS, Limits};
 pub use push::{PushIngest, PushOutcome, PushSlot, Retry};
 pub use receive::routes as push_routes;
-pub use validate::{Checked, Rejection, SeriesIndex, check_report, normalize_host};
+pub use validate::{
+    Checked, Rejection, SeriesIndex, check_report, check_stream_report, normalize_host,
+};
 
 use crate::bus::SharedBus;
 use crate::conn::{ConnLimits, Gate};

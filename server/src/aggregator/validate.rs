@@ -6,10 +6,10 @@
 //! lower-cases host names, sorts labels and clamps tiny percent overshoot.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use super::Limits;
+use super::intern::{Resolved, StreamTable};
 use crate::model::{AcceptedReport, Point, SeriesKey};
 use crate::proto;
 
@@ -126,9 +126,32 @@ fn check_name(kind: &str, name: &str, max: usize) -> Result<(), String> {
 /// sum and every average over any step stays a finite number.
 pub const MAX_ABS_VALUE: f64 = 1e290;
 
+/// What a metric's name says about its values' range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// `_percent`: 0..100, tiny overshoot clamped.
+    Percent,
+    /// `_bytes` (also `_bytes_per_second`…): never negative.
+    Bytes,
+    /// Any finite value in range.
+    Plain,
+}
+
+impl Unit {
+    pub fn of(name: &str) -> Self {
+        if name.ends_with("_percent") {
+            Unit::Percent
+        } else if name.ends_with("_bytes") || name.contains("_bytes_") {
+            Unit::Bytes
+        } else {
+            Unit::Plain
+        }
+    }
+}
+
 /// Checks a value against what its name's unit allows, clamping tiny
 /// overshoot of percentages.
-fn check_value(name: &str, value: f64, limits: &Limits) -> Result<f64, String> {
+pub(super) fn check_value(unit: Unit, value: f64, limits: &Limits) -> Result<f64, String> {
     if !value.is_finite() {
         return Err(format!("value {value} is not a finite number"));
     }
@@ -137,45 +160,50 @@ fn check_value(name: &str, value: f64, limits: &Limits) -> Result<f64, String> {
             "value {value:e} is out of range: values from -1e290 to 1e290 are accepted, so that rollup sums stay finite"
         ));
     }
-    if name.ends_with("_percent") {
-        let tol = limits.percent_tolerance;
-        if value < -tol || value > 100.0 + tol {
-            return Err(format!(
-                "value {value} is outside 0..100 for a _percent metric"
-            ));
+    match unit {
+        Unit::Percent => {
+            let tol = limits.percent_tolerance;
+            if value < -tol || value > 100.0 + tol {
+                return Err(format!(
+                    "value {value} is outside 0..100 for a _percent metric"
+                ));
+            }
+            Ok(value.clamp(0.0, 100.0))
         }
-        return Ok(value.clamp(0.0, 100.0));
+        Unit::Bytes if value < 0.0 => Err(format!("value {value} is negative for a _bytes metric")),
+        _ => Ok(value),
     }
-    let is_bytes = name.ends_with("_bytes") || name.contains("_bytes_");
-    if is_bytes && value < 0.0 {
-        return Err(format!("value {value} is negative for a _bytes metric"));
-    }
-    Ok(value)
 }
 
-fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String, String)> {
+/// Checks a series' name and labels (once per sample in the plain form,
+/// once per definition in the interned one) and makes its key. On failure:
+/// the series as text, and why.
+pub(super) fn check_series(
+    name: String,
+    labels: Vec<proto::Label>,
+    limits: &Limits,
+) -> Result<(SeriesKey, Unit), (String, String)> {
     let series_text = || {
-        let labels: Vec<String> = sample
-            .labels
+        let shown: Vec<String> = labels
             .iter()
             .map(|l| format!("{}={:?}", truncate(&l.name), truncate(&l.value)))
             .collect();
-        if labels.is_empty() {
-            truncate(&sample.name).to_owned()
+        if shown.is_empty() {
+            truncate(&name).to_owned()
         } else {
-            format!("{}{{{}}}", truncate(&sample.name), labels.join(","))
+            format!("{}{{{}}}", truncate(&name), shown.join(","))
         }
     };
     let fail = |reason: String| (series_text(), reason);
-    check_name("metric", &sample.name, limits.max_name_len).map_err(fail)?;
-    if sample.labels.len() > limits.max_labels {
+    check_name("metric", &name, limits.max_name_len).map_err(fail)?;
+    if labels.len() > limits.max_labels {
         return Err(fail(format!(
             "{} labels; at most {} are accepted",
-            sample.labels.len(),
+            labels.len(),
             limits.max_labels
         )));
     }
-    for label in &sample.labels {
+    for label in &labels {
         check_name("label", &label.name, limits.max_name_len).map_err(fail)?;
         if label.value.len() > limits.max_label_value_len {
             return Err(fail(format!(
@@ -186,17 +214,21 @@ fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String
             )));
         }
     }
-    let value = check_value(&sample.name, sample.value, limits).map_err(fail)?;
-    let mut names: Vec<&str> = sample.labels.iter().map(|l| l.name.as_str()).collect();
+    let mut names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
         return Err(fail("a label name appears twice".into()));
     }
+    let unit = Unit::of(&name);
     // Every check passed: move the strings into the key instead of copying.
-    let key = SeriesKey::with_labels(
-        sample.name,
-        sample.labels.into_iter().map(|l| (l.name, l.value)),
-    );
+    let key = SeriesKey::with_labels(name, labels.into_iter().map(|l| (l.name, l.value)));
+    Ok((key, unit))
+}
+
+fn check_sample(sample: proto::Sample, limits: &Limits) -> Result<Point, (String, String)> {
+    let value = sample.value;
+    let (key, unit) = check_series(sample.name, sample.labels, limits)?;
+    let value = check_value(unit, value, limits).map_err(|reason| (key.to_string(), reason))?;
     Ok(Point { key, value })
 }
 
@@ -204,14 +236,32 @@ fn truncate(s: &str) -> &str {
     &s[..s.floor_char_boundary(64)]
 }
 
-/// Validates and normalizes one report at wall-clock time `now_ms`.
+/// Validates and normalizes one report at wall-clock time `now_ms`, outside
+/// any stream: a pushed report, or a test's. Interned samples in it refer to
+/// an empty table, so they are rejected as undefined.
 pub fn check_report(
     report: proto::Report,
     limits: &Limits,
     now_ms: i64,
     known: &SeriesIndex,
 ) -> Checked {
-    let total = report.samples.len();
+    let mut table = StreamTable::new(limits.max_series_per_stream);
+    check_stream_report(report, limits, now_ms, known, &mut table)
+}
+
+/// Validates and normalizes one report of a stream whose interned series
+/// are in `table`; the report's own definitions are added to it first, even
+/// when the report is refused as a whole, as its sender counts them sent.
+pub fn check_stream_report(
+    mut report: proto::Report,
+    limits: &Limits,
+    now_ms: i64,
+    known: &SeriesIndex,
+    table: &mut StreamTable,
+) -> Checked {
+    table.define(std::mem::take(&mut report.defs), limits);
+    let plain = report.samples.len();
+    let total = plain + report.ids.len();
     let whole = |host: String, reason: String| Checked {
         accepted: AcceptedReport {
             host,
@@ -262,47 +312,93 @@ pub fn check_report(
         Vec::with_capacity(total.min(limits.max_samples_per_report));
     let mut rejections = Vec::new();
     let mut rejected = 0;
-    // Series seen in this report, by hash; equal hashes are compared exactly.
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(candidates.capacity());
-    let hasher = std::collections::hash_map::RandomState::new();
-    for (i, sample) in report.samples.into_iter().enumerate() {
-        let index = i as i32;
+    // Series seen in this report: a key's hash is made once, with the key.
+    let mut seen: HashSet<SeriesKey> = HashSet::with_capacity(candidates.capacity());
+    let mut admit =
+        |index: i32, point: Point, rejected: &mut usize, rejections: &mut Vec<Rejection>| {
+            if seen.contains(&point.key) {
+                *rejected += 1;
+                rejections.push(Rejection {
+                    index,
+                    series: point.key.to_string(),
+                    reason: "the same series appears twice in one report".into(),
+                });
+                return;
+            }
+            seen.insert(point.key.clone());
+            candidates.push((index, point));
+        };
+    let over = |i: usize| Rejection {
+        index: i as i32,
+        series: String::new(),
+        reason: format!(
+            "report has {total} samples; at most {} per report are accepted (--max-samples-per-report), samples from index {i} on were dropped",
+            limits.max_samples_per_report
+        ),
+    };
+    let mut cut = false;
+    for (i, sample) in std::mem::take(&mut report.samples).into_iter().enumerate() {
         if i >= limits.max_samples_per_report {
             rejected += total - i;
-            rejections.push(Rejection {
-                index,
-                series: String::new(),
-                reason: format!(
-                    "report has {total} samples; at most {} per report are accepted (--max-samples-per-report), samples from index {i} on were dropped",
-                    limits.max_samples_per_report
-                ),
-            });
+            rejections.push(over(i));
+            cut = true;
             break;
         }
-        let point = match check_sample(sample, limits) {
-            Ok(p) => p,
+        match check_sample(sample, limits) {
+            Ok(point) => admit(i as i32, point, &mut rejected, &mut rejections),
             Err((series, reason)) => {
                 rejected += 1;
                 rejections.push(Rejection {
-                    index,
+                    index: i as i32,
                     series,
                     reason,
                 });
-                continue;
             }
-        };
-        let same = seen.entry(hasher.hash_one(&point.key)).or_default();
-        if same.iter().any(|&j| candidates[j].1.key == point.key) {
+        }
+    }
+    if !cut && report.ids.len() != report.values.len() {
+        rejected += report.ids.len();
+        rejections.push(Rejection {
+            index: -1,
+            series: String::new(),
+            reason: format!(
+                "report has {} series ids and {} values; each id needs exactly one value, so no interned sample of it was stored",
+                report.ids.len(),
+                report.values.len()
+            ),
+        });
+        cut = true;
+    }
+    if !cut {
+        for (k, (&id, &value)) in report.ids.iter().zip(&report.values).enumerate() {
+            let i = plain + k;
+            if i >= limits.max_samples_per_report {
+                rejected += total - i;
+                rejections.push(over(i));
+                break;
+            }
+            let index = i as i32;
+            let bad = match table.resolve(id) {
+                Resolved::Series(key, unit) => match check_value(unit, value, limits) {
+                    Ok(value) => {
+                        let point = Point {
+                            key: key.clone(),
+                            value,
+                        };
+                        admit(index, point, &mut rejected, &mut rejections);
+                        continue;
+                    }
+                    Err(reason) => (key.to_string(), reason),
+                },
+                Resolved::Bad(reason) => (format!("#{id}"), reason),
+            };
             rejected += 1;
             rejections.push(Rejection {
                 index,
-                series: point.key.to_string(),
-                reason: "the same series appears twice in one report".into(),
+                series: bad.0,
+                reason: bad.1,
             });
-            continue;
         }
-        same.push(candidates.len());
-        candidates.push((index, point));
     }
     let keys: Vec<&SeriesKey> = candidates.iter().map(|(_, p)| &p.key).collect();
     let admitted = known.admit_all(&host, &keys, limits.max_series_per_host);
@@ -356,6 +452,7 @@ mod tests {
             seq: 1,
             timestamp_ms: NOW,
             samples,
+            ..Default::default()
         }
     }
 

@@ -92,6 +92,7 @@ impl SimHost {
             seq,
             timestamp_ms,
             samples: self.samples.clone(),
+            ..Report::default()
         }
     }
 }

@@ -114,14 +114,13 @@ impl Fleet {
         }
         entry.last_seen_ms = m.ts;
         for v in &m.values {
-            let key = SeriesKey {
-                name: v.name.clone(),
-                labels: v
-                    .labels
+            let key = SeriesKey::from_sorted(
+                v.name.clone(),
+                v.labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
-            };
+            );
             entry.values.insert(key, v.value);
         }
     }
@@ -216,10 +215,7 @@ impl Fleet {
                 .into_iter()
                 .map(|v| {
                     (
-                        SeriesKey {
-                            name: v.name,
-                            labels: v.labels.into_iter().collect(),
-                        },
+                        SeriesKey::from_sorted(v.name, v.labels.into_iter().collect()),
                         v.value,
                     )
                 })

@@ -59,6 +59,7 @@ impl Grouper {
                 seq: 0,
                 timestamp_ms,
                 samples,
+                ..crate::proto::Report::default()
             })
             .collect()
     }

@@ -18,10 +18,10 @@ fn job(host: &str, ts: i64, series: std::ops::Range<usize>) -> WriteJob {
             .map(|i| Point {
                 // Long label values, so a few hundred new series need pages
                 // the database does not have.
-                key: SeriesKey {
-                    name: "filesystem_used_bytes".into(),
-                    labels: vec![("mount".into(), format!("/{i:0>120}"))],
-                },
+                key: SeriesKey::with_labels(
+                    "filesystem_used_bytes",
+                    [("mount", format!("/{i:0>120}"))],
+                ),
                 value: i as f64,
             })
             .collect(),

@@ -268,7 +268,7 @@ impl Reader {
             .map(|k| k.to_string())
             .collect();
         if same_metric.is_empty() {
-            let mut names: Vec<String> = series.into_iter().map(|k| k.name).collect();
+            let mut names: Vec<String> = series.into_iter().map(|k| k.name.clone()).collect();
             names.dedup();
             return Ok(StoreError::Query(format!(
                 "host {host} has no metric {:?}; its metrics: {}",

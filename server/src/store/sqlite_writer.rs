@@ -104,18 +104,16 @@ impl Engine for SqliteEngine {
                     ])?;
                 }
                 let mut samples = Vec::with_capacity(job.points.len());
+                // The host's series, found once per job; a key's hash was
+                // made with the key, so each lookup reads no string.
+                let known = self.series.get(&job.host);
                 for point in &job.points {
-                    let cached = self
-                        .series
-                        .get(&job.host)
-                        .and_then(|m| m.get(&point.key))
-                        .copied()
-                        .or_else(|| {
-                            learned
-                                .get(&job.host)
-                                .and_then(|m| m.get(&point.key))
-                                .copied()
-                        });
+                    let cached = known.and_then(|m| m.get(&point.key)).copied().or_else(|| {
+                        learned
+                            .get(&job.host)
+                            .and_then(|m| m.get(&point.key))
+                            .copied()
+                    });
                     let id = match cached {
                         Some(id) => id,
                         None => {

@@ -114,6 +114,7 @@ fn report(host: &str, seq: u64) -> Report {
             labels: vec![],
             value: 0.5,
         }],
+        ..Default::default()
     }
 }
 

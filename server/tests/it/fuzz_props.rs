@@ -120,6 +120,7 @@ fn report() -> impl Strategy<Value = Report> {
             seq,
             timestamp_ms,
             samples,
+            ..Default::default()
         })
 }
 

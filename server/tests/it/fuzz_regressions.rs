@@ -22,6 +22,7 @@ fn report(seq: u64, timestamp_ms: i64) -> Report {
             labels: vec![],
             value: 0.5,
         }],
+        ..Default::default()
     }
 }
 

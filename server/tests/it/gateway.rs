@@ -123,6 +123,7 @@ async fn a_client_gets_hello_snapshot_then_live_metrics_from_a_report() {
             seq: 1,
             timestamp_ms: ts,
             samples: vec![sample("cpu_usage_percent", 10.0)],
+            ..Default::default()
         })
         .await;
 
@@ -147,6 +148,7 @@ async fn a_client_gets_hello_snapshot_then_live_metrics_from_a_report() {
             seq: 2,
             timestamp_ms: ts + 1000,
             samples: vec![sample("cpu_usage_percent", 55.5)],
+            ..Default::default()
         })
         .await;
     let live = loop {
@@ -448,6 +450,7 @@ async fn a_host_that_appears_after_the_gateway_started_gets_its_metadata() {
                     labels: vec![],
                     value: 1.0,
                 }],
+                ..Default::default()
             })
             .await;
         let (status, body) = http_get(gw.addr, "/api/hosts/late-1", &[]).await;

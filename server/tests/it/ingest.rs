@@ -38,6 +38,7 @@ fn report(host: &str, seq: u64, ts: i64, samples: Vec<Sample>) -> Report {
         seq,
         timestamp_ms: ts,
         samples,
+        ..Default::default()
     }
 }
 
@@ -247,6 +248,7 @@ async fn samples_near_the_largest_float_leave_series_averages_finite() {
             labels: vec![],
             value,
         }],
+        ..Default::default()
     };
     for seq in 1..=3 {
         let ack = agent.send(report(seq, "too_big", 1.7e308)).await;

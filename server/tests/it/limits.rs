@@ -46,6 +46,7 @@ fn report(host: &str, seq: u64, ts: i64, samples: Vec<Sample>) -> Report {
         seq,
         timestamp_ms: ts,
         samples,
+        ..Default::default()
     }
 }
 
@@ -326,11 +327,13 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         })
         .with_subscriber(subscriber),
     );
+    // Stored first, then acked: wait for the agent to hear the last acks.
     assert!(
         eventually(Duration::from_secs(20), || reports_stored(
             dir.path(),
             "test-host"
-        ) >= 60 + 20)
+        ) >= 60 + 20
+            && log.text().contains("caught up"))
         .await,
         "the spool drained through the rate limit"
     );

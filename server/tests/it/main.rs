@@ -17,6 +17,7 @@ mod harness;
 mod host_collect;
 mod http_errors;
 mod ingest;
+mod interned;
 mod limits;
 mod pipeline;
 mod redis_bus;

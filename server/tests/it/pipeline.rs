@@ -56,7 +56,7 @@ async fn the_agent_stores_this_machines_cpu_memory_filesystem_and_network() {
         .unwrap()
         .into_iter()
         .filter(|(host, _)| host == "test-host")
-        .map(|(_, key)| key.name)
+        .map(|(_, key)| key.name.clone())
         .collect();
     for want in [
         "cpu_usage_percent",

@@ -163,6 +163,7 @@ fn load_report(host: &str, seq: u64) -> Report {
             labels: vec![],
             value: seq as f64,
         }],
+        ..Default::default()
     }
 }
 

@@ -68,6 +68,7 @@ async fn a_two_hour_backfill_over_grpc_lands_in_metrics_1m_and_metrics_1h() {
                         value: l,
                     },
                 ],
+                ..Default::default()
             })
             .await;
         assert_eq!(ack.accepted, 2, "{ack:?}");
