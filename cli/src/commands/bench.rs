@@ -206,6 +206,14 @@ pub struct IngestArgs {
     /// late-data path. Default: near now, the steady state of a live fleet
     #[arg(long)]
     pub backfill: bool,
+    /// Send every sample with its name and labels, as agents before protocol 2 do.
+    /// Default: each series defined once per stream, then ids and values
+    #[arg(long)]
+    pub plain: bool,
+    /// The aggregator's process id: its CPU over the run is reported (e.g.
+    /// `--aggregator-pid $(pgrep -f 'mon aggregator')`)
+    #[arg(long, value_name = "PID")]
+    pub aggregator_pid: Option<u32>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -345,6 +353,8 @@ fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {
         streams: a.streams,
         window: a.window,
         backfill: a.backfill,
+        plain: a.plain,
+        aggregator_pid: a.aggregator_pid,
     };
     config.validate()?;
     runtime(true)?.block_on(async move {

@@ -29,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
 use super::latency::{Latencies, ms};
+use super::process;
 use super::workload::{Shape, SimHost};
 use crate::agent::error_chain;
 use crate::proto::{AgentMessage, Hello, agent_message::Kind, ingest_client::IngestClient};
@@ -48,6 +49,11 @@ pub struct IngestBench {
     pub window: usize,
     /// Write 23 hours back (the late-data path) instead of near now.
     pub backfill: bool,
+    /// Send every sample with its name and labels (protocol 1) instead of
+    /// defining each series once per stream (protocol 2).
+    pub plain: bool,
+    /// The aggregator's process, whose CPU time the summary reports.
+    pub aggregator_pid: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,12 @@ pub struct IngestSummary {
     pub latencies: Latencies,
     /// True when the run was cut short by the shutdown signal.
     pub interrupted: bool,
+    /// The aggregator's CPU over the run, in cores (1.0 = one core busy).
+    pub aggregator_cores: Option<f64>,
+    /// This load generator's CPU over the run, in cores.
+    pub generator_cores: Option<f64>,
+    /// Bytes of the encoded reports sent, per sample.
+    pub bytes_per_sample: f64,
 }
 
 impl IngestSummary {
@@ -92,7 +104,7 @@ impl IngestSummary {
     pub fn render(&mut self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         format!(
-            "{}elapsed {:.1}s\nsamples accepted {} ({:.0}/s)\nreports acked {} ({:.0}/s)\nsamples rejected {}\nack latency p50 {} p99 {} max {}",
+            "{}elapsed {:.1}s\nsamples accepted {} ({:.0}/s)\nreports acked {} ({:.0}/s)\nsamples rejected {}\nack latency p50 {} p99 {} max {}\nwire {:.1} bytes/sample (encoded reports, steady state)\naggregator CPU {}\ngenerator CPU {}",
             if self.interrupted {
                 "interrupted: partial results\n"
             } else {
@@ -107,8 +119,25 @@ impl IngestSummary {
             ms(self.latencies.quantile(0.5)),
             ms(self.latencies.quantile(0.99)),
             ms(self.latencies.quantile(1.0)),
+            self.bytes_per_sample,
+            cores(self.aggregator_cores, "give --aggregator-pid to measure it"),
+            cores(self.generator_cores, "not available here"),
         )
     }
+}
+
+fn cores(c: Option<f64>, otherwise: &str) -> String {
+    match c {
+        Some(c) => format!("{:.0}% of a core", c * 100.0),
+        None => format!("not measured ({otherwise})"),
+    }
+}
+
+/// Bytes sent, counted by the streams.
+#[derive(Debug, Default)]
+struct Wire {
+    bytes: AtomicU64,
+    samples: AtomicU64,
 }
 
 impl IngestBench {
@@ -182,6 +211,13 @@ pub async fn run(
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let wire = Arc::new(Wire::default());
+    let cpu_at_start = (
+        config
+            .aggregator_pid
+            .and_then(|pid| process::cpu_nanos(pid).ok()),
+        process::cpu_nanos(std::process::id()).ok(),
+    );
     let start_ms = if config.backfill {
         now_ms() - 23 * 3600 * 1000
     } else {
@@ -201,6 +237,7 @@ pub async fn run(
             start_ms,
             stop.clone(),
             counters.clone(),
+            wire.clone(),
         )));
     }
 
@@ -210,6 +247,13 @@ pub async fn run(
     };
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let over_run = |before: Option<u64>, pid: Option<u32>| -> Option<f64> {
+        let after = process::cpu_nanos(pid?).ok()?;
+        Some(after.saturating_sub(before?) as f64 / 1e9 / secs)
+    };
+    let aggregator_cores = over_run(cpu_at_start.0, config.aggregator_pid);
+    let generator_cores = over_run(cpu_at_start.1, Some(std::process::id()));
     let mut latencies = Latencies::default();
     let mut failure = None;
     for task in tasks {
@@ -229,6 +273,10 @@ pub async fn run(
         samples_rejected: counters.samples_rejected.load(Ordering::Relaxed),
         latencies,
         interrupted,
+        aggregator_cores,
+        generator_cores,
+        bytes_per_sample: wire.bytes.load(Ordering::Relaxed) as f64
+            / wire.samples.load(Ordering::Relaxed).max(1) as f64,
     })
 }
 
@@ -239,6 +287,7 @@ async fn drive_stream(
     start_ms: i64,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    wire: Arc<Wire>,
 ) -> Result<Latencies, BenchError> {
     let (tx, rx) = mpsc::channel::<AgentMessage>(config.window + 1);
     tx.send(AgentMessage {
@@ -246,6 +295,11 @@ async fn drive_stream(
             host: hosts[0].name.clone(),
             agent_version: format!("bench-{}", env!("CARGO_PKG_VERSION")),
             interval_ms: config.interval.as_millis() as u64,
+            protocol: if config.plain {
+                1
+            } else {
+                crate::proto::PROTOCOL
+            },
             ..Hello::default()
         })),
     })
@@ -263,6 +317,16 @@ async fn drive_stream(
         let (window, sent, stop) = (window.clone(), sent.clone(), stop.clone());
         let interval_ms = config.interval.as_millis() as i64;
         let backfill = config.backfill;
+        let plain = config.plain;
+        // Each host's series take their own range of this stream's ids.
+        let first_ids: Vec<u32> = hosts
+            .iter()
+            .scan(0u32, |next, h| {
+                let first = *next;
+                *next += h.series() as u32;
+                Some(first)
+            })
+            .collect();
         tokio::spawn(async move {
             let mut seq = 0u64;
             let mut last_ts = i64::MIN;
@@ -275,7 +339,7 @@ async fn drive_stream(
                     simulated.min(now_ms()).max(last_ts.saturating_add(1))
                 };
                 last_ts = ts;
-                for host in &mut hosts {
+                for (host, &first_id) in hosts.iter_mut().zip(&first_ids) {
                     if stop.load(Ordering::Relaxed) {
                         break 'rounds;
                     }
@@ -284,7 +348,23 @@ async fn drive_stream(
                     };
                     permit.forget();
                     seq += 1;
-                    let report = host.report(seq, ts);
+                    let report = if plain {
+                        host.report(seq, ts)
+                    } else {
+                        host.interned_report(seq, ts, first_id, round == 0)
+                    };
+                    // Counted once a round in a hundred: encoding twice
+                    // would cost the generator what it measures.
+                    if round % 100 == 1 {
+                        wire.bytes.fetch_add(
+                            prost::Message::encoded_len(&report) as u64,
+                            Ordering::Relaxed,
+                        );
+                        wire.samples.fetch_add(
+                            (report.samples.len() + report.ids.len()) as u64,
+                            Ordering::Relaxed,
+                        );
+                    }
                     sent.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push_back(Instant::now());

@@ -4,7 +4,7 @@
 //! time-series database results. `Agent` sends what `mon agent` sends for a
 //! 4-core host, so `mon top` and the dashboard show a plausible fleet.
 
-use crate::proto::{Label, Report, Sample};
+use crate::proto::{Label, Report, Sample, SeriesDef};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -94,6 +94,52 @@ impl SimHost {
             samples: self.samples.clone(),
             ..Report::default()
         }
+    }
+
+    /// The next report in the interned form (protocol 2), its series under
+    /// the stream-local ids `first_id..`: defined in the first report of the
+    /// stream, then only ids and values. Nothing is copied but two vectors
+    /// of numbers, so the generator costs little of the machine it shares.
+    pub fn interned_report(
+        &mut self,
+        seq: u64,
+        timestamp_ms: i64,
+        first_id: u32,
+        define: bool,
+    ) -> Report {
+        let mut values = Vec::with_capacity(self.samples.len());
+        for s in &mut self.samples {
+            s.value = (s.value + fastrand::f64() * 2.0 - 1.0).clamp(0.0, 100.0);
+            values.push(s.value);
+        }
+        let ids = (first_id..first_id + self.samples.len() as u32).collect();
+        let defs = if define {
+            self.samples
+                .iter()
+                .zip(first_id..)
+                .map(|(s, id)| SeriesDef {
+                    id,
+                    name: s.name.clone(),
+                    labels: s.labels.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Report {
+            host: self.name.clone(),
+            seq,
+            timestamp_ms,
+            defs,
+            ids,
+            values,
+            ..Report::default()
+        }
+    }
+
+    /// Number of series the host sends.
+    pub fn series(&self) -> usize {
+        self.samples.len()
     }
 }
 
