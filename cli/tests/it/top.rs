@@ -142,9 +142,15 @@ fn top_in_tmux_shows_this_machine_and_q_restores_the_terminal() {
         serve.stderr_text()
     );
     assert!(screen.contains("● live"), "{screen}");
-    assert!(screen.contains("CPU TREND"), "the sparkline column: {screen}");
+    assert!(
+        screen.contains("CPU TREND"),
+        "the sparkline column: {screen}"
+    );
     let row = screen.lines().find(|l| l.contains(&host)).unwrap();
-    assert!(row.contains('·') || row.contains('█'), "a meter in the row: {row}");
+    assert!(
+        row.contains('·') || row.contains('█'),
+        "a meter in the row: {row}"
+    );
     assert!(
         screen.contains(&url),
         "the status bar names the server: {screen}"
