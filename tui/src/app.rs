@@ -93,7 +93,7 @@ impl App {
     pub fn key(&mut self, key: KeyEvent, now_ms: i64) -> Effect {
         let effect = keys::handle(&mut self.ui, &self.store, key, now_ms);
         if let Effect::FetchHistory(host) = &effect {
-            self.store.history_requested(host);
+            self.store.history_requested(host, self.ui.range_ms());
         }
         effect
     }
@@ -165,7 +165,8 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
                         Effect::FetchHistory(host) => {
                             let ifaces = app.interfaces(&host);
                             tokio::spawn(net::fetch_history(
-                                endpoint.clone(), host, ifaces, net::now_ms(), updates_tx.clone(),
+                                endpoint.clone(), host, ifaces, net::now_ms(), app.ui.range_ms(),
+                                updates_tx.clone(),
                             ));
                         }
                         Effect::None => {}
@@ -213,6 +214,9 @@ impl Drawn {
         let size = guard.terminal.size()?;
         // Header, borders and the status bar take six rows.
         app.ui.page = usize::from(size.height.saturating_sub(6)).max(1);
+        // The fleet table's rows: all but the status bar (2), the borders
+        // (2) and the header (1).
+        app.ui.table_rows = usize::from(size.height.saturating_sub(5));
         let frame = app.view(now);
         if self
             .last

@@ -7,14 +7,15 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::state::Store;
-use crate::view::{Column, Screen, Ui, fleet_order};
+use crate::view::{Column, RANGES, Screen, Ui, fleet_order};
 
 /// What a key asks of the app beyond changing the `Ui`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     None,
     Quit,
-    /// The host view opened: load its stored history.
+    /// The host view opened, or its range changed: load its stored
+    /// history for `Ui::range_ms`.
     FetchHistory(String),
 }
 
@@ -38,7 +39,7 @@ pub fn handle(ui: &mut Ui, store: &Store, key: KeyEvent, now_ms: i64) -> Effect 
     }
     match ui.screen.clone() {
         Screen::Fleet => fleet_key(ui, store, key.code, now_ms),
-        Screen::Host(_) => back_key(ui, key.code),
+        Screen::Host(host) => host_key(ui, host, key.code),
         Screen::Alerts => alerts_key(ui, store, key.code),
     }
 }
@@ -135,6 +136,21 @@ fn current_index(ui: &Ui, order: &[&crate::state::Host]) -> Option<usize> {
 fn sort_by(ui: &mut Ui, column: Column) {
     ui.sort = column;
     ui.descending = column.natural_descending();
+}
+
+/// `+` and `-` step the history range (`=` and `_` too: the same keys
+/// without or with shift); the charts then need that range's history.
+fn host_key(ui: &mut Ui, host: String, code: KeyCode) -> Effect {
+    let range = match code {
+        KeyCode::Char('+' | '=') => (ui.range + 1).min(RANGES.len() - 1),
+        KeyCode::Char('-' | '_') => ui.range.saturating_sub(1),
+        other => return back_key(ui, other),
+    };
+    if range == ui.range {
+        return Effect::None;
+    }
+    ui.range = range;
+    Effect::FetchHistory(host)
 }
 
 fn back_key(ui: &mut Ui, code: KeyCode) -> Effect {

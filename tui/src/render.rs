@@ -17,7 +17,8 @@ use ratatui::widgets::{
 };
 
 use crate::view::{
-    AlertsView, Body, Cell, ChartView, Column, CoreBar, FleetView, HostView, Level, StatusBar, View,
+    AlertsView, Body, Cell, ChartView, Column, CoreBar, FleetView, HostView, Level, Meter,
+    StatusBar, Trend, View, visible_rows,
 };
 
 /// The style of a level. Warn and alarm set both colours so the text stays
@@ -68,24 +69,94 @@ fn cell(c: &Cell, align: Alignment) -> TableCell<'static> {
     TableCell::from(Text::from(Line::from(c.text.clone()).alignment(align))).style(style(c.level))
 }
 
-const FLEET_WIDTHS: [Constraint; 9] = [
-    Constraint::Min(10),
-    Constraint::Length(11),
-    Constraint::Length(6),
-    Constraint::Length(6),
-    Constraint::Length(6),
-    Constraint::Length(6),
-    Constraint::Length(8),
-    Constraint::Length(8),
-    Constraint::Length(4),
-];
+/// Widths of the fleet table's fixed columns: AGE, LOAD, RX/s, TX/s, ALRT.
+const AGE_W: u16 = 11;
+const LOAD_W: u16 = 6;
+const RATE_W: u16 = 8;
+const ALERTS_W: u16 = 4;
+/// Room for a meter's figure, `100.0`.
+const FIGURE_W: u16 = 5;
+
+/// The fleet table's column widths for an inner width of `width`: the host
+/// column as wide as the names need, the fixed figures, then what is left
+/// shared by the three meters and the CPU sparkline.
+fn fleet_widths(width: u16, host_width: u16) -> [u16; 10] {
+    // Ten columns, nine gaps of one.
+    let fixed = AGE_W + LOAD_W + 2 * RATE_W + ALERTS_W + 9;
+    let host = host_width
+        .min(width.saturating_sub(fixed + 3 * FIGURE_W))
+        .max(4);
+    let spare = width.saturating_sub(fixed + host);
+    let spark = (spare / 4).min(crate::state::SPARK_LEN as u16);
+    let meter = ((spare - spark) / 3).max(FIGURE_W);
+    [
+        host, AGE_W, meter, LOAD_W, meter, meter, RATE_W, RATE_W, ALERTS_W, spark,
+    ]
+}
+
+/// The bar's colour for a level: green, yellow, red; no colour when faint.
+fn bar_style(level: Level) -> Style {
+    match level {
+        Level::Alarm => Style::new().fg(Color::Red),
+        Level::Warn => Style::new().fg(Color::Yellow),
+        Level::Faint => style(Level::Faint),
+        Level::Normal | Level::Good => Style::new().fg(Color::Green),
+    }
+}
+
+const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+
+/// A meter `width` wide: a bar in eighths of a cell, then the figure in the
+/// style of its level. Too narrow for a bar, the figure alone.
+fn meter_cell(m: &Meter, width: u16) -> TableCell<'static> {
+    let figure = Span::styled(
+        format!("{:>w$}", m.value.text, w = usize::from(FIGURE_W)),
+        style(m.value.level),
+    );
+    let bar_width = usize::from(width.saturating_sub(FIGURE_W + 1));
+    if bar_width < 3 {
+        return TableCell::from(Line::from(figure).alignment(Alignment::Right));
+    }
+    let eighths = (m.fill * (bar_width * 8) as f64).round() as usize;
+    let (full, part) = (eighths / 8, EIGHTHS[eighths % 8]);
+    let mut bar = "█".repeat(full);
+    bar.push_str(part);
+    let used = full + usize::from(!part.is_empty());
+    let rest = "·".repeat(bar_width.saturating_sub(used));
+    TableCell::from(Line::from(vec![
+        Span::styled(bar, bar_style(m.value.level)),
+        Span::styled(rest, style(Level::Faint)),
+        Span::raw(" "),
+        figure,
+    ]))
+}
+
+const SPARK_GLYPHS: [&str; 8] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"];
+
+/// The newest `width` values of a trend, one glyph each on a fixed 0–100
+/// scale (so a quiet host reads low), coloured by level, right-aligned so
+/// the newest value is at the right edge.
+fn trend_cell(trend: &Trend, width: u16) -> TableCell<'static> {
+    let points = trend.points();
+    let shown = &points[points.len().saturating_sub(usize::from(width))..];
+    let mut spans = Vec::with_capacity(shown.len() + 1);
+    let pad = usize::from(width) - shown.len();
+    if pad > 0 {
+        spans.push(Span::raw(" ".repeat(pad)));
+    }
+    for &(percent, level) in shown {
+        let glyph = SPARK_GLYPHS[(usize::from(percent) * 7 + 50) / 100];
+        spans.push(Span::styled(glyph, bar_style(level)));
+    }
+    TableCell::from(Line::from(spans))
+}
 
 fn render_fleet(frame: &mut Frame, area: Rect, fleet: &FleetView) {
     let arrow = if fleet.descending { "▼" } else { "▲" };
     let mut title = vec![Span::styled(
         format!(
             " Fleet {}/{} hosts · by {} {arrow} ",
-            fleet.rows.len(),
+            fleet.matched,
             fleet.total,
             fleet.sort.title()
         ),
@@ -116,42 +187,50 @@ fn render_fleet(frame: &mut Frame, area: Rect, fleet: &FleetView) {
         frame.render_widget(text, area);
         return;
     }
-    let header = Row::new(Column::ALL.iter().map(|&c| {
-        let mut text = c.title().to_owned();
-        if c == fleet.sort {
-            text.push_str(arrow);
-        }
-        let s = if c == fleet.sort {
-            title_style().add_modifier(Modifier::UNDERLINED)
-        } else {
-            title_style()
-        };
-        let align = if c == Column::Host {
-            Alignment::Left
-        } else {
-            Alignment::Right
-        };
-        TableCell::from(Text::from(Line::from(text).alignment(align))).style(s)
-    }));
-    // Only the rows that fit are turned into widgets: the table would skip
-    // the others anyway, after every cell of a large fleet had been copied.
+    let inner = block.inner(area);
+    let widths = fleet_widths(inner.width, fleet.host_width);
+    let mut header: Vec<TableCell> = Column::ALL
+        .iter()
+        .map(|&c| {
+            let mut text = c.title().to_owned();
+            if c == fleet.sort {
+                text.push_str(arrow);
+            }
+            let s = if c == fleet.sort {
+                title_style().add_modifier(Modifier::UNDERLINED)
+            } else {
+                title_style()
+            };
+            let align = if c == Column::Host {
+                Alignment::Left
+            } else {
+                Alignment::Right
+            };
+            TableCell::from(Text::from(Line::from(text).alignment(align))).style(s)
+        })
+        .collect();
+    let trend = if widths[9] >= 9 { "CPU TREND" } else { "TREND" };
+    header.push(TableCell::from(trend).style(title_style()));
+    // The view-model holds only the rows that fit; should the terminal be
+    // shorter than it was told, the selection still decides what shows.
     let (first, shown) = visible_rows(
         fleet.rows.len(),
         fleet.selected,
-        block.inner(area).height.saturating_sub(1),
+        usize::from(inner.height.saturating_sub(1)),
     );
     let rows = fleet.rows[first..first + shown].iter().map(|r| {
         let right = Alignment::Right;
         let row = Row::new([
             TableCell::from(r.host.clone()),
             cell(&r.age, right),
-            cell(&r.cpu, right),
+            meter_cell(&r.cpu, widths[2]),
             cell(&r.load, right),
-            cell(&r.memory, right),
-            cell(&r.disk, right),
+            meter_cell(&r.memory, widths[4]),
+            meter_cell(&r.disk, widths[5]),
             cell(&r.receive, right),
             cell(&r.transmit, right),
             cell(&r.alerts, right),
+            trend_cell(&r.cpu_trend, widths[9]),
         ]);
         if r.stale {
             row.style(stale_style())
@@ -159,26 +238,12 @@ fn render_fleet(frame: &mut Frame, area: Rect, fleet: &FleetView) {
             row
         }
     });
-    let table = Table::new(rows, FLEET_WIDTHS)
-        .header(header)
+    let table = Table::new(rows, widths.map(Constraint::Length))
+        .header(Row::new(header))
         .block(block)
         .row_highlight_style(selected_style());
     let mut state = TableState::default().with_selected(fleet.selected.map(|i| i - first));
     frame.render_stateful_widget(table, area, &mut state);
-}
-
-/// The rows a table `height` rows high shows of `len` one-line rows when
-/// `selected` must be visible, as (first, count): ratatui's own choice for
-/// a table scrolled from the top, so handing it only these rows draws the
-/// same screen.
-pub fn visible_rows(len: usize, selected: Option<usize>, height: u16) -> (usize, usize) {
-    let height = usize::from(height);
-    if height == 0 || len == 0 {
-        return (0, 0);
-    }
-    let selected = selected.map_or(0, |s| s.min(len - 1));
-    let first = (selected + 1).saturating_sub(height);
-    (first, height.min(len - first))
 }
 
 fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {
@@ -186,9 +251,15 @@ fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {
     if host.stale {
         title.push(Span::styled(" STALE ", style(Level::Alarm)));
     }
+    let range = Line::from(vec![
+        Span::styled(format!(" history {} ", host.range), title_style()),
+        Span::styled("+/- ", style(Level::Faint)),
+    ])
+    .alignment(Alignment::Right);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(Line::from(title));
+        .title(Line::from(title))
+        .title(range);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
@@ -217,20 +288,13 @@ fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {
     render_cores(frame, cores, &host.cores);
     let [cpu, memory, network] = Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(charts);
     let note = host.history_note.as_deref();
-    render_chart(frame, cpu, &host.cpu, host.window_s, note, [Color::Cyan]);
-    render_chart(
-        frame,
-        memory,
-        &host.memory,
-        host.window_s,
-        None,
-        [Color::Magenta],
-    );
+    render_chart(frame, cpu, &host.cpu, host, note, [Color::Cyan]);
+    render_chart(frame, memory, &host.memory, host, None, [Color::Magenta]);
     render_chart(
         frame,
         network,
         &host.network,
-        host.window_s,
+        host,
         None,
         [Color::Green, Color::Blue],
     );
@@ -336,7 +400,7 @@ fn render_chart<const N: usize>(
     frame: &mut Frame,
     area: Rect,
     chart: &ChartView,
-    window_s: f64,
+    host: &HostView,
     note: Option<&str>,
     colours: [Color; N],
 ) {
@@ -357,7 +421,7 @@ fn render_chart<const N: usize>(
                 .data(points)
         })
         .collect();
-    let minutes = (window_s / 60.0).round();
+    let window_s = host.window_s;
     let widget = Chart::new(datasets)
         .block(
             Block::default()
@@ -367,7 +431,7 @@ fn render_chart<const N: usize>(
         .x_axis(
             Axis::default()
                 .bounds([-window_s, 0.0])
-                .labels([format!("-{minutes}m"), "now".into()]),
+                .labels([format!("-{}", host.range), "now".into()]),
         )
         .y_axis(
             Axis::default()

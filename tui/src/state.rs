@@ -7,8 +7,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-/// How far back the history charts reach.
+/// How far back the history charts reach unless the host view asks for
+/// more: the default range, and the least every host keeps.
 pub const HISTORY_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// How many CPU values the fleet table's sparkline shows per host.
+pub const SPARK_LEN: usize = 40;
 
 /// Interval assumed for a host whose agent has not said hello.
 const DEFAULT_INTERVAL_MS: i64 = 5_000;
@@ -116,10 +120,13 @@ pub enum Update {
         retry_at_ms: i64,
         attempt: u32,
     },
-    /// Points from `GET /api/series`, oldest first.
+    /// Points from `GET /api/series`, oldest first, fetched for the
+    /// history range `range_ms`: an answer for a range the host view has
+    /// since left is dropped.
     History {
         host: String,
         chart: Chart,
+        range_ms: i64,
         points: Vec<(i64, f64)>,
     },
     HistoryFailed {
@@ -172,9 +179,23 @@ pub struct History {
     pub receive: VecDeque<(i64, f64)>,
     pub transmit: VecDeque<(i64, f64)>,
     pub status: HistoryStatus,
+    /// The range the host view last asked for; 0 until it asks.
+    pub range_ms: i64,
 }
 
 impl History {
+    /// How far back the points reach: the range asked for, and never less
+    /// than [`HISTORY_WINDOW_MS`], which every host keeps from the stream.
+    pub fn keep_ms(&self) -> i64 {
+        self.range_ms.max(HISTORY_WINDOW_MS)
+    }
+
+    fn clear(&mut self) {
+        for chart in [Chart::Cpu, Chart::Memory, Chart::Receive, Chart::Transmit] {
+            self.series_mut(chart).clear();
+        }
+    }
+
     fn series_mut(&mut self, chart: Chart) -> &mut VecDeque<(i64, f64)> {
         match chart {
             Chart::Cpu => &mut self.cpu,
@@ -185,15 +206,20 @@ impl History {
     }
 
     fn push(&mut self, chart: Chart, ts: i64, value: f64) {
+        let keep = self.keep_ms();
+        // Over a long range a live point closer than a few thousandths of
+        // the span to the last one adds nothing a chart could show; it
+        // would only grow a week's chart by a point a second.
+        let spacing = keep / 4_000;
         let series = self.series_mut(chart);
-        if series.back().is_some_and(|&(last, _)| last >= ts) {
+        if series
+            .back()
+            .is_some_and(|&(last, _)| last >= ts || ts - last < spacing)
+        {
             return;
         }
         series.push_back((ts, value));
-        while series
-            .front()
-            .is_some_and(|&(first, _)| first < ts - HISTORY_WINDOW_MS)
-        {
+        while series.front().is_some_and(|&(first, _)| first < ts - keep) {
             series.pop_front();
         }
     }
@@ -201,6 +227,7 @@ impl History {
     /// Puts stored points in front of the live ones: only those older than
     /// the first live point, so the live stream always wins where they meet.
     fn merge(&mut self, chart: Chart, points: Vec<(i64, f64)>) {
+        let keep = self.keep_ms();
         let series = self.series_mut(chart);
         let first_live = series.front().map_or(i64::MAX, |&(ts, _)| ts);
         let newest = series.back().map(|&(ts, _)| ts);
@@ -209,9 +236,67 @@ impl History {
             .filter(|&(ts, _)| ts < first_live)
             .collect();
         older.extend(series.drain(..));
-        let horizon = newest.or(older.back().map(|&(ts, _)| ts)).unwrap_or(0) - HISTORY_WINDOW_MS;
+        let horizon = newest.or(older.back().map(|&(ts, _)| ts)).unwrap_or(0) - keep;
         older.retain(|&(ts, _)| ts >= horizon);
         *series = older;
+    }
+}
+
+/// A host's last [`SPARK_LEN`] CPU percentages, whole numbers, in a fixed
+/// ring: the fleet table's sparkline. Pushing never allocates, so a fleet
+/// of a hundred hosts reporting every second costs nothing beyond the
+/// values it already stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spark {
+    values: [u8; SPARK_LEN],
+    /// Index of the oldest value.
+    start: u8,
+    len: u8,
+    /// The sample time of the newest value: a snapshot repeating a sample
+    /// adds nothing.
+    last_ms: i64,
+}
+
+impl Default for Spark {
+    fn default() -> Self {
+        Self {
+            values: [0; SPARK_LEN],
+            start: 0,
+            len: 0,
+            last_ms: i64::MIN,
+        }
+    }
+}
+
+impl Spark {
+    fn push(&mut self, ts: i64, percent: f64) {
+        if ts <= self.last_ms || !percent.is_finite() {
+            return;
+        }
+        self.last_ms = ts;
+        let value = percent.round().clamp(0.0, 100.0) as u8;
+        let len = usize::from(self.len);
+        let start = usize::from(self.start);
+        if len < SPARK_LEN {
+            self.values[(start + len) % SPARK_LEN] = value;
+            self.len += 1;
+        } else {
+            self.values[start] = value;
+            self.start = ((start + 1) % SPARK_LEN) as u8;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The values, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..self.len()).map(|i| self.values[(usize::from(self.start) + i) % SPARK_LEN])
     }
 }
 
@@ -225,6 +310,8 @@ pub struct Host {
     /// Time between this host's last two reports, when no `meta` says it.
     observed_interval_ms: Option<i64>,
     pub history: History,
+    /// Recent CPU values for the fleet table's sparkline.
+    pub cpu_spark: Spark,
 }
 
 impl Host {
@@ -355,6 +442,9 @@ impl Host {
                 self.sum("network_transmit_bytes_per_second"),
             ),
         ];
+        if let (Chart::Cpu, Some(cpu)) = points[0] {
+            self.cpu_spark.push(ts, cpu);
+        }
         for (chart, value) in points {
             if let Some(v) = value {
                 self.history.push(chart, ts, v);
@@ -529,9 +619,12 @@ impl Store {
             Update::History {
                 host,
                 chart,
+                range_ms,
                 points,
             } => {
-                if let Some(h) = self.hosts.get_mut(&host) {
+                if let Some(h) = self.hosts.get_mut(&host)
+                    && h.history.range_ms == range_ms
+                {
                     h.history.merge(chart, points);
                     h.history.status = HistoryStatus::Loaded;
                 }
@@ -576,9 +669,16 @@ impl Store {
         self.rate.record(now_ms);
     }
 
-    /// Notes that the host view asked the server for a host's history.
-    pub fn history_requested(&mut self, host: &str) {
+    /// Notes that the host view asked the server for `range_ms` of a
+    /// host's history. A different range than the charts hold empties
+    /// them: the answer brings the whole range at its tier's resolution,
+    /// and points of another tier would stay in front of it.
+    pub fn history_requested(&mut self, host: &str, range_ms: i64) {
         if let Some(h) = self.hosts.get_mut(host) {
+            if h.history.range_ms != 0 && h.history.range_ms != range_ms {
+                h.history.clear();
+            }
+            h.history.range_ms = range_ms;
             h.history.status = HistoryStatus::Loading;
         }
     }
@@ -610,6 +710,7 @@ mod tests {
             Update::History {
                 host: "a".into(),
                 chart: Chart::Cpu,
+                range_ms: 0,
                 points: vec![(8_000, 1.0), (9_000, 2.0), (10_000, 99.0), (11_000, 99.0)],
             },
             11_500,
@@ -637,5 +738,25 @@ mod tests {
         }
         // 50 events over seconds 1..=5, averaged over the 5 s before second 6.
         assert_eq!(store.updates_per_second(6_000), 10.0);
+    }
+
+    #[test]
+    fn the_sparkline_ring_keeps_the_newest_values_once_each() {
+        let mut store = Store::new("ws://x/ws", false);
+        for i in 0..(SPARK_LEN as i64 + 5) {
+            store.apply(Update::Metrics(sample("a", 1_000 * i, i as f64)), 1_000 * i);
+        }
+        // A snapshot repeating the newest sample adds nothing.
+        let last = 1_000 * (SPARK_LEN as i64 + 4);
+        store.apply(
+            Update::Snapshot {
+                hosts: vec![sample("a", last, 99.0)],
+                alerts: vec![],
+            },
+            last,
+        );
+        let spark: Vec<u8> = store.hosts["a"].cpu_spark.iter().collect();
+        let expected: Vec<u8> = (5..SPARK_LEN as u8 + 5).collect();
+        assert_eq!(spark, expected);
     }
 }

@@ -92,10 +92,11 @@ let page = null;
 let hostView = null;
 
 function parseRoute() {
-  const hash = window.location.hash.replace(/^#\/?/, "");
+  // `#/host/NAME?range=6h`: the part after `?` is the page's own state.
+  const [hash, query = ""] = window.location.hash.replace(/^#\/?/, "").split("?", 2);
   if (hash.startsWith("host/")) {
     try {
-      return { name: "host", host: decodeURIComponent(hash.slice("host/".length)) };
+      return { name: "host", host: decodeURIComponent(hash.slice("host/".length)), params: new URLSearchParams(query) };
     } catch {
       return { name: "fleet" };
     }
@@ -110,7 +111,7 @@ function showRoute() {
     hostView = null;
   }
   if (route.name === "host") {
-    hostView = new HostView(fleet, route.host, schedule);
+    hostView = new HostView(fleet, route.host, schedule, route.params);
     page = hostView;
   } else {
     page = route.name === "alerts" ? alertsPage : fleetPage;

@@ -1,6 +1,13 @@
 // chart.js — canvas drawing: sparklines for the fleet grid and time charts
 // for the host page.
 //
+// Hand-written rather than a vendored library: the charts need a few
+// things only (a time axis, lines, a min–max band, a shared cursor, drag to
+// zoom), and the page stays plain modules with no third-party code to keep
+// current. Time charts thin their points to the pixel width, keeping each
+// pixel column's first, lowest, highest and last value, so tens of
+// thousands of points cost one pass and a one-sample spike still shows.
+//
 // Canvases are sized to their CSS box times the device pixel ratio and
 // drawn in CSS pixels. Colours come from CSS custom properties, so light
 // and dark themes need no code here; `refreshColors()` re-reads them when
@@ -8,7 +15,7 @@
 // batches requests per animation frame).
 
 import { el, setText } from "./dom.js";
-import { clock } from "./format.js";
+import { clock, dateTime, monthDay } from "./format.js";
 
 let colorCache = new Map();
 
@@ -93,35 +100,55 @@ function niceCeiling(max) {
   return 10 * magnitude;
 }
 
-/** Merges two sorted point lists; on equal timestamps `newer` wins. */
-function mergePoints(older, newer) {
-  const byTs = new Map();
-  for (const p of older) byTs.set(p[0], p[1]);
-  for (const p of newer) byTs.set(p[0], p[1]);
-  return [...byTs.entries()].sort((a, b) => a[0] - b[0]);
+/** The first index whose timestamp is at or after `ts` (points sorted by time). */
+function lowerBound(points, ts) {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (points[mid][0] < ts) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 const PAD = { right: 10, top: 10, bottom: 22 };
-const TICK_STEPS_MS = [15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3];
+const MINUTE = 60e3;
+const HOUR = 3600e3;
+const DAY = 24 * HOUR;
+const TICK_STEPS_MS = [
+  15e3, 30e3, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+  HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY,
+];
+/** A drag narrower than this many pixels is a click, not a zoom. */
+const MIN_DRAG_PX = 5;
 
 /**
- * A line chart over a sliding time window (the last hour by default), one
- * line per series. `series` is `[{label, color}]` with `color` a CSS custom
- * property name; `format(value)` prints axis and legend values; `max` fixes
- * the axis (100 for percentages), otherwise it follows the data from
- * `minTop` up. Points are kept for `keepMs`, so a narrower window (`setWindow`)
- * can widen again without a refetch.
+ * A line chart over a time range, one line per series. `series` is
+ * `[{label, color}]` with `color` a CSS custom property name; `format(value)`
+ * prints axis and legend values; `max` fixes the axis (100 for
+ * percentages), otherwise it follows the data from `minTop` up.
+ *
+ * Points are `[ts, value, min, max]`: a rollup point of the store carries
+ * the lowest and highest sample of its bucket, drawn as a band around the
+ * line. `onHover(ts | null)` reports the cursor so every chart of a page
+ * can show it (`setHover`); `onZoom(from, to)` reports a drag across the
+ * plot.
  */
 export class TimeChart {
-  constructor({ title, series, format, max = null, minTop = 1, windowMs = 3600e3, keepMs = windowMs }) {
+  constructor({ title, series, format, max = null, minTop = 1, onHover = () => {}, onZoom = () => {} }) {
     this.series = series.map((s) => ({ ...s, points: [] }));
     this.format = format;
     this.max = max;
     this.minTop = minTop;
-    this.windowMs = windowMs;
-    this.keepMs = Math.max(keepMs, windowMs);
     this.gapMs = 15000;
-    this.hoverX = null;
+    this.hoverTs = null;
+    this.drag = null;
+    this.onHover = onHover;
+    this.onZoom = onZoom;
+    this.from = 0;
+    this.to = 1;
+    this.plot = null;
     this.canvas = el("canvas", { class: "chart-canvas", role: "img", "aria-label": title });
     this.legendValues = this.series.map(() => el("span", { class: "legend-value", text: "–" }));
     this.legendTime = el("span", { class: "legend-time" });
@@ -145,20 +172,52 @@ export class TimeChart {
       el("figcaption", {}, el("span", { class: "chart-title", text: title }), legend),
       this.canvas,
     );
-    this.canvas.addEventListener("mousemove", (e) => {
-      this.hoverX = e.offsetX;
-      this.draw();
+    this.listen();
+  }
+
+  listen() {
+    const c = this.canvas;
+    c.addEventListener("mousemove", (e) => {
+      if (this.drag) {
+        this.drag.x1 = this.clampX(e.offsetX);
+        this.draw();
+      }
+      this.onHover(this.tsAt(e.offsetX));
     });
-    this.canvas.addEventListener("mouseleave", () => {
-      this.hoverX = null;
-      this.draw();
+    c.addEventListener("mouseleave", () => this.onHover(null));
+    c.addEventListener("mousedown", (e) => {
+      if (e.button !== 0 || this.tsAt(e.offsetX) === null) return;
+      e.preventDefault();
+      const x = this.clampX(e.offsetX);
+      this.drag = { x0: x, x1: x };
+      const end = (up) => {
+        window.removeEventListener("mouseup", end);
+        const drag = this.drag;
+        this.drag = null;
+        if (!drag) return;
+        const rect = c.getBoundingClientRect();
+        drag.x1 = this.clampX(up.clientX - rect.left);
+        this.draw();
+        if (Math.abs(drag.x1 - drag.x0) < MIN_DRAG_PX) return;
+        const a = this.tsAt(Math.min(drag.x0, drag.x1));
+        const b = this.tsAt(Math.max(drag.x0, drag.x1));
+        if (a !== null && b !== null && b > a) this.onZoom(Math.round(a), Math.round(b));
+      };
+      window.addEventListener("mouseup", end);
     });
   }
 
-  /** Shows the last `ms` milliseconds. */
-  setWindow(ms) {
-    this.windowMs = ms;
-    this.keepMs = Math.max(this.keepMs, ms);
+  clampX(x) {
+    if (!this.plot) return x;
+    return Math.min(this.plot.x + this.plot.w, Math.max(this.plot.x, x));
+  }
+
+  /** The time under pixel `x` of the last drawing, or null outside the plot. */
+  tsAt(x) {
+    const p = this.plot;
+    if (!p || x < p.x - 2 || x > p.x + p.w + 2) return null;
+    const f = Math.min(1, Math.max(0, (x - p.x) / p.w));
+    return this.from + f * (this.to - this.from);
   }
 
   /** Gaps longer than this break the line instead of bridging them. */
@@ -166,34 +225,53 @@ export class TimeChart {
     this.gapMs = ms;
   }
 
-  /** Loads history for series `i`, keeping live points newer than it. */
+  /** The shared cursor's time, or null. */
+  setHover(ts) {
+    this.hoverTs = ts;
+  }
+
+  /** Replaces the history of series `i`, keeping live points newer than it. */
   setHistory(i, points) {
-    this.series[i].points = mergePoints(points, this.series[i].points);
+    const s = this.series[i];
+    const last = points.length > 0 ? points[points.length - 1][0] : -Infinity;
+    s.points = points.concat(s.points.filter((p) => p[0] > last));
+  }
+
+  /** Empties every series, e.g. before the history of another range. */
+  clear() {
+    for (const s of this.series) s.points = [];
+  }
+
+  /** Drops points older than `ts`, so a sliding window does not grow. */
+  trimBefore(ts) {
+    for (const s of this.series) {
+      const drop = lowerBound(s.points, ts);
+      if (drop > 0) s.points.splice(0, drop);
+    }
   }
 
   /** Appends one live point to series `i`. */
   append(i, ts, value) {
     const points = this.series[i].points;
     const last = points[points.length - 1];
-    if (!last || ts > last[0]) points.push([ts, value]);
-    else if (ts === last[0]) last[1] = value;
-    else this.series[i].points = mergePoints(points, [[ts, value]]);
+    if (!last || ts > last[0]) points.push([ts, value, value, value]);
+    else if (ts === last[0]) points[points.length - 1] = [ts, value, value, value];
+    else {
+      const at = lowerBound(points, ts);
+      if (points[at]?.[0] === ts) points[at] = [ts, value, value, value];
+      else points.splice(at, 0, [ts, value, value, value]);
+    }
   }
 
-  /** Redraws for the window ending at `now` (defaults to the last call's). */
-  draw(now = this.now ?? Date.now()) {
-    this.now = now;
-    const from = now - this.windowMs;
-    const keepFrom = now - this.keepMs - 60e3;
-    for (const s of this.series) {
-      let drop = 0;
-      while (drop < s.points.length && s.points[drop][0] < keepFrom) drop += 1;
-      if (drop > 0) s.points.splice(0, drop);
-    }
+  /** Redraws for the range `from`..`to` (defaults to the last call's). */
+  draw(from = this.from, to = this.to) {
+    this.from = from;
+    this.to = Math.max(to, from + 1);
     const box = prepare(this.canvas);
     if (!box) return;
     const { ctx, width, height } = box;
-    const top = this.axisTop(from);
+    const span = this.to - this.from;
+    const top = this.axisTop();
     ctx.font = "11px system-ui, sans-serif";
     // The value labels decide the left margin, so no unit is ever cut off.
     let labelWidth = 0;
@@ -207,30 +285,48 @@ export class TimeChart {
       w: Math.max(10, width - left - PAD.right),
       h: Math.max(10, height - PAD.top - PAD.bottom),
     };
-    const xOf = (ts) => plot.x + ((ts - from) / this.windowMs) * plot.w;
+    this.plot = plot;
+    const xOf = (ts) => plot.x + ((ts - this.from) / span) * plot.w;
     const yOf = (v) => plot.y + plot.h - (Math.max(0, v) / top) * plot.h;
-    this.drawAxes(ctx, plot, from, now, top, yOf);
+    this.drawAxes(ctx, plot, top, yOf);
     ctx.save();
     ctx.beginPath();
     ctx.rect(plot.x, plot.y - 1, plot.w, plot.h + 2);
     ctx.clip();
-    let drawn = 0;
+    let points = 0;
+    let columns = 0;
     this.series.forEach((s) => {
-      drawn += this.drawLine(ctx, s, cssColor(s.color), xOf, yOf, plot, from);
+      const drawn = this.drawSeries(ctx, s, cssColor(s.color), xOf, yOf, plot);
+      points += drawn.points;
+      columns += drawn.columns;
     });
     ctx.restore();
-    this.canvas.dataset.points = String(drawn);
-    this.drawHover(ctx, plot, from, xOf, yOf);
+    this.canvas.dataset.points = String(points);
+    this.canvas.dataset.from = String(Math.round(this.from));
+    this.canvas.dataset.to = String(Math.round(this.to));
+    this.canvas.dataset.columns = String(columns);
+    this.drawDrag(ctx, plot);
+    this.drawHover(ctx, plot, xOf, yOf);
   }
 
-  axisTop(from) {
+  /** The visible index range of a series' points, one either side so lines run to the edges. */
+  visible(points) {
+    const start = Math.max(0, lowerBound(points, this.from) - 1);
+    const end = Math.min(points.length, lowerBound(points, this.to + 1) + 1);
+    return [start, end];
+  }
+
+  axisTop() {
     if (this.max !== null) return this.max;
     let max = 0;
-    for (const s of this.series) for (const [ts, v] of s.points) if (ts >= from && v > max) max = v;
+    for (const s of this.series) {
+      const [start, end] = this.visible(s.points);
+      for (let i = start; i < end; i += 1) if (s.points[i][3] > max) max = s.points[i][3];
+    }
     return niceCeiling(Math.max(this.minTop, max * 1.1));
   }
 
-  drawAxes(ctx, plot, from, now, top, yOf) {
+  drawAxes(ctx, plot, top, yOf) {
     ctx.fillStyle = cssColor("--muted");
     ctx.strokeStyle = cssColor("--grid");
     ctx.lineWidth = 1;
@@ -245,60 +341,115 @@ export class TimeChart {
       ctx.stroke();
       ctx.fillText(this.format(v), plot.x - 6, y);
     }
-    const span = now - from;
-    const step = TICK_STEPS_MS.find((s) => (plot.w / span) * s >= 70) ?? 3600e3;
-    const seconds = step < 60e3;
+    const span = this.to - this.from;
+    const step = TICK_STEPS_MS.find((s) => (plot.w / span) * s >= 70) ?? 30 * DAY;
+    const label = step >= DAY ? monthDay : (t) => clock(t, step < MINUTE);
+    // Ticks fall on round local times (midnight for days).
+    const offset = new Date(this.from).getTimezoneOffset() * MINUTE;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (let t = Math.ceil(from / step) * step; t <= now; t += step) {
-      const x = plot.x + ((t - from) / span) * plot.w;
-      ctx.fillText(clock(t, seconds), x, plot.y + plot.h + 6);
+    for (let t = Math.ceil((this.from - offset) / step) * step + offset; t <= this.to; t += step) {
+      const x = plot.x + ((t - this.from) / span) * plot.w;
+      ctx.fillText(label(t), x, plot.y + plot.h + 6);
     }
   }
 
-  /** Draws one series; returns how many points it drew. */
-  drawLine(ctx, s, color, xOf, yOf, plot, from) {
-    const visible = s.points.filter((p) => p[0] >= from);
-    if (visible.length === 0) return 0;
-    const runs = [];
-    let run = [];
-    for (const p of visible) {
-      const prev = run[run.length - 1];
-      if (prev && p[0] - prev[0] > this.gapMs) {
-        runs.push(run);
-        run = [];
+  /**
+   * Thins the visible points of one series to pixel columns: each column
+   * keeps its first, lowest, highest and last value, and the band its
+   * lowest minimum and highest maximum. Returns the columns, `brk` marking
+   * one that starts after a gap.
+   */
+  columns(s, xOf) {
+    const [start, end] = this.visible(s.points);
+    const out = [];
+    let c = null;
+    let prevTs = null;
+    for (let i = start; i < end; i += 1) {
+      const [ts, v, lo, hi] = s.points[i];
+      const x = Math.round(xOf(ts));
+      const gap = prevTs !== null && ts - prevTs > this.gapMs;
+      prevTs = ts;
+      if (c && c.x === x && !gap) {
+        c.last = v;
+        if (v < c.min) c.min = v;
+        if (v > c.max) c.max = v;
+        if (lo < c.lo) c.lo = lo;
+        if (hi > c.hi) c.hi = hi;
+        continue;
       }
-      run.push(p);
+      c = { x, first: v, last: v, min: v, max: v, lo, hi, brk: gap || out.length === 0 };
+      out.push(c);
     }
-    runs.push(run);
+    return { columns: out, points: Math.max(0, end - start) };
+  }
+
+  /** Draws one series; returns how many points and pixel columns it drew. */
+  drawSeries(ctx, s, color, xOf, yOf, plot) {
+    const { columns, points } = this.columns(s, xOf);
+    if (columns.length === 0) return { points: 0, columns: 0 };
+    const runs = [];
+    for (const c of columns) {
+      if (c.brk) runs.push([]);
+      runs[runs.length - 1].push(c);
+    }
     const baseline = plot.y + plot.h;
     for (const r of runs) {
+      // The min–max band of rollup points: above along the highs, back
+      // along the lows.
+      if (r.some((c) => c.hi > c.lo)) {
+        ctx.beginPath();
+        r.forEach((c, i) => (i === 0 ? ctx.moveTo(c.x, yOf(c.hi)) : ctx.lineTo(c.x, yOf(c.hi))));
+        for (let i = r.length - 1; i >= 0; i -= 1) ctx.lineTo(r[i].x, yOf(r[i].lo));
+        ctx.closePath();
+        fillSoft(ctx, color, 0.22);
+      }
       ctx.beginPath();
-      r.forEach(([ts, v], i) => (i === 0 ? ctx.moveTo(xOf(ts), yOf(v)) : ctx.lineTo(xOf(ts), yOf(v))));
-      if (r.length === 1) ctx.lineTo(xOf(r[0][0]) + 1.5, yOf(r[0][1]));
+      r.forEach((c, i) => {
+        if (i === 0) ctx.moveTo(c.x, yOf(c.first));
+        else ctx.lineTo(c.x, yOf(c.first));
+        if (c.max !== c.min) {
+          ctx.lineTo(c.x, yOf(c.min));
+          ctx.lineTo(c.x, yOf(c.max));
+        }
+        ctx.lineTo(c.x, yOf(c.last));
+      });
+      if (r.length === 1) ctx.lineTo(r[0].x + 1.5, yOf(r[0].last));
       ctx.strokeStyle = color;
       ctx.lineWidth = 1.5;
       ctx.lineJoin = "round";
       ctx.stroke();
       // Fills of three or more lines stack into a block: lines only then.
       if (this.series.length > 2) continue;
-      ctx.lineTo(xOf(r[r.length - 1][0]), baseline);
-      ctx.lineTo(xOf(r[0][0]), baseline);
+      ctx.lineTo(r[r.length - 1].x, baseline);
+      ctx.lineTo(r[0].x, baseline);
       ctx.closePath();
-      fillSoft(ctx, color, 0.12);
+      fillSoft(ctx, color, 0.1);
     }
-    return visible.length;
+    return { points, columns: columns.length };
   }
 
-  /** The legend shows the latest values, or the values under the pointer. */
-  drawHover(ctx, plot, from, xOf, yOf) {
-    let at = null;
-    if (this.hoverX !== null && this.hoverX >= plot.x) {
-      at = from + ((this.hoverX - plot.x) / plot.w) * this.windowMs;
-    }
+  /** The span being dragged across, shaded. */
+  drawDrag(ctx, plot) {
+    if (!this.drag) return;
+    const x = Math.min(this.drag.x0, this.drag.x1);
+    const w = Math.abs(this.drag.x1 - this.drag.x0);
+    ctx.beginPath();
+    ctx.rect(x, plot.y, w, plot.h);
+    fillSoft(ctx, cssColor("--accent"), 0.18);
+  }
+
+  /** The legend shows the latest values, or the values at the shared cursor. */
+  drawHover(ctx, plot, xOf, yOf) {
+    const at = this.hoverTs !== null && this.hoverTs >= this.from && this.hoverTs <= this.to ? this.hoverTs : null;
     this.series.forEach((s, i) => {
       const point = at === null ? s.points[s.points.length - 1] : nearest(s.points, at);
-      setText(this.legendValues[i], point ? this.format(point[1]) : "–");
+      let text = "–";
+      if (point) {
+        text = this.format(point[1]);
+        if (point[3] > point[2]) text += ` (${this.format(point[2])}–${this.format(point[3])})`;
+      }
+      setText(this.legendValues[i], text);
       if (at !== null && point) {
         ctx.beginPath();
         ctx.arc(xOf(point[0]), yOf(point[1]), 3, 0, 2 * Math.PI);
@@ -306,27 +457,24 @@ export class TimeChart {
         ctx.fill();
       }
     });
-    setText(this.legendTime, at === null ? "" : clock(at, true));
+    const long = this.to - this.from > 20 * HOUR;
+    setText(this.legendTime, at === null ? "" : long ? dateTime(at) : clock(at, true));
+    this.legendTime.dataset.ts = at === null ? "" : String(Math.round(at));
     if (at !== null) {
+      const x = Math.round(xOf(at)) + 0.5;
       ctx.strokeStyle = cssColor("--muted");
       ctx.beginPath();
-      ctx.moveTo(Math.round(this.hoverX) + 0.5, plot.y);
-      ctx.lineTo(Math.round(this.hoverX) + 0.5, plot.y + plot.h);
+      ctx.moveTo(x, plot.y);
+      ctx.lineTo(x, plot.y + plot.h);
       ctx.stroke();
     }
   }
 }
 
-/** The point closest in time to `ts` (binary search over sorted points). */
+/** The point closest in time to `ts`. */
 function nearest(points, ts) {
   if (points.length === 0) return null;
-  let lo = 0;
-  let hi = points.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (points[mid][0] < ts) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = Math.min(points.length - 1, lowerBound(points, ts));
   const before = points[Math.max(0, lo - 1)];
   const after = points[lo];
   return Math.abs(before[0] - ts) < Math.abs(after[0] - ts) ? before : after;

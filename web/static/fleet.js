@@ -8,8 +8,12 @@
 // the viewport (tracked with an IntersectionObserver) skip their canvas
 // work until they scroll in. Sorting by a live value re-orders the grid at
 // most every two seconds so tiles do not jump under the pointer.
+//
+// Rows add a meter (a bar coloured by the same thresholds as the figure,
+// and as `mon top`'s fleet table) to CPU, memory and disk, and the host
+// column is as wide as the longest name shown.
 
-import { el, setAttr, setClass, setText } from "./dom.js";
+import { el, setAttr, setClass, setStyle, setText } from "./dom.js";
 import { drawSparkline } from "./chart.js";
 import * as fmt from "./format.js";
 
@@ -48,6 +52,21 @@ function setLevel(node, value, warn, crit) {
   const l = level(value, warn, crit);
   setClass(node, "level-warn", l === "warn");
   setClass(node, "level-crit", l === "crit");
+}
+
+/** Warning and critical thresholds, the same as `mon top`'s (`tui/src/view/mod.rs`). */
+const LEVELS = { cpu: [75, 90], mem: [80, 92], fs: [80, 90] };
+
+function meter() {
+  const fill = el("span", { class: "meter-fill" });
+  return { root: el("span", { class: "meter", "aria-hidden": "true" }, fill), fill };
+}
+
+/** Fills a meter to `value` percent, coloured like the figure beside it. */
+function setMeter(m, value, [warn, crit]) {
+  const pct = Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : 0;
+  setStyle(m.fill, "width", `${pct.toFixed(1)}%`);
+  setLevel(m.fill, value, warn, crit);
 }
 
 export class FleetView {
@@ -218,6 +237,9 @@ export class FleetView {
       return c * direction || a.name.localeCompare(b.name);
     });
     this.order = hosts.map((h) => h.name);
+    // The rows layout sizes its host column to the longest name shown.
+    const longest = hosts.reduce((n, h) => Math.max(n, h.name.length), 4);
+    setStyle(this.root, "--host-ch", `${Math.min(longest, 60)}ch`);
     let previous = null;
     for (const host of hosts) {
       let tile = this.tiles.get(host.name);
@@ -290,21 +312,24 @@ export class FleetView {
       load: cell("stat-value load-value"),
       cpuSpark: el("canvas", { class: "spark", "aria-hidden": "true" }),
       memSpark: el("canvas", { class: "spark", "aria-hidden": "true" }),
+      cpuMeter: meter(),
+      memMeter: meter(),
+      fsMeter: meter(),
     };
-    const metric = (label, value, spark, cls) =>
-      el("div", { class: `tile-metric ${cls}` }, el("span", { class: "metric-label", text: label }), value, spark);
+    const metric = (label, value, m, spark, cls) =>
+      el("div", { class: `tile-metric ${cls}` }, el("span", { class: "metric-label", text: label }), value, m.root, spark);
     const stat = (label, ...values) =>
       el("div", { class: "stat" }, el("span", { class: "stat-label", text: label }), ...values);
     const root = el(
       "a",
       { class: "tile", href: `#/host/${encodeURIComponent(name)}`, role: "listitem", dataset: { host: name } },
       el("div", { class: "tile-head" }, c.dot, el("span", { class: "tile-name", text: name, title: name }), c.badge, c.age),
-      metric("CPU", c.cpu, c.cpuSpark, "cpu"),
-      metric("Memory", c.mem, c.memSpark, "mem"),
+      metric("CPU", c.cpu, c.cpuMeter, c.cpuSpark, "cpu"),
+      metric("Memory", c.mem, c.memMeter, c.memSpark, "mem"),
       el(
         "div",
         { class: "tile-foot" },
-        stat("Disk", c.fs, c.fsMount),
+        stat("Disk", c.fs, c.fsMeter.root, c.fsMount),
         stat(
           "Net",
           el("span", { class: "net-line" }, el("span", { class: "arrow", text: "↓ " }), c.rx),
@@ -324,11 +349,14 @@ export class FleetView {
     const c = tile.cells;
     const s = host.summary;
     setText(c.cpu, fmt.percent(s.cpu));
-    setLevel(c.cpu, s.cpu, 75, 90);
+    setLevel(c.cpu, s.cpu, ...LEVELS.cpu);
+    setMeter(c.cpuMeter, s.cpu, LEVELS.cpu);
     setText(c.mem, fmt.percent(s.mem));
-    setLevel(c.mem, s.mem, 80, 92);
+    setLevel(c.mem, s.mem, ...LEVELS.mem);
+    setMeter(c.memMeter, s.mem, LEVELS.mem);
     setText(c.fs, fmt.percentWhole(s.fs));
-    setLevel(c.fs, s.fs, 80, 90);
+    setLevel(c.fs, s.fs, ...LEVELS.fs);
+    setMeter(c.fsMeter, s.fs, LEVELS.fs);
     setText(c.fsMount, s.fsMount);
     setAttr(c.fsMount, "title", s.fsMount);
     setText(c.rx, fmt.rate(s.rx));

@@ -79,3 +79,18 @@ export function clock(ts, withSeconds = false) {
   const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
   return withSeconds ? `${hm}:${pad(d.getSeconds())}` : hm;
 }
+
+/** Local `YYYY-MM-DD HH:MM:SS` (or without seconds), for range labels and the cursor. */
+export function dateTime(ts, withSeconds = true) {
+  const d = new Date(ts);
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${day} ${clock(ts, withSeconds)}`;
+}
+
+/** Local `MM-DD` for the time axis of ranges of days. */
+export function monthDay(ts) {
+  const d = new Date(ts);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}

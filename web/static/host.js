@@ -1,27 +1,25 @@
 // host.js — one host's page (`#/host/NAME`): its metadata, alerts, history
-// charts for the last hour and tables of the latest per-core, filesystem,
-// interface and disk values.
+// charts and tables of the latest per-core, filesystem, interface and disk
+// values.
 //
 // Charts start from `GET /api/series` and are continued by the live
 // `metrics` events of this host; events that arrive while the history is
 // loading are kept and merged. After every new `snapshot` (a reconnect, or
 // the stream fell behind) the history is fetched again, so a dropped link
 // leaves no silent gap in the charts.
+//
+// The range is a preset that slides with the clock (`?range=6h`) or a fixed
+// span (`?from=MS&to=MS`, from a drag across a chart or the custom fields),
+// kept in the URL's hash so a link shows the same view. The server picks
+// the tier from the range; rollup points bring their min–max band. A fixed
+// span takes no live points: it shows what is stored.
 
 import { getJson, labelQuery } from "./api.js";
 import { AlertList } from "./alerts.js";
 import { TimeChart } from "./chart.js";
-import { el, setClass, setStyle, setText, syncRows } from "./dom.js";
+import { el, setAttr, setClass, setStyle, setText, syncRows } from "./dom.js";
 import * as fmt from "./format.js";
-
-const HOUR_MS = 3600e3;
-
-/** The chart ranges on offer; history is always fetched for the longest. */
-const RANGES = [
-  { label: "5 min", ms: 300e3 },
-  { label: "15 min", ms: 900e3 },
-  { label: "1 hour", ms: HOUR_MS },
-];
+import { DEFAULT_PRESET, PRESETS, parseRange, rangeQuery } from "./range.js";
 
 /** The charts of the page: which metrics feed each line. */
 const CHARTS = [
@@ -111,6 +109,19 @@ class Table {
   }
 }
 
+const TIER_TEXT = {
+  raw: "every sample",
+  "1m": "1-minute averages, band: min–max",
+  "1h": "1-hour averages, band: min–max",
+};
+
+/** `YYYY-MM-DDTHH:MM:SS` in local time, the value of a datetime-local input. */
+function localInput(ts) {
+  const d = new Date(ts);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 /** Values of one metric keyed by a label, e.g. filesystem bytes by mount. */
 function byLabel(host, metric, label) {
   const map = new Map();
@@ -123,10 +134,14 @@ function naturalCompare(a, b) {
 }
 
 export class HostView {
-  constructor(fleet, name, schedule) {
+  /** `params`: the URL hash's query, which may hold the range. */
+  constructor(fleet, name, schedule, params = new URLSearchParams()) {
     this.fleet = fleet;
     this.name = name;
     this.schedule = schedule;
+    this.range = null;
+    this.zoomStack = [];
+    this.tier = null;
     this.chartsDirty = true;
     this.historyGeneration = 0;
     this.historyWanted = true;
@@ -136,6 +151,7 @@ export class HostView {
     this.alertsRendered = false;
     this.charts = new Map();
     this.element = this.build();
+    this.applyUrlRange(params);
     this.unsubscribe = fleet.subscribe((kind, hostName, frame) => this.onEvent(kind, hostName, frame));
   }
 
@@ -154,15 +170,39 @@ export class HostView {
     };
     this.alerts = new AlertList(this.fleet, { host: this.name, title: "Alerts", hideWhenEmpty: true });
     const charts = el("div", { class: "charts" });
-    this.rangeButtons = RANGES.map((r) =>
+    this.rangeButtons = PRESETS.map((p) =>
       el("button", {
         type: "button",
-        text: r.label,
-        dataset: { range: String(r.ms) },
-        "aria-pressed": String(r.ms === HOUR_MS),
-        onclick: () => this.setRange(r.ms),
+        text: p.key,
+        title: `the last ${p.label}`,
+        dataset: { range: p.key },
+        onclick: () => this.setRange({ preset: p.key }),
       }),
     );
+    this.zoomOut = el("button", {
+      type: "button",
+      class: "zoom-out",
+      text: "⟲ Zoom out",
+      title: "back to the range before the last zoom",
+      onclick: () => this.back(),
+    });
+    this.fromInput = el("input", { type: "datetime-local", step: "1", "aria-label": "From" });
+    this.toInput = el("input", { type: "datetime-local", step: "1", "aria-label": "To" });
+    this.custom = el(
+      "form",
+      {
+        class: "custom-range",
+        onsubmit: (e) => {
+          e.preventDefault();
+          this.applyCustom();
+        },
+      },
+      el("label", {}, "From ", this.fromInput),
+      el("label", {}, "To ", this.toInput),
+      el("button", { type: "submit", text: "Show" }),
+    );
+    this.rangeLabel = el("span", { class: "range-label" });
+    this.rangeNote = el("p", { class: "notice range-note", role: "status", hidden: true });
     for (const spec of CHARTS) {
       const chart = new TimeChart({
         title: spec.title,
@@ -170,7 +210,8 @@ export class HostView {
         format: spec.format,
         max: spec.max,
         minTop: spec.minTop,
-        windowMs: HOUR_MS,
+        onHover: (ts) => this.hover(ts),
+        onZoom: (from, to) => this.zoom(from, to),
       });
       chart.element.dataset.chart = spec.id;
       this.charts.set(spec.id, { spec, chart });
@@ -212,7 +253,15 @@ export class HostView {
       this.notice,
       el("div", { class: "stat-cards" }, Object.values(this.stats).map((s) => s.element)),
       this.alerts.element,
-      el("div", { class: "segmented range", role: "group", "aria-label": "Chart range" }, this.rangeButtons),
+      this.rangeNote,
+      el(
+        "div",
+        { class: "range-bar" },
+        el("div", { class: "segmented range", role: "group", "aria-label": "Chart range" }, this.rangeButtons),
+        this.zoomOut,
+        this.custom,
+        this.rangeLabel,
+      ),
       charts,
       this.historyStatus,
       el(
@@ -226,12 +275,87 @@ export class HostView {
     );
   }
 
-  /** Shows the last `ms` of every chart; the fetched hour stays loaded. */
-  setRange(ms) {
+  /** Applies the range of the URL, or the default with a note saying what was wrong. */
+  applyUrlRange(params) {
+    const { range, problem } = parseRange(params);
+    this.rangeNote.hidden = problem === null;
+    setText(this.rangeNote, problem ?? "");
+    this.setRange(range, { remember: false, replaceUrl: problem !== null });
+  }
+
+  /**
+   * Shows `range` ({preset} or {from, to}) on every chart and fetches its
+   * history. `remember` keeps the current range for "Zoom out".
+   */
+  setRange(range, { remember = true, replaceUrl = true } = {}) {
+    if (remember && this.range) this.zoomStack.push(this.range);
+    this.range = range;
     for (const button of this.rangeButtons) {
-      button.setAttribute("aria-pressed", String(Number(button.dataset.range) === ms));
+      setAttr(button, "aria-pressed", String(button.dataset.range === range.preset));
     }
-    for (const { chart } of this.charts.values()) chart.setWindow(ms);
+    this.zoomOut.disabled = this.zoomStack.length === 0 && range.preset === DEFAULT_PRESET;
+    const [from, to] = this.span();
+    this.fromInput.value = localInput(from);
+    this.toInput.value = localInput(to);
+    if (replaceUrl) {
+      const url = new URL(window.location.href);
+      url.hash = `#/host/${encodeURIComponent(this.name)}?${rangeQuery(range)}`;
+      window.history.replaceState(null, "", url);
+    }
+    for (const { chart } of this.charts.values()) chart.clear();
+    this.historyWanted = true;
+    this.chartsDirty = true;
+    this.updateRangeLabel();
+    this.schedule();
+  }
+
+  /** The range shown now as [from, to] in Unix ms. */
+  span() {
+    if (this.range.preset) {
+      const now = this.fleet.now();
+      return [now - PRESETS.find((p) => p.key === this.range.preset).ms, now];
+    }
+    return [this.range.from, this.range.to];
+  }
+
+  /** A drag across a chart: every chart shows that span. */
+  zoom(from, to) {
+    this.rangeNote.hidden = true;
+    this.setRange({ from, to });
+  }
+
+  /** Back to the range before the last zoom, or the default. */
+  back() {
+    this.rangeNote.hidden = true;
+    const previous = this.zoomStack.pop() ?? { preset: DEFAULT_PRESET };
+    this.setRange(previous, { remember: false });
+  }
+
+  applyCustom() {
+    const from = new Date(this.fromInput.value).getTime();
+    const to = new Date(this.toInput.value).getTime();
+    if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) {
+      this.rangeNote.hidden = false;
+      setText(this.rangeNote, `The custom range needs a From before its To (got “${this.fromInput.value || "nothing"}” to “${this.toInput.value || "nothing"}”).`);
+      return;
+    }
+    this.rangeNote.hidden = true;
+    this.setRange({ from, to });
+  }
+
+  updateRangeLabel() {
+    const [from, to] = this.span();
+    const preset = PRESETS.find((p) => p.key === this.range.preset);
+    const where = preset ? `the last ${preset.label}` : `${fmt.dateTime(from)} → ${fmt.dateTime(to)} (${fmt.duration(to - from)})`;
+    const tier = this.tier ? ` · ${TIER_TEXT[this.tier] ?? this.tier}` : "";
+    setText(this.rangeLabel, `${where}${tier}`);
+    this.rangeLabel.dataset.from = String(Math.round(from));
+    this.rangeLabel.dataset.to = String(Math.round(to));
+  }
+
+  /** The shared cursor: every chart shows the time and values under it. */
+  hover(ts) {
+    for (const { chart } of this.charts.values()) chart.setHover(ts);
     this.chartsDirty = true;
     this.schedule();
   }
@@ -251,7 +375,7 @@ export class HostView {
     if (kind === "snapshot") {
       this.historyWanted = true;
       this.chartsDirty = true;
-    } else if (kind === "metrics" && hostName === this.name) {
+    } else if (kind === "metrics" && hostName === this.name && this.range.preset) {
       this.appendLive(frame);
       this.chartsDirty = true;
     }
@@ -288,35 +412,53 @@ export class HostView {
     return n;
   }
 
-  /** Fetches the last hour of every chart line; newer requests supersede older ones. */
+  /** Fetches the range of every chart line; newer requests supersede older ones. */
   async loadHistory(host) {
     this.historyWanted = false;
     this.fetchedSeries = this.summedSeries(host);
     const generation = ++this.historyGeneration;
-    const to = this.fleet.now();
-    const from = to - HOUR_MS;
-    setText(this.historyStatus, "Loading the last hour…");
+    const [from, to] = this.span().map(Math.round);
+    setText(this.historyStatus, "Loading history…");
+    // Each line stands alone: a metric this host never sent (a machine
+    // without load15, say) must not take the other charts down with it.
     const jobs = [];
     for (const { spec, chart } of this.charts.values()) {
       spec.lines.forEach((line, i) => {
         const labelSets = this.labelSets(host, line);
-        jobs.push(this.fetchLine(line.metric, labelSets, from, to).then((points) => ({ chart, i, points })));
+        const name = `${spec.title} ${line.label}`;
+        jobs.push(
+          this.fetchLine(line.metric, labelSets, from, to).then(
+            (points) => ({ chart, i, points }),
+            (error) => ({ name, error }),
+          ),
+        );
       });
     }
-    try {
-      const results = await Promise.all(jobs);
-      if (generation !== this.historyGeneration) return;
-      for (const { chart, i, points } of results) chart.setHistory(i, points);
-      setText(this.historyStatus, "");
-    } catch (error) {
-      if (generation !== this.historyGeneration) return;
-      setText(this.historyStatus, `History unavailable (${error.message}); showing live values only.`);
+    const results = await Promise.all(jobs);
+    if (generation !== this.historyGeneration) return;
+    const loaded = results.filter((r) => !r.error);
+    const failed = results.filter((r) => r.error);
+    for (const { chart, i, points } of loaded) chart.setHistory(i, points.points);
+    this.tier = loaded.find((r) => r.points.tier)?.points.tier ?? null;
+    this.historyStepMs = Math.max(0, ...loaded.map((r) => r.points.stepMs));
+    this.updateRangeLabel();
+    const stored = loaded.reduce((n, r) => n + r.points.points.length, 0);
+    if (loaded.length === 0 && failed.length > 0) {
+      setText(this.historyStatus, `History unavailable (${failed[0].error.message}); showing live values only.`);
+    } else if (failed.length > 0) {
+      setText(this.historyStatus, `No stored history for ${failed.map((f) => f.name).join(", ")}.`);
+    } else {
+      setText(this.historyStatus, stored === 0 ? "Nothing stored for this range." : "");
     }
     this.chartsDirty = true;
     this.schedule();
   }
 
-  /** One metric's points over [from, to], summed across label sets by timestamp. */
+  /**
+   * One metric's points over [from, to] as `[ts, value, min, max]`, summed
+   * across label sets by timestamp (the band of a sum is the sum of the
+   * bands: an outer bound), with the tier and step the server chose.
+   */
   async fetchLine(metric, labelSets, from, to) {
     const answers = await Promise.all(
       labelSets.map((labels) => getJson("series", { host: this.name, metric, labels: labelQuery(labels), from, to })),
@@ -324,10 +466,22 @@ export class HostView {
     const sums = new Map();
     for (const answer of answers) {
       for (const p of Array.isArray(answer.points) ? answer.points : []) {
-        if (Number.isFinite(p.ts) && Number.isFinite(p.value)) sums.set(p.ts, (sums.get(p.ts) ?? 0) + p.value);
+        if (!Number.isFinite(p.ts) || !Number.isFinite(p.value)) continue;
+        const lo = Number.isFinite(p.min) ? p.min : p.value;
+        const hi = Number.isFinite(p.max) ? p.max : p.value;
+        const sum = sums.get(p.ts) ?? [p.ts, 0, 0, 0];
+        sum[1] += p.value;
+        sum[2] += lo;
+        sum[3] += hi;
+        sums.set(p.ts, sum);
       }
     }
-    return [...sums.entries()].sort((a, b) => a[0] - b[0]);
+    const first = answers[0] ?? {};
+    return {
+      points: [...sums.values()].sort((a, b) => a[0] - b[0]),
+      tier: typeof first.tier === "string" ? first.tier : null,
+      stepMs: Number.isFinite(first.step_ms) ? first.step_ms : 0,
+    };
   }
 
   render(changes) {
@@ -355,19 +509,25 @@ export class HostView {
   drawCharts() {
     this.chartsDirty = false;
     const host = this.fleet.hosts.get(this.name);
-    const gap = 3 * (host ? host.intervalMs() : 5000);
+    // A line breaks where three intervals (or three points of the tier) pass without a point.
+    const gap = 3 * Math.max(host ? host.intervalMs() : 5000, this.historyStepMs ?? 0);
+    const [from, to] = this.span();
     for (const { chart } of this.charts.values()) {
       chart.setGap(Math.max(gap, 5000));
-      chart.draw(this.fleet.now());
+      if (this.range.preset) chart.trimBefore(from - 60e3);
+      chart.draw(from, to);
     }
   }
 
-  /** Slides the chart window and ticks the age; called every second. */
+  /** Slides a preset's window and ticks the age; called every second. */
   tick() {
     const host = this.fleet.hosts.get(this.name);
     if (host) this.updateAge(host);
     this.alerts.tick();
-    this.drawCharts();
+    if (this.range.preset) {
+      this.updateRangeLabel();
+      this.drawCharts();
+    }
   }
 
   updateAge(host) {

@@ -165,12 +165,13 @@ fn the_dashboard_shows_this_machine_live_and_its_host_page_draws_history() {
     );
     // A fresh server has minutes of history, not an hour: zoom in for the
     // picture, and make the window tall enough for the tables.
-    browser.eval("document.querySelector('[data-range=\"300000\"]').click(); return true");
+    browser.eval("document.querySelector('[data-range=\"5m\"]').click(); return true");
     browser.resize(1360, 1500);
     browser.wait_for(
         "the 5-minute range to be selected",
         WAIT,
-        "return document.querySelector('[data-range=\"300000\"]').getAttribute('aria-pressed') === 'true'",
+        "return document.querySelector('[data-range=\"5m\"]').getAttribute('aria-pressed') === 'true' \
+           && location.hash.endsWith('?range=5m')",
     );
     std::thread::sleep(Duration::from_millis(300));
     browser.screenshot(&artifact("dashboard-host.png"));
@@ -430,4 +431,401 @@ fn hue(rgb: &Value) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// Streams `reports` of `host` (timestamp, CPU percent; memory follows at
+/// half) over one gRPC stream after a hello, and waits for every ack.
+fn push_history(grpc: &str, host: &str, reports: &[(i64, f64)]) {
+    let mut messages = vec![AgentMessage {
+        kind: Some(Kind::Hello(Hello {
+            host: host.into(),
+            os: "Linux".into(),
+            agent_version: "test".into(),
+            interval_ms: 10_000,
+            ..Hello::default()
+        })),
+    }];
+    for (seq, &(ts, cpu)) in reports.iter().enumerate() {
+        messages.push(AgentMessage {
+            kind: Some(Kind::Report(Report {
+                host: host.into(),
+                seq: seq as u64 + 1,
+                timestamp_ms: ts,
+                samples: vec![
+                    sample("cpu_usage_percent", vec![], cpu),
+                    sample("memory_used_percent", vec![], cpu / 2.0),
+                    sample("load1", vec![], cpu / 50.0),
+                ],
+            })),
+        });
+    }
+    let expected = reports.len();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let channel = tonic::transport::Channel::from_shared(grpc.to_owned())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = IngestClient::new(channel);
+            let (tx, rx) = tokio::sync::mpsc::channel(expected + 1);
+            for message in messages {
+                tx.send(message).await.unwrap();
+            }
+            let mut acks = client
+                .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .unwrap()
+                .into_inner();
+            for _ in 0..expected {
+                let ack = tokio::time::timeout(Duration::from_secs(20), acks.message())
+                    .await
+                    .expect("an ack within 20s")
+                    .unwrap()
+                    .expect("an ack");
+                assert_eq!(ack.rejected, 0, "{ack:?}");
+            }
+            drop(tx);
+        });
+}
+
+/// The `from`/`to` of every `/api/series` request the page made for `metric`.
+fn series_requests(browser: &Browser, metric: &str) -> Vec<(i64, i64)> {
+    let urls = browser.eval(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/api/series?'))",
+    );
+    urls.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| {
+            let url = u.as_str()?;
+            if !url.contains(&format!("metric={metric}&"))
+                && !url.ends_with(&format!("metric={metric}"))
+            {
+                return None;
+            }
+            let param = |name: &str| -> Option<i64> {
+                url.split(['?', '&'])
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))?
+                    .parse()
+                    .ok()
+            };
+            Some((param("from")?, param("to")?))
+        })
+        .collect()
+}
+
+#[test]
+fn dragging_across_a_chart_zooms_every_chart_keeps_the_range_in_the_url_and_asks_the_api_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_in(dir.path(), "127.0.0.1:0", &["--no-agent"]);
+    // Two hours of reports every 10 s: a slow wave, and one spike to 100%
+    // an hour ago.
+    let now = server::time::now_ms();
+    let reports: Vec<(i64, f64)> = (0..720)
+        .map(|i| {
+            let ts = now - 7_200_000 + i * 10_000;
+            let cpu = if i == 360 {
+                100.0
+            } else {
+                30.0 + 20.0 * (i as f64 / 40.0).sin()
+            };
+            (ts, cpu)
+        })
+        .collect();
+    push_history(&serve.grpc, "zoom-probe", &reports);
+
+    let browser = Browser::launch();
+    browser.record_page_errors();
+    browser.goto(&format!("{}#/host/zoom-probe?range=6h", serve.dashboard));
+    let cpu = "document.querySelector('[data-chart=\"cpu\"] canvas')";
+    let drawn = browser.wait_for(
+        "the CPU chart to draw the stored two hours",
+        WAIT,
+        &format!("const c = {cpu}; return c && Number(c.dataset.points) >= 700 ? {{points: Number(c.dataset.points), columns: Number(c.dataset.columns), width: c.clientWidth}} : null"),
+    );
+    // Thinned to the pixel width: no more columns than the canvas is wide.
+    assert!(
+        drawn["columns"].as_i64().unwrap() <= drawn["width"].as_i64().unwrap(),
+        "{drawn}"
+    );
+    let label = browser.eval("return document.querySelector('.range-label').textContent");
+    assert!(
+        label.as_str().unwrap().starts_with("the last 6 hours"),
+        "{label}"
+    );
+    let asked = series_requests(&browser, "cpu_usage_percent");
+    assert!(
+        asked
+            .iter()
+            .any(|&(f, t)| (t - f - 6 * 3_600_000).abs() < 5_000),
+        "the page asked /api/series for six hours: {asked:?}"
+    );
+
+    // A real drag across the middle of the plot, left to right.
+    let rect = browser.eval(&format!(
+        "const r = {cpu}.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]"
+    ));
+    let r: Vec<f64> = serde_json::from_value(rect).unwrap();
+    let y = (r[1] + r[3] / 2.0) as i64;
+    let x0 = (r[0] + r[2] * 0.55) as i64;
+    let x1 = (r[0] + r[2] * 0.8) as i64;
+    browser.pointer(&[(x0, y), ((x0 + x1) / 2, y), (x1, y)], true);
+    let hash = browser.wait_for(
+        "the URL to carry the zoomed range",
+        WAIT,
+        "return /from=\\d+&to=\\d+$/.test(location.hash) ? location.hash : null",
+    );
+    let hash = hash.as_str().unwrap();
+    let param = |name: &str| -> i64 {
+        hash.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (from, to) = (param("from"), param("to"));
+    assert!(hash.starts_with("#/host/zoom-probe?"), "{hash}");
+    // A quarter of the canvas (a little more of the plot, which leaves out
+    // the axis labels) of six hours, ending within the last 2.5 hours.
+    let span = to - from;
+    assert!(
+        (4_000_000..8_000_000).contains(&span),
+        "a drag over a quarter of 6 h zooms to about 1.5 h, not {span} ms"
+    );
+    assert!(
+        from > now - 6 * 3_600_000 && to <= server::time::now_ms(),
+        "{from}..{to}"
+    );
+    // Every chart follows, the label says the span, and the page asked the
+    // API for exactly that range.
+    browser.wait_for(
+        "every chart to draw the zoomed range, the CPU chart with its stored points",
+        WAIT,
+        &format!(
+            "const cs = [...document.querySelectorAll('.chart-canvas')]; \
+             return cs.length === 4 && cs.every(c => c.dataset.from === '{from}' && c.dataset.to === '{to}') \
+               && Number(cs[0].dataset.points) > 100 ? cs.map(c => Number(c.dataset.points)) : null"
+        ),
+    );
+    let label = browser.eval(
+        "const l = document.querySelector('.range-label'); return [l.textContent, l.dataset.from, l.dataset.to]",
+    );
+    assert_eq!(label[1], from.to_string(), "{label}");
+    assert_eq!(label[2], to.to_string(), "{label}");
+    assert!(label[0].as_str().unwrap().contains(" → "), "{label}");
+    assert!(
+        label[0].as_str().unwrap().contains("every sample"),
+        "raw tier: {label}"
+    );
+    browser.wait_for(
+        "a request for the zoomed range",
+        WAIT,
+        &format!(
+            "return performance.getEntriesByType('resource').some(e => e.name.includes('metric=memory_used_percent') \
+               && e.name.includes('from={from}&to={to}'))"
+        ),
+    );
+    assert!(series_requests(&browser, "cpu_usage_percent").contains(&(from, to)));
+
+    // The cursor over one chart shows its time and values on every chart.
+    let mx = (r[0] + r[2] * 0.6) as i64;
+    browser.pointer(&[(mx, y)], false);
+    let hover = browser.wait_for(
+        "the shared cursor on every chart",
+        WAIT,
+        "const ts = [...document.querySelectorAll('.legend-time')].map(l => l.dataset.ts); \
+         const values = [...document.querySelectorAll('.legend-value')].map(v => v.textContent); \
+         return ts.length === 4 && ts.every(t => t !== '' && t === ts[0]) \
+           ? {ts: Number(ts[0]), time: document.querySelector('.legend-time').textContent, values} : null",
+    );
+    let at = hover["ts"].as_i64().unwrap();
+    assert!((from..=to).contains(&at), "{hover}");
+    assert!(
+        hover["time"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .filter(|&c| c == ':')
+            .count()
+            == 2,
+        "the exact time, to the second: {hover}"
+    );
+    assert!(
+        hover["values"][0].as_str().unwrap().ends_with('%'),
+        "{hover}"
+    );
+    browser.screenshot(&artifact("dashboard-zoomed.png"));
+
+    // Zoom out returns to six hours, in the URL too.
+    browser.eval("document.querySelector('.zoom-out').click(); return true");
+    browser.wait_for(
+        "the 6 h preset back after zooming out",
+        WAIT,
+        "return location.hash.endsWith('?range=6h') \
+           && document.querySelector('[data-range=\"6h\"]').getAttribute('aria-pressed') === 'true'",
+    );
+
+    // 24 hours reads the 1-minute tier: its band keeps the spike, which
+    // averages would flatten.
+    browser.eval("document.querySelector('[data-range=\"24h\"]').click(); return true");
+    let label = browser.wait_for(
+        "the 1-minute tier for 24 hours",
+        WAIT,
+        "const t = document.querySelector('.range-label').textContent; return t.includes('1-minute') ? t : null",
+    );
+    assert!(
+        label.as_str().unwrap().starts_with("the last 24 hours"),
+        "{label}"
+    );
+    // The cursor near the right edge (within the stored two hours) is on a
+    // minute of six samples: the legend gives its average and its range.
+    browser.pointer(&[((r[0] + r[2] * 0.97) as i64, y)], false);
+    let legend = browser.wait_for(
+        "the legend to show a rollup point's min–max",
+        WAIT,
+        "const v = document.querySelector('[data-chart=\"cpu\"] .legend-value').textContent; \
+         return /^\\d+% \\(\\d+%–\\d+%\\)$/.test(v) ? v : null",
+    );
+    assert!(legend.as_str().unwrap().contains('%'), "{legend}");
+    assert_eq!(
+        browser.page_errors(),
+        Vec::<String>::new(),
+        "the page ran without errors"
+    );
+}
+
+#[test]
+fn a_malformed_range_in_the_url_falls_back_to_the_last_hour_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_in(dir.path(), "127.0.0.1:0", &["--no-agent"]);
+    let now = server::time::now_ms();
+    let reports: Vec<(i64, f64)> = (0..30)
+        .map(|i| (now - 300_000 + i * 10_000, 40.0))
+        .collect();
+    push_history(&serve.grpc, "range-probe", &reports);
+    let browser = Browser::launch();
+    browser.record_page_errors();
+    for bad in [
+        "range=banana",
+        "from=yesterday&to=now",
+        "from=1764180000000&to=1764170000000",
+    ] {
+        browser.goto(&format!("{}#/host/range-probe?{bad}", serve.dashboard));
+        let shown = browser.wait_for(
+            &format!("the note about {bad} and a drawn chart"),
+            WAIT,
+            "const n = document.querySelector('.range-note'); \
+             const c = document.querySelector('[data-chart=\"cpu\"] canvas'); \
+             return n && !n.hidden && c && Number(c.dataset.points) > 0 \
+               ? {note: n.textContent, hash: location.hash, label: document.querySelector('.range-label').textContent} : null",
+        );
+        let note = shown["note"].as_str().unwrap();
+        let named = bad.split('&').next().unwrap();
+        assert!(note.contains(named), "the note names {named}: {note}");
+        assert!(
+            note.contains("showing the last hour") && note.contains("range=5m"),
+            "{note}"
+        );
+        assert_eq!(shown["hash"], "#/host/range-probe?range=1h", "{shown}");
+        assert!(
+            shown["label"]
+                .as_str()
+                .unwrap()
+                .starts_with("the last hour"),
+            "{shown}"
+        );
+        // Reload: the same page again, not a cached view.
+        browser.goto("about:blank");
+    }
+    assert_eq!(browser.page_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn the_fleet_rows_show_meters_coloured_by_threshold_and_a_host_column_as_wide_as_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_in(dir.path(), "127.0.0.1:0", &["--no-agent"]);
+    let fs = |v: f64| {
+        sample(
+            "filesystem_used_percent",
+            vec![label("fstype", "ext4"), label("mount", "/")],
+            v,
+        )
+    };
+    for (host, cpu, disk) in [("busy-1", 95.0, 85.0), ("idle-1", 5.0, 10.0)] {
+        push_report(
+            &serve.grpc,
+            None,
+            host,
+            "Linux",
+            vec![
+                sample("cpu_usage_percent", vec![], cpu),
+                sample("memory_used_percent", vec![], 50.0),
+                fs(disk),
+            ],
+        );
+    }
+    let browser = Browser::launch();
+    browser.record_page_errors();
+    browser.goto(&serve.dashboard);
+    browser.wait_for(
+        "both tiles",
+        WAIT,
+        "return document.querySelectorAll('.tile').length === 2",
+    );
+    let meters = "const m = (h, k) => { const f = document.querySelector(`[data-host=\"${h}\"].tile .${k} .meter-fill`) \
+                    ?? document.querySelector(`[data-host=\"${h}\"].tile .stat .meter-fill`); \
+                    return {width: f.style.width, cls: f.className, shown: f.parentNode.offsetWidth > 0, \
+                            colour: getComputedStyle(f).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)}; };";
+    let cards = browser.eval(&format!("{meters} return m('busy-1', 'cpu')"));
+    assert_eq!(
+        cards["shown"], false,
+        "cards keep their sparklines, no meters: {cards}"
+    );
+    browser.eval("document.querySelector('[data-layout=\"rows\"]').click(); return true");
+    let rows = browser.wait_for(
+        "the rows layout with meters",
+        WAIT,
+        &format!(
+            "{meters} const busy = m('busy-1', 'cpu'); if (!busy.shown) return null; \
+             const tile = document.querySelector('[data-host=\"busy-1\"].tile'); \
+             return {{busy, busyMem: m('busy-1', 'mem'), idle: m('idle-1', 'cpu'), \
+                      hostColumn: parseFloat(getComputedStyle(tile).gridTemplateColumns), \
+                      name: tile.querySelector('.tile-name').scrollWidth, \
+                      spark: tile.querySelector('.cpu .spark').width}}"
+        ),
+    );
+    assert_eq!(rows["busy"]["width"], "95%", "{rows}");
+    assert!(
+        rows["busy"]["cls"].as_str().unwrap().contains("level-crit"),
+        "{rows}"
+    );
+    assert_eq!(hue(&rows["busy"]["colour"]), "red", "{rows}");
+    assert_eq!(rows["busyMem"]["width"], "50%", "{rows}");
+    assert!(
+        !rows["busyMem"]["cls"].as_str().unwrap().contains("level-"),
+        "{rows}"
+    );
+    assert_eq!(hue(&rows["busyMem"]["colour"]), "green", "{rows}");
+    assert_eq!(rows["idle"]["width"], "5%", "{rows}");
+    let disk = browser.eval(&format!("{meters} return m('busy-1', 'fs')"));
+    assert!(
+        disk["cls"].as_str().unwrap().contains("level-warn"),
+        "85% disk warns: {disk}"
+    );
+    assert_eq!(hue(&disk["colour"]), "amber", "{disk}");
+    // The host column fits the six-letter names with their dot, badge and
+    // age, rather than a fixed share of the row.
+    let column = rows["hostColumn"].as_f64().unwrap();
+    let name = rows["name"].as_f64().unwrap();
+    assert!(column >= name && column < 240.0, "{rows}");
+    assert!(
+        rows["spark"].as_i64().unwrap() > 0,
+        "the CPU sparkline is drawn: {rows}"
+    );
+    browser.screenshot(&artifact("dashboard-rows.png"));
+    assert_eq!(browser.page_errors(), Vec::<String>::new());
 }

@@ -56,7 +56,8 @@ fn host_name() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_lowercase()
 }
 
-/// The CPU figure of `host`'s row: the third field (host, age, CPU%).
+/// The CPU figure of `host`'s row: the first number after the host, its
+/// age and the CPU meter's bar.
 fn cpu_of(screen: &str, host: &str) -> Option<f64> {
     screen.lines().find_map(|line| {
         let mut fields = line
@@ -64,8 +65,22 @@ fn cpu_of(screen: &str, host: &str) -> Option<f64> {
             .split_whitespace();
         (fields.next()? == host).then_some(())?;
         let _age = fields.next()?;
-        fields.next()?.parse().ok()
+        fields.find_map(|f| f.parse().ok())
     })
+}
+
+/// Waits up to 10 s for the screen to contain every one of `texts`.
+fn wait_for_screen(tmux: &Tmux, texts: &[&str]) -> String {
+    eventually(Duration::from_secs(10), || {
+        let screen = tmux.screen();
+        texts.iter().all(|t| screen.contains(t))
+    });
+    let screen = tmux.screen();
+    assert!(
+        texts.iter().all(|t| screen.contains(t)),
+        "waited 10 s for {texts:?}:\n{screen}"
+    );
+    screen
 }
 
 #[test]
@@ -128,6 +143,15 @@ fn top_in_tmux_shows_this_machine_and_q_restores_the_terminal() {
     );
     assert!(screen.contains("● live"), "{screen}");
     assert!(
+        screen.contains("CPU TREND"),
+        "the sparkline column: {screen}"
+    );
+    let row = screen.lines().find(|l| l.contains(&host)).unwrap();
+    assert!(
+        row.contains('·') || row.contains('█'),
+        "a meter in the row: {row}"
+    );
+    assert!(
         screen.contains(&url),
         "the status bar names the server: {screen}"
     );
@@ -136,6 +160,17 @@ fn top_in_tmux_shows_this_machine_and_q_restores_the_terminal() {
             .trim(),
         "1"
     );
+
+    // The host view, and its history range stepped with + and -.
+    tmux.run(&["send-keys", "-t", "top", "Enter"]);
+    wait_for_screen(&tmux, &["history 15m", "-15m"]);
+    tmux.run(&["send-keys", "-t", "top", "+"]);
+    wait_for_screen(&tmux, &["history 1h", "-1h"]);
+    tmux.run(&["send-keys", "-t", "top", "-", "-"]);
+    let screen = wait_for_screen(&tmux, &["history 5m", "-5m"]);
+    assert!(!screen.contains("no stored history"), "{screen}");
+    tmux.run(&["send-keys", "-t", "top", "Escape"]);
+    wait_for_screen(&tmux, &["CPU TREND"]);
 
     tmux.run(&["send-keys", "-t", "top", "q"]);
     let exited = eventually(Duration::from_secs(5), || {

@@ -1,7 +1,7 @@
 //! A headless Chromium driven through chromedriver, for the dashboard tests.
 //!
-//! The tests need six WebDriver commands (new session, navigate, run a
-//! script, screenshot, a DevTools call, end session), so this speaks the W3C
+//! The tests need seven WebDriver commands (new session, navigate, run a
+//! script, pointer actions, screenshot, a DevTools call, end session), so this speaks the W3C
 //! WebDriver protocol directly: JSON over one HTTP/1.1 request per command on
 //! a plain loopback socket. A WebDriver client crate would bring several
 //! dozen crates into the build for the same six calls.
@@ -152,6 +152,27 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Moves a real mouse through `points` (viewport pixels), pressing the
+    /// left button at the first and releasing it at the last when `drag`:
+    /// the browser sees the same mousedown, mousemove and mouseup events a
+    /// person's mouse makes.
+    pub fn pointer(&self, points: &[(i64, i64)], drag: bool) {
+        let mut actions = Vec::new();
+        for (i, &(x, y)) in points.iter().enumerate() {
+            actions.push(json!({"type": "pointerMove", "duration": 50, "origin": "viewport", "x": x, "y": y}));
+            if drag && i == 0 {
+                actions.push(json!({"type": "pointerDown", "button": 0}));
+            }
+        }
+        if drag {
+            actions.push(json!({"type": "pointerUp", "button": 0}));
+        }
+        self.session_command(
+            "actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+        );
     }
 
     /// Resizes the window, e.g. to fit a whole page in a screenshot.

@@ -14,10 +14,11 @@ use tokio::sync::mpsc;
 
 use super::Endpoint;
 use super::wire::{ApiError, HostJson, SeriesAnswer};
-use crate::state::{Chart, HISTORY_WINDOW_MS, Update};
+use crate::state::{Chart, Update};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest answer read: an hour of 1 s points is about 300 KiB.
+/// Largest answer read: an hour of 1 s points is about 300 KiB, six hours
+/// (the longest span the raw tier answers) about 2 MiB.
 const MAX_BODY: u64 = 16 << 20;
 
 /// Percent-encodes a query value.
@@ -153,16 +154,19 @@ async fn network(
     Ok(sum.into_iter().collect())
 }
 
-/// Loads the charts' history and the metadata of `host` and sends them as
-/// updates; the first failure of a chart is reported once, as `HistoryFailed`.
+/// Loads `range_ms` of the charts' history and the metadata of `host` and
+/// sends them as updates; the first failure of a chart is reported once, as
+/// `HistoryFailed`. The server picks the tier from the range (raw up to 6 h,
+/// then minutes, then hours), and a chart plots each point's average.
 pub async fn fetch_history<T: From<Update>>(
     endpoint: Arc<Endpoint>,
     host: String,
     ifaces: Vec<String>,
     now_ms: i64,
+    range_ms: i64,
     updates: mpsc::Sender<T>,
 ) {
-    let (from, to) = (now_ms - HISTORY_WINDOW_MS, now_ms + 1);
+    let (from, to) = (now_ms - range_ms, now_ms + 1);
     let e = &*endpoint;
     let meta_path = format!("/api/hosts/{}", encode(&host));
     let (meta, cpu, memory, rx, tx) = futures::join!(
@@ -207,6 +211,7 @@ pub async fn fetch_history<T: From<Update>>(
                 let update = Update::History {
                     host: host.clone(),
                     chart,
+                    range_ms,
                     points,
                 };
                 if updates.send(update.into()).await.is_err() {

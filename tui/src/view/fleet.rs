@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::{CPU_LEVELS, DISK_LEVELS, LOAD_LEVELS, MEMORY_LEVELS};
-use super::{Cell, Column, FleetRow, FleetView, Level, Ui, percent_cell, threshold};
+use super::{Cell, Column, FleetRow, FleetView, Level, Meter, Trend, Ui, threshold};
 use crate::format::{age, rate};
 use crate::state::{AlertState, Host, Link, Store};
 
@@ -132,33 +132,59 @@ fn fleet_row(connected: bool, alerts: &AlertCounts, host: &Host, now_ms: i64) ->
         host: host.name.clone(),
         stale: host_stale || !connected,
         age,
-        cpu: percent_cell(host.value("cpu_usage_percent"), CPU_LEVELS.0, CPU_LEVELS.1),
+        cpu: Meter::new(host.value("cpu_usage_percent"), CPU_LEVELS),
         load: load.unwrap_or_else(Cell::missing),
-        memory: percent_cell(
-            host.value("memory_used_percent"),
-            MEMORY_LEVELS.0,
-            MEMORY_LEVELS.1,
-        ),
-        disk: percent_cell(fullest_filesystem(host), DISK_LEVELS.0, DISK_LEVELS.1),
+        memory: Meter::new(host.value("memory_used_percent"), MEMORY_LEVELS),
+        disk: Meter::new(fullest_filesystem(host), DISK_LEVELS),
         receive: net("network_receive_bytes_per_second"),
         transmit: net("network_transmit_bytes_per_second"),
         alerts,
+        cpu_trend: trend(host),
     };
     if host_stale {
         // Old figures must not raise alarms of their own: the age says
         // what is wrong with this host.
         for c in [
-            &mut row.cpu,
+            &mut row.cpu.value,
             &mut row.load,
-            &mut row.memory,
-            &mut row.disk,
+            &mut row.memory.value,
+            &mut row.disk.value,
             &mut row.receive,
             &mut row.transmit,
         ] {
             c.level = Level::Faint;
         }
+        for point in &mut row.cpu_trend.points {
+            point.1 = Level::Faint;
+        }
     }
     row
+}
+
+/// The host's recent CPU values with the levels the CPU column uses.
+fn trend(host: &Host) -> Trend {
+    let mut trend = Trend::default();
+    for (slot, percent) in trend.points.iter_mut().zip(host.cpu_spark.iter()) {
+        *slot = (
+            percent,
+            threshold(f64::from(percent), CPU_LEVELS.0, CPU_LEVELS.1),
+        );
+    }
+    trend.len = host.cpu_spark.len();
+    trend
+}
+
+/// The rows a table `height` rows high shows of `len` one-line rows when
+/// `selected` must be visible, as (first, count): ratatui's own choice for
+/// a table scrolled from the top, so handing it only these rows draws the
+/// same screen.
+pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> (usize, usize) {
+    if height == 0 || len == 0 {
+        return (0, 0);
+    }
+    let selected = selected.map_or(0, |s| s.min(len - 1));
+    let first = (selected + 1).saturating_sub(height);
+    (first, height.min(len - first))
 }
 
 fn link_stale_note(store: &Store, now_ms: i64) -> Option<String> {
@@ -188,12 +214,26 @@ pub(super) fn fleet_view(store: &Store, ui: &Ui, now_ms: i64) -> FleetView {
             Link::Disconnected { reason, .. } => format!("cannot reach {}: {reason}", store.url),
         })
     };
+    // Only the rows that fit are built: a large fleet's other rows would be
+    // formatted every frame for nothing.
+    let (first, shown) = visible_rows(order.len(), selected, ui.table_rows);
+    // The host column is as wide as the longest matching name, not only of
+    // the rows on screen, so it does not change width while scrolling.
+    let host_width = order
+        .iter()
+        .map(|h| h.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, usize::from(u16::MAX)) as u16;
     FleetView {
-        rows: order
+        rows: order[first..first + shown]
             .iter()
             .map(|h| fleet_row(store.is_connected(), &alerts, h, now_ms))
             .collect(),
-        selected,
+        first,
+        matched: order.len(),
+        selected: selected.map(|s| s - first),
+        host_width,
         sort: ui.sort,
         descending: ui.descending,
         filter: (ui.editing_filter || !ui.filter.is_empty()).then(|| ui.filter.clone()),

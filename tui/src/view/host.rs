@@ -3,35 +3,91 @@
 
 use std::collections::VecDeque;
 
-use super::{CPU_LEVELS, Cell, ChartView, CoreBar, DISK_LEVELS, HostView, Level};
+use super::{CPU_LEVELS, Cell, ChartView, CoreBar, DISK_LEVELS, HostView, Level, RANGES, Ui};
 use super::{percent_cell, threshold};
 use crate::format::{age, bytes, rate, uptime};
-use crate::state::{HISTORY_WINDOW_MS, HistoryStatus, Store};
+use crate::state::{HistoryStatus, Store};
 
-fn chart_points(points: &VecDeque<(i64, f64)>, now_ms: i64) -> Vec<(f64, f64)> {
-    points
-        .iter()
-        .filter(|&&(ts, _)| ts >= now_ms - HISTORY_WINDOW_MS)
-        .map(|&(ts, v)| (((ts - now_ms) as f64 / 1000.0).min(0.0), v))
-        .collect()
+/// Past this many points in the range a chart is thinned: a terminal chart
+/// is a few hundred braille dots wide.
+const MAX_CHART_POINTS: usize = 1_000;
+/// Columns a thinned chart keeps, each as its lowest and highest point.
+const THIN_COLUMNS: i64 = 400;
+
+/// One time column of a thinned chart: its index, its lowest and its
+/// highest point.
+type Column = (i64, (i64, f64), (i64, f64));
+
+/// The points within `range_ms` before `now_ms`, as (seconds before now,
+/// value). Thinned to [`THIN_COLUMNS`] time columns keeping each column's
+/// minimum and maximum, so a one-sample spike survives a week's range.
+fn chart_points(points: &VecDeque<(i64, f64)>, range_ms: i64, now_ms: i64) -> Vec<(f64, f64)> {
+    let from = now_ms - range_ms;
+    let x = |ts: i64| ((ts - now_ms) as f64 / 1000.0).min(0.0);
+    let start = points.partition_point(|&(ts, _)| ts < from);
+    let visible = points.range(start..);
+    if visible.len() <= MAX_CHART_POINTS {
+        return visible.map(|&(ts, v)| (x(ts), v)).collect();
+    }
+    let width = (range_ms / THIN_COLUMNS).max(1);
+    let mut out = Vec::with_capacity(2 * THIN_COLUMNS as usize + 2);
+    let mut column: Option<Column> = None;
+    let flush = |c: Column, out: &mut Vec<(f64, f64)>| {
+        let (_, lo, hi) = c;
+        let (a, b) = if lo.0 <= hi.0 { (lo, hi) } else { (hi, lo) };
+        out.push((x(a.0), a.1));
+        if b != a {
+            out.push((x(b.0), b.1));
+        }
+    };
+    for &(ts, v) in visible {
+        let key = (ts - from) / width;
+        match &mut column {
+            Some((k, lo, hi)) if *k == key => {
+                if v < lo.1 {
+                    *lo = (ts, v);
+                }
+                if v > hi.1 {
+                    *hi = (ts, v);
+                }
+            }
+            _ => {
+                if let Some(c) = column.take() {
+                    flush(c, &mut out);
+                }
+                column = Some((key, (ts, v), (ts, v)));
+            }
+        }
+    }
+    if let Some(c) = column {
+        flush(c, &mut out);
+    }
+    out
 }
 
-fn percent_chart(title: &str, points: &VecDeque<(i64, f64)>, now_ms: i64) -> ChartView {
+fn percent_chart(
+    title: &str,
+    points: &VecDeque<(i64, f64)>,
+    range_ms: i64,
+    now_ms: i64,
+) -> ChartView {
     let latest = points
         .back()
         .map(|&(_, v)| format!(" {v:.1}%"))
         .unwrap_or_default();
     ChartView {
         title: format!("{title}{latest}"),
-        series: vec![(title.to_owned(), chart_points(points, now_ms))],
+        series: vec![(title.to_owned(), chart_points(points, range_ms, now_ms))],
         y_max: 100.0,
         y_labels: ["0%".into(), "100%".into()],
     }
 }
 
-pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
+pub(super) fn host_view(store: &Store, name: &str, ui: &Ui, now_ms: i64) -> HostView {
+    let range_ms = ui.range_ms();
+    let range = RANGES[ui.range.min(RANGES.len() - 1)].1;
     let Some(host) = store.hosts.get(name) else {
-        let empty = percent_chart("CPU", &Default::default(), now_ms);
+        let empty = percent_chart("CPU", &Default::default(), range_ms, now_ms);
         return HostView {
             name: name.to_owned(),
             stale: true,
@@ -40,7 +96,8 @@ pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
             cpu: empty.clone(),
             memory: empty.clone(),
             network: empty,
-            window_s: (HISTORY_WINDOW_MS / 1000) as f64,
+            window_s: (range_ms / 1000) as f64,
+            range,
             history_note: None,
             filesystems: vec![],
             interfaces: vec![],
@@ -76,8 +133,8 @@ pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
         .collect();
     cores.sort_by_key(|&(c, _)| c);
 
-    let rx = chart_points(&host.history.receive, now_ms);
-    let tx = chart_points(&host.history.transmit, now_ms);
+    let rx = chart_points(&host.history.receive, range_ms, now_ms);
+    let tx = chart_points(&host.history.transmit, range_ms, now_ms);
     let net_max = rx
         .iter()
         .chain(&tx)
@@ -154,15 +211,16 @@ pub(super) fn host_view(store: &Store, name: &str, now_ms: i64) -> HostView {
                 level: threshold(v, CPU_LEVELS.0, CPU_LEVELS.1),
             })
             .collect(),
-        cpu: percent_chart("CPU", &host.history.cpu, now_ms),
-        memory: percent_chart("Memory", &host.history.memory, now_ms),
+        cpu: percent_chart("CPU", &host.history.cpu, range_ms, now_ms),
+        memory: percent_chart("Memory", &host.history.memory, range_ms, now_ms),
         network: ChartView {
             title: format!("Network{net_latest}"),
             series: vec![("rx".into(), rx), ("tx".into(), tx)],
             y_max: net_top,
             y_labels: ["0".into(), rate(net_top)],
         },
-        window_s: (HISTORY_WINDOW_MS / 1000) as f64,
+        window_s: (range_ms / 1000) as f64,
+        range,
         history_note,
         filesystems,
         interfaces,

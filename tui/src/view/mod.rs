@@ -9,9 +9,23 @@ mod alerts;
 mod fleet;
 mod host;
 
-use crate::state::{Link, Store};
+use crate::state::{Link, SPARK_LEN, Store};
 
-pub use fleet::fleet_order;
+pub use fleet::{fleet_order, visible_rows};
+
+/// The host view's history ranges, shortest first, with their labels;
+/// `+` and `-` step through them.
+pub const RANGES: [(i64, &str); 6] = [
+    (5 * 60_000, "5m"),
+    (15 * 60_000, "15m"),
+    (3_600_000, "1h"),
+    (6 * 3_600_000, "6h"),
+    (24 * 3_600_000, "24h"),
+    (7 * 24 * 3_600_000, "7d"),
+];
+
+/// The range the host view opens with: 15 minutes.
+pub const DEFAULT_RANGE: usize = 1;
 
 /// The fleet table's columns, in screen order; each can be the sort key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +97,19 @@ pub struct Ui {
     pub help: bool,
     /// Rows a page key moves; set from the terminal's height.
     pub page: usize,
+    /// Rows the fleet table has room for, set from the terminal's height:
+    /// only these rows are built.
+    pub table_rows: usize,
+    /// The host view's history range, an index into [`RANGES`].
+    pub range: usize,
     pub quit: bool,
+}
+
+impl Ui {
+    /// The host view's history range in milliseconds.
+    pub fn range_ms(&self) -> i64 {
+        RANGES[self.range.min(RANGES.len() - 1)].0
+    }
 }
 
 impl Default for Ui {
@@ -98,6 +124,8 @@ impl Default for Ui {
             alert_selected: 0,
             help: false,
             page: 10,
+            table_rows: usize::MAX,
+            range: DEFAULT_RANGE,
             quit: false,
         }
     }
@@ -153,8 +181,16 @@ pub enum Body {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetView {
+    /// The rows on screen: those from `first` that fit.
     pub rows: Vec<FleetRow>,
+    /// Index in the whole table of `rows[0]`.
+    pub first: usize,
+    /// Hosts that pass the filter: the table's length.
+    pub matched: usize,
+    /// The selected row, as an index into `rows`.
     pub selected: Option<usize>,
+    /// Characters the longest matching host name needs.
+    pub host_width: u16,
     pub sort: Column,
     pub descending: bool,
     /// The filter line: `Some` while editing or when a filter is set.
@@ -174,13 +210,55 @@ pub struct FleetRow {
     /// The host stopped reporting, or the link is down.
     pub stale: bool,
     pub age: Cell,
-    pub cpu: Cell,
+    pub cpu: Meter,
     pub load: Cell,
-    pub memory: Cell,
-    pub disk: Cell,
+    pub memory: Meter,
+    pub disk: Meter,
     pub receive: Cell,
     pub transmit: Cell,
     pub alerts: Cell,
+    /// Recent CPU values, oldest first.
+    pub cpu_trend: Trend,
+}
+
+/// A percentage shown as a bar and a figure: `fill` is 0–1 of the bar,
+/// `value` the figure with its level (which also colours the bar).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meter {
+    pub value: Cell,
+    pub fill: f64,
+}
+
+impl Meter {
+    fn new(percent: Option<f64>, (warn, alarm): (f64, f64)) -> Self {
+        Self {
+            value: percent_cell(percent, warn, alarm),
+            fill: percent.map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0)),
+        }
+    }
+}
+
+/// A sparkline: up to [`SPARK_LEN`] percentages with their levels, in a
+/// fixed array so a row costs no allocation for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trend {
+    pub len: usize,
+    pub points: [(u8, Level); SPARK_LEN],
+}
+
+impl Default for Trend {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            points: [(0, Level::Normal); SPARK_LEN],
+        }
+    }
+}
+
+impl Trend {
+    pub fn points(&self) -> &[(u8, Level)] {
+        &self.points[..self.len]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +288,8 @@ pub struct HostView {
     pub network: ChartView,
     /// The charts' span in seconds.
     pub window_s: f64,
+    /// The span as the title shows it, e.g. `1h`.
+    pub range: &'static str,
     pub history_note: Option<String>,
     /// mount, fstype, size, used, use%.
     pub filesystems: Vec<[Cell; 5]>,
@@ -248,6 +328,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "sort by column 1 (HOST) … 9 (ALRT); again reverses",
     ),
     ("r", "reverse the sort order"),
+    ("+ -", "host view: longer / shorter history, 5m … 7d"),
     ("a", "active alerts"),
     ("?", "this help (any key closes it)"),
     ("Ctrl-C", "quit"),
@@ -270,9 +351,11 @@ pub(crate) fn threshold(v: f64, warn: f64, alarm: f64) -> Level {
     }
 }
 
-/// CPU at or above 90% is an alarm, from 70% a warning.
-pub const CPU_LEVELS: (f64, f64) = (70.0, 90.0);
-pub const MEMORY_LEVELS: (f64, f64) = (85.0, 95.0);
+/// (warning from, alarm from): CPU at or above 90% is an alarm, from 75% a
+/// warning. The web dashboard's fleet page uses the same figures
+/// (`web/static/fleet.js`), so both colour a host alike.
+pub const CPU_LEVELS: (f64, f64) = (75.0, 90.0);
+pub const MEMORY_LEVELS: (f64, f64) = (80.0, 92.0);
 pub const DISK_LEVELS: (f64, f64) = (80.0, 90.0);
 /// Load per core.
 pub const LOAD_LEVELS: (f64, f64) = (1.0, 2.0);
@@ -343,7 +426,7 @@ fn status_bar(store: &Store, ui: &Ui, now_ms: i64) -> StatusBar {
 pub fn build(store: &Store, ui: &Ui, now_ms: i64) -> View {
     let body = match &ui.screen {
         Screen::Fleet => Body::Fleet(fleet::fleet_view(store, ui, now_ms)),
-        Screen::Host(name) => Body::Host(Box::new(host::host_view(store, name, now_ms))),
+        Screen::Host(name) => Body::Host(Box::new(host::host_view(store, name, ui, now_ms))),
         Screen::Alerts => Body::Alerts(alerts::alerts_view(store, ui, now_ms)),
     };
     View {

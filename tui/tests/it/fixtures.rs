@@ -145,10 +145,21 @@ pub fn connected() -> Update {
     }
 }
 
-/// An app connected to a gateway that sent the 30-host snapshot.
+/// An app connected to a gateway that streamed 30 reports of each host
+/// (a CPU wave that ends where the snapshot's value is) and then sent the
+/// 30-host snapshot.
 pub fn connected_fleet() -> App {
     let mut app = App::new(URL, false);
-    app.apply(connected(), NOW - 2_000);
+    app.apply(connected(), NOW - 200_000);
+    for host in fleet_hosts() {
+        let last = host.values[0].value;
+        for k in 0..30_i64 {
+            let ts = host.ts_ms - (30 - k) * 5_000;
+            // Swings of ±25 points around the snapshot's value.
+            let cpu = (last + (k as f64 * 0.7).sin() * 25.0).clamp(0.0, 100.0);
+            app.apply(Update::Metrics(sample(&host.host, ts, cpu)), ts);
+        }
+    }
     app.apply(
         Update::Snapshot {
             hosts: fleet_hosts(),
@@ -169,9 +180,12 @@ pub fn press(app: &mut App, keys: &str) {
     }
 }
 
-/// Renders the app at `NOW` into a `width`×`height` test terminal.
+/// Renders the app at `NOW` into a `width`×`height` test terminal, telling
+/// it the table's height as the app's loop does.
 pub fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut app = app.clone();
+    app.ui.table_rows = usize::from(height.saturating_sub(5));
     let view = app.view(NOW);
     terminal.draw(|f| tui::render::render(f, &view)).unwrap();
     terminal

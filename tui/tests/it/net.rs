@@ -123,6 +123,7 @@ async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gate
         "tui-test-host".into(),
         vec![],
         net::now_ms(),
+        tui::state::HISTORY_WINDOW_MS,
         tx.clone(),
     ));
     let cpu_points = next_matching(&mut rx, |u| match u {
@@ -200,6 +201,7 @@ async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pas
         "tui-test-host".into(),
         vec![],
         net::now_ms(),
+        tui::state::HISTORY_WINDOW_MS,
         tx.clone(),
     ));
     let cpu_points = next_matching(&mut rx, |u| match u {

@@ -4,7 +4,7 @@
 use crossterm::event::KeyCode;
 use ratatui::style::{Color, Modifier};
 use tui::App;
-use tui::state::{Chart, Update};
+use tui::state::{Chart, HISTORY_WINDOW_MS, Update};
 
 use tui::keys::Effect;
 
@@ -46,12 +46,14 @@ fn thirty_hosts_sorted_by_cpu_with_the_alarm_and_the_stale_host_marked() {
     assert_eq!(cell.fg, Color::White);
     assert!(cell.modifier.contains(Modifier::BOLD));
 
-    // A warning (≥ 70%) is black on yellow.
-    let (_, y) = find(buf, "web-02").unwrap();
-    let (cpu_x, cpu_y) = find(buf, "74.3").unwrap();
+    // A warning (≥ 75%, as on the web) is black on yellow; 74.3% is not.
+    let (_, y) = find(buf, "db-09").unwrap();
+    let (cpu_x, cpu_y) = find(buf, "77.3").unwrap();
     assert_eq!(cpu_y, y);
     assert_eq!(buf[(cpu_x, y)].bg, Color::Yellow);
     assert_eq!(buf[(cpu_x, y)].fg, Color::Black);
+    let (cpu_x, cpu_y) = find(buf, "74.3").unwrap();
+    assert_eq!(buf[(cpu_x, cpu_y)].bg, Color::Reset);
 
     // The stale host stays on screen, marked and dimmed.
     let (x, y) = find(buf, "cache-07").unwrap();
@@ -60,6 +62,76 @@ fn thirty_hosts_sorted_by_cpu_with_the_alarm_and_the_stale_host_marked() {
     // A fresh host is not dimmed.
     let (x, y) = find(buf, "web-01").unwrap();
     assert!(!buf[(x, y)].modifier.contains(Modifier::DIM));
+}
+
+/// The cells of row `y` from `x` on, as (symbol, foreground).
+fn cells_from(buf: &ratatui::buffer::Buffer, x: u16, y: u16, n: u16) -> Vec<(String, Color)> {
+    (x..x + n)
+        .map(|x| (buf[(x, y)].symbol().to_owned(), buf[(x, y)].fg))
+        .collect()
+}
+
+#[test]
+fn fleet_meters_fill_by_value_and_colour_by_the_web_thresholds() {
+    let app = connected_fleet();
+    let t = draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    // The host column is as wide as the longest name (cache-07, 8
+    // characters) and the age column follows right after it.
+    let header = row_text(buf, 1);
+    assert!(header.starts_with("│HOST         "), "{header}");
+    let (age_x, _) = find(buf, "AGE").unwrap();
+    assert_eq!(age_x, 1 + 8 + 1 + 11 - 3, "{header}");
+
+    // db-03 at 95% CPU: a red bar of 9½ cells out of 10, then the figure.
+    let (_, y) = find(buf, "db-03").unwrap();
+    let (figure_x, _) = find(buf, "95.0").unwrap();
+    let bar = cells_from(buf, figure_x - 12, y, 10);
+    let text: String = bar.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(text, "█████████▌");
+    assert!(bar.iter().all(|(_, fg)| *fg == Color::Red), "{bar:?}");
+    // Its memory (86.5%) warns in yellow, its disk (85.5%) too.
+    let row = row_text(buf, y);
+    assert!(row.contains("████████▋·  86.5"), "{row}");
+    let (mem_x, _) = find(buf, "86.5").unwrap();
+    assert_eq!(buf[(mem_x - 4, y)].symbol(), "▋");
+    assert_eq!(buf[(mem_x - 4, y)].fg, Color::Yellow);
+    assert_eq!(buf[(mem_x, y)].bg, Color::Yellow);
+
+    // db-07 at 3.3%: a sliver of green, the rest dotted and dim.
+    let (_, y) = find(buf, "db-07").unwrap();
+    let row = row_text(buf, y);
+    let figure_x = row[..row.find("   3.3 ").unwrap()].chars().count() as u16 + 3;
+    let bar = cells_from(buf, figure_x - 13, y, 10);
+    assert_eq!(bar[0], ("▍".to_owned(), Color::Green), "{bar:?}");
+    assert!(bar[1..].iter().all(|(s, _)| s == "·"), "{bar:?}");
+    assert!(buf[(figure_x - 12, y)].modifier.contains(Modifier::DIM));
+}
+
+#[test]
+fn the_cpu_trend_shows_the_last_reports_newest_at_the_right_in_their_levels() {
+    let app = connected_fleet();
+    let t = draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    let (trend_x, _) = find(buf, "CPU TREND").unwrap();
+    // db-03 swung around 95% and settled there: its newest glyph, at the
+    // right edge, is a full block in red; its swings dipped below 75%
+    // (green), so the trend holds more than one colour.
+    let (_, y) = find(buf, "db-03").unwrap();
+    let trend = cells_from(buf, trend_x, y, 119 - trend_x);
+    let (newest, colour) = trend.last().unwrap();
+    assert_eq!((newest.as_str(), *colour), ("█", Color::Red), "{trend:?}");
+    let colours: std::collections::BTreeSet<String> =
+        trend.iter().map(|(_, c)| format!("{c:?}")).collect();
+    assert!(colours.len() >= 2, "{trend:?}");
+    // db-07 sits near 3%: the lowest glyph, green.
+    let (_, y) = find(buf, "db-07").unwrap();
+    let trend = cells_from(buf, trend_x, y, 119 - trend_x);
+    assert_eq!(trend.last().unwrap(), &("▁".to_owned(), Color::Green));
+    // The stale host's trend is dimmed, not coloured as an alarm.
+    let (_, y) = find(buf, "cache-07").unwrap();
+    assert!(buf[(118, y)].modifier.contains(Modifier::DIM));
+    assert_ne!(buf[(118, y)].fg, Color::Red);
 }
 
 #[test]
@@ -109,6 +181,7 @@ fn the_host_view_joins_stored_history_and_the_live_stream() {
         Update::History {
             host: "web-01".into(),
             chart: Chart::Cpu,
+            range_ms: HISTORY_WINDOW_MS,
             points: stored(|i| 20.0 + (i / 10.0).sin() * 15.0),
         },
         NOW,
@@ -117,6 +190,7 @@ fn the_host_view_joins_stored_history_and_the_live_stream() {
         Update::History {
             host: "web-01".into(),
             chart: Chart::Memory,
+            range_ms: HISTORY_WINDOW_MS,
             points: stored(|i| 45.0 + i / 20.0),
         },
         NOW,
@@ -227,4 +301,113 @@ fn a_fleet_longer_than_the_screen_scrolls_to_keep_the_selection_in_view() {
             Some(36)
         );
     }
+}
+
+#[test]
+fn plus_and_minus_step_the_host_views_history_range_and_refetch_it() {
+    let mut app = connected_fleet();
+    app.ui.selected = Some("web-01".into());
+    assert_eq!(
+        app.key(key(KeyCode::Enter), NOW),
+        Effect::FetchHistory("web-01".into())
+    );
+    assert_eq!(app.ui.range_ms(), HISTORY_WINDOW_MS, "15 minutes to start");
+    // `-` twice: 5 minutes, then nothing shorter to go to.
+    assert_eq!(
+        app.key(key(KeyCode::Char('-')), NOW),
+        Effect::FetchHistory("web-01".into())
+    );
+    assert_eq!(app.key(key(KeyCode::Char('-')), NOW), Effect::None);
+    assert_eq!(app.ui.range_ms(), 300_000);
+    // `+` three times from there: 15m, 1h, 6h.
+    for _ in 0..3 {
+        assert_eq!(
+            app.key(key(KeyCode::Char('+')), NOW),
+            Effect::FetchHistory("web-01".into())
+        );
+    }
+    const SIX_HOURS: i64 = 6 * 3_600_000;
+    assert_eq!(app.ui.range_ms(), SIX_HOURS);
+    // The answer of a range already left is dropped; the 6 h one is drawn:
+    // a minute per point, with a one-minute spike to 100% three hours ago.
+    let points = |range: i64| -> Vec<(i64, f64)> {
+        (0..range / 60_000)
+            .map(|i| {
+                let ts = NOW - range + i * 60_000;
+                let v = if ts == NOW - 3 * 3_600_000 {
+                    100.0
+                } else {
+                    20.0 + (i % 60) as f64 / 6.0
+                };
+                (ts, v)
+            })
+            .collect()
+    };
+    app.apply(
+        Update::History {
+            host: "web-01".into(),
+            chart: Chart::Cpu,
+            range_ms: HISTORY_WINDOW_MS,
+            points: vec![(NOW - 60_000, 99.0)],
+        },
+        NOW,
+    );
+    assert!(
+        app.store.hosts["web-01"].history.cpu.is_empty(),
+        "a stale answer is dropped"
+    );
+    app.apply(
+        Update::History {
+            host: "web-01".into(),
+            chart: Chart::Cpu,
+            range_ms: SIX_HOURS,
+            points: points(SIX_HOURS),
+        },
+        NOW,
+    );
+    let t = draw(&app, 120, 40);
+    snapshot!("top_host_view_6h", t);
+    let buf = t.backend().buffer();
+    assert!(
+        find(buf, "history 6h").is_some(),
+        "the range is in the title"
+    );
+    assert!(find(buf, "-6h").is_some(), "and under the charts");
+    assert!(find(buf, "-15m").is_none());
+}
+
+#[test]
+fn a_week_of_points_is_thinned_for_the_chart_and_a_spike_survives() {
+    let mut app = connected_fleet();
+    app.ui.selected = Some("web-01".into());
+    app.key(key(KeyCode::Enter), NOW);
+    press(&mut app, "++++");
+    const WEEK: i64 = 7 * 24 * 3_600_000;
+    assert_eq!(app.ui.range_ms(), WEEK);
+    let points: Vec<(i64, f64)> = (0..WEEK / 60_000)
+        .map(|i| {
+            (
+                NOW - WEEK + i * 60_000,
+                if i == 4_321 { 97.0 } else { 10.0 },
+            )
+        })
+        .collect();
+    assert_eq!(points.len(), 10_080);
+    app.apply(
+        Update::History {
+            host: "web-01".into(),
+            chart: Chart::Cpu,
+            range_ms: WEEK,
+            points,
+        },
+        NOW,
+    );
+    let tui::view::Body::Host(host) = app.view(NOW).body else {
+        panic!("the host view")
+    };
+    let drawn = &host.cpu.series[0].1;
+    assert!(drawn.len() <= 802, "{} points", drawn.len());
+    let max = drawn.iter().map(|p| p.1).fold(0.0, f64::max);
+    assert_eq!(max, 97.0, "the one-minute spike is still drawn");
+    assert_eq!(host.range, "7d");
 }
