@@ -456,6 +456,7 @@ fn push_history(grpc: &str, host: &str, reports: &[(i64, f64)]) {
                     sample("memory_used_percent", vec![], cpu / 2.0),
                     sample("load1", vec![], cpu / 50.0),
                 ],
+                ..Default::default()
             })),
         });
     }
