@@ -10,6 +10,7 @@ use server::aggregator::{self, AggregatorConfig, Stats};
 use server::store::StoreConfig;
 
 use super::limits::IngestLimitArgs;
+use super::remote_write::RemoteWriteArgs;
 use super::store::StoreArgs;
 use super::trust::TrustArgs;
 use super::{GlobalArgs, runtime};
@@ -44,6 +45,8 @@ pub struct AggregatorArgs {
     pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
 }
 
 /// How long the store keeps each tier, settable from the command line.
@@ -113,6 +116,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         token: args.trust.token(),
         tls,
         conn: args.trust.conn.limits(),
+        remote_write: args.remote_write.resolve(&file.remote_write)?,
     };
     let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {

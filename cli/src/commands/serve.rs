@@ -14,6 +14,7 @@ use super::aggregator::RetentionArgs;
 use super::alerts::RuleArgs;
 use super::http::AccessArgs;
 use super::limits::IngestLimitArgs;
+use super::remote_write::RemoteWriteArgs;
 use super::store::StoreArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::bus::BusArgs;
@@ -55,6 +56,8 @@ pub struct ServeArgs {
     pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
     #[command(flatten)]
     pub alerts: RuleArgs,
 }
@@ -103,6 +106,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             token: args.access.trust.token(),
             tls: tls.clone(),
             conn: args.access.trust.conn.limits(),
+            remote_write: args.remote_write.resolve(&file.remote_write)?,
         },
         agent,
         gateway: GatewayConfig {
