@@ -388,6 +388,23 @@ mod tests {
     }
 
     #[test]
+    fn remote_write_urls_are_a_comma_separated_string_or_a_list() {
+        for text in [
+            "url = \"http://a/api/v1/write, http://b/api/v1/write\"",
+            "url = [\"http://a/api/v1/write\", \"http://b/api/v1/write\"]",
+        ] {
+            let config: FileConfig =
+                toml::from_str(&format!("[remote_write]\n{text}\ntoken = \"t\"\n")).unwrap();
+            assert_eq!(
+                config.remote_write.url.unwrap(),
+                ["http://a/api/v1/write", "http://b/api/v1/write"],
+                "{text}"
+            );
+            assert_eq!(config.remote_write.token.as_deref(), Some("t"));
+        }
+    }
+
+    #[test]
     fn a_bad_duration_names_the_value_and_the_accepted_form() {
         let err = toml::from_str::<FileConfig>("[agent]\ninterval = \"fast\"\n")
             .unwrap_err()

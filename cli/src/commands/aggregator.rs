@@ -24,7 +24,7 @@ use crate::{bus, config, shutdown};
 /// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --redis redis://redis:6379 --store postgres://mon@db/mon"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --redis redis://redis:6379 --store postgres://mon@db/mon\n  mon aggregator --http-listen 127.0.0.1:7073 --remote-write http://victoria:8428/api/v1/write"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]

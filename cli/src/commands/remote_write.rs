@@ -21,6 +21,7 @@ pub struct RemoteWriteArgs {
         long = "remote-write",
         env = "MON_REMOTE_WRITE",
         value_delimiter = ',',
+        value_parser = parse_url,
         value_name = "URL"
     )]
     pub remote_write: Vec<String>,
@@ -41,6 +42,18 @@ pub struct RemoteWriteArgs {
     /// must chain to [default: the system's roots]
     #[arg(long, env = "MON_REMOTE_WRITE_CA", value_name = "FILE")]
     pub remote_write_ca: Option<PathBuf>,
+}
+
+/// Checks a `--remote-write` URL's form as the flag is read (credentials
+/// and files are resolved later), so a typo is a usage error.
+fn parse_url(text: &str) -> Result<String, String> {
+    match RemoteWriteTarget::parse(text, None, None, ClientTls::default()) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(server::forward::TargetError::BadUrl(_)) => Err(
+            "give http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH, e.g. http://victoria:8428/api/v1/write".into(),
+        ),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl RemoteWriteArgs {

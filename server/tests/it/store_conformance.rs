@@ -569,3 +569,70 @@ fn the_forward_log_holds_each_new_sample_once_behind_each_destination_cursor() {
         assert_eq!(sent("b"), [], "{}", b.name);
     }
 }
+
+/// Two aggregators forwarding from one PostgreSQL database: the log is
+/// shared (what either stored is there to send), only the one running
+/// maintenance may move cursors, and the other takes over once it is gone.
+#[test]
+fn on_postgres_only_the_maintenance_holder_forwards_what_every_aggregator_stored() {
+    let Some(pg) = PgServer::shared() else {
+        return;
+    };
+    let backend = Backend {
+        name: "postgres",
+        location: Location::Postgres(pg.database()),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let first = Open::with_forward_log(&backend, Retention::default(), true);
+    let second = Open::with_forward_log(&backend, Retention::default(), true);
+    let (w1, w2) = (
+        first.writer.as_ref().unwrap(),
+        second.writer.as_ref().unwrap(),
+    );
+    first.rt.block_on(w1.forward_register("vm")).unwrap();
+    second.rt.block_on(w2.forward_register("vm")).unwrap();
+    let c = cpu();
+    first.write("web-1", BASE, &[(&c, 1.0)]);
+    second.write("web-2", BASE, &[(&c, 2.0)]);
+    assert!(
+        first.rt.block_on(w1.forward_turn()).unwrap(),
+        "the first forwards"
+    );
+    assert!(
+        !second.rt.block_on(w2.forward_turn()).unwrap(),
+        "the second stands by"
+    );
+    let batch = second.reader().forward_batch("vm", 2_000).unwrap();
+    let hosts: Vec<&str> = batch.entries.iter().map(|e| e.host.as_str()).collect();
+    assert_eq!(hosts, ["web-1", "web-2"], "one log for both");
+    // A standby's advance changes nothing.
+    assert!(
+        !second
+            .rt
+            .block_on(w2.forward_advance("vm", batch.last_seq()))
+            .unwrap()
+    );
+    assert_eq!(
+        first
+            .reader()
+            .forward_batch("vm", 2_000)
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+    assert!(
+        first
+            .rt
+            .block_on(w1.forward_advance("vm", batch.entries[0].seq))
+            .unwrap()
+    );
+    drop(first);
+    assert!(
+        second.rt.block_on(w2.forward_turn()).unwrap(),
+        "the second takes over"
+    );
+    let rest = second.reader().forward_batch("vm", 2_000).unwrap();
+    assert_eq!(rest.entries.len(), 1, "it goes on from the shared cursor");
+    assert_eq!(rest.entries[0].host, "web-2");
+}
