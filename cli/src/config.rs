@@ -35,6 +35,20 @@ pub struct FileConfig {
     pub retention: RetentionSection,
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub remote_write: RemoteWriteSection,
+}
+
+/// `[remote_write]`: receivers every stored sample is forwarded to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteSection {
+    /// `url = "URL[,URL...]"` or `url = ["URL", ...]`.
+    #[serde(default, deserialize_with = "url_list")]
+    pub url: Option<Vec<String>>,
+    pub token: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
 }
 
 /// `[retention]`: how long each tier of the store keeps data.
@@ -186,6 +200,21 @@ fn aggregators<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
     Ok(Some(urls))
 }
 
+/// `url = "URL[,URL...]"` or `url = ["URL", ...]`; each is checked when the
+/// command resolves its flags.
+fn url_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Some(match List::deserialize(d)? {
+        List::One(text) => text.split(',').map(|p| p.trim().to_owned()).collect(),
+        List::Many(list) => list,
+    }))
+}
+
 /// Reads the config file if one was given.
 pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
@@ -290,6 +319,19 @@ webhooks = []
 # With several `mon alerts` on one Redis, how long the leader's lease lasts
 # unless renewed; a standby takes over within about this long.
 # lease_ttl = "10s"
+
+[remote_write]
+# Prometheus remote-write receivers (VictoriaMetrics, Mimir, Prometheus with
+# --web.enable-remote-write-receiver) every stored sample is forwarded to,
+# through a log in the store, so a receiver's outage loses nothing within
+# raw retention. Default: none. Basic auth: "https://USER:PASSWORD@HOST/PATH".
+# url = ["http://victoria:8428/api/v1/write"]
+# Bearer token sent to every receiver.
+# token = "..."
+# Basic-auth password for a URL with a user and no password.
+# password_file = "/etc/mon/remote-write-password"
+# CA certificates (PEM) for https:// receivers. Default: the system's roots.
+# ca = "/etc/mon/ca.pem"
 "#;
 
 #[cfg(test)]
@@ -349,6 +391,23 @@ mod tests {
             err.contains("\"http://\"") && err.contains("https://metrics.example:7070"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn remote_write_urls_are_a_comma_separated_string_or_a_list() {
+        for text in [
+            "url = \"http://a/api/v1/write, http://b/api/v1/write\"",
+            "url = [\"http://a/api/v1/write\", \"http://b/api/v1/write\"]",
+        ] {
+            let config: FileConfig =
+                toml::from_str(&format!("[remote_write]\n{text}\ntoken = \"t\"\n")).unwrap();
+            assert_eq!(
+                config.remote_write.url.unwrap(),
+                ["http://a/api/v1/write", "http://b/api/v1/write"],
+                "{text}"
+            );
+            assert_eq!(config.remote_write.token.as_deref(), Some("t"));
+        }
     }
 
     #[test]

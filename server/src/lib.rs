@@ -14,6 +14,7 @@ pub mod conn;
 pub mod edge;
 pub mod event;
 pub mod fanout;
+pub mod forward;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gateway;

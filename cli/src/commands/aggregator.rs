@@ -10,6 +10,7 @@ use server::aggregator::{self, AggregatorConfig, Stats};
 use server::store::StoreConfig;
 
 use super::limits::IngestLimitArgs;
+use super::remote_write::RemoteWriteArgs;
 use super::store::StoreArgs;
 use super::trust::TrustArgs;
 use super::{GlobalArgs, runtime};
@@ -23,7 +24,7 @@ use crate::{bus, config, shutdown};
 /// values in Redis and one JSON message per report on metrics.<host>.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --redis redis://redis:6379 --store postgres://mon@db/mon"
+    after_help = "Examples:\n  mon aggregator\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --data-dir /var/lib/mon\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon aggregator --redis redis://127.0.0.1:6379/0\n  mon aggregator --listen 0.0.0.0:7070 --token $TOKEN --redis redis://redis:6379 --store postgres://mon@db/mon\n  mon aggregator --http-listen 127.0.0.1:7073 --remote-write http://victoria:8428/api/v1/write"
 )]
 pub struct AggregatorArgs {
     /// gRPC address to listen on for agents [default: 127.0.0.1:7070]
@@ -44,6 +45,8 @@ pub struct AggregatorArgs {
     pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
 }
 
 /// How long the store keeps each tier, settable from the command line.
@@ -113,6 +116,7 @@ pub fn run(global: &GlobalArgs, args: AggregatorArgs) -> anyhow::Result<()> {
         token: args.trust.token(),
         tls,
         conn: args.trust.conn.limits(),
+        remote_write: args.remote_write.resolve(&file.remote_write)?,
     };
     let redis = args.bus.resolve(&file);
     runtime(true)?.block_on(async {

@@ -14,6 +14,7 @@ use super::aggregator::RetentionArgs;
 use super::alerts::RuleArgs;
 use super::http::AccessArgs;
 use super::limits::IngestLimitArgs;
+use super::remote_write::RemoteWriteArgs;
 use super::store::StoreArgs;
 use super::{GlobalArgs, parse_interval, runtime};
 use crate::bus::BusArgs;
@@ -27,7 +28,7 @@ use crate::{bus, config, shutdown};
 /// was started with --tls-cert).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --token $TOKEN --no-agent\n  mon serve --grpc-listen 0.0.0.0:7070 --http-listen 0.0.0.0:7071 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0"
+    after_help = "Examples:\n  mon serve\n  mon serve --data-dir ./mon-data --interval 1s\n  mon serve --grpc-listen 0.0.0.0:7070 --token $TOKEN --no-agent\n  mon serve --grpc-listen 0.0.0.0:7070 --http-listen 0.0.0.0:7071 --token $TOKEN --tls-cert cert.pem --tls-key key.pem\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --redis redis://127.0.0.1:6379/0\n  mon serve --remote-write https://mimir.example/api/v1/push --remote-write-token $MIMIR_TOKEN"
 )]
 pub struct ServeArgs {
     /// gRPC address agents connect to [default: 127.0.0.1:7070]
@@ -55,6 +56,8 @@ pub struct ServeArgs {
     pub limits: IngestLimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
     #[command(flatten)]
     pub alerts: RuleArgs,
 }
@@ -103,6 +106,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             token: args.access.trust.token(),
             tls: tls.clone(),
             conn: args.access.trust.conn.limits(),
+            remote_write: args.remote_write.resolve(&file.remote_write)?,
         },
         agent,
         gateway: GatewayConfig {
@@ -140,6 +144,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
                 None => server::store::alerts_db_path(&data_dir).display().to_string(),
             }
         );
+        for target in &config.aggregator.remote_write.targets {
+            println!("  remote-write  {}", target.destination());
+        }
         match &redis {
             Some(url) => println!("  bus           Redis {url}"),
             None => println!("  bus           in-process (no Redis)"),

@@ -92,6 +92,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
             token: None,
             tls: None,
             conn: Default::default(),
+            remote_write: Default::default(),
         },
         // Once a second, like top: the agent's cost is small either way.
         agent: Some(AgentConfig {

@@ -31,7 +31,7 @@ fn help_lists_every_role_and_explains_the_flags() {
 
 #[test]
 fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["agent", "--interval", "0s"],
             "an interval from 100ms to 1h is accepted",
@@ -69,6 +69,10 @@ fn a_bad_flag_value_is_a_one_line_error_with_exit_code_2() {
         (
             &["alerts", "--lease-ttl", "100ms"],
             "a lease TTL from 1s to 5m is accepted",
+        ),
+        (
+            &["serve", "--remote-write", "victoria:8428/api/v1/write"],
+            "invalid value 'victoria:8428/api/v1/write' for '--remote-write <URL>': give http://HOST[:PORT]/PATH",
         ),
         (
             &["serve", "--redis", "http://cache:6379"],

@@ -16,6 +16,7 @@ mod process;
 mod query;
 mod redis;
 mod remote_write;
+mod remote_write_out;
 mod serve;
 mod split;
 mod tls;

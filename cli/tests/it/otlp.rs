@@ -225,13 +225,118 @@ fn otlp_kinds_mon_does_not_keep_are_refused_in_a_partial_success_naming_them() {
         "POST",
         "/v1/metrics",
         &[
-            ("Content-Type", "application/json"),
+            ("Content-Type", "text/plain"),
             ("Authorization", "Bearer secret"),
         ],
         b"{}",
     );
     assert_eq!(status, 415, "{body}");
-    assert!(body.contains("http/protobuf"), "{body}");
+    assert!(
+        body.contains("http/protobuf") && body.contains("application/json"),
+        "{body}"
+    );
+    mon_serve.signal("TERM");
+    assert_eq!(mon_serve.wait(Duration::from_secs(15)).code(), Some(0));
+}
+
+#[test]
+fn otlp_json_gauges_and_sums_are_stored_like_protobuf_and_refusals_come_back_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut mon_serve, addr) = serve(dir.path());
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let post_json = |body: &str| {
+        http(
+            &addr,
+            "POST",
+            "/v1/metrics",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer secret"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // The OTLP/JSON mapping: camelCase names, 64-bit integers as strings,
+    // enums as numbers.
+    let body = format!(
+        r#"{{"resourceMetrics":[{{
+          "resource":{{"attributes":[
+            {{"key":"host.name","value":{{"stringValue":"json-host"}}}},
+            {{"key":"service.name","value":{{"stringValue":"shop"}}}}]}},
+          "scopeMetrics":[{{"scope":{{"name":"test"}},"metrics":[
+            {{"name":"room.temperature","gauge":{{"dataPoints":[
+              {{"timeUnixNano":"{now_ns}","asDouble":21.5,
+                "attributes":[{{"key":"room","value":{{"stringValue":"lab"}}}}]}}]}}}},
+            {{"name":"orders","sum":{{"aggregationTemporality":2,"isMonotonic":true,
+              "dataPoints":[{{"timeUnixNano":"{now_ns}","asInt":"7"}}]}}}},
+            {{"name":"latency","histogram":{{"aggregationTemporality":2,
+              "dataPoints":[{{"timeUnixNano":"{now_ns}","count":"2"}}]}}}}]}}]}}]}}"#
+    );
+    let (status, head, answer) = post_json(&body);
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let partial = &answer["partialSuccess"];
+    assert_eq!(partial["rejectedDataPoints"], "1", "{answer}");
+    assert!(
+        partial["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("latency"),
+        "{answer}"
+    );
+    let token = "&token=secret";
+    let room = series_points(
+        &addr,
+        "json-host",
+        "room_temperature",
+        &format!("room=lab,service_name=shop{token}"),
+    );
+    assert_eq!(
+        room.last().map(|p| p["value"].as_f64()),
+        Some(Some(21.5)),
+        "{room:?}"
+    );
+    let orders = series_points(
+        &addr,
+        "json-host",
+        "orders",
+        &format!("service_name=shop{token}"),
+    );
+    assert_eq!(
+        orders.last().map(|p| p["value"].as_f64()),
+        Some(Some(7.0)),
+        "{orders:?}"
+    );
+
+    // Everything kept: no partial success, an empty object.
+    let gauge_only = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[
+            {{"key":"host.name","value":{{"stringValue":"json-host"}}}}]}},
+          "scopeMetrics":[{{"metrics":[{{"name":"load1","gauge":{{"dataPoints":[
+            {{"timeUnixNano":{now_ns},"asDouble":0.5}}]}}}}]}}]}}]}}"#
+    );
+    let (status, _, answer) = post_json(&gauge_only);
+    assert_eq!((status, answer.as_str()), (200, "{}"));
+    // A body that is not the mapping: 400 with a JSON google.rpc.Status.
+    let (status, _, answer) = post_json(r#"{"resourceMetrics":"many"}"#);
+    assert_eq!(status, 400, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["code"], 3, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an OTLP ExportMetricsServiceRequest in JSON"),
+        "{answer}"
+    );
     mon_serve.signal("TERM");
     assert_eq!(mon_serve.wait(Duration::from_secs(15)).code(), Some(0));
 }

@@ -9,6 +9,7 @@ mod auth;
 mod ingest;
 mod intern;
 mod limits;
+mod metrics;
 mod publish;
 mod push;
 mod rate;
@@ -31,6 +32,7 @@ pub use auth::TokenCheck;
 pub use ingest::RETRY_AFTER_MS;
 pub use intern::StreamTable;
 pub use limits::{BURST_SECONDS, Limits};
+pub use metrics::write_metrics;
 pub use push::{PushIngest, PushOutcome, PushSlot, Retry};
 pub use receive::routes as push_routes;
 pub use validate::{
@@ -45,6 +47,8 @@ use crate::tls::ServerTls;
 
 /// How long the publisher may take to drain its queue at shutdown.
 const PUBLISH_DRAIN: Duration = Duration::from_secs(5);
+/// How long a remote-write request in flight may take at shutdown.
+const FORWARD_DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct AggregatorConfig {
@@ -62,6 +66,8 @@ pub struct AggregatorConfig {
     pub tls: Option<ServerTls>,
     /// Open connections at most, and how soon each must open a stream.
     pub conn: ConnLimits,
+    /// Where every stored sample is forwarded (`--remote-write`).
+    pub remote_write: crate::forward::RemoteWrite,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +106,10 @@ pub struct Stats {
     pub bus_published: AtomicU64,
     /// The store's maintenance counters, once the store is open.
     pub store: std::sync::OnceLock<Arc<store::StoreStats>>,
+    /// Pushed requests (remote-write, OTLP) received and what became of them.
+    pub push: metrics::PushStats,
+    /// The `--remote-write` forwarders' counters, once they run.
+    pub forward: std::sync::OnceLock<Arc<crate::forward::ForwardStats>>,
 }
 
 impl Stats {
@@ -139,8 +149,13 @@ pub async fn run_with_push(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AggregatorError> {
     let location = store::Location::new(config.store_url.as_ref(), &config.data_dir);
-    let (writer, writer_handle, readers) = location.open(config.store.clone()).await?;
+    let mut store_config = config.store.clone();
+    store_config.forward_log = !config.remote_write.is_empty();
+    let (writer, writer_handle, readers) = location.open(store_config).await?;
     let _ = stats.store.set(writer.stats());
+    // Before ingest starts, so every sample stored from now on is forwarded.
+    let forwarders = crate::forward::start(&config.remote_write, &writer, &readers).await?;
+    let _ = stats.forward.set(forwarders.stats.clone());
     let known = tokio::task::spawn_blocking(move || readers.reader()?.series())
         .await
         .map_err(|e| StoreError::Read(e.to_string()))??;
@@ -186,7 +201,12 @@ pub async fn run_with_push(
     }));
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = push.listener.map(|listener| {
-        let router = receive::standalone(push.slot.clone(), config.token.as_deref(), &listener);
+        let router = receive::standalone(
+            push.slot.clone(),
+            stats.clone(),
+            config.token.as_deref(),
+            &listener,
+        );
         let tls = config.tls.as_ref().map(ServerTls::http_config);
         if let Ok(addr) = listener.local_addr() {
             let scheme = if tls.is_some() { "https" } else { "http" };
@@ -255,6 +275,9 @@ pub async fn run_with_push(
             Ok(Ok(())) => {}
         }
     }
+    // Forwarders hold a writer too; what they have not sent waits in the
+    // forward log for the next start.
+    forwarders.stop(FORWARD_DRAIN).await;
     // The service and every stream task held a writer; once they are gone the
     // writer thread commits what is queued and closes the database.
     writer_handle.finish().await;

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::Limits;
+use super::metrics::Protocol;
 use super::push::{PushIngest, PushOutcome, PushSlot, Retry};
 use crate::http::ApiError;
 use crate::interop::{Problem, remote_write};
@@ -76,6 +77,9 @@ async fn remote_write_inner(
     let kind = content_type(headers);
     let media = kind.split(';').next().unwrap_or("").trim();
     if media != "application/x-protobuf" || kind.contains("io.prometheus.write.v2") {
+        if let Some(ingest) = slot.get() {
+            ingest.stats.push.unread(Protocol::RemoteWrite, false);
+        }
         return Err(ApiError::Status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
@@ -85,10 +89,13 @@ async fn remote_write_inner(
         .into_response());
     }
     let ingest = ingest_of(slot).map_err(IntoResponse::into_response)?;
-    let body = read_body(body, &ingest.limits)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let unread = || ingest.stats.push.unread(Protocol::RemoteWrite, false);
+    let body = read_body(body, &ingest.limits).await.map_err(|e| {
+        unread();
+        e.into_response()
+    })?;
     let request = remote_write::decode(&body, ingest.limits.max_write_bytes).map_err(|e| {
+        unread();
         let status = match e {
             remote_write::BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
@@ -100,6 +107,7 @@ async fn remote_write_inner(
     let mut problems = translated.problems;
     problems.append(&mut outcome.problems);
     outcome.problems = problems;
+    ingest.stats.push.answered(Protocol::RemoteWrite, &outcome);
     Ok(answer(outcome))
 }
 
@@ -195,10 +203,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(slot: PushSlot) -> axum::Router<
 }
 
 /// The aggregator's own HTTP listener (`--http-listen`): the push routes
-/// behind the agents' token, with the gateway's JSON errors and `Host`
+/// and `/metrics` (push and `--remote-write` counters) behind the agents' token, with the gateway's JSON errors and `Host`
 /// check (a listener without a token answers only the names it knows).
 pub(super) fn standalone(
     slot: PushSlot,
+    stats: std::sync::Arc<super::Stats>,
     token: Option<&str>,
     listener: &tokio::net::TcpListener,
 ) -> axum::Router {
@@ -213,10 +222,21 @@ pub(super) fn standalone(
         ..Access::default()
     });
     routes(slot)
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                let mut out = String::new();
+                super::write_metrics(&mut out, &stats);
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    out,
+                )
+            }),
+        )
         .route_layer(middleware::from_fn_with_state(access.clone(), require_token))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!(
-                "nothing is served at {}; this listener takes POST /api/v1/write (Prometheus remote-write) and POST /v1/metrics (OTLP/HTTP)",
+                "nothing is served at {}; this listener takes POST /api/v1/write (Prometheus remote-write), POST /v1/metrics (OTLP/HTTP) and GET /metrics (its own counters)",
                 uri.path()
             ))
         })

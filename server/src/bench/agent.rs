@@ -80,6 +80,7 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             token: None,
             tls: None,
             conn: Default::default(),
+            remote_write: Default::default(),
         },
         listener,
         Arc::new(EmbeddedBus::default()),

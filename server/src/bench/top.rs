@@ -398,6 +398,7 @@ async fn start_pipeline() -> Result<(String, String, Pipeline), String> {
             token: None,
             tls: None,
             conn: Default::default(),
+            remote_write: Default::default(),
         },
         agent: None,
         gateway: crate::gateway::GatewayConfig {

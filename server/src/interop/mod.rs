@@ -10,7 +10,9 @@
 //! aggregator's validation, applied unchanged.
 
 pub mod otlp;
+pub mod otlp_json;
 pub mod remote_write;
+pub mod remote_write_out;
 
 /// A sample (or series) left out while translating, and why.
 #[derive(Clone, Debug, PartialEq)]

@@ -102,6 +102,9 @@ pub struct StoreConfig {
     /// because trimming the oldest chunk of every series re-encodes it.
     pub retention_every: Duration,
     pub clock: Clock,
+    /// Whether ingest appends what it stores to the forward log, for
+    /// `--remote-write` (`forward_log.rs`).
+    pub forward_log: bool,
 }
 
 impl Default for StoreConfig {
@@ -112,6 +115,7 @@ impl Default for StoreConfig {
             maintenance_every: Duration::from_secs(10),
             retention_every: Duration::from_secs(300),
             clock: Clock::system(),
+            forward_log: false,
         }
     }
 }

@@ -73,7 +73,7 @@ pub(crate) struct Expired {
 }
 
 /// One transaction on the warm store.
-pub(crate) trait Db {
+pub(crate) trait Db: super::forward_log::ForwardDb {
     // Series and hosts.
     fn series_id(&mut self, host: &str, name: &str, labels: &str) -> DbResult<Option<i64>>;
     fn series_host(&mut self, id: i64) -> DbResult<Option<String>>;

@@ -19,6 +19,7 @@ fn migrations() -> Vec<M<'static>> {
             include_str!("../../../migrations/0002_warm_path.sql"),
             move_v1_raw_rows_to_head,
         ),
+        M::up(include_str!("../../../migrations/0003_forward_log.sql")),
     ]
 }
 

@@ -20,6 +20,7 @@ pub(crate) mod encoding;
 mod fault;
 #[cfg(test)]
 mod fault_tests;
+mod forward_log;
 mod maintenance;
 mod migrations;
 pub mod postgres;
@@ -41,6 +42,7 @@ pub use alerts::{
 };
 pub use config::{Clock, ManualClock, Retention, StoreConfig};
 pub use encoding::{DecodeError, decode_chunk, encode_chunk};
+pub use forward_log::{ForwardBatch, LogEntry, Pending};
 pub use maintenance::{MaintenanceReport, StoreStats};
 pub use query::{RangePoint, RangeQuery, SeriesRange, Tier};
 pub use read::{RawPoint, Reader};
@@ -224,6 +226,6 @@ pub fn open(
             path: path.clone(),
             message: e.to_string(),
         })?;
-    let engine = sqlite_writer::SqliteEngine::new(conn, path);
+    let engine = sqlite_writer::SqliteEngine::new(conn, path, config.forward_log);
     Ok(writer::start(engine, marks, config))
 }

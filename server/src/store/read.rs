@@ -80,7 +80,10 @@ impl Reader {
 
     /// Runs `f` in one read transaction: one consistent snapshot, even
     /// while maintenance moves data between tiers.
-    fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> DbResult<T>) -> Result<T, StoreError> {
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> DbResult<T>,
+    ) -> Result<T, StoreError> {
         match &self.conn {
             ReadConn::Sqlite(conn) => {
                 let tx = conn

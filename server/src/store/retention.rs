@@ -37,7 +37,7 @@ pub(crate) struct Cutoffs {
 }
 
 /// The stages of one retention run, in order.
-const STAGES: usize = 5;
+const STAGES: usize = 6;
 
 /// Runs one batch of stage `stage`; returns how many rows it handled (0
 /// when the stage is finished).
@@ -82,6 +82,9 @@ pub(crate) fn step(
             db.dirty_expire(cut.one_minute, cut.one_hour)?;
             Ok(rows)
         }
+        // The forward log: rows every destination has sent, and any older
+        // than the raw tier (their samples are gone from the store too).
+        5 => db.forward_trim(cut.raw, DELETE_BATCH),
         _ => Ok(0),
     }
 }

@@ -14,6 +14,7 @@ use rusqlite::{Connection, params};
 use super::config::MINUTE_MS;
 use super::db::{Db, DbError};
 use super::fault;
+use super::forward_log::Appender;
 use super::maintenance::{Marks, Run};
 use super::rollup::{Table, bucket_of};
 use super::sqlite::Lite;
@@ -37,16 +38,21 @@ pub(crate) struct SqliteEngine {
     dir: PathBuf,
     /// host -> series -> id, for series known to be committed.
     series: HashMap<String, HashMap<SeriesKey, i64>>,
+    /// Appends each report's new samples to the forward log, when on.
+    forward: Appender,
 }
 
 impl SqliteEngine {
-    pub fn new(conn: Connection, path: PathBuf) -> Self {
+    pub fn new(conn: Connection, path: PathBuf, forward_log: bool) -> Self {
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
         Self {
             conn,
             path,
             dir,
             series: HashMap::new(),
+            forward: Appender {
+                enabled: forward_log,
+            },
         }
     }
 }
@@ -143,6 +149,8 @@ impl Engine for SqliteEngine {
                     samples,
                     marks.compacted_before,
                 )?;
+                self.forward
+                    .append(&mut db, &job.host, job.timestamp_ms, &written.fresh)?;
                 // A sample behind the 1m watermark changes a bucket that is
                 // already materialized: note it, in this same transaction.
                 let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
@@ -162,6 +170,13 @@ impl Engine for SqliteEngine {
             self.series.entry(host).or_default().extend(ids);
         }
         Ok(outcomes)
+    }
+
+    fn transact(&mut self, work: super::writer::TxWork) -> Result<i64, DbError> {
+        let tx = self.conn.transaction()?;
+        let value = work(&mut Lite(&tx))?;
+        tx.commit()?;
+        Ok(value)
     }
 
     fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError> {

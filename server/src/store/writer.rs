@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::DbError;
+use super::db::{Db, DbError, DbResult};
 use super::fault::{Fault, Health};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
 use super::{StoreConfig, StoreError};
@@ -55,11 +55,22 @@ pub struct WriteOutcome {
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 type MaintainReply = oneshot::Sender<Result<MaintenanceReport, StoreError>>;
+/// Work for a small transaction of its own (a forward cursor), see
+/// [`StoreWriter::transact`].
+pub(crate) type TxWork = Box<dyn FnOnce(&mut dyn Db) -> DbResult<i64> + Send>;
+type TxReply = oneshot::Sender<Result<Option<i64>, StoreError>>;
 
 enum Message {
     Write(WriteJob, Reply),
     /// Run maintenance to the end now, retention included.
     Maintain(MaintainReply),
+    /// Runs work in a transaction of its own between batches; with
+    /// `leader_only`, only while this writer runs maintenance.
+    Transact {
+        work: TxWork,
+        leader_only: bool,
+        reply: TxReply,
+    },
     /// Runs SQL on the writer's own connection: tests set per-connection
     /// limits (`max_page_count`, `query_only`) there to provoke a full or
     /// read-only database.
@@ -117,6 +128,26 @@ impl StoreWriter {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `work` in a transaction of its own between batches and returns
+    /// its answer; with `leader_only`, `None` (and nothing done) while
+    /// another writer of a shared store runs maintenance.
+    pub(crate) async fn transact(
+        &self,
+        leader_only: bool,
+        work: impl FnOnce(&mut dyn Db) -> DbResult<i64> + Send + 'static,
+    ) -> Result<Option<i64>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Message::Transact {
+                work: Box::new(work),
+                leader_only,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Runs `sql` on the writer's connection, between batches.
     #[cfg(test)]
     pub(crate) async fn tune(&self, sql: &str) -> Result<(), String> {
@@ -151,6 +182,8 @@ pub(crate) trait Engine: Send + 'static {
         jobs: &[&WriteJob],
         marks: &Marks,
     ) -> Result<Vec<WriteOutcome>, DbError>;
+    /// `work` in a transaction of its own, committed.
+    fn transact(&mut self, work: TxWork) -> Result<i64, DbError>;
     /// One maintenance step in its own transaction, committed.
     fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError>;
     /// Whether this writer runs maintenance now: always for an embedded
@@ -254,6 +287,14 @@ impl<E: Engine> Writer<E> {
                         self.flush(&mut batch);
                         let _ = reply.send(self.maintain_now());
                     }
+                    Message::Transact {
+                        work,
+                        leader_only,
+                        reply,
+                    } => {
+                        self.flush(&mut batch);
+                        let _ = reply.send(self.transact(work, leader_only));
+                    }
                     #[cfg(test)]
                     Message::Tune(sql, reply) => {
                         self.flush(&mut batch);
@@ -313,6 +354,19 @@ impl<E: Engine> Writer<E> {
                     let _ = reply.send(Err(error.clone()));
                 }
                 true
+            }
+        }
+    }
+
+    fn transact(&mut self, work: TxWork, leader_only: bool) -> Result<Option<i64>, StoreError> {
+        if leader_only && !self.engine.may_maintain(&mut self.marks) {
+            return Ok(None);
+        }
+        match self.engine.transact(work) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                self.engine.settle();
+                Err(self.engine.error(&e))
             }
         }
     }

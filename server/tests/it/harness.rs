@@ -129,6 +129,7 @@ impl Aggregator {
             token,
             tls: None,
             conn,
+            remote_write: Default::default(),
         };
         let task = tokio::spawn(aggregator::run(
             config,

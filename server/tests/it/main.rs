@@ -22,6 +22,7 @@ mod limits;
 mod pipeline;
 mod redis_bus;
 mod redis_server;
+mod remote_write_out;
 mod rollup_props;
 mod store_conformance;
 mod tls;

@@ -66,6 +66,11 @@ pub struct Open {
 
 impl Open {
     pub fn new(backend: &Backend, retention: Retention) -> Self {
+        Self::with_forward_log(backend, retention, false)
+    }
+
+    /// [`Open::new`], with the forward log (`--remote-write`) on or off.
+    pub fn with_forward_log(backend: &Backend, retention: Retention, forward_log: bool) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -78,6 +83,7 @@ impl Open {
             // Maintenance runs when a test asks, so the interleaving is the test's.
             maintenance_every: Duration::from_secs(3600),
             clock: Clock::manual(&clock),
+            forward_log,
             ..StoreConfig::default()
         };
         let (writer, handle, readers) = rt
@@ -461,4 +467,172 @@ fn on_postgres_one_aggregator_at_a_time_runs_maintenance_and_all_share_the_reten
             && err.contains("UPDATE store_state"),
         "{err}"
     );
+}
+
+/// The forward log behind `--remote-write`: each report's new samples once
+/// (a replay adds nothing), read behind a destination's cursor, a new
+/// destination starting at the log's end, cursors that only move forward,
+/// and retention trimming what every cursor passed or the raw tier dropped.
+#[test]
+fn the_forward_log_holds_each_new_sample_once_behind_each_destination_cursor() {
+    for b in Backend::all() {
+        let s = Open::with_forward_log(&b, Retention::default(), true);
+        let writer = s.writer.as_ref().unwrap();
+        let (c, d) = (cpu(), disk("sda"));
+        let sent = |dest: &str| -> Vec<(String, i64, usize)> {
+            s.reader()
+                .forward_batch(dest, 2_000)
+                .unwrap()
+                .entries
+                .iter()
+                .map(|e| (e.host.clone(), e.ts, e.samples.len()))
+                .collect()
+        };
+        assert_eq!(s.rt.block_on(writer.forward_register("a")).unwrap(), 0);
+        s.write("web-1", BASE, &[(&c, 1.0), (&d, 2.0)]);
+        // "b" starts at the log's end: what was stored before it is not its.
+        let b_start = s.rt.block_on(writer.forward_register("b")).unwrap();
+        assert!(b_start > 0, "{}", b.name);
+        s.write("web-1", BASE + 5_000, &[(&c, 3.0)]);
+        // A replay stores nothing new and logs nothing; one more series
+        // logs that series alone.
+        s.write("web-1", BASE, &[(&c, 1.0), (&d, 2.0)]);
+        s.write("web-2", BASE, &[(&c, 4.0)]);
+        s.write("web-1", BASE, &[(&c, 1.0), (&disk("sdb"), 5.0)]);
+        let want_a = vec![
+            ("web-1".to_owned(), BASE, 2),
+            ("web-1".to_owned(), BASE + 5_000, 1),
+            ("web-2".to_owned(), BASE, 1),
+            ("web-1".to_owned(), BASE, 1),
+        ];
+        assert_eq!(sent("a"), want_a, "{}", b.name);
+        assert_eq!(sent("b"), want_a[1..], "{}", b.name);
+        assert_eq!(
+            s.reader().forward_pending("a").unwrap(),
+            server::store::Pending {
+                samples: 5,
+                oldest_ts: Some(BASE)
+            },
+            "{}",
+            b.name
+        );
+        // The values and series come back as stored.
+        let batch = s.reader().forward_batch("a", 2_000).unwrap();
+        let first = &batch.entries[0];
+        let names = s
+            .reader()
+            .series_by_id(&first.samples.iter().map(|p| p.0).collect::<Vec<_>>())
+            .unwrap();
+        let mut got: Vec<(String, f64)> = first
+            .samples
+            .iter()
+            .map(|(id, v)| (names[id].to_string(), *v))
+            .collect();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            got,
+            [
+                ("cpu_usage_percent".to_owned(), 1.0),
+                ("disk_read_bytes_per_second{device=\"sda\"}".to_owned(), 2.0)
+            ],
+            "{}",
+            b.name
+        );
+        // A batch holds whole reports up to the sample limit.
+        let small = s.reader().forward_batch("a", 3).unwrap();
+        assert_eq!((small.entries.len(), small.more), (2, true), "{}", b.name);
+
+        // Sent: the cursor moves on, never back.
+        let end = batch.last_seq();
+        assert!(s.rt.block_on(writer.forward_advance("a", end)).unwrap());
+        assert!(
+            s.rt.block_on(writer.forward_advance("a", small.last_seq()))
+                .unwrap()
+        );
+        assert_eq!(sent("a"), [], "{}", b.name);
+        assert_eq!(s.reader().forward_pending("a").unwrap().samples, 0);
+        // Retention keeps what "b" has not sent, then trims once it has.
+        s.maintain();
+        assert_eq!(sent("b").len(), 3, "{}", b.name);
+        assert!(s.rt.block_on(writer.forward_advance("b", end)).unwrap());
+        s.maintain();
+        assert_eq!(sent("b"), [], "{}", b.name);
+        // A re-registered destination keeps its cursor.
+        assert_eq!(s.rt.block_on(writer.forward_register("a")).unwrap(), end);
+
+        // Unsent rows older than the raw tier go with the raw samples.
+        s.write("web-3", BASE + 10_000, &[(&c, 6.0)]);
+        assert_eq!(sent("a").len(), 1, "{}", b.name);
+        s.clock.advance(Duration::from_secs(25 * 3600));
+        s.maintain();
+        assert_eq!(sent("a"), [], "{}", b.name);
+        assert_eq!(sent("b"), [], "{}", b.name);
+    }
+}
+
+/// Two aggregators forwarding from one PostgreSQL database: the log is
+/// shared (what either stored is there to send), only the one running
+/// maintenance may move cursors, and the other takes over once it is gone.
+#[test]
+fn on_postgres_only_the_maintenance_holder_forwards_what_every_aggregator_stored() {
+    let Some(pg) = PgServer::shared() else {
+        return;
+    };
+    let backend = Backend {
+        name: "postgres",
+        location: Location::Postgres(pg.database()),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let first = Open::with_forward_log(&backend, Retention::default(), true);
+    let second = Open::with_forward_log(&backend, Retention::default(), true);
+    let (w1, w2) = (
+        first.writer.as_ref().unwrap(),
+        second.writer.as_ref().unwrap(),
+    );
+    first.rt.block_on(w1.forward_register("vm")).unwrap();
+    second.rt.block_on(w2.forward_register("vm")).unwrap();
+    let c = cpu();
+    first.write("web-1", BASE, &[(&c, 1.0)]);
+    second.write("web-2", BASE, &[(&c, 2.0)]);
+    assert!(
+        first.rt.block_on(w1.forward_turn()).unwrap(),
+        "the first forwards"
+    );
+    assert!(
+        !second.rt.block_on(w2.forward_turn()).unwrap(),
+        "the second stands by"
+    );
+    let batch = second.reader().forward_batch("vm", 2_000).unwrap();
+    let hosts: Vec<&str> = batch.entries.iter().map(|e| e.host.as_str()).collect();
+    assert_eq!(hosts, ["web-1", "web-2"], "one log for both");
+    // A standby's advance changes nothing.
+    assert!(
+        !second
+            .rt
+            .block_on(w2.forward_advance("vm", batch.last_seq()))
+            .unwrap()
+    );
+    assert_eq!(
+        first
+            .reader()
+            .forward_batch("vm", 2_000)
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+    assert!(
+        first
+            .rt
+            .block_on(w1.forward_advance("vm", batch.entries[0].seq))
+            .unwrap()
+    );
+    drop(first);
+    assert!(
+        second.rt.block_on(w2.forward_turn()).unwrap(),
+        "the second takes over"
+    );
+    let rest = second.reader().forward_batch("vm", 2_000).unwrap();
+    assert_eq!(rest.entries.len(), 1, "it goes on from the shared cursor");
+    assert_eq!(rest.entries[0].host, "web-2");
 }

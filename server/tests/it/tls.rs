@@ -104,6 +104,7 @@ async fn tls_aggregator(
         token: None,
         tls: Some(tls),
         conn: Default::default(),
+        remote_write: Default::default(),
     };
     let task = tokio::spawn(aggregator::run(
         config,

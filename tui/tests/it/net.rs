@@ -46,6 +46,7 @@ async fn start_with(
             token: None,
             tls: tls.clone(),
             conn: Default::default(),
+            remote_write: Default::default(),
         },
         agent: Some(AgentConfig {
             host: Some("tui-test-host".into()),

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use delivery::RetryPolicy;
+pub(crate) use delivery::retry_after;
 pub use webhook::payload as webhook_payload;
 
 use super::alert::Alert;

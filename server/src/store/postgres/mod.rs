@@ -22,6 +22,7 @@
 //! readers share an r2d2 pool.
 
 mod alerts;
+mod forward_log;
 mod statements;
 #[cfg(feature = "test-postgres")]
 pub mod test_server;
@@ -61,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../../migrations/postgres/0002_alert_state.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../../migrations/postgres/0003_forward_log.sql"),
     ),
 ];
 
@@ -351,6 +356,6 @@ pub fn open(url: &PgUrl, config: StoreConfig) -> Result<(StoreWriter, WriterHand
     agree_on_retention(&mut tx, url, &config.retention)?;
     let marks = Marks::load(&mut tx).map_err(|e| url.unreachable(&e))?;
     tx.commit().map_err(|e| url.unreachable(&e.into()))?;
-    let engine = writer::PgEngine::new(client, url.clone());
+    let engine = writer::PgEngine::new(client, url.clone(), config.forward_log);
     Ok(super::writer::start(engine, marks, config))
 }

@@ -23,6 +23,7 @@ use crate::store::config::MINUTE_MS;
 use crate::store::db::{DbError, DbResult};
 use crate::store::encoding::{decode_chunk, encode_report};
 use crate::store::fault::Fault;
+use crate::store::forward_log::Appender;
 use crate::store::maintenance::{Marks, Run};
 use crate::store::raw::{self, Written, window_of};
 use crate::store::rollup::{Table, bucket_of};
@@ -41,6 +42,8 @@ pub(crate) struct PgEngine {
     /// The write path's statements, prepared once per connection: each
     /// saves a round trip per batch.
     prepared: HashMap<&'static str, postgres::Statement>,
+    /// Appends each batch's new samples to the forward log, when on.
+    forward: Appender,
 }
 
 /// `sql` prepared on this session, from the cache when it is there.
@@ -58,8 +61,11 @@ fn prepared(
 }
 
 impl PgEngine {
-    pub fn new(client: Client, url: PgUrl) -> Self {
+    pub fn new(client: Client, url: PgUrl, forward_log: bool) -> Self {
         Self {
+            forward: Appender {
+                enabled: forward_log,
+            },
             client: Some(client),
             url,
             series: HashMap::new(),
@@ -315,6 +321,7 @@ impl Engine for PgEngine {
             .collect();
 
         let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut forward = self.forward.batch();
         // Buckets behind the watermark that fresh samples change, marked in
         // one statement.
         let mut dirty: Vec<(i64, i64)> = Vec::new();
@@ -339,6 +346,7 @@ impl Engine for PgEngine {
                     head.offered,
                 )?
             };
+            forward.note(&job.host, job.timestamp_ms, &written.fresh);
             let minute = bucket_of(job.timestamp_ms, MINUTE_MS);
             if marks.watermark_1m.is_some_and(|wm| minute < wm) {
                 dirty.extend(written.fresh.iter().map(|&(id, _)| (id, minute)));
@@ -359,8 +367,16 @@ impl Engine for PgEngine {
                 &[&Table::OneMinute.dirty_tier(), &ids, &buckets],
             )?;
         }
+        forward.write(&mut tx)?;
         tx.commit()?;
         Ok(outcomes)
+    }
+
+    fn transact(&mut self, work: crate::store::writer::TxWork) -> Result<i64, DbError> {
+        let mut tx = self.client()?.transaction()?;
+        let value = work(&mut tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     fn step(&mut self, run: &mut Run, marks: &mut Marks) -> Result<(), DbError> {
