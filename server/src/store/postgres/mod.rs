@@ -62,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../../migrations/postgres/0002_alert_state.sql"),
     ),
+    (
+        4,
+        include_str!("../../../../migrations/postgres/0004_silences.sql"),
+    ),
 ];
 
 /// A `postgres://` (or `postgresql://`) URL, parsed, with its password kept
