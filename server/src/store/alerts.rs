@@ -178,12 +178,26 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
     })?;
     let path = alerts_db_path(data_dir);
     let mut conn = super::migrations::connect(&path)?;
-    Migrations::from_slice(MIGRATIONS)
-        .to_latest(&mut conn)
-        .map_err(|e| StoreError::Migrate {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    // The alerts role and a gateway (both in `mon serve`, or two processes
+    // on one data dir) may open the file at once. The migrator reads the
+    // schema version before its transaction, so the later one can find the
+    // tables made under it: it tries again, and then sees the new version.
+    let mut attempt = 0;
+    loop {
+        match Migrations::from_slice(MIGRATIONS).to_latest(&mut conn) {
+            Ok(()) => break,
+            Err(_) if attempt < 10 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+            }
+            Err(e) => {
+                return Err(StoreError::Migrate {
+                    path: path.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
     let (tx, mut rx) = mpsc::channel::<Job>(256);
     let thread = std::thread::Builder::new()
         .name("alerts-db".into())
@@ -478,6 +492,20 @@ mod tests {
         let restored = open_alerts(dir.path()).unwrap().load().await.unwrap();
         assert_eq!(restored.alerts, vec![record("a", "firing")]);
         assert_eq!(restored.hosts, vec!["web-1".to_owned()]);
+    }
+
+    #[test]
+    fn opening_at_once_from_two_threads_migrates_once_and_both_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let opens: Vec<_> = (0..2)
+            .map(|_| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || open_alerts(&dir).map(|_| ()))
+            })
+            .collect();
+        for open in opens {
+            open.join().unwrap().unwrap();
+        }
     }
 
     #[test]

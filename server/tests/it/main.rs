@@ -22,6 +22,7 @@ mod pipeline;
 mod redis_bus;
 mod redis_server;
 mod rollup_props;
+mod silences;
 mod store_conformance;
 mod tls;
 mod token;
