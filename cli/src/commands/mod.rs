@@ -11,6 +11,7 @@ pub mod http;
 pub mod limits;
 pub mod query;
 pub mod serve;
+pub mod silence;
 pub mod store;
 pub mod top;
 pub mod trust;
