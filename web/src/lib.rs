@@ -30,6 +30,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("fleet.js", include_str!("../static/fleet.js"), JS),
     ("format.js", include_str!("../static/format.js"), JS),
     ("host.js", include_str!("../static/host.js"), JS),
+    ("silences.js", include_str!("../static/silences.js"), JS),
     ("store.js", include_str!("../static/store.js"), JS),
 ];
 
