@@ -207,6 +207,10 @@ struct AlertEvent<'a> {
     annotations: &'a BTreeMap<String, String>,
     active_since_ms: i64,
     ts: i64,
+    silenced: bool,
+    /// The ids of the silences holding for it; left out when none does.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    silenced_by: &'a [String],
 }
 
 /// Encodes an alert transition as an `alert` event. `labels` leaves out
@@ -230,6 +234,8 @@ pub fn encode_alert(a: &Alert) -> Bytes {
         annotations: &a.annotations,
         active_since_ms: a.active_since_ms,
         ts: a.ts_ms,
+        silenced: !a.silenced_by.is_empty(),
+        silenced_by: &a.silenced_by,
     };
     Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
 }

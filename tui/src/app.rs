@@ -169,6 +169,11 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
                                 updates_tx.clone(),
                             ));
                         }
+                        Effect::Silence { alert, matchers } => {
+                            tokio::spawn(net::silence(
+                                endpoint.clone(), alert, matchers, updates_tx.clone(),
+                            ));
+                        }
                         Effect::None => {}
                     }
                     draw_at = Some(Instant::now());

@@ -17,6 +17,12 @@ pub enum Effect {
     /// The host view opened, or its range changed: load its stored
     /// history for `Ui::range_ms`.
     FetchHistory(String),
+    /// Silence an alert for [`crate::view::SILENCE_FOR`]: what it is (for
+    /// the status bar) and the matchers that select it.
+    Silence {
+        alert: String,
+        matchers: Vec<String>,
+    },
 }
 
 /// Applies one key press at `now_ms`.
@@ -173,6 +179,15 @@ fn alerts_key(ui: &mut Ui, store: &Store, code: KeyCode) -> Effect {
         KeyCode::Home | KeyCode::Char('g') => ui.alert_selected = 0,
         KeyCode::End | KeyCode::Char('G') => ui.alert_selected = last,
         KeyCode::Char('a') => ui.screen = Screen::Fleet,
+        KeyCode::Char('s') => {
+            let order = crate::view::alert_order(store);
+            if let Some(a) = order.get(ui.alert_selected.min(last)) {
+                return Effect::Silence {
+                    alert: format!("{} on {}", a.name, a.host),
+                    matchers: crate::view::silence_matchers(a),
+                };
+            }
+        }
         other => return back_key(ui, other),
     }
     Effect::None

@@ -478,7 +478,8 @@ fn render_alerts(frame: &mut Frame, area: Rect, alerts: &AlertsView) {
         rows,
         [
             Constraint::Length(9),
-            Constraint::Length(8),
+            // "firing·silenced"
+            Constraint::Length(15),
             Constraint::Length(16),
             Constraint::Length(20),
             Constraint::Length(7),

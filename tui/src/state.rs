@@ -79,6 +79,11 @@ pub struct Alert {
     pub value: Option<f64>,
     pub active_since_ms: i64,
     pub summary: Option<String>,
+    /// Labels besides `alertname` and `host`, sorted: what a silence of
+    /// exactly this alert matches.
+    pub labels: Vec<(String, String)>,
+    /// A silence holds for it: it changes state but nobody is notified.
+    pub silenced: bool,
 }
 
 /// Which history chart a series of points belongs to.
@@ -115,6 +120,8 @@ pub enum Update {
     },
     /// The server answered something with an `error` frame.
     ServerError(String),
+    /// What came of silencing an alert from the alerts pane.
+    Silenced(Result<String, String>),
     Disconnected {
         reason: String,
         retry_at_ms: i64,
@@ -511,6 +518,8 @@ pub struct Store {
     pub local: bool,
     /// The newest `error` frame from the server.
     pub server_error: Option<String>,
+    /// What the last silence key did, shown in the status bar.
+    pub silence_notice: Option<String>,
     /// When the last frame arrived while connected, for "stale since".
     pub last_data_ms: Option<i64>,
     rate: Rate,
@@ -525,6 +534,7 @@ impl Store {
             url: url.into(),
             local,
             server_error: None,
+            silence_notice: None,
             last_data_ms: None,
             rate: Rate::default(),
         }
@@ -600,6 +610,9 @@ impl Store {
                 }
             }
             Update::ServerError(message) => self.server_error = Some(message),
+            Update::Silenced(outcome) => {
+                self.silence_notice = Some(outcome.unwrap_or_else(|e| format!("not silenced: {e}")))
+            }
             Update::Disconnected {
                 reason,
                 retry_at_ms,

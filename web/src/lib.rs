@@ -31,6 +31,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("format.js", include_str!("../static/format.js"), JS),
     ("host.js", include_str!("../static/host.js"), JS),
     ("range.js", include_str!("../static/range.js"), JS),
+    ("silences.js", include_str!("../static/silences.js"), JS),
     ("store.js", include_str!("../static/store.js"), JS),
 ];
 

@@ -3,7 +3,9 @@
 // above the fleet grid, and the alerts of one host on its page.
 //
 // Alert names, labels and annotations are untrusted text like everything
-// else from the server: they are written with `textContent` only.
+// else from the server: they are written with `textContent` only. An alert
+// a silence holds is marked "silenced"; with `onSilence`, each row has a
+// "Silence" button that calls it with the row and the alert.
 
 import { el, setAttr, setClass, setText, syncRows } from "./dom.js";
 import * as fmt from "./format.js";
@@ -13,8 +15,9 @@ export class AlertList {
    * `host` restricts the list to one host; `limit` shows at most that many
    * rows with a link to the full list; `title` heads the list.
    */
-  constructor(fleet, { host = null, limit = Infinity, title = "Active alerts", hideWhenEmpty = false }) {
+  constructor(fleet, { host = null, limit = Infinity, title = "Active alerts", hideWhenEmpty = false, onSilence = null }) {
     this.fleet = fleet;
+    this.onSilence = onSilence;
     this.host = host;
     this.limit = limit;
     this.hideWhenEmpty = hideWhenEmpty;
@@ -67,7 +70,11 @@ export class AlertList {
       since: el("span", { class: "alert-since" }),
       summary: el("p", { class: "alert-summary" }),
       labels: el("span", { class: "alert-labels" }),
+      silenced: el("span", { class: "alert-silenced", text: "silenced", hidden: true }),
     };
+    const silence = this.onSilence
+      ? el("button", { type: "button", class: "silence-button", text: "Silence" })
+      : null;
     const node = el(
       "li",
       { class: "alert" },
@@ -81,10 +88,13 @@ export class AlertList {
         el("span", { class: "spacer" }),
         cells.value,
         cells.state,
+        cells.silenced,
         el("span", { class: "alert-for" }, "for ", cells.since),
+        silence,
       ),
       cells.summary,
     );
+    if (silence) silence.addEventListener("click", () => this.onSilence(node, node.alert));
     node.cells = cells;
     node.since = 0;
     return node;
@@ -92,6 +102,11 @@ export class AlertList {
 
   updateRow(row, alert) {
     const c = row.cells;
+    row.alert = alert;
+    const silenced = alert.silenced === true;
+    c.silenced.hidden = !silenced;
+    setAttr(row, "data-silenced", String(silenced));
+    if (silenced && Array.isArray(alert.silenced_by)) setAttr(c.silenced, "title", `by ${alert.silenced_by.join(", ")}`);
     const severity = typeof alert.severity === "string" ? alert.severity : "warning";
     const state = typeof alert.state === "string" ? alert.state : "";
     setText(c.severity, severity);

@@ -40,3 +40,23 @@ export function labelQuery(labels) {
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 }
+
+/**
+ * Sends `method` to `api/<path>` with `body` as JSON (none when undefined)
+ * and returns the answer's JSON; an error answer throws its message.
+ */
+export async function sendJson(method, path, body) {
+  const url = withToken(new URL(`api/${path}`, window.location.href));
+  url.hash = "";
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(typeof answer.error === "string" ? answer.error : `${response.status} ${response.statusText}`);
+  }
+  return answer;
+}

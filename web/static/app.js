@@ -11,10 +11,11 @@
 // a burst of events from a thousand hosts costs one render.
 
 import { AlertList } from "./alerts.js";
+import { SilenceForm, SilenceList } from "./silences.js";
 import { getJson } from "./api.js";
 import { refreshColors } from "./chart.js";
 import { Connection } from "./connection.js";
-import { setAttr, setClass, setText } from "./dom.js";
+import { el, setAttr, setClass, setText } from "./dom.js";
 import { FleetView } from "./fleet.js";
 import { HostView } from "./host.js";
 import { Fleet } from "./store.js";
@@ -68,8 +69,10 @@ class FleetPage {
 
 class AlertsPage {
   constructor() {
-    this.list = new AlertList(fleet, { title: "Active alerts" });
-    this.element = this.list.element;
+    this.silences = new SilenceList(() => fleet.now());
+    this.form = new SilenceForm(() => this.silences.refresh());
+    this.list = new AlertList(fleet, { title: "Active alerts", onSilence: (row, alert) => this.form.open(row, alert) });
+    this.element = el("div", { class: "view-alerts" }, this.list.element, this.silences.element);
   }
 
   render(changes) {
@@ -79,10 +82,12 @@ class AlertsPage {
 
   tick() {
     this.list.tick();
+    this.silences.tick();
   }
 
   show() {
     this.fresh = true;
+    this.silences.show();
   }
 }
 

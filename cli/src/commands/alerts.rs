@@ -24,7 +24,7 @@ use crate::shutdown;
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  mon alerts check rules.yaml\n  mon alerts defaults > rules.yaml\n  mon alerts --redis redis://127.0.0.1:6379 --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook --alertmanager http://127.0.0.1:9093"
+    after_help = "Examples:\n  mon alerts check rules.yaml\n  mon alerts defaults > rules.yaml\n  mon alerts silence add --match host=web-1 --for 2h --comment reboot\n  mon alerts --redis redis://127.0.0.1:6379 --rules rules.yaml --webhook http://127.0.0.1:9000/hook\n  mon serve --rules rules.yaml --webhook http://127.0.0.1:9000/hook --alertmanager http://127.0.0.1:9093"
 )]
 pub struct AlertsArgs {
     #[command(subcommand)]
@@ -65,6 +65,8 @@ pub enum AlertsCommand {
     },
     /// Print the built-in rules, a starting point for --rules
     Defaults,
+    /// Add, list and expire silences on a running server (`mon serve`, `mon gateway`)
+    Silence(super::silence::SilenceArgs),
 }
 
 /// Where the rules come from and who hears about alerts.
@@ -139,6 +141,7 @@ pub fn run(global: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<()> {
             print!("{DEFAULT_RULES}");
             return Ok(());
         }
+        Some(AlertsCommand::Silence(args)) => return super::silence::run(args),
         None => {}
     }
     let file = config::load(global.config.as_deref())?;

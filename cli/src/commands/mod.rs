@@ -12,6 +12,7 @@ pub mod limits;
 pub mod query;
 pub mod remote_write;
 pub mod serve;
+pub mod silence;
 pub mod store;
 pub mod top;
 pub mod trust;

@@ -153,3 +153,164 @@ fn serve_runs_the_rules_file_and_notifies_the_webhook() {
         serve.stderr_text()
     );
 }
+
+/// `mon alerts silence` against a running `mon serve`, as `amtool` is used
+/// against Alertmanager.
+#[test]
+fn silence_add_list_and_expire_through_a_running_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: t\n    rules:\n      - alert: Up\n        expr: uptime_seconds > 0\n",
+    )
+    .unwrap();
+    let port = crate::process::free_port();
+    let mut cmd = mon();
+    cmd.args([
+        "serve",
+        "--interval",
+        "500ms",
+        "--grpc-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--http-listen")
+    .arg(format!("127.0.0.1:{port}"))
+    .arg("--rules")
+    .arg(&rules)
+    .arg("--data-dir")
+    .arg(dir.path());
+    let mut serve = Running::spawn(cmd);
+    let url = format!("http://127.0.0.1:{port}");
+    let alerts = || crate::process::http_get(&format!("{url}/api/alerts")).1;
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "serve listens; stderr:\n{}",
+        serve.stderr_text()
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || alerts().contains("\"Up\"")),
+        "the Up alert fires; stderr:\n{}",
+        serve.stderr_text()
+    );
+    let silence = |args: &[&str]| {
+        let out = mon()
+            .args(["alerts", "silence"])
+            .args(args)
+            .args(["--url", &url])
+            .env_remove("MON_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    // A label no alert of these rules carries: refused, naming it and the ones they do.
+    let (code, _, stderr) = silence(&["add", "--match", "alrtname=Up", "--for", "1h"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("\"alrtname\"")
+            && stderr.contains("alerts carry alertname, host, severity"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let (code, id, stderr) = silence(&[
+        "add",
+        "--match",
+        "alertname=Up",
+        "--for",
+        "2h",
+        "--comment",
+        "maintenance",
+        "--author",
+        "ops",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 36, "the id alone on stdout: {id}");
+    let (_, list, _) = silence(&["list"]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{list}"));
+    for shown in ["active", "alertname=\"Up\"", "ops", "maintenance", "1h 59m"] {
+        assert!(row.contains(shown), "{shown} in {row}");
+    }
+    // The engine marks the firing alert silenced within a tick or so.
+    assert!(
+        eventually(Duration::from_secs(5), || alerts()
+            .contains("\"silenced\":true")),
+        "{}",
+        alerts()
+    );
+
+    let (code, out, stderr) = silence(&["expire", &id]);
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), format!("expired {id}").as_str()),
+        "{stderr}"
+    );
+    let (_, list, _) = silence(&["list"]);
+    assert_eq!(list, "no silences\n");
+    let (_, list, _) = silence(&["list", "--expired"]);
+    assert!(list.contains(&id) && list.contains("expired"), "{list}");
+    let (code, _, stderr) = silence(&["expire", &id]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("already expired"), "{stderr}");
+    assert!(
+        eventually(Duration::from_secs(5), || alerts()
+            .contains("\"silenced\":false")),
+        "{}",
+        alerts()
+    );
+    serve.signal("TERM");
+    assert_eq!(serve.wait(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[test]
+fn silence_refuses_bad_matchers_and_durations_before_sending_anything() {
+    // No server: these must fail on the flags alone, naming the value.
+    for (args, says) in [
+        (
+            &["--match", "host:web-1"][..],
+            "matcher \"host:web-1\" has no operator",
+        ),
+        (
+            &["--match", "host=web-1", "--for", "-1h"],
+            "duration \"-1h\" is not accepted: give a length from 1m to 365d",
+        ),
+        (
+            &["--match", "host=web-1", "--for", "1000d"],
+            "duration \"1000d\" is not accepted",
+        ),
+        (&["--match", "alertname=~Disk("], "bad regular expression"),
+    ] {
+        let out = mon()
+            .args(["alerts", "silence", "add"])
+            .args(args)
+            .args(["--url", "http://127.0.0.1:9"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let out = mon()
+        .args(["alerts", "silence", "list", "--url", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot reach http://127.0.0.1:9/api/silences") && stderr.contains("--url"),
+        "{stderr}"
+    );
+}

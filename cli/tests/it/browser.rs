@@ -830,3 +830,118 @@ fn the_fleet_rows_show_meters_coloured_by_threshold_and_a_host_column_as_wide_as
     browser.screenshot(&artifact("dashboard-rows.png"));
     assert_eq!(browser.page_errors(), Vec::<String>::new());
 }
+
+#[test]
+fn the_silence_button_silences_an_alert_and_expire_lifts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: t\n    rules:\n      - alert: HighCpu\n        expr: cpu_usage_percent > 90\n        labels: {severity: page}\n",
+    )
+    .unwrap();
+    let rules = rules.display().to_string();
+    let serve = serve_in(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--no-agent", "--token", "s3cret", "--rules", &rules],
+    );
+    push_report(
+        &serve.grpc,
+        Some("s3cret"),
+        "web-1",
+        "Linux",
+        vec![sample("cpu_usage_percent", vec![], 97.0)],
+    );
+    let browser = Browser::launch();
+    browser.record_page_errors();
+    // Writes from the page carry the page's token, as its reads do.
+    browser.goto(&format!("{}?token=s3cret#/alerts", serve.dashboard));
+    let row = "document.querySelector('.view-alerts .alert[data-state=\"firing\"]')";
+    browser.wait_for(
+        "the firing alert on the alerts page, not silenced",
+        WAIT,
+        &format!("const r = {row}; return r && r.dataset.silenced === 'false' && r.querySelector('.alert-silenced').hidden"),
+    );
+    browser.eval(&format!(
+        "{row}.querySelector('.silence-button').click(); return true"
+    ));
+    let prefilled = browser.wait_for(
+        "the silence form, prefilled with the alert's labels",
+        WAIT,
+        "const f = document.querySelector('.silence-form'); return f && !f.hidden ? f.querySelector('textarea').value : null",
+    );
+    assert_eq!(
+        prefilled,
+        "alertname=\"HighCpu\"\nhost=\"web-1\"\nseverity=\"page\""
+    );
+
+    // A bad duration: the server's message shows in the form, nothing is made.
+    let submit = "const f = document.querySelector('.silence-form'); \
+                  f.querySelector('[name=duration]').value = DURATION; \
+                  f.querySelector('[name=comment]').value = 'reboot'; \
+                  f.querySelector('button[type=submit]').click(); return true";
+    browser.eval(&submit.replace("DURATION", &js("-1h")));
+    let error = browser.wait_for(
+        "the form to show why -1h is refused",
+        WAIT,
+        "const e = document.querySelector('.silence-form .silence-error'); return e && !e.hidden ? e.textContent : null",
+    );
+    assert!(
+        error
+            .as_str()
+            .unwrap()
+            .contains("duration \"-1h\" is not accepted: give a length from 1m to 365d"),
+        "{error}"
+    );
+
+    browser.eval(&submit.replace("DURATION", &js("2h")));
+    let listed = browser.wait_for(
+        "the new silence in the list, active, with its matchers and comment",
+        WAIT,
+        "const s = document.querySelector('.silence[data-state=\"active\"]'); \
+         return s ? {matchers: s.querySelector('.silence-matchers').textContent, \
+                     comment: s.querySelector('.silence-comment').textContent, \
+                     left: s.querySelector('.silence-left').textContent} : null",
+    );
+    assert_eq!(
+        listed["matchers"],
+        "alertname=\"HighCpu\" host=\"web-1\" severity=\"page\""
+    );
+    assert_eq!(listed["comment"], "reboot");
+    assert!(
+        listed["left"].as_str().unwrap().starts_with("ends in 1h 5")
+            || listed["left"].as_str().unwrap().starts_with("ends in 2h"),
+        "{listed}"
+    );
+    assert_eq!(
+        browser.eval("return document.querySelector('.silence-form') === null || document.querySelector('.silence-form').hidden"),
+        true,
+        "the form closed"
+    );
+    let marked = browser.wait_for(
+        "the alert to be marked silenced (the engine reads the silence within a second)",
+        WAIT,
+        &format!("const r = {row}; return r && r.dataset.silenced === 'true' && !r.querySelector('.alert-silenced').hidden \
+                  ? r.querySelector('.alert-silenced').textContent : null"),
+    );
+    assert_eq!(marked, "silenced");
+    browser.screenshot(&artifact("dashboard-silenced.png"));
+
+    browser.eval("document.querySelector('.silence .expire').click(); return true");
+    browser.wait_for(
+        "the silence gone from the list after Expire",
+        WAIT,
+        "return document.querySelector('.silence') === null && !document.querySelector('.silences .empty').hidden",
+    );
+    browser.wait_for(
+        "the alert no longer marked silenced",
+        WAIT,
+        &format!("const r = {row}; return r && r.dataset.silenced === 'false'"),
+    );
+    assert_eq!(
+        browser.page_errors(),
+        Vec::<String>::new(),
+        "the page ran without errors"
+    );
+}

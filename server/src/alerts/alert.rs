@@ -74,6 +74,12 @@ pub struct Alert {
     pub fired_at_ms: Option<i64>,
     /// Time of the latest transition (Unix ms); for a resolved alert, `endsAt`.
     pub ts_ms: i64,
+    /// The silences holding for it now, by id; empty when none does.
+    pub silenced_by: Vec<String>,
+    /// Whether receivers were told this episode fired: a firing alert that
+    /// was silenced then is told when the silence ends, and a resolution is
+    /// sent only to receivers that heard the firing.
+    pub notified: bool,
 }
 
 impl Alert {

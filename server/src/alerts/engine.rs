@@ -8,12 +8,18 @@
 //! on time passing with no sample (`for`, `keep_firing_for`, no-data,
 //! staleness) is checked in [`Engine::tick`], which the role calls every
 //! second. Tests drive both with an invented clock.
+//!
+//! Silences ([`Engine::set_silences`]) change no state: they decide which
+//! transitions are notified. A silenced alert's firing is not sent, nor is
+//! a resolution while silenced or of a firing receivers never heard; when
+//! the silence ends on a firing alert they did not hear, that firing is sent.
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::alert::{Alert, AlertState, fingerprint};
 use super::expr::{Expr, Rhs, Selector};
 use super::rules::{Rule, RuleSet};
+use super::silence::{Silence, silenced_by};
 use crate::model::{Point, SeriesKey};
 
 #[derive(Clone, Debug)]
@@ -32,19 +38,27 @@ impl Default for EngineOptions {
     }
 }
 
-/// One state change of one alert.
+/// One state change of one alert, or (with `from` equal to the state) a
+/// change of the silences holding for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
     pub from: AlertState,
     /// The alert after the change, with its latest value.
     pub alert: Alert,
+    /// Whether receivers are told: firing and resolved are what they hear
+    /// about, unless silenced; pending and inactive only reach the
+    /// dashboards.
+    pub notify: bool,
 }
 
 impl Transition {
-    /// Firing and resolved are what receivers hear about; pending and
-    /// inactive only reach the dashboards.
     pub fn notifies(&self) -> bool {
-        matches!(self.alert.state, AlertState::Firing | AlertState::Resolved)
+        self.notify
+    }
+
+    /// Only the silences holding for the alert changed.
+    pub fn is_silence_change(&self) -> bool {
+        self.from == self.alert.state
     }
 }
 
@@ -72,6 +86,7 @@ pub struct Engine {
     hosts: BTreeMap<String, HostTrack>,
     rhs_metrics: HashSet<String>,
     new_hosts: Vec<String>,
+    silences: Vec<Silence>,
 }
 
 /// One evaluation of a rule for one label set.
@@ -106,6 +121,7 @@ impl Engine {
             hosts: BTreeMap::new(),
             rhs_metrics,
             new_hosts: Vec::new(),
+            silences: Vec::new(),
         }
     }
 
@@ -135,11 +151,17 @@ impl Engine {
     pub fn restore(&mut self, saved: Vec<Alert>, now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
         for mut alert in saved {
+            alert.silenced_by = silenced_by(&self.silences, &alert.labels, now_ms);
             let Some(i) = self.rules.iter().position(|r| r.key == alert.rule_key) else {
                 let from = alert.state;
                 alert.state = ended(from);
                 alert.ts_ms = now_ms;
-                out.push(Transition { from, alert });
+                let notify = notifies_end(&alert);
+                out.push(Transition {
+                    from,
+                    alert,
+                    notify,
+                });
                 continue;
             };
             self.seed_host(&alert.host, now_ms);
@@ -237,11 +259,44 @@ impl Engine {
         out
     }
 
+    /// Replaces the silences (all of them, expired ones too) and says which
+    /// active alerts they now silence or stop silencing.
+    pub fn set_silences(&mut self, silences: Vec<Silence>, now_ms: i64) -> Vec<Transition> {
+        self.silences = silences;
+        let mut out = Vec::new();
+        self.resilence(now_ms, &mut out);
+        out
+    }
+
+    /// Re-checks which silences hold for each active alert at `now_ms`.
+    fn resilence(&mut self, now_ms: i64, out: &mut Vec<Transition>) {
+        for inst in self.instances.values_mut() {
+            let by = silenced_by(&self.silences, &inst.alert.labels, now_ms);
+            if by == inst.alert.silenced_by {
+                continue;
+            }
+            inst.alert.silenced_by = by;
+            // A firing its receivers missed while silenced is sent now.
+            let notify = inst.alert.state == AlertState::Firing
+                && inst.alert.silenced_by.is_empty()
+                && !inst.alert.notified;
+            if notify {
+                inst.alert.notified = true;
+            }
+            out.push(Transition {
+                from: inst.alert.state,
+                alert: inst.alert.clone(),
+                notify,
+            });
+        }
+    }
+
     /// Acts on time passing: pending alerts whose `for` has elapsed fire,
-    /// `keep_firing_for` runs out, silent hosts trip no-data rules and stale
-    /// series end their alerts.
+    /// `keep_firing_for` runs out, silent hosts trip no-data rules, stale
+    /// series end their alerts, and silences start and end.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Transition> {
         let mut out = Vec::new();
+        self.resilence(now_ms, &mut out);
         let ids: Vec<String> = self.instances.keys().cloned().collect();
         for id in ids {
             let Some(inst) = self.instances.get_mut(&id) else {
@@ -328,11 +383,17 @@ impl Engine {
                 active_since_ms: now_ms,
                 fired_at_ms: (state == AlertState::Firing).then_some(now_ms),
                 ts_ms: now_ms,
+                silenced_by: Vec::new(),
+                notified: false,
             };
+            alert.silenced_by = silenced_by(&self.silences, &alert.labels, now_ms);
+            let notify = state == AlertState::Firing && alert.silenced_by.is_empty();
+            alert.notified = notify;
             render(rule, &mut alert);
             out.push(Transition {
                 from: AlertState::Inactive,
                 alert: alert.clone(),
+                notify,
             });
             self.instances.insert(
                 id,
@@ -376,17 +437,34 @@ impl Engine {
         let from = inst.alert.state;
         inst.alert.state = state;
         inst.alert.ts_ms = now_ms;
-        if state == AlertState::Firing {
-            inst.alert.fired_at_ms = Some(now_ms);
-            inst.clear_since_ms = None;
-        }
+        inst.alert.silenced_by = silenced_by(&self.silences, &inst.alert.labels, now_ms);
+        let notify = match state {
+            AlertState::Firing => {
+                inst.alert.fired_at_ms = Some(now_ms);
+                inst.clear_since_ms = None;
+                inst.alert.notified = inst.alert.silenced_by.is_empty();
+                inst.alert.notified
+            }
+            AlertState::Resolved => notifies_end(&inst.alert),
+            AlertState::Pending | AlertState::Inactive => false,
+        };
         render(&self.rules[inst.rule], &mut inst.alert);
         let alert = inst.alert.clone();
         if !state.is_active() {
             self.instances.remove(id);
         }
-        Transition { from, alert }
+        Transition {
+            from,
+            alert,
+            notify,
+        }
     }
+}
+
+/// A resolution is sent to receivers that heard the firing, unless a
+/// silence holds for it now.
+fn notifies_end(alert: &Alert) -> bool {
+    alert.state == AlertState::Resolved && alert.notified && alert.silenced_by.is_empty()
 }
 
 /// What an alert that stops being evaluated becomes.

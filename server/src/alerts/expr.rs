@@ -109,8 +109,48 @@ impl Selector {
     }
 }
 
+impl MatchOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Re => "=~",
+            MatchOp::NotRe => "!~",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "=" => MatchOp::Eq,
+            "!=" => MatchOp::Ne,
+            "=~" => MatchOp::Re,
+            "!~" => MatchOp::NotRe,
+            _ => return None,
+        })
+    }
+}
+
 impl Matcher {
-    fn matches(&self, value: &str) -> bool {
+    /// A matcher as the parser makes it, the regex compiled and anchored;
+    /// the error is the regex crate's last line, the part that says why.
+    pub fn new(label: String, op: MatchOp, value: String) -> Result<Self, String> {
+        let regex = match op {
+            MatchOp::Re | MatchOp::NotRe => Some(
+                Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| e.to_string().lines().last().unwrap_or_default().to_owned())?,
+            ),
+            _ => None,
+        };
+        Ok(Matcher {
+            label,
+            op,
+            value,
+            regex,
+        })
+    }
+
+    /// Whether a label's value (the empty string when it is missing) matches.
+    pub fn matches(&self, value: &str) -> bool {
         match self.op {
             MatchOp::Eq => value == self.value,
             MatchOp::Ne => value != self.value,
@@ -126,6 +166,15 @@ pub struct ExprError {
     pub offset: usize,
     pub message: String,
     pub hint: String,
+}
+
+/// Rule-file syntax: `label="value"`, or single quotes when the value
+/// holds a double quote (the syntax has no escapes).
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = if self.value.contains('"') { '\'' } else { '"' };
+        write!(f, "{}{}{q}{}{q}", self.label, self.op.as_str(), self.value)
+    }
 }
 
 impl fmt::Display for ExprError {
@@ -350,21 +399,10 @@ impl Parser<'_> {
                 ));
             }
         };
-        let regex = match op {
-            MatchOp::Re | MatchOp::NotRe => Some(Regex::new(&format!("^(?:{value})$")).map_err(
-                |e| ExprError {
-                    offset: value_at,
-                    message: format!("bad regular expression {value:?}"),
-                    hint: e.to_string().lines().last().unwrap_or_default().to_owned(),
-                },
-            )?),
-            _ => None,
-        };
-        Ok(Matcher {
-            label,
-            op,
-            value,
-            regex,
+        Matcher::new(label, op, value.clone()).map_err(|hint| ExprError {
+            offset: value_at,
+            message: format!("bad regular expression {value:?}"),
+            hint,
         })
     }
 

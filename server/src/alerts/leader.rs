@@ -12,6 +12,7 @@ use std::future::Future;
 
 use super::engine::{Engine, Transition};
 use super::notify::Notifiers;
+use super::silence::{Silence, alert_label_names};
 use super::{Alert, AlertState, AlertsConfig, AlertsError, DRAIN};
 use crate::bus::{BusEvent, Fence, SharedBus, Term};
 use crate::event::{alerts_channel, decode_metrics, encode_alert};
@@ -52,6 +53,20 @@ pub(super) async fn lead(
     }
     for host in &restored.hosts {
         engine.seed_host(host, now);
+    }
+    // Silences first: they decide which restored alerts are silenced.
+    let mut silences = Silences::default();
+    if let Some(list) = silences.load(store, now).await {
+        engine.set_silences(list, now);
+    }
+    if fence.holds()
+        && let Err(e) = store
+            .apply(vec![AlertChange::LabelNames(
+                alert_label_names(&config.rules).map(|n| n.into_iter().collect()),
+            )])
+            .await
+    {
+        tracing::warn!(error = %e, "cannot record the alerts' label names; silences on any label are accepted");
     }
     let saved: Vec<Alert> = restored
         .alerts
@@ -114,7 +129,15 @@ pub(super) async fn lead(
                 }
             },
             _ = tick.tick() => {
-                let t = role.engine.tick(now_ms());
+                // Silences added or expired elsewhere (the gateway, another
+                // process) are read back each tick: a small query, and a
+                // silence takes effect within a second of its commit.
+                let now = now_ms();
+                if let Some(list) = silences.load(store, now).await {
+                    let t = role.engine.set_silences(list, now);
+                    role.commit(t).await;
+                }
+                let t = role.engine.tick(now);
                 role.commit(t).await;
             }
         }
@@ -201,6 +224,41 @@ impl Role<'_> {
     }
 }
 
+/// Reads the silences from the store, saying once when that starts and
+/// stops failing (the last ones read stay in force meanwhile).
+#[derive(Default)]
+struct Silences {
+    failing: bool,
+}
+
+impl Silences {
+    async fn load(&mut self, store: &dyn AlertStateStore, now: i64) -> Option<Vec<Silence>> {
+        match store.silences(now).await {
+            Ok(records) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("silences readable again");
+                }
+                Some(
+                    records
+                        .into_iter()
+                        .filter_map(|r| {
+                            Silence::from_record(r)
+                                .map_err(|e| tracing::warn!("{e}; ignored"))
+                                .ok()
+                        })
+                        .collect(),
+                )
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(error = %e, "cannot read silences; the last ones read stay in force");
+                }
+                None
+            }
+        }
+    }
+}
+
 fn to_record(a: &Alert) -> AlertRecord {
     AlertRecord {
         id: a.id.clone(),
@@ -215,6 +273,7 @@ fn to_record(a: &Alert) -> AlertRecord {
         active_since_ms: a.active_since_ms,
         fired_at_ms: a.fired_at_ms,
         updated_ms: a.ts_ms,
+        notified: a.notified,
     }
 }
 
@@ -233,5 +292,7 @@ fn from_record(r: AlertRecord) -> Option<Alert> {
         active_since_ms: r.active_since_ms,
         fired_at_ms: r.fired_at_ms,
         ts_ms: r.updated_ms,
+        silenced_by: Vec::new(),
+        notified: r.notified,
     })
 }

@@ -21,6 +21,7 @@ mod leader;
 mod notify;
 mod outline;
 pub mod rules;
+pub mod silence;
 mod template;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ pub use engine::{Engine, EngineOptions, Transition};
 pub(crate) use notify::retry_after;
 pub use notify::{NotifyConfig, NotifyError, RetryPolicy, parse_url, webhook_payload};
 pub use rules::{Checked, DEFAULT_RULES, Problem, RuleSet, RulesError, Severity, check};
+pub use silence::{NewSilence, Silence, SilenceJson, SilenceList, SilenceState};
 
 use crate::bus::{BusError, Leadership, SharedBus};
 use crate::store::{self, AlertStateStore, StoreError};

@@ -8,6 +8,7 @@
 mod api;
 mod feed;
 mod prometheus;
+mod silences;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -68,6 +69,8 @@ pub struct GatewayState {
     http: Arc<HttpLimits>,
     aggregator: Option<Arc<Stats>>,
     push: Option<PushSlot>,
+    /// Where `/api/silences` keeps silences: the alert state store.
+    silences: Option<Arc<silences::SilenceStore>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -96,6 +99,8 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/hosts/{host}", get(live::host))
         .route("/api/series", get(api::series))
         .route("/api/alerts", get(live::alerts))
+        .route("/api/silences", get(silences::list).post(silences::add))
+        .route("/api/silences/{id}", delete(silences::expire))
         // Every host's latest values: as private as the API (scrapers send
         // the token with `authorization` in their scrape config).
         .route("/metrics", get(prometheus::metrics))
@@ -171,6 +176,11 @@ pub async fn run(
         (None, Some(dir)) => Some(Readers::Sqlite(dir.clone())),
         (None, None) => None,
     };
+    let silences = match (&config.store_url, &config.data_dir) {
+        (Some(url), _) => Some(silences::SilenceStore::postgres(url.clone())),
+        (None, Some(dir)) => Some(silences::SilenceStore::sqlite(dir.clone())),
+        (None, None) => None,
+    };
     let addr = listener.local_addr()?;
     let mut access = config.access;
     access.listen = Some(addr);
@@ -185,6 +195,7 @@ pub async fn run(
         http: Arc::new(config.http),
         aggregator,
         push: config.push,
+        silences,
         shutdown: stop_rx,
     };
     let tls = config.tls.as_ref().map(ServerTls::http_config);

@@ -3,7 +3,8 @@
 //! from `mon.db` because the alerts role may run on a machine that has no
 //! warm store.
 //!
-//! It holds the active alerts and the hosts ever heard from. Changes go to
+//! It holds the active alerts, the hosts ever heard from, the silences and
+//! the label names the leader's rules give alerts. Changes go to
 //! one thread that owns the connection and answers once the transaction has
 //! committed: the role persists a transition before it publishes or notifies
 //! it, so a crash can lose a notification but never send one twice. Each
@@ -11,13 +12,14 @@
 //! share (so a new leader finds exactly what the old one committed) is
 //! another implementation of the same trait.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -25,9 +27,12 @@ use super::StoreError;
 /// File name of the alert database inside the data dir.
 pub const ALERTS_DB_FILE: &str = "alerts.db";
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!(
-    "../../../migrations/alerts/0001_alert_state.sql"
-))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!(
+        "../../../migrations/alerts/0001_alert_state.sql"
+    )),
+    M::up(include_str!("../../../migrations/alerts/0002_silences.sql")),
+];
 
 /// One row of `alert_state`.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +50,43 @@ pub struct AlertRecord {
     pub active_since_ms: i64,
     pub fired_at_ms: Option<i64>,
     pub updated_ms: i64,
+    /// Receivers were told it fired (not while silenced).
+    pub notified: bool,
 }
 
+/// One label matcher of a silence, as stored: `op` is `=`, `!=`, `=~` or `!~`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatcherRecord {
+    pub label: String,
+    pub op: String,
+    pub value: String,
+}
+
+/// One row of `silences`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SilenceRecord {
+    pub id: String,
+    pub matchers: Vec<MatcherRecord>,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub created_by: String,
+    pub comment: String,
+    pub updated_ms: i64,
+}
+
+/// What expiring a silence found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// No silence has that id (or it was forgotten after its retention).
+    Unknown,
+    /// It had already ended; left as it was.
+    AlreadyExpired(SilenceRecord),
+    /// It ends now.
+    Expired(SilenceRecord),
+}
+
+// Changes live in one short Vec per commit; boxing the record buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlertChange {
     /// Insert or replace an active alert.
@@ -55,6 +95,9 @@ pub enum AlertChange {
     Remove { id: String },
     /// A host heard from for the first time (kept if already known).
     Host { host: String, first_seen_ms: i64 },
+    /// The label names the leader's rules give alerts, replacing the last
+    /// leader's; `None` when any label is possible.
+    LabelNames(Option<Vec<String>>),
 }
 
 /// What the database held at open.
@@ -77,13 +120,42 @@ pub trait AlertStateStore: Send + Sync + 'static {
     /// Commits the changes in one transaction; returns once committed.
     async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError>;
 
+    /// Silences ending after `ends_after_ms`, by start time.
+    async fn silences(&self, ends_after_ms: i64) -> Result<Vec<SilenceRecord>, StoreError>;
+
+    /// Adds a silence, and forgets those that ended before `forget_before_ms`.
+    async fn add_silence(
+        &self,
+        silence: SilenceRecord,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a silence at `now_ms` (a pending one also starts then).
+    async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Expiry, StoreError>;
+
+    /// The label names alerts can carry, as the last leader recorded them;
+    /// `None` when any label is possible or no leader has run yet.
+    async fn label_names(&self) -> Result<Option<BTreeSet<String>>, StoreError>;
+
     /// Finishes what is queued and closes.
     async fn close(self: Box<Self>);
 }
 
-enum Job {
-    Load(oneshot::Sender<Result<Restored, StoreError>>),
-    Apply(Vec<AlertChange>, oneshot::Sender<Result<(), StoreError>>),
+/// Work for the database thread; it sends its own answer.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The label name that stands for "any label" in `alert_label_names`.
+pub(crate) const ANY_LABEL: &str = "*";
+
+/// Reads stored matchers back. Unreadable JSON gives none, and a silence
+/// without matchers is skipped where it is compiled (it would hold for
+/// every alert).
+fn matchers_of(text: &str) -> Vec<MatcherRecord> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub(crate) fn matchers_json(matchers: &[MatcherRecord]) -> String {
+    serde_json::to_string(matchers).unwrap_or_default()
 }
 
 /// `alerts.db`: sends jobs to the thread that owns its connection.
@@ -106,28 +178,32 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
     })?;
     let path = alerts_db_path(data_dir);
     let mut conn = super::migrations::connect(&path)?;
-    Migrations::from_slice(MIGRATIONS)
-        .to_latest(&mut conn)
-        .map_err(|e| StoreError::Migrate {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    // The alerts role and a gateway (both in `mon serve`, or two processes
+    // on one data dir) may open the file at once. The migrator reads the
+    // schema version before its transaction, so the later one can find the
+    // tables made under it: it tries again, and then sees the new version.
+    let mut attempt = 0;
+    loop {
+        match Migrations::from_slice(MIGRATIONS).to_latest(&mut conn) {
+            Ok(()) => break,
+            Err(_) if attempt < 10 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+            }
+            Err(e) => {
+                return Err(StoreError::Migrate {
+                    path: path.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
     let (tx, mut rx) = mpsc::channel::<Job>(256);
     let thread = std::thread::Builder::new()
         .name("alerts-db".into())
         .spawn(move || {
             while let Some(job) = rx.blocking_recv() {
-                match job {
-                    Job::Load(reply) => {
-                        let _ =
-                            reply.send(read(&conn).map_err(|e| StoreError::Read(e.to_string())));
-                    }
-                    Job::Apply(changes, reply) => {
-                        let result = write(&mut conn, &changes)
-                            .map_err(|e| StoreError::Write(e.to_string()));
-                        let _ = reply.send(result);
-                    }
-                }
+                job(&mut conn);
             }
         })
         .map_err(|e| StoreError::Open {
@@ -142,9 +218,26 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
 }
 
 impl SqliteAlertStore {
-    async fn send(&self, job: Job) -> Result<(), StoreError> {
+    /// Runs `f` on the database thread and waits for its answer; a failure
+    /// is a read or a write error as `write` says.
+    async fn call<T: Send + 'static>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::Closed)?;
-        tx.send(job).await.map_err(|_| StoreError::Closed)
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn).map_err(|e| {
+                if write {
+                    StoreError::Write(e.to_string())
+                } else {
+                    StoreError::Read(e.to_string())
+                }
+            }));
+        });
+        tx.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -155,18 +248,87 @@ impl AlertStateStore for SqliteAlertStore {
     }
 
     async fn load(&self) -> Result<Restored, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Job::Load(reply)).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.call(false, |conn| read(conn)).await
     }
 
     async fn apply(&self, changes: Vec<AlertChange>) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let (reply, rx) = oneshot::channel();
-        self.send(Job::Apply(changes, reply)).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.call(true, move |conn| write(conn, &changes)).await
+    }
+
+    async fn silences(&self, ends_after_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        self.call(false, move |conn| {
+            conn.prepare_cached(
+                "SELECT id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms
+                 FROM silences WHERE ends_at_ms > ?1 ORDER BY starts_at_ms, id",
+            )?
+            .query_map([ends_after_ms], silence_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn add_silence(&self, s: SilenceRecord, forget_before_ms: i64) -> Result<(), StoreError> {
+        self.call(true, move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "DELETE FROM silences WHERE ends_at_ms < ?1",
+                [forget_before_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    s.id,
+                    matchers_json(&s.matchers),
+                    s.starts_at_ms,
+                    s.ends_at_ms,
+                    s.created_by,
+                    s.comment,
+                    s.updated_ms
+                ],
+            )?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Expiry, StoreError> {
+        let id = id.to_owned();
+        self.call(true, move |conn| {
+            let tx = conn.transaction()?;
+            let select =
+                "SELECT id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms
+                          FROM silences WHERE id = ?1";
+            let Some(found) = tx.query_row(select, [&id], silence_row).optional()? else {
+                return Ok(Expiry::Unknown);
+            };
+            if found.ends_at_ms <= now_ms {
+                return Ok(Expiry::AlreadyExpired(found));
+            }
+            tx.execute(
+                "UPDATE silences SET starts_at_ms = min(starts_at_ms, ?2), ends_at_ms = ?2,
+                    updated_ms = ?2 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+            let after = tx.query_row(select, [&id], silence_row)?;
+            tx.commit()?;
+            Ok(Expiry::Expired(after))
+        })
+        .await
+    }
+
+    async fn label_names(&self) -> Result<Option<BTreeSet<String>>, StoreError> {
+        self.call(false, |conn| {
+            let names = conn
+                .prepare_cached("SELECT name FROM alert_label_names")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<BTreeSet<String>>>()?;
+            Ok((!names.is_empty() && !names.contains(ANY_LABEL)).then_some(names))
+        })
+        .await
     }
 
     /// Lets the thread finish what is queued and close the database.
@@ -178,11 +340,23 @@ impl AlertStateStore for SqliteAlertStore {
     }
 }
 
+fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SilenceRecord> {
+    Ok(SilenceRecord {
+        id: r.get(0)?,
+        matchers: matchers_of(&r.get::<_, String>(1)?),
+        starts_at_ms: r.get(2)?,
+        ends_at_ms: r.get(3)?,
+        created_by: r.get(4)?,
+        comment: r.get(5)?,
+        updated_ms: r.get(6)?,
+    })
+}
+
 fn read(conn: &Connection) -> rusqlite::Result<Restored> {
     let json = |text: String| serde_json::from_str(&text).unwrap_or_default();
     let mut stmt = conn.prepare(
         "SELECT id, rule_key, host, alert, state, severity, value, labels, annotations,
-                active_since_ms, fired_at_ms, updated_ms
+                active_since_ms, fired_at_ms, updated_ms, notified
          FROM alert_state ORDER BY id",
     )?;
     let alerts = stmt
@@ -200,6 +374,7 @@ fn read(conn: &Connection) -> rusqlite::Result<Restored> {
                 active_since_ms: r.get(9)?,
                 fired_at_ms: r.get(10)?,
                 updated_ms: r.get(11)?,
+                notified: r.get(12)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -217,8 +392,8 @@ fn write(conn: &mut Connection, changes: &[AlertChange]) -> rusqlite::Result<()>
             AlertChange::Save(a) => {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO alert_state (id, rule_key, host, alert, state, severity,
-                        value, labels, annotations, active_since_ms, fired_at_ms, updated_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        value, labels, annotations, active_since_ms, fired_at_ms, updated_ms, notified)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?
                 .execute(params![
                     a.id,
@@ -233,6 +408,7 @@ fn write(conn: &mut Connection, changes: &[AlertChange]) -> rusqlite::Result<()>
                     a.active_since_ms,
                     a.fired_at_ms,
                     a.updated_ms,
+                    a.notified,
                 ])?;
             }
             AlertChange::Remove { id } => {
@@ -247,6 +423,16 @@ fn write(conn: &mut Connection, changes: &[AlertChange]) -> rusqlite::Result<()>
                     "INSERT OR IGNORE INTO alert_hosts (host, first_seen_ms) VALUES (?1, ?2)",
                 )?
                 .execute(params![host, first_seen_ms])?;
+            }
+            AlertChange::LabelNames(names) => {
+                tx.execute("DELETE FROM alert_label_names", [])?;
+                let any = vec![ANY_LABEL.to_owned()];
+                for name in names.as_ref().unwrap_or(&any) {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO alert_label_names (name) VALUES (?1)",
+                    )?
+                    .execute([name])?;
+                }
             }
         }
     }
@@ -271,6 +457,7 @@ mod tests {
             active_since_ms: 1,
             fired_at_ms: Some(2),
             updated_ms: 3,
+            notified: true,
         }
     }
 
@@ -305,6 +492,20 @@ mod tests {
         let restored = open_alerts(dir.path()).unwrap().load().await.unwrap();
         assert_eq!(restored.alerts, vec![record("a", "firing")]);
         assert_eq!(restored.hosts, vec!["web-1".to_owned()]);
+    }
+
+    #[test]
+    fn opening_at_once_from_two_threads_migrates_once_and_both_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let opens: Vec<_> = (0..2)
+            .map(|_| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || open_alerts(&dir).map(|_| ()))
+            })
+            .collect();
+        for open in opens {
+            open.join().unwrap().unwrap();
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod redis_bus;
 mod redis_server;
 mod remote_write_out;
 mod rollup_props;
+mod silences;
 mod store_conformance;
 mod tls;
 mod token;

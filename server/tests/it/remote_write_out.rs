@@ -204,6 +204,7 @@ fn report(host: &str, ts: i64, values: &[(&str, f64)]) -> Report {
                 value: *value,
             })
             .collect(),
+        ..Default::default()
     }
 }
 

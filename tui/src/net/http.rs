@@ -1,4 +1,5 @@
-//! History from the gateway's `GET /api/series`, over a plain HTTP/1.0
+//! History from the gateway's `GET /api/series`, and silences sent to its
+//! `POST /api/silences`, over a plain HTTP/1.0
 //! request (inside TLS for a `wss://` endpoint): the answers are small JSON
 //! bodies, HTTP/1.0 makes the server close the connection after the body
 //! (no chunking to undo), and a full HTTP client would be the largest
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use super::Endpoint;
 use super::wire::{ApiError, HostJson, SeriesAnswer};
 use crate::state::{Chart, Update};
+use crate::view::SILENCE_FOR;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer read: an hour of 1 s points is about 300 KiB, six hours
@@ -55,6 +57,16 @@ async fn exchange(
 }
 
 async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Result<T, String> {
+    request_json(endpoint, "GET", path, None).await
+}
+
+/// Sends one request (with a JSON body, if any) and reads a 2xx answer's JSON.
+async fn request_json<T: DeserializeOwned>(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<T, String> {
     let exchange = async {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
             .await
@@ -64,9 +76,19 @@ async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Resul
             .as_ref()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        let content = body
+            .map(|b| {
+                format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                    b.len()
+                )
+            })
+            .unwrap_or_default();
         let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: {}:{}\r\nAccept: application/json\r\n{auth}\r\n",
-            endpoint.host, endpoint.port
+            "{method} {path} HTTP/1.0\r\nHost: {}:{}\r\nAccept: application/json\r\n{auth}{content}\r\n{}",
+            endpoint.host,
+            endpoint.port,
+            body.unwrap_or_default()
         );
         if !endpoint.secure {
             return exchange(tcp, &request).await;
@@ -101,7 +123,7 @@ async fn get_json<T: DeserializeOwned>(endpoint: &Endpoint, path: &str) -> Resul
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or("the server's answer has no HTTP status")?;
-    if status != 200 {
+    if !(200..300).contains(&status) {
         let message = serde_json::from_slice::<ApiError>(body)
             .map(|e| e.error)
             .unwrap_or_else(|_| String::from_utf8_lossy(body).trim().to_owned());
@@ -226,6 +248,32 @@ pub async fn fetch_history<T: From<Update>>(
             .send(Update::HistoryFailed { host, reason }.into())
             .await;
     }
+}
+
+/// Silences an alert for [`SILENCE_FOR`] through `POST /api/silences`
+/// and tells the store what came of it.
+pub async fn silence<T: From<Update>>(
+    endpoint: Arc<Endpoint>,
+    alert: String,
+    matchers: Vec<String>,
+    updates: mpsc::Sender<T>,
+) {
+    let body = serde_json::json!({
+        "matchers": matchers,
+        "duration": SILENCE_FOR,
+        "comment": "silenced from mon top",
+        "created_by": std::env::var("USER").unwrap_or_default(),
+    })
+    .to_string();
+    let answer: Result<SilenceAnswer, String> =
+        request_json(&endpoint, "POST", "/api/silences", Some(&body)).await;
+    let outcome = answer.map(|s| format!("silenced {alert} for {SILENCE_FOR} (silence {})", s.id));
+    let _ = updates.send(Update::Silenced(outcome).into()).await;
+}
+
+#[derive(serde::Deserialize)]
+struct SilenceAnswer {
+    id: String,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::{Message, WebSocketConfig};
 
-pub use http::fetch_history;
+pub use http::{fetch_history, silence};
 
 use crate::state::Update;
 

@@ -147,6 +147,10 @@ struct AlertJson {
     active_since_ms: i64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    silenced: bool,
 }
 
 fn values(values: Vec<ValueJson>) -> Vec<Value> {
@@ -210,6 +214,8 @@ impl AlertJson {
             value: self.value,
             active_since_ms: self.active_since_ms,
             summary,
+            labels: self.labels.into_iter().collect(),
+            silenced: self.silenced,
         }
     }
 }

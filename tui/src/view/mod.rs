@@ -26,6 +26,7 @@ pub const RANGES: [(i64, &str); 6] = [
 
 /// The range the host view opens with: 15 minutes.
 pub const DEFAULT_RANGE: usize = 1;
+pub use alerts::{SILENCE_FOR, alert_order, silence_matchers};
 
 /// The fleet table's columns, in screen order; each can be the sort key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +331,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("r", "reverse the sort order"),
     ("+ -", "host view: longer / shorter history, 5m … 7d"),
     ("a", "active alerts"),
+    ("s", "in the alerts pane: silence the selected alert for 1h"),
     ("?", "this help (any key closes it)"),
     ("Ctrl-C", "quit"),
 ];
@@ -407,11 +409,15 @@ fn status_bar(store: &Store, ui: &Ui, now_ms: i64) -> StatusBar {
     );
     let hint = match ui.screen {
         Screen::Fleet => "?:keys  /:filter  Enter:host  a:alerts  q:quit",
-        Screen::Host(_) | Screen::Alerts => "?:keys  Esc:back  Ctrl-C:quit",
+        Screen::Host(_) => "?:keys  Esc:back  Ctrl-C:quit",
+        Screen::Alerts => "?:keys  s:silence 1h  Esc:back  Ctrl-C:quit",
     };
     let error = match &store.link {
         Link::Disconnected { reason, .. } => Some(reason.clone()),
-        _ => store.server_error.clone(),
+        _ => store
+            .server_error
+            .clone()
+            .or_else(|| store.silence_notice.clone()),
     };
     StatusBar {
         link,

@@ -121,6 +121,8 @@ pub fn alert(id: &str, host: &str, name: &str, state: AlertState, severity: &str
         value: Some(95.0),
         active_since_ms: NOW - 5 * 60_000,
         summary: Some(format!("{name} on {host}")),
+        labels: vec![("severity".into(), severity.into())],
+        silenced: false,
     }
 }
 

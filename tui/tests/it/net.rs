@@ -239,3 +239,49 @@ async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pas
     let _ = pipeline.stop.send(());
     let _ = pipeline.task.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_silence_key_sends_a_silence_the_server_keeps_and_reports_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = start(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let endpoint = Arc::new(Endpoint::parse(&format!("ws://{}/ws", pipeline.http), None).unwrap());
+    let (tx, mut rx) = mpsc::channel(16);
+    let matchers = vec![
+        "alertname=\"HostHighCpu\"".to_owned(),
+        "host=\"tui-test-host\"".to_owned(),
+    ];
+    let alert = "HostHighCpu on tui-test-host".to_owned();
+    net::silence(endpoint.clone(), alert.clone(), matchers, tx.clone()).await;
+    let said = next_matching(&mut rx, |u| match u {
+        Update::Silenced(outcome) => Some(outcome.clone()),
+        _ => None,
+    })
+    .await
+    .expect("the server takes the silence");
+    assert!(
+        said.starts_with("silenced HostHighCpu on tui-test-host for 1h (silence "),
+        "{said}"
+    );
+    let store = Box::new(server::store::open_alerts(dir.path()).unwrap());
+    use server::store::AlertStateStore;
+    let kept = store.silences(0).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(said.contains(&kept[0].id), "{said} names {}", kept[0].id);
+    assert_eq!(kept[0].ends_at_ms - kept[0].starts_at_ms, 3_600_000);
+    assert_eq!(kept[0].comment, "silenced from mon top");
+    store.close().await;
+
+    net::silence(endpoint, alert, vec!["host:web-1".into()], tx).await;
+    let refused = next_matching(&mut rx, |u| match u {
+        Update::Silenced(outcome) => Some(outcome.clone()),
+        _ => None,
+    })
+    .await
+    .expect_err("a matcher without an operator is refused");
+    assert!(
+        refused.contains("HTTP 400") && refused.contains("matcher \"host:web-1\" has no operator"),
+        "{refused}"
+    );
+    let _ = pipeline.stop.send(());
+    pipeline.task.await.unwrap().unwrap();
+}

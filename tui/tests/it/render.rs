@@ -411,3 +411,47 @@ fn a_week_of_points_is_thinned_for_the_chart_and_a_spike_survives() {
     assert_eq!(max, 97.0, "the one-minute spike is still drawn");
     assert_eq!(host.range, "7d");
 }
+
+#[test]
+fn a_silenced_alert_is_marked_and_drawn_faint_and_s_silences_the_selected_one() {
+    let mut app = connected_fleet();
+    let mut silenced = app.store.alerts["a1"].clone();
+    silenced.silenced = true;
+    app.apply(Update::Alert(silenced), NOW);
+    press(&mut app, "a");
+    let t = draw(&app, 120, 40);
+    snapshot!("top_alerts_silenced", t);
+    let buf = t.backend().buffer();
+    let (x, y) = find(buf, "firing·silenced").expect("the state says silenced");
+    assert!(buf[(x, y)].modifier.contains(Modifier::DIM), "drawn faint");
+    assert!(
+        find(buf, "s:silence 1h").is_some(),
+        "the footer names the key"
+    );
+
+    // `s` asks to silence the selected alert, by all of its labels.
+    let effect = app.key(key(KeyCode::Char('j')), NOW);
+    assert_eq!(effect, tui::keys::Effect::None);
+    let effect = app.key(key(KeyCode::Char('s')), NOW);
+    let tui::keys::Effect::Silence { alert, matchers } = effect else {
+        panic!("s silences: {effect:?}");
+    };
+    let order = tui::view::alert_order(&app.store);
+    assert_eq!(alert, format!("{} on {}", order[1].name, order[1].host));
+    assert_eq!(
+        matchers,
+        [
+            format!("alertname=\"{}\"", order[1].name),
+            format!("host=\"{}\"", order[1].host),
+            format!("severity=\"{}\"", order[1].severity),
+        ]
+    );
+    app.apply(
+        Update::Silenced(Ok(
+            "silenced HostHighCpu on db-03 for 1h (silence 1234)".into()
+        )),
+        NOW,
+    );
+    let t = draw(&app, 120, 40);
+    assert!(find(t.backend().buffer(), "silenced HostHighCpu on db-03 for 1h").is_some());
+}

@@ -206,3 +206,127 @@ fn a_restored_no_data_alert_stays_firing_while_the_host_is_silent() {
     assert_eq!(states(after.tick(T0 + 101 * S)), []);
     assert_eq!(after.active().next().unwrap().value, 101.0);
 }
+
+mod silences {
+    use super::*;
+    use crate::alerts::silence::{NewSilence, Silence, validate};
+
+    /// A silence of `web-1`'s alerts from `start` for `minutes`.
+    fn silence(start: i64, minutes: i64) -> Silence {
+        let mut s = validate(
+            &NewSilence {
+                matchers: vec!["host=web-1".into()],
+                duration: Some(format!("{minutes}m")),
+                starts_at_ms: Some(start),
+                ..NewSilence::default()
+            },
+            start,
+            None,
+        )
+        .unwrap();
+        s.id = "s1".into();
+        s
+    }
+
+    /// (state entered, notified, silenced) per transition.
+    fn seen(ts: Vec<Transition>) -> Vec<(AlertState, bool, bool)> {
+        ts.into_iter()
+            .map(|t| (t.alert.state, t.notify, !t.alert.silenced_by.is_empty()))
+            .collect()
+    }
+
+    fn instant() -> Engine {
+        engine(&rule("        expr: cpu_usage_percent > 90\n"))
+    }
+
+    #[test]
+    fn a_silenced_alert_changes_state_but_neither_firing_nor_resolution_is_sent() {
+        let mut e = instant();
+        e.set_silences(vec![silence(T0, 10)], T0);
+        let obs = |e: &mut Engine, at, v| seen(e.observe("web-1", at, &cpu(v), at));
+        assert_eq!(obs(&mut e, T0 + S, 95.0), [(Firing, false, true)]);
+        assert!(e.active().next().unwrap().silenced_by == ["s1"]);
+        assert_eq!(obs(&mut e, T0 + 2 * S, 10.0), [(Resolved, false, true)]);
+        // After the silence, the next episode is sent.
+        assert_eq!(seen(e.tick(T0 + 10 * 60 * S)), []);
+        assert_eq!(obs(&mut e, T0 + 11 * 60 * S, 95.0), [(Firing, true, false)]);
+        assert_eq!(
+            obs(&mut e, T0 + 12 * 60 * S, 10.0),
+            [(Resolved, true, false)]
+        );
+    }
+
+    #[test]
+    fn a_firing_missed_while_silenced_is_sent_when_the_silence_expires_on_time() {
+        let mut e = instant();
+        e.set_silences(vec![silence(T0, 3)], T0);
+        assert_eq!(
+            seen(e.observe("web-1", T0 + S, &cpu(95.0), T0 + S)),
+            [(Firing, false, true)]
+        );
+        assert_eq!(seen(e.tick(T0 + 3 * 60 * S - 1)), []);
+        // Expiry is on the clock (well within the 5 minutes a series may be
+        // silent before it goes stale): the tick at its end lifts it and sends
+        // the firing the receivers never heard.
+        assert_eq!(seen(e.tick(T0 + 3 * 60 * S)), [(Firing, true, false)]);
+        assert_eq!(
+            seen(e.observe("web-1", T0 + 4 * 60 * S, &cpu(5.0), T0 + 4 * 60 * S)),
+            [(Resolved, true, false)]
+        );
+    }
+
+    #[test]
+    fn silencing_a_notified_alert_sends_nothing_not_even_its_resolution() {
+        let mut e = instant();
+        assert_eq!(
+            seen(e.observe("web-1", T0, &cpu(95.0), T0)),
+            [(Firing, true, false)]
+        );
+        // The dashboards learn it is silenced; receivers hear nothing.
+        assert_eq!(
+            seen(e.set_silences(vec![silence(T0 + S, 3)], T0 + S)),
+            [(Firing, false, true)]
+        );
+        assert_eq!(
+            seen(e.observe("web-1", T0 + 2 * S, &cpu(5.0), T0 + 2 * S)),
+            [(Resolved, false, true)]
+        );
+        // Still firing at the end of a silence it was notified before: no repeat.
+        let mut e = instant();
+        e.observe("web-1", T0, &cpu(95.0), T0);
+        e.set_silences(vec![silence(T0 + S, 3)], T0 + S);
+        assert_eq!(seen(e.tick(T0 + S + 3 * 60 * S)), [(Firing, false, false)]);
+    }
+
+    #[test]
+    fn a_pending_silence_holds_only_from_its_start_and_other_hosts_are_not_silenced() {
+        let mut e = instant();
+        e.set_silences(vec![silence(T0 + 60 * S, 10)], T0);
+        assert_eq!(
+            seen(e.observe("web-2", T0, &cpu(95.0), T0)),
+            [(Firing, true, false)]
+        );
+        assert_eq!(
+            seen(e.observe("web-1", T0, &cpu(95.0), T0)),
+            [(Firing, true, false)]
+        );
+        // At its start it silences web-1's alert alone.
+        let t = e.tick(T0 + 60 * S);
+        assert_eq!(seen(t.clone()), [(Firing, false, true)]);
+        assert_eq!(t[0].alert.host, "web-1");
+    }
+
+    #[test]
+    fn a_restored_alert_keeps_whether_receivers_heard_it() {
+        let mut e = instant();
+        e.set_silences(vec![silence(T0, 3)], T0);
+        e.observe("web-1", T0, &cpu(95.0), T0);
+        let saved: Vec<Alert> = e.active().cloned().collect();
+        assert!(!saved[0].notified);
+        let mut again = instant();
+        again.set_silences(vec![silence(T0, 3)], T0 + S);
+        again.restore(saved, T0 + S);
+        assert_eq!(again.active().next().unwrap().silenced_by, ["s1"]);
+        assert_eq!(seen(again.tick(T0 + 3 * 60 * S)), [(Firing, true, false)]);
+    }
+}

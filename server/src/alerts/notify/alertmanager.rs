@@ -6,7 +6,9 @@
 //! ahead; if mon goes away, Alertmanager resolves it on its own. A resolved
 //! alert is sent once with its real `endsAt`. Alertmanager deduplicates by
 //! label set, so sending again is how this is meant to work, not a repeat
-//! notification.
+//! notification. A silenced alert is not sent, nor re-sent: once its silence
+//! starts, Alertmanager lets it lapse; when the silence ends while it still
+//! fires, it is sent again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,7 +70,7 @@ pub(super) async fn run(
 ) {
     let mut active: BTreeMap<String, Arc<Alert>> = firing
         .into_iter()
-        .filter(|a| a.state == AlertState::Firing)
+        .filter(|a| a.state == AlertState::Firing && a.silenced_by.is_empty())
         .map(|a| (a.id.clone(), Arc::new(a)))
         .collect();
     let mut policy = config.retry.clone();
@@ -80,6 +82,10 @@ pub(super) async fn run(
         let batch: Vec<Arc<Alert>> = tokio::select! {
             alert = rx.recv() => {
                 let Some(alert) = alert else { break };
+                if !alert.silenced_by.is_empty() {
+                    active.remove(&alert.id);
+                    continue;
+                }
                 if alert.state == AlertState::Firing {
                     active.insert(alert.id.clone(), alert.clone());
                 } else {

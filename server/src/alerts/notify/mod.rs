@@ -6,6 +6,10 @@
 //! receiver that is down gets retries with backoff inside its own task;
 //! when its queue is full, newer notifications for it are dropped and
 //! logged, and every other notifier carries on.
+//!
+//! Silenced transitions reach no receiver. Alertmanager also hears when a
+//! firing alert's silence starts or ends, so that it stops (or resumes)
+//! re-sending the alert.
 
 mod alertmanager;
 mod delivery;
@@ -23,7 +27,7 @@ pub use delivery::RetryPolicy;
 pub(crate) use delivery::retry_after;
 pub use webhook::payload as webhook_payload;
 
-use super::alert::Alert;
+use super::alert::{Alert, AlertState};
 use super::engine::Transition;
 use crate::bus::Fence;
 use crate::http::client::client_with;
@@ -110,6 +114,8 @@ pub fn parse_url(what: &'static str, url: &str) -> Result<Uri, NotifyError> {
 struct Queue {
     name: String,
     tx: mpsc::Sender<Arc<Alert>>,
+    /// Alertmanager's queue, which also takes silence changes.
+    resends: bool,
 }
 
 /// The running notifiers.
@@ -145,6 +151,7 @@ impl Notifiers {
             queues.push(Queue {
                 name: format!("webhook {url}"),
                 tx,
+                resends: false,
             });
         }
         if let Some(base) = &config.alertmanager {
@@ -161,6 +168,7 @@ impl Notifiers {
             queues.push(Queue {
                 name: format!("alertmanager {base}"),
                 tx,
+                resends: true,
             });
         }
         Ok(Self { queues, tasks })
@@ -170,11 +178,12 @@ impl Notifiers {
     /// each notifier without waiting.
     pub fn notify(&self, t: &Transition) {
         log::transition(t);
-        if !t.notifies() {
+        let resend_change = t.is_silence_change() && t.alert.state == AlertState::Firing;
+        if !t.notifies() && !resend_change {
             return;
         }
         let alert = Arc::new(t.alert.clone());
-        for q in &self.queues {
+        for q in self.queues.iter().filter(|q| t.notifies() || q.resends) {
             if q.tx.try_send(alert.clone()).is_err() {
                 tracing::warn!(notifier = %q.name, alert = %alert.name, host = %alert.host, state = %alert.state,
                     "notification dropped: the notifier's queue is full (its receiver is slow or down)");

@@ -6,7 +6,12 @@
 use async_trait::async_trait;
 
 use super::{PgReaders, PgUrl};
-use crate::store::alerts::{AlertChange, AlertRecord, AlertStateStore, Restored};
+use std::collections::BTreeSet;
+
+use crate::store::alerts::{
+    ANY_LABEL, AlertChange, AlertRecord, AlertStateStore, Expiry, Restored, SilenceRecord,
+    matchers_json,
+};
 use crate::store::db::DbError;
 use crate::store::{Location, StoreError};
 
@@ -66,7 +71,7 @@ impl AlertStateStore for PgAlertStore {
             let alerts = client
                 .query(
                     "SELECT id, rule_key, host, alert, state, severity, value, labels, annotations,
-                            active_since_ms, fired_at_ms, updated_ms
+                            active_since_ms, fired_at_ms, updated_ms, notified
                      FROM alert_state ORDER BY id",
                     &[],
                 )?
@@ -84,6 +89,7 @@ impl AlertStateStore for PgAlertStore {
                     active_since_ms: r.get(9),
                     fired_at_ms: r.get(10),
                     updated_ms: r.get(11),
+                    notified: r.get(12),
                 })
                 .collect();
             let hosts = client
@@ -107,14 +113,16 @@ impl AlertStateStore for PgAlertStore {
                     AlertChange::Save(a) => {
                         tx.execute(
                             "INSERT INTO alert_state (id, rule_key, host, alert, state, severity,
-                                value, labels, annotations, active_since_ms, fired_at_ms, updated_ms)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                value, labels, annotations, active_since_ms, fired_at_ms, updated_ms,
+                                notified)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                              ON CONFLICT (id) DO UPDATE SET rule_key = excluded.rule_key,
                                host = excluded.host, alert = excluded.alert, state = excluded.state,
                                severity = excluded.severity, value = excluded.value,
                                labels = excluded.labels, annotations = excluded.annotations,
                                active_since_ms = excluded.active_since_ms,
-                               fired_at_ms = excluded.fired_at_ms, updated_ms = excluded.updated_ms",
+                               fired_at_ms = excluded.fired_at_ms, updated_ms = excluded.updated_ms,
+                               notified = excluded.notified",
                             &[
                                 &a.id,
                                 &a.rule_key,
@@ -128,6 +136,7 @@ impl AlertStateStore for PgAlertStore {
                                 &a.active_since_ms,
                                 &a.fired_at_ms,
                                 &a.updated_ms,
+                                &a.notified,
                             ],
                         )?;
                     }
@@ -144,6 +153,14 @@ impl AlertStateStore for PgAlertStore {
                             &[host, first_seen_ms],
                         )?;
                     }
+                    AlertChange::LabelNames(names) => {
+                        tx.execute("DELETE FROM alert_label_names", &[])?;
+                        let any = vec![ANY_LABEL.to_owned()];
+                        tx.execute(
+                            "INSERT INTO alert_label_names (name) SELECT DISTINCT unnest($1::text[])",
+                            &[names.as_ref().unwrap_or(&any)],
+                        )?;
+                    }
                 }
             }
             tx.commit()?;
@@ -152,7 +169,102 @@ impl AlertStateStore for PgAlertStore {
         .await
     }
 
+    async fn silences(&self, ends_after_ms: i64) -> Result<Vec<SilenceRecord>, StoreError> {
+        self.blocking(move |client| {
+            Ok(client
+                .query(
+                    &format!("{SELECT_SILENCE} WHERE ends_at_ms > $1 ORDER BY starts_at_ms, id"),
+                    &[&ends_after_ms],
+                )?
+                .iter()
+                .map(silence_row)
+                .collect())
+        })
+        .await
+    }
+
+    async fn add_silence(&self, s: SilenceRecord, forget_before_ms: i64) -> Result<(), StoreError> {
+        self.blocking(move |client| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "DELETE FROM silences WHERE ends_at_ms < $1",
+                &[&forget_before_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &s.id,
+                    &matchers_json(&s.matchers),
+                    &s.starts_at_ms,
+                    &s.ends_at_ms,
+                    &s.created_by,
+                    &s.comment,
+                    &s.updated_ms,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Expiry, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |client| {
+            let mut tx = client.transaction()?;
+            // FOR UPDATE: two expiries of one silence answer one "expired"
+            // and one "already expired".
+            let found = tx.query_opt(
+                &format!("{SELECT_SILENCE} WHERE id = $1 FOR UPDATE"),
+                &[&id],
+            )?;
+            let Some(found) = found.as_ref().map(silence_row) else {
+                return Ok(Expiry::Unknown);
+            };
+            if found.ends_at_ms <= now_ms {
+                return Ok(Expiry::AlreadyExpired(found));
+            }
+            let after = tx.query_one(
+                "UPDATE silences SET starts_at_ms = least(starts_at_ms, $2), ends_at_ms = $2,
+                    updated_ms = $2 WHERE id = $1
+                 RETURNING id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms",
+                &[&id, &now_ms],
+            )?;
+            tx.commit()?;
+            Ok(Expiry::Expired(silence_row(&after)))
+        })
+        .await
+    }
+
+    async fn label_names(&self) -> Result<Option<BTreeSet<String>>, StoreError> {
+        self.blocking(|client| {
+            let names: BTreeSet<String> = client
+                .query("SELECT name FROM alert_label_names", &[])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok((!names.is_empty() && !names.contains(ANY_LABEL)).then_some(names))
+        })
+        .await
+    }
+
     async fn close(self: Box<Self>) {
         // Pooled connections close with the pool, off the executor.
+    }
+}
+
+const SELECT_SILENCE: &str =
+    "SELECT id, matchers, starts_at_ms, ends_at_ms, created_by, comment, updated_ms FROM silences";
+
+fn silence_row(r: &postgres::Row) -> SilenceRecord {
+    SilenceRecord {
+        id: r.get(0),
+        matchers: serde_json::from_str(r.get(1)).unwrap_or_default(),
+        starts_at_ms: r.get(2),
+        ends_at_ms: r.get(3),
+        created_by: r.get(4),
+        comment: r.get(5),
+        updated_ms: r.get(6),
     }
 }

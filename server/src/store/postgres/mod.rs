@@ -67,6 +67,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../../migrations/postgres/0003_forward_log.sql"),
     ),
+    (
+        4,
+        include_str!("../../../../migrations/postgres/0004_silences.sql"),
+    ),
 ];
 
 /// A `postgres://` (or `postgresql://`) URL, parsed, with its password kept
