@@ -88,16 +88,25 @@ fn push(mon_http: &str, from: i64, n: i64) {
             histograms: Vec::new(),
         }],
     };
-    let (status, _, body) = http(
-        mon_http,
-        "POST",
-        "/api/v1/write",
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-        ],
-        &encode(&request),
-    );
+    // A 503 while the store is still opening asks to send again, as a
+    // Prometheus would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, _, body) = http(
+            mon_http,
+            "POST",
+            "/api/v1/write",
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+            ],
+            &encode(&request),
+        );
+        if status != 503 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(status, 204, "{body}");
 }
 
