@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::aggregator::{Checked, Limits, SeriesIndex, check_report, normalize_host};
+use crate::aggregator::{
+    Checked, Limits, SeriesIndex, StreamTable, check_stream_report, normalize_host,
+};
 use crate::alerts::{RuleSet, Severity, check};
 use crate::fanout::message::{self, ClientMessage, Filter};
 use crate::model::{AGENT_METRICS, Point, SeriesKey};
@@ -86,9 +88,12 @@ pub fn report_invariants(
     now_ms: i64,
     index: &SeriesIndex,
 ) -> Checked {
-    let sent = report.samples.len();
+    let sent = report.samples.len() + report.ids.len();
     let replay = report.clone();
-    let checked = check_report(report, limits, now_ms, index);
+    // Interned samples refer to the report's own definitions: a table of a
+    // stream that starts here.
+    let mut table = StreamTable::new(limits.max_series_per_stream);
+    let checked = check_stream_report(report, limits, now_ms, index, &mut table);
     let points = &checked.accepted.points;
     assert_eq!(
         points.len() + checked.rejected,
@@ -135,7 +140,8 @@ pub fn report_invariants(
         point_invariants(p, limits);
         assert!(keys.insert(&p.key), "series {} accepted twice", p.key);
     }
-    let again = check_report(replay, limits, now_ms, index);
+    let mut table = StreamTable::new(limits.max_series_per_stream);
+    let again = check_stream_report(replay, limits, now_ms, index, &mut table);
     assert_eq!(
         summary(&again),
         summary(&checked),
@@ -341,11 +347,36 @@ fn report(u: &mut Unstructured, limits: &Limits) -> arbitrary::Result<proto::Rep
             value: value(u, limits)?,
         });
     }
+    // Interned samples, drawn after the plain ones so that older corpora
+    // decode as before: a few definitions (ids may repeat or be out of the
+    // table), then references that may name undefined ids, and sometimes
+    // fewer values than ids.
+    let mut defs = Vec::new();
+    for _ in 0..u.int_in_range(0..=4u8)? {
+        defs.push(proto::SeriesDef {
+            id: u.int_in_range(0..=8u32)?,
+            name: string(u, limits.max_name_len)?,
+            labels: Vec::new(),
+        });
+    }
+    let refs = u.int_in_range(0..=8u8)?;
+    let mut ids = Vec::with_capacity(usize::from(refs));
+    let mut values = Vec::with_capacity(usize::from(refs));
+    for _ in 0..refs {
+        ids.push(u.int_in_range(0..=9u32)?);
+        values.push(value(u, limits)?);
+    }
+    if u.ratio(1, 8)? {
+        values.pop();
+    }
     Ok(proto::Report {
         host,
         seq: u.arbitrary()?,
         timestamp_ms,
         samples,
+        defs,
+        ids,
+        values,
         ..proto::Report::default()
     })
 }
