@@ -377,7 +377,6 @@ fn report(u: &mut Unstructured, limits: &Limits) -> arbitrary::Result<proto::Rep
         defs,
         ids,
         values,
-        ..proto::Report::default()
     })
 }
 
