@@ -122,11 +122,6 @@ impl SeriesKey {
             out.into_boxed_str()
         })
     }
-
-    /// Whether both are the very same shared key (not only equal).
-    pub fn same(a: &Self, b: &Self) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
-    }
 }
 
 impl Deref for SeriesKey {

@@ -14,7 +14,7 @@ use crate::process::{Running, eventually, free_port, mon};
 
 /// `mon serve` with no local agent, on free ports; returns it and its HTTP
 /// address.
-fn serve(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
+pub(crate) fn serve(dir: &std::path::Path, extra: &[&str]) -> (Running, String) {
     let http_addr = format!("127.0.0.1:{}", free_port());
     let mut cmd = mon();
     cmd.args([

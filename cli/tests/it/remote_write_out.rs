@@ -9,7 +9,8 @@ use std::time::Duration;
 use server::interop::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode};
 
 use crate::peers::{Peer, http, installed, start};
-use crate::process::{Running, eventually, free_port, mon};
+use crate::process::{eventually, free_port};
+use crate::remote_write::serve;
 
 /// VictoriaMetrics on `port` with its data in `dir`.
 fn victoria(program: &str, port: u16, dir: &Path, log: &Path) -> Peer {
@@ -88,25 +89,16 @@ fn push(mon_http: &str, from: i64, n: i64) {
             histograms: Vec::new(),
         }],
     };
-    // A 503 while the store is still opening asks to send again, as a
-    // Prometheus would.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let (status, body) = loop {
-        let (status, _, body) = http(
-            mon_http,
-            "POST",
-            "/api/v1/write",
-            &[
-                ("Content-Type", "application/x-protobuf"),
-                ("Content-Encoding", "snappy"),
-            ],
-            &encode(&request),
-        );
-        if status != 503 || std::time::Instant::now() > deadline {
-            break (status, body);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, _, body) = http(
+        mon_http,
+        "POST",
+        "/api/v1/write",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &encode(&request),
+    );
     assert_eq!(status, 204, "{body}");
 }
 
@@ -122,26 +114,11 @@ fn victoria_metrics_gets_every_sample_once_across_its_own_outage() {
     let vm_log = dir.path().join("vm.log");
     let victoria_1 = victoria(&program, vm_port, &vm_data, &vm_log);
 
-    let mon_http = format!("127.0.0.1:{}", free_port());
-    let mut cmd = mon();
-    cmd.args([
-        "serve",
-        "--no-agent",
-        "--grpc-listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        &mon_http,
-        "--remote-write",
-        &format!("http://{vm}/api/v1/write"),
-        "--data-dir",
-    ])
-    .arg(dir.path().join("mon"));
-    let mut serve = Running::spawn(cmd);
-    let up = eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&mon_http).is_ok()
-            && http(&mon_http, "GET", "/healthz", &[], b"").0 == 200
-    });
-    assert!(up, "mon serve listens; stderr: {}", serve.stderr_text());
+    let remote_write = format!("http://{vm}/api/v1/write");
+    let (mut serve, mon_http) = serve(
+        &dir.path().join("mon"),
+        &["--remote-write", remote_write.as_str()],
+    );
 
     // Ten samples, forwarded as they are stored.
     push(&mon_http, 0, 10);

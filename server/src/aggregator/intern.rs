@@ -53,18 +53,6 @@ impl StreamTable {
         }
     }
 
-    /// Number of ids defined (refused definitions included).
-    pub fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| !matches!(s, Slot::Free))
-            .count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Takes the definitions of one report, in order. A definition that is
     /// refused is remembered with its reason, so each later sample of that
     /// id says why it is not stored; an id defined twice is refused from
