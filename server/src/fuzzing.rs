@@ -377,6 +377,7 @@ fn report(u: &mut Unstructured, limits: &Limits) -> arbitrary::Result<proto::Rep
         defs,
         ids,
         values,
+        ..proto::Report::default()
     })
 }
 
@@ -515,6 +516,18 @@ pub fn ws_invariants(text: &str) {
     let _ = message::frame_type(text);
     let (hosts, metrics) = match ClientMessage::parse(text) {
         Ok(ClientMessage::Subscribe { hosts, metrics }) => (hosts, metrics),
+        Ok(ClientMessage::Watch { host }) => {
+            if let Some(host) = host {
+                match ClientMessage::watch_host(&host) {
+                    Ok(name) => assert_eq!(name, host.to_ascii_lowercase()),
+                    Err(reason) => {
+                        assert!(reason.contains("characters"), "{reason}");
+                        error_frame_round_trip(&reason);
+                    }
+                }
+            }
+            return;
+        }
         Err(reason) => {
             assert!(
                 reason.contains(r#"expected {"type":"subscribe""#),

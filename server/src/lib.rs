@@ -5,6 +5,7 @@
 //! installs signal handlers, so tests start roles in-process on port 0 and stop
 //! them by resolving a future.
 
+pub mod activity;
 pub mod agent;
 pub mod aggregator;
 pub mod alerts;

@@ -33,6 +33,8 @@ impl SeriesIds {
             host: report.host.clone(),
             seq: report.seq,
             timestamp_ms: report.timestamp_ms,
+            processes: report.processes.clone(),
+            cgroups: report.cgroups.clone(),
             ..proto::Report::default()
         };
         out.ids.reserve(report.samples.len());

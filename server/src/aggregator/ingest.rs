@@ -363,5 +363,6 @@ fn to_ack(checked: &Checked, accepted: usize) -> Ack {
         rejected: checked.rejected as u32,
         reasons,
         protocol: proto::PROTOCOL,
+        watched: false,
     }
 }

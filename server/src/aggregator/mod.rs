@@ -17,6 +17,7 @@ mod receive;
 mod receive_otlp;
 mod reject_log;
 mod validate;
+pub mod watched;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -29,6 +29,7 @@ pub use pattern::Pattern;
 pub use redis::{RedisBus, RedisUrl, lease_key};
 pub use subscription::{SUBSCRIBER_QUEUE, Subscription};
 
+use crate::activity::ActivityKind;
 use crate::model::{AcceptedReport, HostMeta, SeriesKey};
 
 /// A bus shared by every role of one process.
@@ -69,6 +70,13 @@ pub enum Update {
         report: AcceptedReport,
         payload: Bytes,
     },
+    /// A host's process or cgroup table and its encoded event.
+    Activity {
+        host: String,
+        kind: ActivityKind,
+        timestamp_ms: i64,
+        payload: Bytes,
+    },
 }
 
 /// The latest known state of one host.
@@ -80,6 +88,27 @@ pub struct HostState {
     pub last_seen_ms: i64,
     /// Latest value of every series the host has reported.
     pub values: HashMap<SeriesKey, f64>,
+    /// The latest `processes` event, as published.
+    pub processes: Option<Bytes>,
+    /// The latest `cgroups` event, as published.
+    pub cgroups: Option<Bytes>,
+}
+
+impl HostState {
+    /// The latest event of a table kind.
+    pub fn table(&self, kind: ActivityKind) -> Option<&Bytes> {
+        match kind {
+            ActivityKind::Processes => self.processes.as_ref(),
+            ActivityKind::Cgroups => self.cgroups.as_ref(),
+        }
+    }
+
+    pub fn table_mut(&mut self, kind: ActivityKind) -> &mut Option<Bytes> {
+        match kind {
+            ActivityKind::Processes => &mut self.processes,
+            ActivityKind::Cgroups => &mut self.cgroups,
+        }
+    }
 }
 
 #[async_trait]
@@ -94,6 +123,17 @@ pub trait Bus: Send + Sync + 'static {
     /// Records the host metadata an agent sent in its `Hello`. A host not
     /// seen yet counts as seen now.
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError>;
+
+    /// Keeps `payload` (an encoded `processes` or `cgroups` event) as the
+    /// host's latest table of that kind, unless it already has a newer one,
+    /// and publishes it on `processes.<host>` / `cgroups.<host>`.
+    async fn publish_activity(
+        &self,
+        host: &str,
+        kind: ActivityKind,
+        timestamp_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), BusError>;
 
     /// Publishes an arbitrary payload on a channel (alert transitions).
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError>;
@@ -117,6 +157,15 @@ pub trait Bus: Send + Sync + 'static {
                 Update::Meta { host, meta } => self.upsert_meta(host, meta).await?,
                 Update::Report { report, payload } => {
                     self.publish_report(report, payload.clone()).await?
+                }
+                Update::Activity {
+                    host,
+                    kind,
+                    timestamp_ms,
+                    payload,
+                } => {
+                    self.publish_activity(host, *kind, *timestamp_ms, payload.clone())
+                        .await?
                 }
             }
         }

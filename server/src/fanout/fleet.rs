@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use axum::extract::ws::Utf8Bytes;
+
 use super::Filter;
 use super::message::PROTOCOL_VERSION;
+use crate::activity::{ActivityKind, TableHeader};
 use crate::bus::HostState;
 use crate::model::{HostMeta, SeriesKey};
 
@@ -76,6 +79,44 @@ pub struct HostEntry {
     pub last_seen_ms: i64,
     pub meta: Option<HostMeta>,
     pub values: BTreeMap<SeriesKey, f64>,
+    /// The latest `processes` and `cgroups` events, sent to the clients
+    /// that watch this host (never in a snapshot: a fleet view does not
+    /// pay for every host's tables).
+    pub processes: Option<Table>,
+    pub cgroups: Option<Table>,
+}
+
+/// A host's latest table event, as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub ts: i64,
+    pub frame: Utf8Bytes,
+}
+
+impl HostEntry {
+    pub fn table(&self, kind: ActivityKind) -> Option<&Table> {
+        match kind {
+            ActivityKind::Processes => self.processes.as_ref(),
+            ActivityKind::Cgroups => self.cgroups.as_ref(),
+        }
+    }
+
+    fn table_mut(&mut self, kind: ActivityKind) -> &mut Option<Table> {
+        match kind {
+            ActivityKind::Processes => &mut self.processes,
+            ActivityKind::Cgroups => &mut self.cgroups,
+        }
+    }
+}
+
+/// A kept table event read back from the bus's state.
+fn stored_table(event: Option<bytes::Bytes>) -> Option<Table> {
+    let event = event?;
+    let ts = serde_json::from_slice::<TableHeader>(&event).ok()?.ts;
+    Some(Table {
+        ts,
+        frame: Utf8Bytes::try_from(event).ok()?,
+    })
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,6 +135,8 @@ impl Fleet {
                     last_seen_ms: s.last_seen_ms,
                     meta: s.meta,
                     values: s.values.into_iter().collect(),
+                    processes: stored_table(s.processes),
+                    cgroups: stored_table(s.cgroups),
                 };
                 (s.host, entry)
             })
@@ -123,6 +166,27 @@ impl Fleet {
             );
             entry.values.insert(key, v.value);
         }
+    }
+
+    /// Applies a `processes` or `cgroups` event of a known host; an older
+    /// table than the one kept (a replay) is not kept. Returns whether it
+    /// was kept, so only then is it sent on.
+    pub fn apply_table(
+        &mut self,
+        host: &str,
+        kind: ActivityKind,
+        ts: i64,
+        frame: Utf8Bytes,
+    ) -> bool {
+        let Some(entry) = self.hosts.get_mut(host) else {
+            return false;
+        };
+        let slot = entry.table_mut(kind);
+        if slot.as_ref().is_some_and(|t| ts < t.ts) {
+            return false;
+        }
+        *slot = Some(Table { ts, frame });
+        true
     }
 
     /// Applies a `host` event: the host's `Hello` metadata. A host known
@@ -226,6 +290,7 @@ impl Fleet {
                     last_seen_ms: h.last_seen_ms,
                     meta: h.meta,
                     values,
+                    ..HostEntry::default()
                 },
             );
         }

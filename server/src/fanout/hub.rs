@@ -5,17 +5,19 @@
 //! frame. The state sits behind a std mutex: every critical section is a few
 //! map operations with no `.await` inside.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use super::Filter;
 use super::fleet::{Fleet, MetricsJson};
 use super::message::{frame_type, status};
+use crate::activity::{ActivityKind, TableHeader};
 use crate::time::now_ms;
 
 /// How long a built full snapshot is reused for clients connecting at once.
@@ -31,6 +33,32 @@ pub enum EventKind {
     Resync,
     /// The upstream link changed state (edge only).
     Status,
+    /// A host's `processes` or `cgroups` table, for the clients watching it.
+    Activity,
+}
+
+/// One session's watch of a host; dropping it ends the watch.
+pub struct WatchGuard {
+    hub: Arc<Hub>,
+    host: String,
+}
+
+impl WatchGuard {
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let mut watchers = self.hub.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = watchers.get_mut(&self.host) {
+            *n -= 1;
+            if *n == 0 {
+                watchers.remove(&self.host);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -58,6 +86,10 @@ pub struct HubStats {
 
 pub struct Hub {
     role: &'static str,
+    /// How many sessions watch each host (see [`Hub::watch`]).
+    watchers: Mutex<HashMap<String, usize>>,
+    /// Woken when a host gains its first watcher.
+    watch_added: Notify,
     tx: broadcast::Sender<Arc<Event>>,
     fleet: Mutex<Fleet>,
     snapshot: Mutex<Option<(Instant, Utf8Bytes)>>,
@@ -72,6 +104,8 @@ impl Hub {
         let (tx, _) = broadcast::channel(ring.max(16));
         Arc::new(Self {
             role,
+            watchers: Mutex::new(HashMap::new()),
+            watch_added: Notify::new(),
             tx,
             fleet: Mutex::new(Fleet::default()),
             snapshot: Mutex::new(None),
@@ -117,6 +151,22 @@ impl Hub {
                 frame,
                 metrics: Some(m),
             }));
+            return Ok(());
+        }
+        if let Some(kind) = frame_type(frame.as_str()).and_then(ActivityKind::parse) {
+            let header: TableHeader = serde_json::from_str(frame.as_str())
+                .map_err(|e| format!("bad {} event: {e}", kind.as_str()))?;
+            if self
+                .lock()
+                .apply_table(&header.host, kind, header.ts, frame.clone())
+            {
+                let _ = self.tx.send(Arc::new(Event {
+                    kind: EventKind::Activity,
+                    host: header.host,
+                    frame,
+                    metrics: None,
+                }));
+            }
             return Ok(());
         }
         let value: serde_json::Value =
@@ -210,6 +260,51 @@ impl Hub {
         let frame = Utf8Bytes::from(self.lock().snapshot_frame(filter, now_ms()));
         *cached = Some((Instant::now(), frame.clone()));
         frame
+    }
+
+    /// A session's watch of `host`, held until the guard is dropped. The
+    /// gateway tells the aggregators which hosts are watched, so their
+    /// agents read the process table with every report.
+    pub fn watch(self: &Arc<Self>, host: &str) -> WatchGuard {
+        let first = {
+            let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+            let n = watchers.entry(host.to_owned()).or_default();
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            self.watch_added.notify_one();
+        }
+        WatchGuard {
+            hub: self.clone(),
+            host: host.to_owned(),
+        }
+    }
+
+    /// The hosts at least one session watches, sorted.
+    pub fn watched(&self) -> Vec<String> {
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hosts: Vec<String> = watchers.keys().cloned().collect();
+        hosts.sort();
+        hosts
+    }
+
+    /// Resolves when a host gains its first watcher.
+    pub async fn watch_added(&self) {
+        self.watch_added.notified().await;
+    }
+
+    /// The latest tables of `host`, as frames, for a session that starts
+    /// watching it.
+    pub fn tables(&self, host: &str) -> Vec<Utf8Bytes> {
+        self.with_fleet(|fleet| {
+            fleet.hosts.get(host).map_or_else(Vec::new, |entry| {
+                ActivityKind::ALL
+                    .into_iter()
+                    .filter_map(|kind| entry.table(kind).map(|t| t.frame.clone()))
+                    .collect()
+            })
+        })
     }
 
     /// Reads the state.

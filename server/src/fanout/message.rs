@@ -22,7 +22,14 @@ pub enum ClientMessage {
         #[serde(default)]
         metrics: Vec<String>,
     },
+    /// Watches one host's process and cgroup tables (`null` stops): the
+    /// latest are sent at once, then every new one, and the host's agent
+    /// reads them with every report while someone watches.
+    Watch { host: Option<String> },
 }
+
+/// Longest host name a `watch` may give (as DNS allows).
+const MAX_WATCH_HOST: usize = 253;
 
 /// Most globs in one `subscribe`.
 const MAX_GLOBS: usize = 64;
@@ -32,9 +39,21 @@ impl ClientMessage {
     pub fn parse(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| {
             format!(
-                "cannot read message ({e}); expected {{\"type\":\"subscribe\",\"hosts\":[\"web-*\"],\"metrics\":[\"cpu_*\"]}}"
+                "cannot read message ({e}); expected {{\"type\":\"subscribe\",\"hosts\":[\"web-*\"],\"metrics\":[\"cpu_*\"]}} or {{\"type\":\"watch\",\"host\":\"web-1\"}}"
             )
         })
+    }
+
+    /// The host a `watch` names, lower-cased as ingest stores it, or why
+    /// it cannot be one.
+    pub fn watch_host(host: &str) -> Result<String, String> {
+        if host.is_empty() || host.len() > MAX_WATCH_HOST || host.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "watch host {:?} is not a host name: 1 to {MAX_WATCH_HOST} characters, no control characters",
+                host.chars().take(80).collect::<String>()
+            ));
+        }
+        Ok(host.to_ascii_lowercase())
     }
 }
 

@@ -12,7 +12,7 @@ mod hub;
 pub mod message;
 mod session;
 
-pub use fleet::{Fleet, HostEntry};
-pub use hub::{Event, EventKind, Hub, HubStats};
+pub use fleet::{Fleet, HostEntry, Table};
+pub use hub::{Event, EventKind, Hub, HubStats, WatchGuard};
 pub use message::{ClientMessage, Filter};
 pub use session::{SessionLimits, serve_session};

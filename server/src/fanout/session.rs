@@ -18,7 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, watch};
 
-use super::hub::{Event, EventKind, Hub};
+use super::hub::{Event, EventKind, Hub, WatchGuard};
 use super::message::{self, ClientMessage, Filter};
 
 #[derive(Debug, Clone)]
@@ -163,13 +163,15 @@ pub async fn serve_session(
 async fn converse(
     out: &mut Outbox,
     mut stream: futures::stream::SplitStream<WebSocket>,
-    hub: &Hub,
+    hub: &Arc<Hub>,
     limits: &SessionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> End {
     // Subscribe before the snapshot so no event falls between the two.
     let mut events = hub.subscribe();
     let mut filter = Filter::default();
+    // The host whose tables this client receives, if any.
+    let mut watching: Option<WatchGuard> = None;
     let mut resyncs: VecDeque<Instant> = VecDeque::new();
     let mut bad_frames = 0usize;
     let mut last_heard = Instant::now();
@@ -183,8 +185,18 @@ async fn converse(
             _ = stopped(&mut shutdown) => return End::Shutdown,
             event = events.recv() => match event {
                 Ok(event) => {
-                    if let Some(frame) = render(&event, &filter, hub) {
+                    let watched = watching.as_ref().map(WatchGuard::host);
+                    if let Some(frame) = render(&event, &filter, watched, hub) {
                         send!(out, frame);
+                    }
+                    // A resync replaced the state: the watched host's
+                    // tables may be new too.
+                    if event.kind == EventKind::Resync
+                        && let Some(host) = watched
+                    {
+                        for frame in hub.tables(host) {
+                            send!(out, frame);
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -205,14 +217,36 @@ async fn converse(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 let problem = match incoming {
-                    Some(Ok(Message::Text(text))) => match ClientMessage::parse(text.as_str())
-                        .and_then(|ClientMessage::Subscribe { hosts, metrics }| Filter::new(&hosts, &metrics))
-                    {
-                        Ok(new_filter) => {
-                            filter = new_filter;
-                            send!(out, Utf8Bytes::from(message::subscribed(&filter)));
-                            send!(out, hub.snapshot(&filter));
+                    Some(Ok(Message::Text(text))) => match ClientMessage::parse(text.as_str()) {
+                        Ok(ClientMessage::Subscribe { hosts, metrics }) => {
+                            match Filter::new(&hosts, &metrics) {
+                                Ok(new_filter) => {
+                                    filter = new_filter;
+                                    send!(out, Utf8Bytes::from(message::subscribed(&filter)));
+                                    send!(out, hub.snapshot(&filter));
+                                    None
+                                }
+                                Err(reason) => Some(reason),
+                            }
+                        }
+                        Ok(ClientMessage::Watch { host: None }) => {
+                            watching = None;
                             None
+                        }
+                        Ok(ClientMessage::Watch { host: Some(host) }) => {
+                            match ClientMessage::watch_host(&host) {
+                                Ok(host) => {
+                                    // The new guard first: re-watching the same
+                                    // host never drops its count to zero.
+                                    let guard = hub.watch(&host);
+                                    watching = Some(guard);
+                                    for frame in hub.tables(&host) {
+                                        send!(out, frame);
+                                    }
+                                    None
+                                }
+                                Err(reason) => Some(reason),
+                            }
                         }
                         Err(reason) => Some(reason),
                     },
@@ -273,8 +307,9 @@ fn is_too_big(e: &axum::Error) -> bool {
 }
 
 /// The frame this client should get for an event, if any.
-fn render(event: &Event, filter: &Filter, hub: &Hub) -> Option<Utf8Bytes> {
+fn render(event: &Event, filter: &Filter, watched: Option<&str>, hub: &Hub) -> Option<Utf8Bytes> {
     match event.kind {
+        EventKind::Activity => (watched == Some(event.host.as_str())).then(|| event.frame.clone()),
         EventKind::Resync => Some(hub.snapshot(filter)),
         EventKind::Status => Some(event.frame.clone()),
         EventKind::Alert | EventKind::Host => filter.host(&event.host).then(|| event.frame.clone()),

@@ -26,10 +26,11 @@ pub use lease::{RedisLease, lease_key};
 pub use url::RedisUrl;
 
 use super::{Bus, BusError, HostState, Lease, Pattern, Subscription, Update};
+use crate::activity::ActivityKind;
 use crate::event::metrics_channel;
 use crate::model::{AcceptedReport, HostMeta};
 use crate::time::now_ms;
-use state::{HOSTS_KEY, host_key, parse_host, series_field};
+use state::{HOSTS_KEY, activity_key, host_key, parse_activity, parse_host, series_field};
 
 /// Longest wait for a TCP connection to Redis.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -43,6 +44,7 @@ pub struct RedisBus {
     expire_after_ms: i64,
     report: Script,
     meta: Script,
+    activity: Script,
 }
 
 impl RedisBus {
@@ -67,6 +69,7 @@ impl RedisBus {
             expire_after_ms: expire_after.as_millis() as i64,
             report: state::report_script(),
             meta: state::meta_script(),
+            activity: state::activity_script(),
         })
     }
 
@@ -112,6 +115,29 @@ impl RedisBus {
             .ignore();
     }
 
+    fn add_activity(
+        &self,
+        pipe: &mut Pipeline,
+        host: &str,
+        kind: ActivityKind,
+        timestamp_ms: i64,
+        payload: &[u8],
+    ) {
+        pipe.cmd("EVALSHA")
+            .arg(self.activity.get_hash())
+            .arg(1)
+            .arg(activity_key(host))
+            .arg(kind.as_str())
+            .arg(timestamp_ms)
+            .arg(payload)
+            .arg(timestamp_ms.saturating_add(self.expire_after_ms))
+            .ignore();
+        pipe.cmd("PUBLISH")
+            .arg(kind.channel(host))
+            .arg(payload)
+            .ignore();
+    }
+
     fn add_meta(&self, pipe: &mut Pipeline, host: &str, meta: &HostMeta, now: i64) {
         let json = serde_json::to_string(meta).unwrap_or_default();
         pipe.cmd("EVALSHA")
@@ -153,6 +179,22 @@ impl Bus for RedisBus {
         .await
     }
 
+    async fn publish_activity(
+        &self,
+        host: &str,
+        kind: ActivityKind,
+        timestamp_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        self.publish_updates(&[Update::Activity {
+            host: host.to_owned(),
+            kind,
+            timestamp_ms,
+            payload,
+        }])
+        .await
+    }
+
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
         ::redis::cmd("PUBLISH")
@@ -187,17 +229,25 @@ impl Bus for RedisBus {
         let mut pipe = ::redis::pipe();
         for name in &names {
             pipe.cmd("HGETALL").arg(host_key(name));
+            pipe.cmd("HGETALL").arg(activity_key(name));
         }
         let hashes: Vec<HashMap<String, Vec<u8>>> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(e))?;
-        let mut all: Vec<HostState> = names
-            .iter()
-            .zip(hashes)
-            .filter_map(|(name, fields)| parse_host(name, fields))
-            .filter(|state| state.last_seen_ms >= cutoff)
-            .collect();
+        let mut hashes = hashes.into_iter();
+        let mut all = Vec::with_capacity(names.len());
+        for name in &names {
+            let (Some(fields), Some(activity)) = (hashes.next(), hashes.next()) else {
+                break;
+            };
+            if let Some(mut state) = parse_host(name, fields)
+                && state.last_seen_ms >= cutoff
+            {
+                parse_activity(&mut state, activity);
+                all.push(state);
+            }
+        }
         all.sort_by(|a, b| a.host.cmp(&b.host));
         Ok(all)
     }
@@ -214,16 +264,14 @@ impl Bus for RedisBus {
         let mut pipe = ::redis::pipe();
         // Redis forgets scripts when it restarts, so each batch loads the ones
         // it uses; loading a known script only hashes it again.
-        let has = |meta: bool| {
-            updates
-                .iter()
-                .any(|u| matches!(u, Update::Meta { .. }) == meta)
-        };
-        if has(false) {
+        if updates.iter().any(|u| matches!(u, Update::Report { .. })) {
             pipe.load_script(&self.report).ignore();
         }
-        if has(true) {
+        if updates.iter().any(|u| matches!(u, Update::Meta { .. })) {
             pipe.load_script(&self.meta).ignore();
+        }
+        if updates.iter().any(|u| matches!(u, Update::Activity { .. })) {
+            pipe.load_script(&self.activity).ignore();
         }
         for update in updates {
             match update {
@@ -231,6 +279,12 @@ impl Bus for RedisBus {
                     self.add_report(&mut pipe, report, payload, now)
                 }
                 Update::Meta { host, meta } => self.add_meta(&mut pipe, host, meta, now),
+                Update::Activity {
+                    host,
+                    kind,
+                    timestamp_ms,
+                    payload,
+                } => self.add_activity(&mut pipe, host, *kind, *timestamp_ms, payload),
             }
         }
         let mut conn = self.conn.clone();

@@ -6,6 +6,10 @@
 //!   newest report's time) and `@meta` (the `Hello` metadata as JSON). Metric
 //!   names never start with `@`, so the two cannot clash. The key expires a
 //!   fixed time after `@last_seen_ms`, so a dead host vanishes on its own.
+//! - `mon:activity:<host>`: a hash with the host's latest tables, fields
+//!   `processes` and `cgroups` (each the event as published) and
+//!   `processes_ts` / `cgroups_ts` (its time), expiring like the host's hash.
+//!   A key of its own, so the host's hash holds only values and `@` fields.
 //! - `mon:hosts`: a sorted set of host names scored by `@last_seen_ms`, the
 //!   index that lets a snapshot find every live host without `SCAN`.
 //!
@@ -17,6 +21,7 @@ use std::collections::HashMap;
 use ::redis::Script;
 use serde_json::Value;
 
+use crate::activity::ActivityKind;
 use crate::bus::HostState;
 use crate::model::{HostMeta, SeriesKey};
 
@@ -30,6 +35,25 @@ pub const META_FIELD: &str = "@meta";
 /// The hash holding one host's current state.
 pub fn host_key(host: &str) -> String {
     format!("mon:host:{host}")
+}
+
+/// The hash holding one host's latest process and cgroup tables.
+pub fn activity_key(host: &str) -> String {
+    format!("mon:activity:{host}")
+}
+
+/// The upsert of one host's table (see `activity.lua`).
+pub fn activity_script() -> Script {
+    Script::new(include_str!("activity.lua"))
+}
+
+/// Adds what a host's activity hash holds to its state.
+pub fn parse_activity(state: &mut HostState, fields: HashMap<String, Vec<u8>>) {
+    for kind in ActivityKind::ALL {
+        if let Some(event) = fields.get(kind.as_str()) {
+            *state.table_mut(kind) = Some(bytes::Bytes::from(event.clone()));
+        }
+    }
 }
 
 /// The upsert of one accepted report (see `report.lua`).

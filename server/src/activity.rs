@@ -1,0 +1,500 @@
+//! What is running on a host: its top processes and its cgroups (systemd
+//! services, containers, user sessions), as bounded tables rather than
+//! series, so a host with 10,000 short-lived processes costs no more than
+//! one with ten.
+//!
+//! The agent reads them (`agent/processes.rs`, `agent/cgroups.rs`), the
+//! aggregator checks them again ([`ProcessTable::checked`]), the bus keeps
+//! each host's latest and publishes it as a `processes` / `cgroups` event,
+//! and the store keeps one table a minute as history.
+//!
+//! Names and command lines are untrusted text: [`clean_text`] removes
+//! control characters and bounds the length, on both sides of the wire.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::event::EVENT_VERSION;
+use crate::proto;
+
+/// Most rows of either table the aggregator keeps from one report.
+pub const MAX_ROWS: usize = 64;
+/// Characters kept of a process name or a cgroup's name.
+pub const NAME_CHARS: usize = 64;
+/// Characters kept of a command line or a cgroup path.
+pub const COMMAND_CHARS: usize = 256;
+/// Characters kept of a user name.
+pub const USER_CHARS: usize = 32;
+
+/// One process of a host's top table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRow {
+    pub pid: u32,
+    pub name: String,
+    pub command: String,
+    pub user: String,
+    /// Percent of one core, as top shows it.
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub read_bytes_per_second: f64,
+    pub write_bytes_per_second: f64,
+}
+
+/// A host's top processes at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessTable {
+    /// Every process the agent saw, listed or not.
+    pub total: u32,
+    pub processes: Vec<ProcessRow>,
+}
+
+/// What a cgroup is, from where it sits in the hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupKind {
+    Service,
+    Container,
+    User,
+    Other,
+}
+
+impl CgroupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Container => "container",
+            Self::User => "user",
+            Self::Other => "other",
+        }
+    }
+
+    /// Reads the wire's kind; anything unknown is `Other`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "service" => Self::Service,
+            "container" => Self::Container,
+            "user" => Self::User,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One cgroup of a host's table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CgroupRow {
+    /// Below `/sys/fs/cgroup`, e.g. `system.slice/nginx.service`.
+    pub path: String,
+    /// What a person calls it: the service, the container's name or short id.
+    pub name: String,
+    pub kind: CgroupKind,
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    /// `memory.peak`, where the kernel keeps it.
+    pub memory_peak_bytes: Option<u64>,
+    pub read_bytes_per_second: f64,
+    pub write_bytes_per_second: f64,
+    pub pids: u64,
+}
+
+/// A host's cgroups at one instant, or why there are none to show.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupTable {
+    /// Every cgroup of the kinds above the agent saw, listed or not.
+    pub total: u32,
+    pub cgroups: Vec<CgroupRow>,
+    /// Set when the host has no cgroup v2 hierarchy: why, shown instead
+    /// of zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// `s` without control characters (C0, C1, DEL: each becomes a space, so
+/// an escape sequence cannot reach a terminal or a page) and at most
+/// `max` characters, the last of them `…` when it was cut.
+pub fn clean_text(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 4));
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            out.pop();
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+/// A rate or a share as it may be shown: finite and not negative.
+fn plain_number(x: f64) -> Option<f64> {
+    (0.0..1e15).contains(&x).then_some(x)
+}
+
+impl ProcessRow {
+    /// The row as an aggregator keeps it: text cleaned, or `None` when a
+    /// figure cannot be shown (negative, not finite, absurd).
+    fn checked(self) -> Option<Self> {
+        Some(Self {
+            pid: self.pid,
+            name: clean_text(&self.name, NAME_CHARS),
+            command: clean_text(&self.command, COMMAND_CHARS),
+            user: clean_text(&self.user, USER_CHARS),
+            cpu_percent: plain_number(self.cpu_percent)?,
+            memory_bytes: self.memory_bytes,
+            read_bytes_per_second: plain_number(self.read_bytes_per_second)?,
+            write_bytes_per_second: plain_number(self.write_bytes_per_second)?,
+        })
+    }
+}
+
+impl CgroupRow {
+    fn checked(self) -> Option<Self> {
+        Some(Self {
+            path: clean_text(&self.path, COMMAND_CHARS),
+            name: clean_text(&self.name, NAME_CHARS),
+            kind: self.kind,
+            cpu_percent: plain_number(self.cpu_percent)?,
+            memory_bytes: self.memory_bytes,
+            memory_peak_bytes: self.memory_peak_bytes,
+            read_bytes_per_second: plain_number(self.read_bytes_per_second)?,
+            write_bytes_per_second: plain_number(self.write_bytes_per_second)?,
+            pids: self.pids,
+        })
+    }
+}
+
+/// How many rows of a table the aggregator left out, and why, for its
+/// reject log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    /// Rows with a figure that cannot be shown.
+    pub bad: usize,
+    /// Rows past [`MAX_ROWS`].
+    pub over: usize,
+}
+
+impl ProcessTable {
+    /// The table as an aggregator keeps it: at most [`MAX_ROWS`] rows,
+    /// text cleaned, rows with unshowable figures left out.
+    pub fn checked(self) -> (Self, Dropped) {
+        let mut dropped = Dropped::default();
+        let mut processes = Vec::with_capacity(self.processes.len().min(MAX_ROWS));
+        for row in self.processes {
+            if processes.len() == MAX_ROWS {
+                dropped.over += 1;
+            } else if let Some(row) = row.checked() {
+                processes.push(row);
+            } else {
+                dropped.bad += 1;
+            }
+        }
+        let total = self.total.max(processes.len() as u32);
+        (Self { total, processes }, dropped)
+    }
+}
+
+impl CgroupTable {
+    /// As [`ProcessTable::checked`].
+    pub fn checked(self) -> (Self, Dropped) {
+        let mut dropped = Dropped::default();
+        let mut cgroups = Vec::with_capacity(self.cgroups.len().min(MAX_ROWS));
+        for row in self.cgroups {
+            if cgroups.len() == MAX_ROWS {
+                dropped.over += 1;
+            } else if let Some(row) = row.checked() {
+                cgroups.push(row);
+            } else {
+                dropped.bad += 1;
+            }
+        }
+        let total = self.total.max(cgroups.len() as u32);
+        let unavailable = self
+            .unavailable
+            .map(|why| clean_text(&why, COMMAND_CHARS))
+            .filter(|why| !why.is_empty());
+        (
+            Self {
+                total,
+                cgroups,
+                unavailable,
+            },
+            dropped,
+        )
+    }
+}
+
+/// Which of a host's two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActivityKind {
+    Processes,
+    Cgroups,
+}
+
+impl ActivityKind {
+    pub const ALL: [Self; 2] = [Self::Processes, Self::Cgroups];
+
+    /// The event's `type`, the first part of its bus channel and the name
+    /// the store and the API use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processes => "processes",
+            Self::Cgroups => "cgroups",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The bus channel of a host's tables of this kind: `processes.<host>`.
+    pub fn channel(self, host: &str) -> String {
+        format!("{}.{host}", self.as_str())
+    }
+}
+
+#[derive(Serialize)]
+struct TableEvent<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    v: u32,
+    host: &'a str,
+    ts: i64,
+    #[serde(flatten)]
+    table: &'a T,
+}
+
+/// A `processes` event: `{"type":"processes","v":1,"host":..,"ts":..,
+/// "total":..,"processes":[{"pid":..,"name":..,..}]}`.
+pub fn encode_processes(host: &str, ts: i64, table: &ProcessTable) -> Bytes {
+    encode(ActivityKind::Processes, host, ts, table)
+}
+
+/// A `cgroups` event: `{"type":"cgroups","v":1,"host":..,"ts":..,
+/// "total":..,"cgroups":[..]}`, plus `"unavailable"` when there are none.
+pub fn encode_cgroups(host: &str, ts: i64, table: &CgroupTable) -> Bytes {
+    encode(ActivityKind::Cgroups, host, ts, table)
+}
+
+fn encode<T: Serialize>(kind: ActivityKind, host: &str, ts: i64, table: &T) -> Bytes {
+    let event = TableEvent {
+        kind: kind.as_str(),
+        v: EVENT_VERSION,
+        host,
+        ts,
+        table,
+    };
+    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+}
+
+/// The host and time of a `processes` or `cgroups` event, read without
+/// its rows.
+#[derive(Debug, Deserialize)]
+pub struct TableHeader {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub host: String,
+    pub ts: i64,
+}
+
+// Conversions to and from the ingest contract.
+
+impl From<proto::ProcessTable> for ProcessTable {
+    fn from(t: proto::ProcessTable) -> Self {
+        Self {
+            total: t.total,
+            processes: t
+                .processes
+                .into_iter()
+                .map(|p| ProcessRow {
+                    pid: p.pid,
+                    name: p.name,
+                    command: p.command,
+                    user: p.user,
+                    cpu_percent: p.cpu_percent,
+                    memory_bytes: p.memory_bytes,
+                    read_bytes_per_second: p.read_bytes_per_second,
+                    write_bytes_per_second: p.write_bytes_per_second,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&ProcessTable> for proto::ProcessTable {
+    fn from(t: &ProcessTable) -> Self {
+        Self {
+            total: t.total,
+            processes: t
+                .processes
+                .iter()
+                .map(|p| proto::Process {
+                    pid: p.pid,
+                    name: p.name.clone(),
+                    command: p.command.clone(),
+                    user: p.user.clone(),
+                    cpu_percent: p.cpu_percent,
+                    memory_bytes: p.memory_bytes,
+                    read_bytes_per_second: p.read_bytes_per_second,
+                    write_bytes_per_second: p.write_bytes_per_second,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<proto::CgroupTable> for CgroupTable {
+    fn from(t: proto::CgroupTable) -> Self {
+        Self {
+            total: t.total,
+            cgroups: t
+                .cgroups
+                .into_iter()
+                .map(|c| CgroupRow {
+                    path: c.path,
+                    name: c.name,
+                    kind: CgroupKind::parse(&c.kind),
+                    cpu_percent: c.cpu_percent,
+                    memory_bytes: c.memory_bytes,
+                    memory_peak_bytes: (c.memory_peak_bytes > 0).then_some(c.memory_peak_bytes),
+                    read_bytes_per_second: c.read_bytes_per_second,
+                    write_bytes_per_second: c.write_bytes_per_second,
+                    pids: c.pids,
+                })
+                .collect(),
+            unavailable: (!t.unavailable.is_empty()).then_some(t.unavailable),
+        }
+    }
+}
+
+impl From<&CgroupTable> for proto::CgroupTable {
+    fn from(t: &CgroupTable) -> Self {
+        Self {
+            total: t.total,
+            cgroups: t
+                .cgroups
+                .iter()
+                .map(|c| proto::Cgroup {
+                    path: c.path.clone(),
+                    name: c.name.clone(),
+                    kind: c.kind.as_str().to_owned(),
+                    cpu_percent: c.cpu_percent,
+                    memory_bytes: c.memory_bytes,
+                    memory_peak_bytes: c.memory_peak_bytes.unwrap_or(0),
+                    read_bytes_per_second: c.read_bytes_per_second,
+                    write_bytes_per_second: c.write_bytes_per_second,
+                    pids: c.pids,
+                })
+                .collect(),
+            unavailable: t.unavailable.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pid: u32, name: &str, cpu: f64) -> ProcessRow {
+        ProcessRow {
+            pid,
+            name: name.into(),
+            command: format!("/usr/bin/{name} --flag"),
+            user: "root".into(),
+            cpu_percent: cpu,
+            memory_bytes: 1 << 20,
+            read_bytes_per_second: 0.0,
+            write_bytes_per_second: 0.0,
+        }
+    }
+
+    #[test]
+    fn clean_text_removes_escape_sequences_and_bounds_length() {
+        assert_eq!(clean_text("ok\u{1b}[31mred\u{7}", 64), "ok [31mred ");
+        assert_eq!(clean_text("a\u{9b}b\u{7f}c\nd", 64), "a b c d");
+        assert_eq!(clean_text("abcdef", 4), "abc…");
+        assert_eq!(clean_text("abcd", 4), "abcd");
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            clean_text(&long, COMMAND_CHARS).chars().count(),
+            COMMAND_CHARS
+        );
+        assert_eq!(clean_text("", 4), "");
+    }
+
+    #[test]
+    fn checked_keeps_good_rows_and_drops_unshowable_ones() {
+        let mut rows: Vec<ProcessRow> = (0..70).map(|i| row(i, "spin", 1.0)).collect();
+        rows[3].cpu_percent = f64::NAN;
+        rows[4].read_bytes_per_second = -1.0;
+        rows[5].name = "evil\u{1b}]0;title\u{7}".into();
+        let (t, dropped) = ProcessTable {
+            total: 2,
+            processes: rows,
+        }
+        .checked();
+        assert_eq!(t.processes.len(), MAX_ROWS);
+        assert_eq!(dropped, Dropped { bad: 2, over: 4 });
+        // The total never says fewer processes than the table lists.
+        assert_eq!(t.total, MAX_ROWS as u32);
+        assert!(t.processes.iter().all(|p| !p.name.contains('\u{1b}')));
+    }
+
+    #[test]
+    fn events_carry_type_host_time_and_rows() {
+        let t = ProcessTable {
+            total: 3,
+            processes: vec![row(7, "spin", 99.0)],
+        };
+        let bytes = encode_processes("web-1", 1000, &t);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["type"], "processes");
+        assert_eq!(v["host"], "web-1");
+        assert_eq!(v["ts"], 1000);
+        assert_eq!(v["total"], 3);
+        assert_eq!(v["processes"][0]["name"], "spin");
+        let back: ProcessTable = serde_json::from_value(v).unwrap();
+        assert_eq!(back, t);
+        let none = CgroupTable {
+            unavailable: Some("no cgroup v2 here".into()),
+            ..CgroupTable::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_cgroups("web-1", 5, &none)).unwrap();
+        assert_eq!(v["type"], "cgroups");
+        assert_eq!(v["unavailable"], "no cgroup v2 here");
+        assert_eq!(v["cgroups"], serde_json::json!([]));
+        assert_eq!(
+            ActivityKind::parse("cgroups").map(|k| k.channel("h")),
+            Some("cgroups.h".to_owned())
+        );
+    }
+
+    #[test]
+    fn proto_round_trip_keeps_every_field() {
+        let t = ProcessTable {
+            total: 300,
+            processes: vec![row(42, "postgres", 87.5)],
+        };
+        assert_eq!(ProcessTable::from(proto::ProcessTable::from(&t)), t);
+        let c = CgroupTable {
+            total: 9,
+            cgroups: vec![CgroupRow {
+                path: "system.slice/docker-0123456789ab.scope".into(),
+                name: "0123456789ab".into(),
+                kind: CgroupKind::Container,
+                cpu_percent: 12.5,
+                memory_bytes: 1 << 30,
+                memory_peak_bytes: Some(2 << 30),
+                read_bytes_per_second: 10.0,
+                write_bytes_per_second: 20.0,
+                pids: 7,
+            }],
+            unavailable: None,
+        };
+        assert_eq!(CgroupTable::from(proto::CgroupTable::from(&c)), c);
+        let none = CgroupTable {
+            unavailable: Some("cgroup v1 host: /sys/fs/cgroup has no cgroup.controllers".into()),
+            ..CgroupTable::default()
+        };
+        assert_eq!(CgroupTable::from(proto::CgroupTable::from(&none)), none);
+    }
+}
