@@ -186,10 +186,30 @@ mod tests {
         let m =
             ClientMessage::parse(r#"{"type":"subscribe","hosts":["web-*"],"metrics":["cpu_*"]}"#)
                 .unwrap();
-        let ClientMessage::Subscribe { hosts, metrics } = m;
+        let ClientMessage::Subscribe { hosts, metrics } = m else {
+            panic!("not a subscribe: {m:?}");
+        };
         let f = Filter::new(&hosts, &metrics).unwrap();
         assert!(f.host("web-1") && !f.host("db-1"));
         assert!(f.metric("cpu_usage_percent") && !f.metric("load1"));
+    }
+
+    #[test]
+    fn watch_names_one_host_or_none() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"watch","host":"Web-1"}"#),
+            Ok(ClientMessage::Watch {
+                host: Some("Web-1".into())
+            })
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"watch","host":null}"#),
+            Ok(ClientMessage::Watch { host: None })
+        );
+        assert_eq!(ClientMessage::watch_host("Web-1").as_deref(), Ok("web-1"));
+        let err = ClientMessage::watch_host("a\u{1b}b").unwrap_err();
+        assert!(err.contains("no control characters"), "{err}");
+        assert!(ClientMessage::watch_host(&"x".repeat(300)).is_err());
     }
 
     #[test]
