@@ -111,6 +111,7 @@ impl Open {
                     value: *v,
                 })
                 .collect(),
+            activity: Vec::new(),
         };
         self.rt
             .block_on(self.writer.as_ref().unwrap().write(job))
