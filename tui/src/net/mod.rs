@@ -316,7 +316,11 @@ async fn connect_and_read<T: Received>(
     let idle = tokio::time::sleep(IDLE_LIMIT);
     tokio::pin!(idle);
     loop {
+        // The socket first: while frames keep coming (a large fleet), the
+        // watch is not even polled, so the fleet view pays nothing for it;
+        // a change waits at most for the burst to end.
         let next = tokio::select! {
+            biased;
             next = socket.next() => next,
             changed = watch.changed(), if watch_open => {
                 if changed.is_err() {
@@ -325,7 +329,8 @@ async fn connect_and_read<T: Received>(
                 }
                 let want = watch.borrow_and_update().clone();
                 if want != watched {
-                    if let Err(e) = socket.send(Message::text(watch_frame(want.as_deref()))).await {
+                    let frame = Message::text(watch_frame(want.as_deref()));
+                    if let Err(e) = socket.send(frame).await {
                         return end(greeted, describe(&e));
                     }
                     watched = want;

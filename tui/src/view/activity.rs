@@ -91,11 +91,18 @@ const WAITING: &str = "waiting for the first table…";
 /// reorder the line.
 pub fn plain(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi { ' ' } else { c }
-        })
+        .map(|c| if unsafe_to_print(c) { ' ' } else { c })
         .collect()
+}
+
+/// C0, DEL and C1 controls, and the marks and overrides that change the
+/// direction of the text around them.
+fn unsafe_to_print(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// A share of one core: a process pegging a core draws the eye as the
