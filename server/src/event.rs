@@ -13,7 +13,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::ser::Formatter as _;
 
-use crate::alerts::Alert;
+use crate::alert::Alert;
 use crate::model::{AcceptedReport, Point, SeriesKey};
 
 /// Version of the event format, carried as `"v"` in every event.

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod agent;
 pub mod aggregator;
+pub mod alert;
 pub mod alerts;
 pub mod bench;
 pub mod bus;

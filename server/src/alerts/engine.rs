@@ -16,10 +16,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::alert::{Alert, AlertState, fingerprint};
 use super::expr::{Expr, Rhs, Selector};
 use super::rules::{Rule, RuleSet};
 use super::silence::{Silence, silenced_by};
+use crate::alert::{Alert, AlertState, fingerprint};
 use crate::model::{Point, SeriesKey};
 
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use super::silence::{Silence, alert_label_names};
 use super::{Alert, AlertState, AlertsConfig, AlertsError, DRAIN};
 use crate::bus::{BusEvent, Fence, SharedBus, Term};
 use crate::event::{alerts_channel, decode_metrics, encode_alert};
-use crate::store::{AlertChange, AlertRecord, AlertStateStore};
+use crate::store::{AlertChange, AlertStateStore};
 use crate::time::now_ms;
 
 /// How a term ended.
@@ -68,12 +68,7 @@ pub(super) async fn lead(
     {
         tracing::warn!(error = %e, "cannot record the alerts' label names; silences on any label are accepted");
     }
-    let saved: Vec<Alert> = restored
-        .alerts
-        .into_iter()
-        .filter_map(from_record)
-        .collect();
-    let ended = engine.restore(saved, now);
+    let ended = engine.restore(restored.alerts, now);
     let active: Vec<Alert> = engine.active().cloned().collect();
     let firing = active
         .iter()
@@ -171,7 +166,7 @@ impl Role<'_> {
             .collect();
         for t in &transitions {
             changes.push(if t.alert.state.is_active() {
-                AlertChange::Save(to_record(&t.alert))
+                AlertChange::Save(t.alert.clone())
             } else {
                 AlertChange::Remove {
                     id: t.alert.id.clone(),
@@ -257,42 +252,4 @@ impl Silences {
             }
         }
     }
-}
-
-fn to_record(a: &Alert) -> AlertRecord {
-    AlertRecord {
-        id: a.id.clone(),
-        rule_key: a.rule_key.clone(),
-        host: a.host.clone(),
-        alert: a.name.clone(),
-        state: a.state.as_str().to_owned(),
-        severity: a.severity.clone(),
-        value: a.value,
-        labels: a.labels.clone(),
-        annotations: a.annotations.clone(),
-        active_since_ms: a.active_since_ms,
-        fired_at_ms: a.fired_at_ms,
-        updated_ms: a.ts_ms,
-        notified: a.notified,
-    }
-}
-
-fn from_record(r: AlertRecord) -> Option<Alert> {
-    let state = AlertState::parse(&r.state).filter(|s| s.is_active())?;
-    Some(Alert {
-        id: r.id,
-        rule_key: r.rule_key,
-        host: r.host,
-        name: r.alert,
-        state,
-        severity: r.severity,
-        value: r.value,
-        labels: r.labels,
-        annotations: r.annotations,
-        active_since_ms: r.active_since_ms,
-        fired_at_ms: r.fired_at_ms,
-        ts_ms: r.updated_ms,
-        silenced_by: Vec::new(),
-        notified: r.notified,
-    })
 }

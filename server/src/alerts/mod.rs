@@ -14,7 +14,6 @@
 //! notifies (`leader.rs`), and the others wait as standbys. On the
 //! embedded bus the lease is always this process's.
 
-pub mod alert;
 mod engine;
 pub mod expr;
 mod leader;
@@ -28,7 +27,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use alert::{Alert, AlertState, fingerprint};
+pub use crate::alert::{Alert, AlertState, fingerprint};
 pub use engine::{Engine, EngineOptions, Transition};
 pub(crate) use notify::retry_after;
 pub use notify::{NotifyConfig, NotifyError, RetryPolicy, parse_url, webhook_payload};

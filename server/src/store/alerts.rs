@@ -12,7 +12,7 @@
 //! share (so a new leader finds exactly what the old one committed) is
 //! another implementation of the same trait.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use crate::alert::{Alert, AlertState};
 
 /// File name of the alert database inside the data dir.
 pub const ALERTS_DB_FILE: &str = "alerts.db";
@@ -33,26 +34,6 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../../migrations/alerts/0002_silences.sql")),
 ];
-
-/// One row of `alert_state`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertRecord {
-    pub id: String,
-    pub rule_key: String,
-    pub host: String,
-    pub alert: String,
-    /// `pending` or `firing`.
-    pub state: String,
-    pub severity: String,
-    pub value: f64,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub active_since_ms: i64,
-    pub fired_at_ms: Option<i64>,
-    pub updated_ms: i64,
-    /// Receivers were told it fired (not while silenced).
-    pub notified: bool,
-}
 
 /// One label matcher of a silence, as stored: `op` is `=`, `!=`, `=~` or `!~`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +71,7 @@ pub enum Expiry {
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlertChange {
     /// Insert or replace an active alert.
-    Save(AlertRecord),
+    Save(Alert),
     /// An alert is no longer active.
     Remove { id: String },
     /// A host heard from for the first time (kept if already known).
@@ -103,7 +84,9 @@ pub enum AlertChange {
 /// What the database held at open.
 #[derive(Debug, Default)]
 pub struct Restored {
-    pub alerts: Vec<AlertRecord>,
+    /// The active (pending and firing) alerts; a row in any other
+    /// state, which no version writes, is skipped.
+    pub alerts: Vec<Alert>,
     pub hosts: Vec<String>,
 }
 
@@ -361,22 +344,28 @@ fn read(conn: &Connection) -> rusqlite::Result<Restored> {
     )?;
     let alerts = stmt
         .query_map([], |r| {
-            Ok(AlertRecord {
+            let state: String = r.get(4)?;
+            let Some(state) = AlertState::parse(&state).filter(|s| s.is_active()) else {
+                return Ok(None);
+            };
+            Ok(Some(Alert {
                 id: r.get(0)?,
                 rule_key: r.get(1)?,
                 host: r.get(2)?,
-                alert: r.get(3)?,
-                state: r.get(4)?,
+                name: r.get(3)?,
+                state,
                 severity: r.get(5)?,
                 value: r.get(6)?,
                 labels: json(r.get(7)?),
                 annotations: json(r.get(8)?),
                 active_since_ms: r.get(9)?,
                 fired_at_ms: r.get(10)?,
-                updated_ms: r.get(11)?,
+                ts_ms: r.get(11)?,
+                silenced_by: Vec::new(),
                 notified: r.get(12)?,
-            })
+            }))
         })?
+        .filter_map(Result::transpose)
         .collect::<Result<Vec<_>, _>>()?;
     let hosts = conn
         .prepare("SELECT host FROM alert_hosts ORDER BY host")?
@@ -399,15 +388,15 @@ fn write(conn: &mut Connection, changes: &[AlertChange]) -> rusqlite::Result<()>
                     a.id,
                     a.rule_key,
                     a.host,
-                    a.alert,
-                    a.state,
+                    a.name,
+                    a.state.as_str(),
                     a.severity,
                     a.value,
                     serde_json::to_string(&a.labels).unwrap_or_default(),
                     serde_json::to_string(&a.annotations).unwrap_or_default(),
                     a.active_since_ms,
                     a.fired_at_ms,
-                    a.updated_ms,
+                    a.ts_ms,
                     a.notified,
                 ])?;
             }
@@ -443,20 +432,21 @@ fn write(conn: &mut Connection, changes: &[AlertChange]) -> rusqlite::Result<()>
 mod tests {
     use super::*;
 
-    fn record(id: &str, state: &str) -> AlertRecord {
-        AlertRecord {
+    fn record(id: &str, state: AlertState) -> Alert {
+        Alert {
             id: id.into(),
             rule_key: "k".into(),
             host: "web-1".into(),
-            alert: "HostHighCpu".into(),
-            state: state.into(),
+            name: "HostHighCpu".into(),
+            state,
             severity: "warning".into(),
             value: 97.5,
-            labels: BTreeMap::from([("host".into(), "web-1".into())]),
-            annotations: BTreeMap::new(),
+            labels: std::collections::BTreeMap::from([("host".into(), "web-1".into())]),
+            annotations: std::collections::BTreeMap::new(),
             active_since_ms: 1,
             fired_at_ms: Some(2),
-            updated_ms: 3,
+            ts_ms: 3,
+            silenced_by: Vec::new(),
             notified: true,
         }
     }
@@ -473,8 +463,8 @@ mod tests {
         };
         store
             .apply(vec![
-                AlertChange::Save(record("a", "pending")),
-                AlertChange::Save(record("b", "firing")),
+                AlertChange::Save(record("a", AlertState::Pending)),
+                AlertChange::Save(record("b", AlertState::Firing)),
                 host("web-1"),
                 host("web-1"),
             ])
@@ -482,7 +472,7 @@ mod tests {
             .unwrap();
         store
             .apply(vec![
-                AlertChange::Save(record("a", "firing")),
+                AlertChange::Save(record("a", AlertState::Firing)),
                 AlertChange::Remove { id: "b".into() },
             ])
             .await
@@ -490,7 +480,7 @@ mod tests {
         store.close().await;
 
         let restored = open_alerts(dir.path()).unwrap().load().await.unwrap();
-        assert_eq!(restored.alerts, vec![record("a", "firing")]);
+        assert_eq!(restored.alerts, vec![record("a", AlertState::Firing)]);
         assert_eq!(restored.hosts, vec!["web-1".to_owned()]);
     }
 

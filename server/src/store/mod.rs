@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 
 pub use activity::{ActivityRecord, LOOK_BACK_MS, StoredTable};
 pub use alerts::{
-    ALERTS_DB_FILE, AlertChange, AlertRecord, AlertStateStore, Expiry, MatcherRecord, Restored,
-    SilenceRecord, SqliteAlertStore, alerts_db_path, open_alerts,
+    ALERTS_DB_FILE, AlertChange, AlertStateStore, Expiry, MatcherRecord, Restored, SilenceRecord,
+    SqliteAlertStore, alerts_db_path, open_alerts,
 };
 pub use config::{Clock, ManualClock, Retention, StoreConfig};
 pub use encoding::{DecodeError, decode_chunk, encode_chunk};

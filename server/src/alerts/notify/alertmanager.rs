@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{NotifyConfig, delivery, generator_url, rfc3339};
-use crate::alerts::alert::{Alert, AlertState};
+use crate::alert::{Alert, AlertState};
 use crate::bus::Fence;
 use crate::http::client::HttpClient;
 use crate::time::now_ms;

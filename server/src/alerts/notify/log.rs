@@ -2,7 +2,7 @@
 //! resolved at `info`, pending and inactive at `debug`; a silenced one only
 //! at `debug`, and a silence starting or ending on an alert at `info`.
 
-use crate::alerts::alert::AlertState;
+use crate::alert::AlertState;
 use crate::alerts::engine::Transition;
 
 pub(super) fn transition(t: &Transition) {

@@ -27,8 +27,8 @@ pub use delivery::RetryPolicy;
 pub(crate) use delivery::retry_after;
 pub use webhook::payload as webhook_payload;
 
-use super::alert::{Alert, AlertState};
 use super::engine::Transition;
+use crate::alert::{Alert, AlertState};
 use crate::bus::Fence;
 use crate::http::client::client_with;
 use crate::tls::ClientTls;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_norway::{Mapping, Value};
 
 use super::{Checked, Problem, Rule, Severity};
-use crate::alerts::alert::Fnv;
+use crate::alert::Fnv;
 use crate::alerts::expr::{self, Cmp, Expr, Rhs};
 use crate::alerts::outline::{Outline, Seg, at};
 use crate::alerts::template::Template;

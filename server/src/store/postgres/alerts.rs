@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use super::{PgReaders, PgUrl};
 use std::collections::BTreeSet;
 
+use crate::alert::{Alert, AlertState};
 use crate::store::alerts::{
-    ANY_LABEL, AlertChange, AlertRecord, AlertStateStore, Expiry, Restored, SilenceRecord,
-    matchers_json,
+    ANY_LABEL, AlertChange, AlertStateStore, Expiry, Restored, SilenceRecord, matchers_json,
 };
 use crate::store::db::DbError;
 use crate::store::{Location, StoreError};
@@ -76,20 +76,24 @@ impl AlertStateStore for PgAlertStore {
                     &[],
                 )?
                 .into_iter()
-                .map(|r| AlertRecord {
-                    id: r.get(0),
-                    rule_key: r.get(1),
-                    host: r.get(2),
-                    alert: r.get(3),
-                    state: r.get(4),
-                    severity: r.get(5),
-                    value: r.get(6),
-                    labels: json(r.get(7)),
-                    annotations: json(r.get(8)),
-                    active_since_ms: r.get(9),
-                    fired_at_ms: r.get(10),
-                    updated_ms: r.get(11),
-                    notified: r.get(12),
+                .filter_map(|r| {
+                    let state = AlertState::parse(r.get(4)).filter(|s| s.is_active())?;
+                    Some(Alert {
+                        id: r.get(0),
+                        rule_key: r.get(1),
+                        host: r.get(2),
+                        name: r.get(3),
+                        state,
+                        severity: r.get(5),
+                        value: r.get(6),
+                        labels: json(r.get(7)),
+                        annotations: json(r.get(8)),
+                        active_since_ms: r.get(9),
+                        fired_at_ms: r.get(10),
+                        ts_ms: r.get(11),
+                        silenced_by: Vec::new(),
+                        notified: r.get(12),
+                    })
                 })
                 .collect();
             let hosts = client
@@ -127,15 +131,15 @@ impl AlertStateStore for PgAlertStore {
                                 &a.id,
                                 &a.rule_key,
                                 &a.host,
-                                &a.alert,
-                                &a.state,
+                                &a.name,
+                                &a.state.as_str(),
                                 &a.severity,
                                 &a.value,
                                 &serde_json::to_string(&a.labels).unwrap_or_default(),
                                 &serde_json::to_string(&a.annotations).unwrap_or_default(),
                                 &a.active_since_ms,
                                 &a.fired_at_ms,
-                                &a.updated_ms,
+                                &a.ts_ms,
                                 &a.notified,
                             ],
                         )?;
