@@ -250,7 +250,7 @@ export class ActivityPane {
       view.show(
         [],
         error?.status === 404
-          ? `No table kept for that time: ${fmt.dateTime(at)} is before the first one kept or past the 7 days of history.`
+          ? `No table kept for that time (${fmt.dateTime(at)}): one is kept a minute while the host reports, for 7 days.`
           : `Cannot load the table: ${error?.message ?? error}.`,
       );
       return;
