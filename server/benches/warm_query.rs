@@ -46,6 +46,7 @@ fn build(dir: &std::path::Path, clock: &ManualClock) {
                 meta: None,
                 timestamp_ms: ts + rng.i64(0..8),
                 points,
+                activity: Vec::new(),
             };
             pending.push(writer.submit(job).await.unwrap());
             if pending.len() >= 4096 {

@@ -176,6 +176,7 @@ fn fleet(hosts: usize, hours: i64) -> Vec<WriteJob> {
                 meta: None,
                 timestamp_ms: ts,
                 points: h.report(ts, &keys),
+                activity: Vec::new(),
             });
         }
     }

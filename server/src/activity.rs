@@ -11,6 +11,8 @@
 //! Names and command lines are untrusted text: [`clean_text`] removes
 //! control characters and bounds the length, on both sides of the wire.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -220,6 +222,39 @@ impl CgroupTable {
             dropped,
         )
     }
+}
+
+// Watches: a viewer looking at a host makes its agent read the tables
+// with every report (see `aggregator/watched.rs`).
+
+/// How long one word of a watch holds.
+pub const HOLD: Duration = Duration::from_secs(30);
+/// How often a gateway repeats the watches it holds.
+pub const REPEAT: Duration = Duration::from_secs(10);
+
+/// The bus channel of a host's watch requests: `watch.<host>`.
+pub fn watch_channel(host: &str) -> String {
+    format!("watch.{host}")
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WatchEvent<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub v: u32,
+    pub host: &'a str,
+}
+
+/// A `watch` event: `{"type":"watch","v":1,"host":..}`.
+pub fn encode_watch(host: &str) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(&WatchEvent {
+            kind: "watch",
+            v: EVENT_VERSION,
+            host,
+        })
+        .unwrap_or_default(),
+    )
 }
 
 /// Which of a host's two tables.

@@ -39,6 +39,7 @@ fn data_dir() -> (tempfile::TempDir, i64) {
                     meta: None,
                     timestamp_ms: start + i * 10_000,
                     points,
+                    activity: Vec::new(),
                 })
                 .await
                 .unwrap();

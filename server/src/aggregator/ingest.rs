@@ -25,11 +25,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::activity;
 use super::intern::StreamTable;
 use super::publish::Publisher;
 use super::rate::ReportRate;
 use super::reject_log::RejectLog;
 use super::validate::{Checked, SeriesIndex, check_stream_report, normalize_host};
+use super::watched::Watched;
 use super::{Limits, Stats};
 use crate::bus::Update;
 use crate::event::encode_metrics;
@@ -54,6 +56,7 @@ pub struct IngestService {
     pub(super) rejects: Arc<RejectLog>,
     pub(super) rate: Option<Arc<ReportRate>>,
     pub(super) stats: Arc<Stats>,
+    pub(super) watched: Arc<Watched>,
     pub(super) stop: watch::Receiver<bool>,
 }
 
@@ -90,7 +93,12 @@ impl Ingest for IngestService {
         let (ack_tx, ack_rx) = mpsc::channel(PIPELINE_DEPTH);
         let (pending_tx, pending_rx) = mpsc::channel(PIPELINE_DEPTH);
         tokio::spawn(read_reports(inbound, pending_tx, self.context(), peer));
-        tokio::spawn(send_acks(pending_rx, ack_tx, self.stats.clone()));
+        tokio::spawn(send_acks(
+            pending_rx,
+            ack_tx,
+            self.stats.clone(),
+            self.watched.clone(),
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
     }
 }
@@ -186,7 +194,7 @@ async fn read_reports(
                     return;
                 }
             },
-            Some(Kind::Report(report)) => {
+            Some(Kind::Report(mut report)) => {
                 if let Some(rate) = &ctx.rate {
                     // Charged to the host the report is for (one stream may
                     // carry several, as a relay or the benchmark's do).
@@ -198,8 +206,16 @@ async fn read_reports(
                         return;
                     }
                 }
+                // The tables travel apart from the samples: to the bus as
+                // events of their own, and to the store's history.
+                let tables = (report.processes.take(), report.cgroups.take());
                 let mut checked =
                     check_stream_report(report, &ctx.limits, now_ms(), &ctx.series, &mut table);
+                let activity = if refused_whole(&checked) {
+                    Vec::new()
+                } else {
+                    activity::accept(&checked.accepted, tables, &ctx.publisher)
+                };
                 ctx.rejects.record(
                     &checked.accepted.host,
                     checked.accepted.seq,
@@ -226,6 +242,7 @@ async fn read_reports(
                         meta: job_meta,
                         timestamp_ms: checked.accepted.timestamp_ms,
                         points: std::mem::take(&mut checked.accepted.points),
+                        activity,
                     };
                     match ctx.writer.submit(job).await {
                         Ok(rx) => Some(rx),
@@ -262,6 +279,7 @@ async fn send_acks(
     mut pending: mpsc::Receiver<Entry>,
     acks: mpsc::Sender<Result<Ack, Status>>,
     stats: Arc<Stats>,
+    watched: Arc<Watched>,
 ) {
     while let Some(entry) = pending.recv().await {
         let Pending {
@@ -293,10 +311,21 @@ async fn send_acks(
             }
         }
         stats.rejected(checked.rejected);
-        if acks.send(Ok(to_ack(&checked, accepted))).await.is_err() {
+        let watched = watched.is_watched(&checked.accepted.host, Instant::now());
+        if acks
+            .send(Ok(to_ack(&checked, accepted, watched)))
+            .await
+            .is_err()
+        {
             return;
         }
     }
+}
+
+/// Whether validation refused the whole report (its host or its time), so
+/// nothing of it, tables included, is kept.
+fn refused_whole(checked: &Checked) -> bool {
+    checked.accepted.points.is_empty() && checked.rejections.iter().any(|r| r.index == -1)
 }
 
 /// tonic's own text for an oversized message ("decoded message length too
@@ -336,7 +365,7 @@ fn throttled(host: &str, per_second: u32, wait: Duration) -> Status {
     status
 }
 
-fn to_ack(checked: &Checked, accepted: usize) -> Ack {
+fn to_ack(checked: &Checked, accepted: usize, watched: bool) -> Ack {
     let mut reasons: Vec<proto::Rejection> = checked
         .rejections
         .iter()
@@ -363,6 +392,6 @@ fn to_ack(checked: &Checked, accepted: usize) -> Ack {
         rejected: checked.rejected as u32,
         reasons,
         protocol: proto::PROTOCOL,
-        watched: false,
+        watched,
     }
 }

@@ -5,6 +5,7 @@
 //! report's accepted samples are committed, so an agent may forget a report
 //! once it is acknowledged and must replay it otherwise.
 
+mod activity;
 mod auth;
 mod ingest;
 mod intern;
@@ -17,7 +18,7 @@ mod receive;
 mod receive_otlp;
 mod reject_log;
 mod validate;
-pub mod watched;
+mod watched;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -178,6 +179,13 @@ pub async fn run_with_push(
             "report rate limited per host"
         );
     }
+    // Which hosts a viewer watches, as the gateways say on the bus: their
+    // agents read the process table with every report while it lasts.
+    let watched = Arc::new(watched::Watched::default());
+    let watch_task = {
+        let (watched, bus, stop) = (watched.clone(), bus.clone(), stop_rx.clone());
+        tokio::spawn(async move { watched.listen(bus, stop).await })
+    };
     let (publisher, publisher_task) = publish::start(bus, stats.clone());
     let service = ingest::IngestService {
         limits: Arc::new(limits),
@@ -187,6 +195,7 @@ pub async fn run_with_push(
         rejects: Arc::new(reject_log::RejectLog::new(Duration::from_secs(10))),
         rate: rate.map(Arc::new),
         stats: stats.clone(),
+        watched,
         stop: stop_rx,
     };
     // Pushed samples share everything with the agents' streams: limits,
@@ -265,6 +274,7 @@ pub async fn run_with_push(
             let _ = stop_tx.send(true);
         })
         .await?;
+    watch_task.abort();
     // No new push is let in; those in flight finish (and are answered)
     // before the writer closes, since each holds a writer of its own.
     push.slot.set(None);

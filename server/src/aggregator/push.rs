@@ -147,6 +147,7 @@ impl PushIngest {
                 meta: None,
                 timestamp_ms: checked.accepted.timestamp_ms,
                 points: std::mem::take(&mut checked.accepted.points),
+                activity: Vec::new(),
             };
             match self.writer.submit(job).await {
                 Ok(rx) => waiting.push(rx),

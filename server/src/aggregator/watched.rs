@@ -12,41 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::activity::{HOLD, WatchEvent};
 use crate::bus::{BusEvent, SharedBus};
-
-/// How long one word of a watch holds.
-pub const HOLD: Duration = Duration::from_secs(30);
-/// How often a gateway repeats the watches it holds.
-pub const REPEAT: Duration = Duration::from_secs(10);
-
-/// The bus channel of a host's watch requests: `watch.<host>`.
-pub fn channel(host: &str) -> String {
-    format!("watch.{host}")
-}
-
-#[derive(Serialize, Deserialize)]
-struct WatchEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    v: u32,
-    host: &'a str,
-}
-
-/// A `watch` event: `{"type":"watch","v":1,"host":..}`.
-pub fn encode(host: &str) -> Bytes {
-    Bytes::from(
-        serde_json::to_vec(&WatchEvent {
-            kind: "watch",
-            v: crate::event::EVENT_VERSION,
-            host,
-        })
-        .unwrap_or_default(),
-    )
-}
 
 #[derive(Default)]
 pub struct Watched {
@@ -126,9 +95,9 @@ mod tests {
 
     #[test]
     fn the_event_reads_back() {
-        let bytes = encode("web-1");
+        let bytes = crate::activity::encode_watch("web-1");
         let e: WatchEvent = serde_json::from_slice(&bytes).unwrap();
         assert_eq!((e.kind, e.host), ("watch", "web-1"));
-        assert_eq!(channel("web-1"), "watch.web-1");
+        assert_eq!(crate::activity::watch_channel("web-1"), "watch.web-1");
     }
 }

@@ -71,7 +71,7 @@ pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
 pub const MAX_MS: i64 = 253_402_300_799_999;
 
 /// Parses `name=text` as Unix milliseconds within `0..=MAX_MS`.
-fn parse_ms(name: &str, text: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_ms(name: &str, text: &str) -> Result<i64, ApiError> {
     text.trim()
         .parse::<i64>()
         .ok()

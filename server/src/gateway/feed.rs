@@ -1,4 +1,5 @@
-//! Bus → hub: subscribes to `metrics.*`, `alerts.*` and `hosts.*`, seeds the
+//! Bus → hub: subscribes to `metrics.*`, `alerts.*`, `hosts.*` and the tables
+//! (`processes.*`, `cgroups.*`), seeds the
 //! hub from the bus's current state, and reseeds after any gap so clients
 //! resync. A host that says hello after the seed brings its metadata in a
 //! `host` event on `hosts.<host>`, so the state is never read per event.
@@ -16,7 +17,15 @@ pub async fn run(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<bo
     loop {
         // Subscribe first, then read the state: an event that lands between
         // the two is applied on top of the state, never lost.
-        let subscription = bus.subscribe(&["metrics.*", "alerts.*", "hosts.*"]).await;
+        let subscription = bus
+            .subscribe(&[
+                "metrics.*",
+                "alerts.*",
+                "hosts.*",
+                "processes.*",
+                "cgroups.*",
+            ])
+            .await;
         let mut subscription = match subscription {
             Ok(s) => s,
             Err(e) => {

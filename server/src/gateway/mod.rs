@@ -5,6 +5,7 @@
 //! the bus at start and after every gap, so any number of gateways can run
 //! side by side.
 
+mod activity;
 mod api;
 mod feed;
 mod prometheus;
@@ -88,6 +89,23 @@ pub enum GatewayError {
     Store(#[from] StoreError),
 }
 
+/// `/api/hosts/{host}`: the live state, with the host's latest process and
+/// cgroup tables (`null` until its agent sends one).
+async fn host(
+    State(hub): State<Arc<Hub>>,
+    axum::extract::Path(host): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, crate::http::ApiError> {
+    let name = host.to_ascii_lowercase();
+    let axum::Json(mut value) = live::host(State(hub.clone()), axum::extract::Path(host)).await?;
+    if let Some(object) = value.as_object_mut() {
+        for kind in crate::activity::ActivityKind::ALL {
+            let table = activity::live_table(&hub, &name, kind).unwrap_or_default();
+            object.insert(kind.as_str().into(), table);
+        }
+    }
+    Ok(axum::Json(value))
+}
+
 /// Every route in one place.
 pub fn router(state: GatewayState) -> Router {
     let push = match &state.push {
@@ -96,7 +114,9 @@ pub fn router(state: GatewayState) -> Router {
     };
     let api = Router::new()
         .route("/api/hosts", get(live::hosts))
-        .route("/api/hosts/{host}", get(live::host))
+        .route("/api/hosts/{host}", get(host))
+        .route("/api/hosts/{host}/processes", get(activity::processes))
+        .route("/api/hosts/{host}/cgroups", get(activity::cgroups))
         .route("/api/series", get(api::series))
         .route("/api/alerts", get(live::alerts))
         .route("/api/silences", get(silences::list).post(silences::add))
@@ -186,6 +206,7 @@ pub async fn run(
     access.listen = Some(addr);
     let hub = Hub::new("gateway", if config.ring == 0 { 1024 } else { config.ring });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let relay = tokio::spawn(activity::relay(bus.clone(), hub.clone(), stop_rx.clone()));
     let feed = tokio::spawn(feed::run(bus, hub.clone(), stop_rx.clone()));
     let state = GatewayState {
         hub,
@@ -212,6 +233,7 @@ pub async fn run(
     )
     .await?;
     feed.abort();
+    relay.abort();
     tracing::info!("gateway stopped");
     Ok(())
 }

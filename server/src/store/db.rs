@@ -164,4 +164,26 @@ pub(crate) trait Db: super::forward_log::ForwardDb {
     fn buckets_expire(&mut self, table: Table, cutoff: i64, limit: i64) -> DbResult<u64>;
     /// Forgets dirty marks of buckets retention has deleted.
     fn dirty_expire(&mut self, cut_1m: i64, cut_1h: i64) -> DbResult<()>;
+
+    // What was running on each host (`activity.rs`).
+    /// Keeps a table unless its minute has one already; true when kept.
+    fn activity_put(
+        &mut self,
+        host: &str,
+        kind: &str,
+        minute: i64,
+        ts: i64,
+        body: &[u8],
+    ) -> DbResult<bool>;
+    /// `(ts, body)` of the newest table taken at or before `at` and not
+    /// before `since`.
+    fn activity_at(
+        &mut self,
+        host: &str,
+        kind: &str,
+        since: i64,
+        at: i64,
+    ) -> DbResult<Option<(i64, Vec<u8>)>>;
+    /// Deletes up to `limit` tables of minutes before `cutoff`.
+    fn activity_expire(&mut self, cutoff: i64, limit: i64) -> DbResult<u64>;
 }

@@ -25,6 +25,7 @@ fn job(host: &str, ts: i64, series: std::ops::Range<usize>) -> WriteJob {
                 value: i as f64,
             })
             .collect(),
+        activity: Vec::new(),
     }
 }
 

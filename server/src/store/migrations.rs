@@ -20,6 +20,7 @@ fn migrations() -> Vec<M<'static>> {
             move_v1_raw_rows_to_head,
         ),
         M::up(include_str!("../../../migrations/0003_forward_log.sql")),
+        M::up(include_str!("../../../migrations/0004_activity.sql")),
     ]
 }
 

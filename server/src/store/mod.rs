@@ -13,6 +13,7 @@
 //!
 //! The alerts role's state lives in a database of its own (`alerts.rs`).
 
+mod activity;
 mod alerts;
 mod config;
 mod db;
@@ -36,6 +37,7 @@ mod writer;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use activity::{ActivityRecord, LOOK_BACK_MS, StoredTable};
 pub use alerts::{
     ALERTS_DB_FILE, AlertChange, AlertRecord, AlertStateStore, Expiry, MatcherRecord, Restored,
     SilenceRecord, SqliteAlertStore, alerts_db_path, open_alerts,

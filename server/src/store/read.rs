@@ -8,12 +8,14 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::activity::StoredTable;
 use super::config::{Clock, Retention};
 use super::db::{Db, DbError, DbResult};
 use super::query::{self, RangeQuery, SeriesRange, Tier, Watermarks};
 use super::rollup::{Bucket, Table};
 use super::sqlite::Lite;
 use super::{StoreError, postgres, raw};
+use crate::activity::ActivityKind;
 use crate::model::SeriesKey;
 
 /// One stored raw sample.
@@ -193,6 +195,18 @@ impl Reader {
                 postgres::table_bytes(&mut client).map_err(read_err)
             }
         }
+    }
+
+    /// The newest process or cgroup table of `host` taken at or before
+    /// `at` (Unix ms), if one was kept within
+    /// [`LOOK_BACK_MS`](super::LOOK_BACK_MS) of it.
+    pub fn activity_at(
+        &self,
+        host: &str,
+        kind: ActivityKind,
+        at: i64,
+    ) -> Result<Option<StoredTable>, StoreError> {
+        self.read(|db| super::activity::at(db, host, kind, at))
     }
 
     /// Every host that ever reported, sorted.

@@ -26,6 +26,8 @@ pub struct Deleted {
     pub one_minute: u64,
     /// `metrics_1h` rows.
     pub one_hour: u64,
+    /// Process and cgroup tables (kept as long as the 1m tier).
+    pub activity_tables: u64,
 }
 
 /// The oldest time each tier keeps, for one retention run.
@@ -37,7 +39,7 @@ pub(crate) struct Cutoffs {
 }
 
 /// The stages of one retention run, in order.
-const STAGES: usize = 6;
+const STAGES: usize = 7;
 
 /// Runs one batch of stage `stage`; returns how many rows it handled (0
 /// when the stage is finished).
@@ -85,6 +87,11 @@ pub(crate) fn step(
         // The forward log: rows every destination has sent, and any older
         // than the raw tier (their samples are gone from the store too).
         5 => db.forward_trim(cut.raw, DELETE_BATCH),
+        6 => {
+            let rows = db.activity_expire(cut.one_minute, DELETE_BATCH)?;
+            deleted.activity_tables += rows;
+            Ok(rows)
+        }
         _ => Ok(0),
     }
 }

@@ -392,4 +392,53 @@ impl Db for Lite<'_> {
         )?;
         Ok(())
     }
+
+    fn activity_put(
+        &mut self,
+        host: &str,
+        kind: &str,
+        minute: i64,
+        ts: i64,
+        body: &[u8],
+    ) -> DbResult<bool> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO activity (host, kind, minute, ts, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![host, kind, minute, ts, body])?
+            == 1)
+    }
+
+    fn activity_at(
+        &mut self,
+        host: &str,
+        kind: &str,
+        since: i64,
+        at: i64,
+    ) -> DbResult<Option<(i64, Vec<u8>)>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT ts, body FROM activity
+                 WHERE host = ?1 AND kind = ?2 AND minute BETWEEN ?3 AND ?4 AND ts <= ?4
+                 ORDER BY minute DESC LIMIT 1",
+            )?
+            .query_row(
+                params![host, kind, since - since.rem_euclid(60_000), at],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn activity_expire(&mut self, cutoff: i64, limit: i64) -> DbResult<u64> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "DELETE FROM activity WHERE (host, kind, minute) IN
+                 (SELECT host, kind, minute FROM activity WHERE minute < ?1 LIMIT ?2)",
+            )?
+            .execute(params![cutoff, limit])? as u64)
+    }
 }

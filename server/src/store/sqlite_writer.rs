@@ -151,6 +151,7 @@ impl Engine for SqliteEngine {
                 )?;
                 self.forward
                     .append(&mut db, &job.host, job.timestamp_ms, &written.fresh)?;
+                super::activity::write(&mut db, &job.host, &job.activity)?;
                 // A sample behind the 1m watermark changes a bucket that is
                 // already materialized: note it, in this same transaction.
                 let minute = bucket_of(job.timestamp_ms, MINUTE_MS);

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::activity::ActivityRecord;
 use super::db::{Db, DbError, DbResult};
 use super::fault::{Fault, Health};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
@@ -42,6 +43,8 @@ pub struct WriteJob {
     pub meta: Option<HostMeta>,
     pub timestamp_ms: i64,
     pub points: Vec<Point>,
+    /// The report's process and cgroup tables, kept as history.
+    pub activity: Vec<ActivityRecord>,
 }
 
 /// What a committed job changed.

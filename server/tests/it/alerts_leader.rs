@@ -182,6 +182,15 @@ impl Bus for LeaseElsewhere {
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
         self.bus.upsert_meta(host, meta).await
     }
+    async fn publish_activity(
+        &self,
+        host: &str,
+        kind: server::activity::ActivityKind,
+        ts: i64,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        self.bus.publish_activity(host, kind, ts, payload).await
+    }
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         self.bus.publish(channel, payload).await
     }

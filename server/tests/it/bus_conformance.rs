@@ -46,6 +46,7 @@ conformance!(
     patterns_deliver_only_the_channels_they_match,
     the_snapshot_holds_each_hosts_latest_values_and_metadata,
     a_replayed_older_report_is_published_but_does_not_roll_the_state_back,
+    a_hosts_latest_table_is_kept_and_an_older_one_does_not_replace_it,
     a_host_silent_past_the_expiry_is_left_out_and_comes_back_clean,
     metadata_alone_makes_a_host_seen_now,
     a_subscriber_that_falls_behind_gets_a_gap_counting_what_it_missed,
@@ -241,15 +242,52 @@ async fn the_snapshot_holds_each_hosts_latest_values_and_metadata(bus: SharedBus
             meta: None,
             last_seen_ms: now,
             values: HashMap::from([(SeriesKey::new("load1"), 0.5)]),
+            ..HostState::default()
         },
         HostState {
             host: "web-1".into(),
             meta: Some(meta()),
             last_seen_ms: now - 1000,
             values: HashMap::from([(cpu(), 20.25), (root_fs(), 50.5)]),
+            ..HostState::default()
         },
     ];
     assert_eq!(bus.hosts().await.unwrap(), expected);
+}
+
+async fn a_hosts_latest_table_is_kept_and_an_older_one_does_not_replace_it(bus: SharedBus) {
+    use server::activity::{ActivityKind, ProcessTable, encode_processes};
+    let mut sub = bus.subscribe(&["processes.*"]).await.unwrap();
+    let now = now_ms();
+    publish(&bus, &report("web-1", 1, now, &[(cpu(), 20.0)])).await;
+    let table = |total: u32| ProcessTable {
+        total,
+        processes: vec![],
+    };
+    for (ts, total) in [(now, 10), (now - 5000, 3)] {
+        bus.publish_activity(
+            "web-1",
+            ActivityKind::Processes,
+            ts,
+            encode_processes("web-1", ts, &table(total)),
+        )
+        .await
+        .unwrap();
+    }
+    // Both are published; only the newer is kept.
+    for _ in 0..2 {
+        match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+            Ok(Some(BusEvent::Message { channel, .. })) => {
+                assert_eq!(&*channel, "processes.web-1")
+            }
+            other => panic!("expected a processes event, got {other:?}"),
+        }
+    }
+    let hosts = bus.hosts().await.unwrap();
+    let kept: serde_json::Value =
+        serde_json::from_slice(hosts[0].processes.as_ref().expect("a kept table")).unwrap();
+    assert_eq!(kept["total"], 10);
+    assert_eq!(hosts[0].cgroups, None);
 }
 
 async fn a_replayed_older_report_is_published_but_does_not_roll_the_state_back(bus: SharedBus) {

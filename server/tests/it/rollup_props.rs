@@ -184,6 +184,7 @@ fn run_case(arrivals: Vec<Arrival>) {
                         key: key(a.series),
                         value: a.value,
                     }],
+                    activity: Vec::new(),
                 })
                 .await
                 .unwrap();
@@ -224,6 +225,7 @@ fn run_case(arrivals: Vec<Arrival>) {
                         key: key(a.series),
                         value: a.value + 1.0,
                     }],
+                    activity: Vec::new(),
                 })
                 .await
                 .unwrap();

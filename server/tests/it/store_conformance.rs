@@ -111,6 +111,7 @@ impl Open {
                     value: *v,
                 })
                 .collect(),
+            activity: Vec::new(),
         };
         self.rt
             .block_on(self.writer.as_ref().unwrap().write(job))
@@ -410,6 +411,91 @@ fn retention_keeps_each_tier_for_its_own_time() {
             "{}: 1h keeps all ten hours",
             b.name
         );
+    }
+}
+
+/// Process tables as history: the first of each minute is kept, a replay
+/// changes nothing, `at` finds the newest table taken at or before it (not
+/// one from long before), and retention drops them with the 1m tier.
+#[test]
+fn process_tables_are_kept_one_a_minute_and_expire_with_the_one_minute_tier() {
+    use server::activity::{ActivityKind, ProcessTable};
+    use server::store::ActivityRecord;
+    for b in Backend::all() {
+        let retention = Retention {
+            raw: Duration::from_secs(3 * 3600),
+            one_minute: Duration::from_secs(6 * 3600),
+            one_hour: Duration::from_secs(12 * 3600),
+        };
+        let s = Open::new(&b, retention);
+        let c = cpu();
+        let write = |ts: i64, total: u32| {
+            let table = ProcessTable {
+                total,
+                processes: vec![],
+            };
+            let job = WriteJob {
+                host: "web-1".into(),
+                meta: None,
+                timestamp_ms: ts,
+                points: vec![Point {
+                    key: c.clone(),
+                    value: 1.0,
+                }],
+                activity: vec![ActivityRecord::new(ActivityKind::Processes, ts, &table)],
+            };
+            s.rt.block_on(s.writer.as_ref().unwrap().write(job))
+                .unwrap();
+        };
+        // Every 30 s for eight hours: two tables a minute, of which the
+        // first is kept; then the first one again, as a replay would.
+        for i in 0..960 {
+            let ts = BASE + i * 30_000 + 5_000;
+            s.clock.set(ts + 1000);
+            write(ts, i as u32);
+        }
+        write(BASE + 5_000, 999_999);
+        let total_at = |at: i64| {
+            s.reader()
+                .activity_at("web-1", ActivityKind::Processes, at)
+                .unwrap()
+                .map(|t| {
+                    let v: serde_json::Value = serde_json::from_slice(&t.json).unwrap();
+                    (t.ts, v["total"].as_u64().unwrap())
+                })
+        };
+        assert_eq!(
+            total_at(BASE + 5_000),
+            Some((BASE + 5_000, 0)),
+            "{}",
+            b.name
+        );
+        // At 00:01:50 the newest kept is the first of minute 1 (00:01:05).
+        assert_eq!(
+            total_at(BASE + MINUTE + 50_000),
+            Some((BASE + MINUTE + 5_000, 2)),
+            "{}",
+            b.name
+        );
+        // Before the first table, and long after the last, nothing.
+        assert_eq!(total_at(BASE + 4_000), None, "{}", b.name);
+        assert_eq!(total_at(BASE + 9 * HOUR), None, "{}", b.name);
+        assert_eq!(
+            s.reader()
+                .activity_at("web-2", ActivityKind::Processes, BASE + 5_000)
+                .unwrap(),
+            None
+        );
+
+        s.clock.set(BASE + 8 * HOUR);
+        s.maintain();
+        assert_eq!(
+            total_at(BASE + 5_000),
+            None,
+            "{}: older than 6h is gone",
+            b.name
+        );
+        assert!(total_at(BASE + 3 * HOUR).is_some(), "{}", b.name);
     }
 }
 

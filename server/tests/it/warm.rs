@@ -138,6 +138,7 @@ async fn fill(writer: &store::StoreWriter, key: &SeriesKey, from: i64, to: i64, 
                 key: key.clone(),
                 value: (ts / every % 50) as f64,
             }],
+            activity: Vec::new(),
         };
         pending.push(writer.submit(job).await.unwrap());
         ts += every;

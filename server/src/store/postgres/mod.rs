@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../../migrations/postgres/0004_silences.sql"),
     ),
+    (
+        5,
+        include_str!("../../../../migrations/postgres/0005_activity.sql"),
+    ),
 ];
 
 /// A `postgres://` (or `postgresql://`) URL, parsed, with its password kept

@@ -401,4 +401,45 @@ impl Db for Transaction<'_> {
         )?;
         Ok(())
     }
+
+    fn activity_put(
+        &mut self,
+        host: &str,
+        kind: &str,
+        minute: i64,
+        ts: i64,
+        body: &[u8],
+    ) -> DbResult<bool> {
+        Ok(self.execute(
+            "INSERT INTO activity (host, kind, minute, ts, body) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (host, kind, minute) DO NOTHING",
+            &[&host, &kind, &minute, &ts, &body],
+        )? == 1)
+    }
+
+    fn activity_at(
+        &mut self,
+        host: &str,
+        kind: &str,
+        since: i64,
+        at: i64,
+    ) -> DbResult<Option<(i64, Vec<u8>)>> {
+        let since = since - since.rem_euclid(60_000);
+        Ok(self
+            .query_opt(
+                "SELECT ts, body FROM activity
+                 WHERE host = $1 AND kind = $2 AND minute BETWEEN $3 AND $4 AND ts <= $4
+                 ORDER BY minute DESC LIMIT 1",
+                &[&host, &kind, &since, &at],
+            )?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn activity_expire(&mut self, cutoff: i64, limit: i64) -> DbResult<u64> {
+        Ok(self.execute(
+            "DELETE FROM activity WHERE ctid IN
+             (SELECT ctid FROM activity WHERE minute < $1 LIMIT $2)",
+            &[&cutoff, &limit],
+        )?)
+    }
 }

@@ -236,6 +236,7 @@ impl Engine for PgEngine {
         )?;
         tx.execute(&seen, &[&names, &times])?;
         for job in jobs {
+            crate::store::activity::write(&mut tx, &job.host, &job.activity)?;
             if let Some(m) = &job.meta {
                 tx.execute(
                     "UPDATE hosts SET os = $2, kernel = $3, cores = $4, memory_bytes = $5,

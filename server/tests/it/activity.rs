@@ -1,0 +1,189 @@
+//! Process and cgroup tables through the aggregator, the bus and the
+//! gateway over real sockets: cleaned on the way in, sent only to the
+//! clients that watch the host, the watch answered in the agent's acks,
+//! and one table a minute kept as history for `?at=`.
+
+use std::time::Duration;
+
+use futures::SinkExt;
+use server::bus::{EmbeddedBus, SharedBus};
+use server::gateway::GatewayConfig;
+use server::proto::{Process, ProcessTable, Report, Sample};
+use server::time::now_ms;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::gateway::{Ws, connect, next_json, next_of};
+use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
+
+fn process(pid: u32, name: &str, cpu: f64) -> Process {
+    Process {
+        pid,
+        name: name.into(),
+        command: format!("{name} --serve"),
+        user: "root".into(),
+        cpu_percent: cpu,
+        memory_bytes: 1 << 20,
+        read_bytes_per_second: 0.0,
+        write_bytes_per_second: 512.0,
+    }
+}
+
+fn report(seq: u64, ts: i64, processes: Option<ProcessTable>) -> Report {
+    Report {
+        host: "web-1".into(),
+        seq,
+        timestamp_ms: ts,
+        samples: vec![Sample {
+            name: "cpu_usage_percent".into(),
+            labels: vec![],
+            value: 50.0,
+        }],
+        processes,
+        ..Report::default()
+    }
+}
+
+async fn watch(ws: &mut Ws, host: Option<&str>) {
+    let text = serde_json::json!({"type": "watch", "host": host}).to_string();
+    ws.send(Message::Text(text.into())).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_hosts_processes_reach_its_viewer_cleaned_and_its_agent_hears_of_the_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
+    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
+    let gw = Gateway::start(
+        bus.clone(),
+        GatewayConfig {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
+    let ts = now_ms();
+
+    // Nobody watches yet: the ack says so.
+    let ack = agent.send(report(1, ts, None)).await;
+    assert!(!ack.watched);
+
+    let mut viewer = connect(&gw.ws_url()).await;
+    let mut bystander = connect(&gw.ws_url()).await;
+    next_of(&mut viewer, "snapshot").await;
+    next_of(&mut bystander, "snapshot").await;
+    watch(&mut viewer, Some("WEB-1")).await;
+
+    // A hostile and oversized table: 70 rows, one with an escape sequence
+    // in its name and a 100 KB command line, one with a NaN.
+    let mut rows: Vec<Process> = (0..70).map(|i| process(100 + i, "worker", 1.0)).collect();
+    rows[0] = process(42, "evil\u{1b}]0;pwned\u{7}", 99.0);
+    rows[0].command = "x".repeat(100_000);
+    rows[1].cpu_percent = f64::NAN;
+    let table = ProcessTable {
+        total: 500,
+        processes: rows,
+    };
+    // The watch reaches the aggregator through the bus within a moment.
+    let mut seq = 2;
+    let mut watched = false;
+    for _ in 0..100 {
+        let ack = agent
+            .send(report(seq, ts + seq as i64, Some(table.clone())))
+            .await;
+        seq += 1;
+        if ack.watched {
+            watched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(watched, "no ack said the host is watched");
+
+    let frame = next_of(&mut viewer, "processes").await;
+    assert_eq!(frame["host"], "web-1");
+    assert_eq!(frame["total"], 500);
+    let listed = frame["processes"].as_array().unwrap();
+    assert_eq!(listed.len(), 64, "rows past the limit are left out");
+    let evil = listed.iter().find(|p| p["pid"] == 42).unwrap();
+    assert_eq!(evil["name"], "evil ]0;pwned ");
+    assert_eq!(evil["command"].as_str().unwrap().chars().count(), 256);
+    assert!(
+        listed.iter().all(|p| p["pid"] != 101),
+        "the NaN row is left out"
+    );
+
+    // The bystander watches nothing: it sees metrics, never the table.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(v) =
+            tokio::time::timeout(Duration::from_millis(100), next_json(&mut bystander)).await
+        {
+            assert_ne!(v["type"], "processes", "an unwatched client got a table");
+        }
+    }
+
+    // The API has it live, and in history at the time it was taken.
+    let (status, body) = http_get(gw.addr, "/api/hosts/web-1/processes", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let live: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(live["total"], 500);
+    assert!(live.get("type").is_none());
+    let (status, body) = http_get(gw.addr, "/api/hosts/web-1", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let host: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(host["processes"]["total"], 500);
+    assert!(host["cgroups"].is_null());
+
+    let at = ts + seq as i64;
+    let path = format!("/api/hosts/web-1/processes?at={at}");
+    let mut found = None;
+    for _ in 0..100 {
+        let (status, body) = http_get(gw.addr, &path, &[]).await;
+        if status == 200 {
+            found = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored: serde_json::Value =
+        serde_json::from_str(&found.expect("history has the table")).unwrap();
+    assert_eq!(stored["host"], "web-1");
+    // The first table of its minute is the one kept.
+    assert!(stored["ts"].as_i64().unwrap() >= ts + 2);
+    assert_eq!(stored["processes"].as_array().unwrap().len(), 64);
+
+    // Long before any table: nothing; a bad time: an error naming it.
+    let (status, body) = http_get(
+        gw.addr,
+        &format!("/api/hosts/web-1/processes?at={}", ts - 3_600_000),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no processes table"), "{body}");
+    let (status, body) = http_get(gw.addr, "/api/hosts/web-1/cgroups?at=yesterday", &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at=yesterday is not accepted"), "{body}");
+
+    // A client that starts watching later gets the latest table at once.
+    let mut late = connect(&gw.ws_url()).await;
+    next_of(&mut late, "snapshot").await;
+    watch(&mut late, Some("web-1")).await;
+    let frame = next_of(&mut late, "processes").await;
+    assert_eq!(frame["total"], 500);
+
+    // A bad watch is an error frame naming what is accepted.
+    watch(&mut late, Some(&"h".repeat(300))).await;
+    let error = next_of(&mut late, "error").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 253 characters"),
+        "{error}"
+    );
+
+    gw.stop().await;
+    agg.stop().await;
+}
