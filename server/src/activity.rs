@@ -426,6 +426,8 @@ impl From<&CgroupTable> for proto::CgroupTable {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::any;
+
     use super::*;
 
     fn row(pid: u32, name: &str, cpu: f64) -> ProcessRow {
@@ -501,6 +503,48 @@ mod tests {
             ActivityKind::parse("cgroups").map(|k| k.channel("h")),
             Some("cgroups.h".to_owned())
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Whatever an agent sends, what the aggregator keeps is showable:
+        /// no control character, every text within its bound, every figure
+        /// finite and not negative, at most `MAX_ROWS` rows, and a `total`
+        /// never below the rows listed.
+        #[test]
+        fn checked_tables_are_always_showable(
+            rows in proptest::collection::vec(
+                (any::<u32>(), ".{0,300}", ".{0,300}", ".{0,40}", any::<f64>(), any::<u64>(), any::<f64>(), any::<f64>()),
+                0..80,
+            ),
+            total in any::<u32>(),
+        ) {
+            let processes = rows
+                .into_iter()
+                .map(|(pid, name, command, user, cpu, memory, read, write)| ProcessRow {
+                    pid,
+                    name,
+                    command,
+                    user,
+                    cpu_percent: cpu,
+                    memory_bytes: memory,
+                    read_bytes_per_second: read,
+                    write_bytes_per_second: write,
+                })
+                .collect();
+            let (t, _) = ProcessTable { total, processes }.checked();
+            proptest::prop_assert!(t.processes.len() <= MAX_ROWS);
+            proptest::prop_assert!(t.total as usize >= t.processes.len());
+            for p in &t.processes {
+                for (text, max) in [(&p.name, NAME_CHARS), (&p.command, COMMAND_CHARS), (&p.user, USER_CHARS)] {
+                    proptest::prop_assert!(text.chars().count() <= max);
+                    proptest::prop_assert!(!text.chars().any(char::is_control), "{:?}", text);
+                }
+                for x in [p.cpu_percent, p.read_bytes_per_second, p.write_bytes_per_second] {
+                    proptest::prop_assert!(x.is_finite() && x >= 0.0);
+                }
+            }
+        }
     }
 
     #[test]

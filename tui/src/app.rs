@@ -95,7 +95,13 @@ impl App {
         if let Effect::FetchHistory(host) = &effect {
             self.store.history_requested(host, self.ui.range_ms());
         }
+        self.store.activity.watch(self.ui.watched_host());
         effect
+    }
+
+    /// The host whose tables the connection should watch: the host view's.
+    pub fn watched(&self) -> Option<&str> {
+        self.store.activity.watched()
     }
 
     pub fn view(&self, now_ms: i64) -> View {
@@ -125,7 +131,10 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
     let endpoint = Arc::new(config.endpoint);
     let mut app = App::new(&endpoint.url, config.local);
     let (updates_tx, mut updates) = mpsc::channel::<Incoming>(UPDATES);
-    let network = tokio::spawn(net::stream(endpoint.clone(), updates_tx.clone()));
+    // The host view's host, which the connection watches; the fleet view
+    // watches nothing, so it is never sent a table.
+    let (watch_tx, watch_rx) = tokio::sync::watch::channel(None::<String>);
+    let network = tokio::spawn(net::stream(endpoint.clone(), updates_tx.clone(), watch_rx));
     // Keys arrive through a task of their own: polling crossterm's stream
     // tries a lock (and often yields the thread) every time, and the loop
     // below wakes for every update.
@@ -160,7 +169,16 @@ pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Resul
             _ = &mut shutdown => break Ok(()),
             event = keys.recv() => match event {
                 Some(Ok(Event::Key(key))) => {
-                    match app.key(key, net::now_ms()) {
+                    let effect = app.key(key, net::now_ms());
+                    let want = app.watched();
+                    watch_tx.send_if_modified(|watched| {
+                        let changed = watched.as_deref() != want;
+                        if changed {
+                            *watched = want.map(str::to_owned);
+                        }
+                        changed
+                    });
+                    match effect {
                         Effect::Quit => break Ok(()),
                         Effect::FetchHistory(host) => {
                             let ifaces = app.interfaces(&host);

@@ -7,7 +7,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::state::Store;
-use crate::view::{Column, RANGES, Screen, Ui, fleet_order};
+use crate::view::{ActivitySort, Column, RANGES, Screen, Ui, fleet_order};
 
 /// What a key asks of the app beyond changing the `Ui`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +146,17 @@ fn sort_by(ui: &mut Ui, column: Column) {
 
 /// `+` and `-` step the history range (`=` and `_` too: the same keys
 /// without or with shift); the charts then need that range's history.
+/// `c` and `m` order the process and cgroup panes by CPU or by memory.
 fn host_key(ui: &mut Ui, host: String, code: KeyCode) -> Effect {
     let range = match code {
+        KeyCode::Char('c') => {
+            ui.activity_sort = ActivitySort::Cpu;
+            return Effect::None;
+        }
+        KeyCode::Char('m') => {
+            ui.activity_sort = ActivitySort::Memory;
+            return Effect::None;
+        }
         KeyCode::Char('+' | '=') => (ui.range + 1).min(RANGES.len() - 1),
         KeyCode::Char('-' | '_') => ui.range.saturating_sub(1),
         other => return back_key(ui, other),

@@ -16,6 +16,8 @@ use ratatui::widgets::{
     Table, TableState, Wrap,
 };
 
+mod activity;
+
 use crate::view::{
     AlertsView, Body, Cell, ChartView, Column, CoreBar, FleetView, HostView, Level, Meter,
     StatusBar, Trend, View, visible_rows,
@@ -261,7 +263,6 @@ fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {
         .title(Line::from(title))
         .title(range);
     let inner = block.inner(area);
-    frame.render_widget(block, area);
 
     let table_rows = host
         .filesystems
@@ -270,17 +271,35 @@ fn render_host(frame: &mut Frame, area: Rect, host: &HostView) {
         .clamp(1, 6) as u16
         + 3;
     let alert_rows = host.alerts.len().min(3) as u16;
-    let [summary, middle, alerts, tables] = Layout::vertical([
+    // The charts and the process panes share what the rest leaves.
+    let shared = inner.height.saturating_sub(2 + alert_rows + table_rows);
+    let band_rows = activity::band_rows(&host.activity, inner.width, shared);
+    let [summary, middle, alerts, band, tables] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(6),
         Constraint::Length(alert_rows),
+        Constraint::Length(band_rows),
         Constraint::Length(table_rows),
     ])
     .areas(inner);
+    // Too short for the panes: the border says where they went.
+    let block = if band_rows == 0 {
+        block.title_bottom(
+            Line::from(Span::styled(
+                " processes and cgroups need a taller terminal ",
+                style(Level::Faint),
+            ))
+            .alignment(Alignment::Right),
+        )
+    } else {
+        block
+    };
+    frame.render_widget(block, area);
     frame.render_widget(
         Paragraph::new(host.summary.clone()).wrap(Wrap { trim: true }),
         summary,
     );
+    activity::render_activity(frame, band, &host.activity);
 
     let cores_width = if host.cores.is_empty() { 0 } else { 28 };
     let [cores, charts] =

@@ -7,6 +7,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+mod activity;
+
+pub use activity::{Activity, CgroupKind, CgroupRow, CgroupTable, ProcessRow, ProcessTable};
+
 /// How far back the history charts reach unless the host view asks for
 /// more: the default range, and the least every host keeps.
 pub const HISTORY_WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -146,6 +150,10 @@ pub enum Update {
         host: String,
         meta: Meta,
     },
+    /// A `processes` frame: the watched host's top processes.
+    Processes(ProcessTable),
+    /// A `cgroups` frame: the watched host's cgroups.
+    Cgroups(CgroupTable),
 }
 
 /// The link to the gateway or edge.
@@ -522,6 +530,8 @@ pub struct Store {
     pub silence_notice: Option<String>,
     /// When the last frame arrived while connected, for "stale since".
     pub last_data_ms: Option<i64>,
+    /// The host view's host and what runs on it.
+    pub activity: Activity,
     rate: Rate,
 }
 
@@ -536,6 +546,7 @@ impl Store {
             server_error: None,
             silence_notice: None,
             last_data_ms: None,
+            activity: Activity::default(),
             rate: Rate::default(),
         }
     }
@@ -652,6 +663,8 @@ impl Store {
                     h.history.status = HistoryStatus::Failed(reason);
                 }
             }
+            Update::Processes(table) => self.activity.apply_processes(table),
+            Update::Cgroups(table) => self.activity.apply_cgroups(table),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod http;
 pub mod limits;
 pub mod query;
+pub mod query_activity;
 pub mod remote_write;
 pub mod serve;
 pub mod silence;

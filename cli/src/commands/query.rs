@@ -10,6 +10,7 @@ use clap::Args;
 use server::store::{Clock, Location, RangeQuery, Reader, SeriesRange, Tier};
 
 use super::GlobalArgs;
+use super::query_activity::QueryTable;
 use super::store::StoreArgs;
 use crate::config;
 
@@ -20,15 +21,20 @@ use crate::config;
 /// up to 8d 1m, beyond that 1h.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  mon query --host web-1 --metric cpu_usage_percent --since 1h\n  mon query --host web-1 --metric filesystem_used_percent --labels mount=/ --since 7d --step 1h\n  mon query --host web-1 --metric load1 --from 2026-01-02T00:00:00Z --to 2026-01-03T00:00:00Z --json"
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  mon query --host web-1 --metric cpu_usage_percent --since 1h\n  mon query --host web-1 --metric filesystem_used_percent --labels mount=/ --since 7d --step 1h\n  mon query --host web-1 --metric load1 --from 2026-01-02T00:00:00Z --to 2026-01-03T00:00:00Z --json\n  mon query processes --host web-1 --at 2026-01-02T03:12:00Z"
 )]
 pub struct QueryArgs {
+    /// What was running on a host instead of a series
+    #[command(subcommand)]
+    pub table: Option<QueryTable>,
     /// Host whose series to print
-    #[arg(long, value_name = "HOST")]
-    pub host: String,
+    #[arg(long, value_name = "HOST", required = true)]
+    pub host: Option<String>,
     /// Metric name, e.g. cpu_usage_percent
-    #[arg(long, value_name = "NAME")]
-    pub metric: String,
+    #[arg(long, value_name = "NAME", required = true)]
+    pub metric: Option<String>,
     /// The series' labels, e.g. mount=/,fstype=ext4 (all of them, as stored)
     #[arg(long, value_parser = parse_labels, value_name = "K=V,...")]
     pub labels: Option<LabelSet>,
@@ -57,6 +63,12 @@ pub struct QueryArgs {
 pub struct LabelSet(pub Vec<(String, String)>);
 
 pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
+    if let Some(table) = args.table {
+        return super::query_activity::run(global, table);
+    }
+    let (Some(host), Some(metric)) = (args.host, args.metric) else {
+        bail!("give --host HOST and --metric NAME, or `mon query processes --host HOST`");
+    };
     let file = config::load(global.config.as_deref())?;
     let store_url = args.store.resolve(&file)?;
     let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
@@ -84,8 +96,8 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     let reader =
         open_reader(&location)?.with_config(file.retention.to_retention(), Clock::system());
     let range = reader.range(&RangeQuery {
-        host: args.host.to_lowercase(),
-        metric: args.metric,
+        host: host.to_lowercase(),
+        metric,
         labels: args.labels.map(|l| l.0).unwrap_or_default(),
         from,
         to,
@@ -99,7 +111,7 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_reader(location: &Location) -> anyhow::Result<Reader> {
+pub(super) fn open_reader(location: &Location) -> anyhow::Result<Reader> {
     location
         .readers()
         .and_then(|r| r.reader())
@@ -204,7 +216,7 @@ fn format_value(v: f64) -> String {
     }
 }
 
-fn format_time(ms: i64, millis: bool) -> String {
+pub(super) fn format_time(ms: i64, millis: bool) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     if millis && ms % 1000 != 0 {
         humantime::format_rfc3339_millis(t).to_string()
@@ -254,7 +266,7 @@ fn parse_step(text: &str) -> Result<Duration, String> {
     .parse(text)
 }
 
-fn parse_time(text: &str) -> Result<i64, String> {
+pub(super) fn parse_time(text: &str) -> Result<i64, String> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use server::activity::{ActivityKind, ProcessRow, ProcessTable};
 use server::model::{Point, SeriesKey};
 use server::store::{self, StoreConfig, WriteJob};
 
@@ -39,7 +40,23 @@ fn data_dir() -> (tempfile::TempDir, i64) {
                     meta: None,
                     timestamp_ms: start + i * 10_000,
                     points,
-                    activity: Vec::new(),
+                    // A process table every minute, its busiest process
+                    // named for the minute.
+                    activity: if i % 6 == 0 {
+                        vec![store::ActivityRecord::new(
+                            ActivityKind::Processes,
+                            start + i * 10_000,
+                            &ProcessTable {
+                                total: 120,
+                                processes: vec![
+                                    process(1, "idle", 0.5, 2 << 30),
+                                    process(2, &format!("busy-{}", i / 6), 88.0, 1 << 20),
+                                ],
+                            },
+                        )]
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .await
                 .unwrap();
@@ -49,6 +66,83 @@ fn data_dir() -> (tempfile::TempDir, i64) {
         handle.finish().await;
     });
     (dir, start)
+}
+
+fn process(pid: u32, name: &str, cpu: f64, memory: u64) -> ProcessRow {
+    ProcessRow {
+        pid,
+        name: name.into(),
+        command: format!("/usr/bin/{name} --work"),
+        user: "app".into(),
+        cpu_percent: cpu,
+        memory_bytes: memory,
+        read_bytes_per_second: 0.0,
+        write_bytes_per_second: 0.0,
+    }
+}
+
+#[test]
+fn query_processes_prints_what_was_busiest_at_a_time() {
+    let (dir, start) = data_dir();
+    // 10 minutes and 30 s in: the table of minute 10.
+    let at = (start + 10 * MINUTE + 30_000).to_string();
+    let out = query(dir.path(), &["processes", "--host", "WEB-1", "--at", &at]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("web-1 at ") && lines[0].ends_with("2 of 120 processes"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("PID") && lines[1].contains("COMMAND"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("busy-10") && lines[2].contains("88.0"),
+        "{text}"
+    );
+    // By memory, the idle process with 2 GiB comes first.
+    let out = query(
+        dir.path(),
+        &[
+            "processes",
+            "--host",
+            "web-1",
+            "--at",
+            &at,
+            "--sort",
+            "memory",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().nth(2).unwrap().contains("2.0G"), "{text}");
+    // JSON has the rows and the time.
+    let out = query(
+        dir.path(),
+        &["processes", "--host", "web-1", "--at", &at, "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["processes"][1]["name"], "busy-10");
+    // Before the first table there is none, and the error says what is kept.
+    let before = (start - 30 * MINUTE).to_string();
+    let out = query(
+        dir.path(),
+        &["processes", "--host", "web-1", "--at", &before],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no processes table of web-1"), "{err}");
+    let out = query(
+        dir.path(),
+        &["processes", "--host", "web-1", "--at", "noon"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"noon\" is not a time"), "{err}");
 }
 
 fn query(dir: &Path, args: &[&str]) -> std::process::Output {

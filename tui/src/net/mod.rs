@@ -4,7 +4,10 @@
 //!
 //! Everything received becomes a store [`Update`] on a channel; the network
 //! never touches the screen. When the channel's receiver is gone the tasks
-//! end, so dropping the app stops them.
+//! end, so dropping the app stops them. The one thing the app tells the
+//! connection is which host it watches ([`Watch`]): sent as a `watch` frame
+//! when it changes and again on every new connection, since a session the
+//! server starts afresh watches nothing.
 
 mod http;
 pub mod wire;
@@ -12,8 +15,8 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::sync::mpsc;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -152,6 +155,31 @@ impl From<Update> for Incoming {
     }
 }
 
+/// The host whose process and cgroup tables the app wants (the host view's
+/// host), or `None` (the fleet and alerts views, which cost nothing more).
+pub type Watch = watch::Receiver<Option<String>>;
+
+/// A `Watch` that never names a host, for a connection that only streams.
+pub fn watch_nothing() -> Watch {
+    watch::channel(None).1
+}
+
+/// The client's `watch` frame: `{"type":"watch","host":"web-1"}`, or
+/// `"host":null` to stop.
+pub fn watch_frame(host: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct WatchJson<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        host: Option<&'a str>,
+    }
+    serde_json::to_string(&WatchJson {
+        kind: "watch",
+        host,
+    })
+    .unwrap_or_default()
+}
+
 /// What [`stream`] sends: [`Update`]s, or [`Incoming`] for the app.
 pub trait Received: From<Update> + Send + 'static {
     /// Reads a text frame; `Ok(None)` for frames `mon top` has no use for.
@@ -185,7 +213,12 @@ impl Received for Incoming {
 
 /// Keeps a WebSocket open until `updates` is closed, reconnecting with
 /// backoff; the data already received stays with the store meanwhile.
-pub async fn stream<T: Received>(endpoint: Arc<Endpoint>, updates: mpsc::Sender<T>) {
+/// Each connection watches what `watch` says, and follows its changes.
+pub async fn stream<T: Received>(
+    endpoint: Arc<Endpoint>,
+    updates: mpsc::Sender<T>,
+    mut watch: Watch,
+) {
     let mut backoff = Backoff::default();
     let mut attempt = 1;
     loop {
@@ -196,7 +229,7 @@ pub async fn stream<T: Received>(endpoint: Arc<Endpoint>, updates: mpsc::Sender<
         {
             return;
         }
-        let reason = match connect_and_read(&endpoint, &updates).await {
+        let reason = match connect_and_read(&endpoint, &updates, &mut watch).await {
             Ended::ReceiverGone => return,
             Ended::AfterHello(reason) => {
                 backoff = Backoff::default();
@@ -232,7 +265,11 @@ enum Ended {
     BeforeHello(String),
 }
 
-async fn connect_and_read<T: Received>(endpoint: &Endpoint, updates: &mpsc::Sender<T>) -> Ended {
+async fn connect_and_read<T: Received>(
+    endpoint: &Endpoint,
+    updates: &mpsc::Sender<T>,
+    watch: &mut Watch,
+) -> Ended {
     let mut request = match endpoint.url.as_str().into_client_request() {
         Ok(r) => r,
         Err(e) => return Ended::BeforeHello(e.to_string()),
@@ -266,12 +303,48 @@ async fn connect_and_read<T: Received>(endpoint: &Endpoint, updates: &mpsc::Send
             Ended::BeforeHello(reason)
         }
     };
+    // A new session watches nothing: say again what the app watches. The
+    // server reads it after its hello and snapshot, then sends the tables.
+    let mut watched = watch.borrow_and_update().clone();
+    if let Some(host) = &watched
+        && let Err(e) = socket.send(Message::text(watch_frame(Some(host)))).await
+    {
+        return end(greeted, describe(&e));
+    }
+    // A sender dropped (or never kept) cannot change the watch again.
+    let mut watch_open = true;
+    let idle = tokio::time::sleep(IDLE_LIMIT);
+    tokio::pin!(idle);
     loop {
-        let message = match tokio::time::timeout(IDLE_LIMIT, socket.next()).await {
-            Err(_) => return end(greeted, "nothing received for 60s".into()),
-            Ok(None) => return end(greeted, "the server closed the connection".into()),
-            Ok(Some(Err(e))) => return end(greeted, describe(&e)),
-            Ok(Some(Ok(m))) => m,
+        // The socket first: while frames keep coming (a large fleet), the
+        // watch is not even polled, so the fleet view pays nothing for it;
+        // a change waits at most for the burst to end.
+        let next = tokio::select! {
+            biased;
+            next = socket.next() => next,
+            changed = watch.changed(), if watch_open => {
+                if changed.is_err() {
+                    watch_open = false;
+                    continue;
+                }
+                let want = watch.borrow_and_update().clone();
+                if want != watched {
+                    let frame = Message::text(watch_frame(want.as_deref()));
+                    if let Err(e) = socket.send(frame).await {
+                        return end(greeted, describe(&e));
+                    }
+                    watched = want;
+                }
+                continue;
+            }
+            () = &mut idle => return end(greeted, "nothing received for 60s".into()),
+        };
+        idle.as_mut()
+            .reset(tokio::time::Instant::now() + IDLE_LIMIT);
+        let message = match next {
+            None => return end(greeted, "the server closed the connection".into()),
+            Some(Err(e)) => return end(greeted, describe(&e)),
+            Some(Ok(m)) => m,
         };
         match message {
             Message::Text(text) => match T::read(text) {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::state::{Alert, AlertState, HostSample, Labels, Meta, Update, Value};
 
+mod activity;
 mod in_place;
 
 pub use in_place::{MetricsRef, read_metrics};
@@ -37,6 +38,9 @@ enum Frame {
     Status {
         upstream: String,
     },
+    // Read here only when `type` is not the first field; see `parse`.
+    Processes(activity::ProcessesJson),
+    Cgroups(activity::CgroupsJson),
     Error {
         #[serde(default)]
         message: String,
@@ -256,6 +260,11 @@ pub fn parse(text: &str) -> Result<Option<Update>, String> {
         let s: SnapshotJson = serde_json::from_str(text).map_err(unreadable)?;
         return Ok(Some(snapshot(s.hosts, s.alerts)));
     }
+    match leading_type(text) {
+        Some("processes") => return activity::processes(text).map(Some).map_err(unreadable),
+        Some("cgroups") => return activity::cgroups(text).map(Some).map_err(unreadable),
+        _ => {}
+    }
     let frame: Frame = serde_json::from_str(text).map_err(unreadable)?;
     Ok(match frame {
         Frame::Hello { server, role } => Some(Update::Connected { server, role }),
@@ -275,6 +284,8 @@ pub fn parse(text: &str) -> Result<Option<Update>, String> {
             connected: upstream == "connected",
         }),
         Frame::Error { message } => Some(Update::ServerError(message)),
+        Frame::Processes(p) => Some(p.into_update()),
+        Frame::Cgroups(c) => Some(c.into_update()),
         Frame::Other => None,
     })
 }

@@ -102,6 +102,7 @@ pub(super) fn host_view(store: &Store, name: &str, ui: &Ui, now_ms: i64) -> Host
             filesystems: vec![],
             interfaces: vec![],
             alerts: vec![],
+            activity: super::activity::activity_view(store, ui.activity_sort, now_ms),
         };
     };
     let mut summary = Vec::new();
@@ -225,6 +226,7 @@ pub(super) fn host_view(store: &Store, name: &str, ui: &Ui, now_ms: i64) -> Host
         filesystems,
         interfaces,
         alerts: super::alerts::alert_lines(store, name, now_ms),
+        activity: super::activity::activity_view(store, ui.activity_sort, now_ms),
     }
 }
 

@@ -5,12 +5,16 @@
 //! decided, so `render` only lays out text and maps a [`Level`] to a style.
 //! The instant is a parameter: nothing here reads the clock.
 
+mod activity;
 mod alerts;
 mod fleet;
 mod host;
 
 use crate::state::{Link, SPARK_LEN, Store};
 
+pub use activity::{
+    ActivitySort, ActivityView, CgroupLine, CgroupsPane, ProcessLine, ProcessesPane, plain,
+};
 pub use fleet::{fleet_order, visible_rows};
 
 /// The host view's history ranges, shortest first, with their labels;
@@ -103,6 +107,8 @@ pub struct Ui {
     pub table_rows: usize,
     /// The host view's history range, an index into [`RANGES`].
     pub range: usize,
+    /// How the host view's process and cgroup panes are ordered.
+    pub activity_sort: ActivitySort,
     pub quit: bool,
 }
 
@@ -110,6 +116,15 @@ impl Ui {
     /// The host view's history range in milliseconds.
     pub fn range_ms(&self) -> i64 {
         RANGES[self.range.min(RANGES.len() - 1)].0
+    }
+
+    /// The host whose process and cgroup tables are wanted: the host
+    /// view's; the other screens watch nothing.
+    pub fn watched_host(&self) -> Option<&str> {
+        match &self.screen {
+            Screen::Host(host) => Some(host),
+            Screen::Fleet | Screen::Alerts => None,
+        }
     }
 }
 
@@ -127,6 +142,7 @@ impl Default for Ui {
             page: 10,
             table_rows: usize::MAX,
             range: DEFAULT_RANGE,
+            activity_sort: ActivitySort::Cpu,
             quit: false,
         }
     }
@@ -297,6 +313,8 @@ pub struct HostView {
     /// interface, rx/s, tx/s.
     pub interfaces: Vec<[Cell; 3]>,
     pub alerts: Vec<Cell>,
+    /// What runs on the host: its processes and cgroups.
+    pub activity: ActivityView,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -330,6 +348,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("r", "reverse the sort order"),
     ("+ -", "host view: longer / shorter history, 5m … 7d"),
+    ("c m", "host view: processes and cgroups by CPU / by memory"),
     ("a", "active alerts"),
     ("s", "in the alerts pane: silence the selected alert for 1h"),
     ("?", "this help (any key closes it)"),
@@ -409,7 +428,7 @@ fn status_bar(store: &Store, ui: &Ui, now_ms: i64) -> StatusBar {
     );
     let hint = match ui.screen {
         Screen::Fleet => "?:keys  /:filter  Enter:host  a:alerts  q:quit",
-        Screen::Host(_) => "?:keys  Esc:back  Ctrl-C:quit",
+        Screen::Host(_) => "?:keys  c/m:sort cpu/mem  Esc:back  Ctrl-C:quit",
         Screen::Alerts => "?:keys  s:silence 1h  Esc:back  Ctrl-C:quit",
     };
     let error = match &store.link {

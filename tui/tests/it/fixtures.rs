@@ -5,7 +5,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use tui::App;
-use tui::state::{Alert, AlertState, HostSample, Meta, Update, Value};
+use tui::state::{
+    Alert, AlertState, CgroupKind, CgroupRow, CgroupTable, HostSample, Meta, ProcessRow,
+    ProcessTable, Update, Value,
+};
 
 /// The tests' "now": 2025-11-26 18:00:00 UTC.
 pub const NOW: i64 = 1_764_180_000_000;
@@ -213,4 +216,185 @@ pub fn row_text(buffer: &Buffer, y: u16) -> String {
     (0..buffer.area.width)
         .map(|x| buffer[(x, y)].symbol().to_owned())
         .collect()
+}
+
+/// A process row.
+#[allow(clippy::too_many_arguments)]
+fn process(
+    pid: u32,
+    name: &str,
+    command: &str,
+    user: &str,
+    cpu: f64,
+    memory: u64,
+    read: f64,
+    write: f64,
+) -> ProcessRow {
+    ProcessRow {
+        pid,
+        name: name.into(),
+        command: command.into(),
+        user: user.into(),
+        cpu_percent: cpu,
+        memory_bytes: memory,
+        read_bytes_per_second: read,
+        write_bytes_per_second: write,
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// A name and a command line carrying escape sequences: one that sets the
+/// terminal's title and clears the screen, one that turns text red.
+pub const HOSTILE_NAME: &str = "\u{1b}]0;pwned\u{7}evil\u{1b}[2J";
+pub const HOSTILE_COMMAND: &str = "/tmp/x \u{1b}[31mred\u{1b}[0m --flag";
+
+/// `host`'s process table read 3 s before `NOW`, rows in no order (as the
+/// server sends them): a process pegging a core, a JVM using nearly two,
+/// a hostile one, and quiet ones.
+pub fn processes(host: &str) -> Update {
+    Update::Processes(ProcessTable {
+        host: host.into(),
+        ts_ms: NOW - 3_000,
+        total: 312,
+        rows: vec![
+            process(
+                1,
+                "systemd",
+                "/sbin/init splash",
+                "root",
+                0.1,
+                12 * MIB,
+                0.0,
+                0.0,
+            ),
+            process(
+                812,
+                "postgres",
+                "postgres: checkpointer",
+                "postgres",
+                12.25,
+                512 * MIB,
+                1_572_864.0,
+                262_144.0,
+            ),
+            process(
+                4242,
+                "spin",
+                "spin --hard",
+                "root",
+                99.5,
+                1_234_567,
+                0.0,
+                4096.0,
+            ),
+            process(
+                31337,
+                HOSTILE_NAME,
+                HOSTILE_COMMAND,
+                "mallory",
+                45.0,
+                64 * MIB,
+                0.0,
+                0.0,
+            ),
+            process(
+                2001,
+                "java",
+                "java -Xmx4g -jar /opt/app/very-long-name-service.jar --spring.profiles.active=production --server.port=8080",
+                "app",
+                180.0,
+                3584 * MIB,
+                20_480.0,
+                0.0,
+            ),
+            process(
+                977,
+                "nginx",
+                "nginx: worker process",
+                "www-data",
+                2.0,
+                48 * MIB,
+                0.0,
+                0.0,
+            ),
+        ],
+    })
+}
+
+fn cgroup(path: &str, name: &str, kind: CgroupKind, cpu: f64, memory: u64, pids: u64) -> CgroupRow {
+    CgroupRow {
+        path: path.into(),
+        name: name.into(),
+        kind,
+        cpu_percent: cpu,
+        memory_bytes: memory,
+        memory_peak_bytes: None,
+        read_bytes_per_second: 0.0,
+        write_bytes_per_second: 0.0,
+        pids,
+    }
+}
+
+/// `host`'s cgroups read 3 s before `NOW`.
+pub fn cgroups(host: &str) -> Update {
+    Update::Cgroups(CgroupTable {
+        host: host.into(),
+        ts_ms: NOW - 3_000,
+        total: 12,
+        rows: vec![
+            cgroup(
+                "system.slice/nginx.service",
+                "nginx.service",
+                CgroupKind::Service,
+                1.5,
+                50 * MIB,
+                3,
+            ),
+            cgroup(
+                "system.slice/docker-4f2a.scope",
+                "web-frontend",
+                CgroupKind::Container,
+                75.2,
+                1229 * MIB,
+                14,
+            ),
+            cgroup(
+                "user.slice/user-1000.slice",
+                "user-1000.slice",
+                CgroupKind::User,
+                3.0,
+                800 * MIB,
+                40,
+            ),
+            cgroup(
+                "system.slice/postgresql.service",
+                "postgresql.service",
+                CgroupKind::Service,
+                12.4,
+                600 * MIB,
+                9,
+            ),
+        ],
+        unavailable: None,
+    })
+}
+
+/// The cgroup table of a host without cgroup v2.
+pub fn cgroups_unavailable(host: &str) -> Update {
+    Update::Cgroups(CgroupTable {
+        host: host.into(),
+        ts_ms: NOW - 3_000,
+        total: 0,
+        rows: vec![],
+        unavailable: Some("cgroup v1 host: /sys/fs/cgroup is not a cgroup2 mount".into()),
+    })
+}
+
+/// The connected fleet with `web-01`'s host view open.
+pub fn host_view_of_web_01() -> App {
+    let mut app = connected_fleet();
+    app.ui.selected = Some("web-01".into());
+    app.key(key(KeyCode::Enter), NOW);
+    app
 }

@@ -4,9 +4,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui::keys::Effect;
 use tui::state::{Link, Update};
-use tui::view::{Body, Column, Screen};
+use tui::view::{ActivitySort, Body, Column, Screen};
 
-use crate::fixtures::{NOW, connected_fleet, key, press, sample};
+use crate::fixtures::{NOW, cgroups, connected_fleet, key, press, processes, sample};
 
 fn selected_host(app: &tui::App) -> String {
     let Body::Fleet(fleet) = app.view(NOW).body else {
@@ -217,4 +217,88 @@ fn an_edge_that_loses_its_gateway_shows_it_in_the_status_bar() {
     assert!(view.status.link.text.contains("edge lost its gateway"));
     app.apply(Update::Upstream { connected: true }, NOW);
     assert!(app.view(NOW).status.link.text.contains("live"));
+}
+
+#[test]
+fn c_and_m_order_the_host_views_panes_and_mean_nothing_in_the_fleet() {
+    let mut app = connected_fleet();
+    press(&mut app, "m");
+    assert_eq!(
+        app.ui.activity_sort,
+        ActivitySort::Cpu,
+        "not in the fleet view"
+    );
+    assert_eq!(app.ui.screen, Screen::Fleet);
+    app.ui.selected = Some("web-01".into());
+    app.key(key(KeyCode::Enter), NOW);
+    app.apply(processes("web-01"), NOW);
+    let first = |app: &tui::App| {
+        let Body::Host(host) = app.view(NOW).body else {
+            panic!("the host view")
+        };
+        host.activity.processes.rows[0].pid.clone()
+    };
+    assert_eq!(first(&app), "2001", "by CPU to start: the JVM at 180%");
+    assert_eq!(app.key(key(KeyCode::Char('m')), NOW), Effect::None);
+    assert_eq!(app.ui.activity_sort, ActivitySort::Memory);
+    assert_eq!(first(&app), "2001", "and by memory too (3.5G)");
+    let Body::Host(host) = app.view(NOW).body else {
+        panic!()
+    };
+    let pids: Vec<_> = host
+        .activity
+        .processes
+        .rows
+        .iter()
+        .map(|r| r.pid.as_str())
+        .collect();
+    assert_eq!(pids, ["2001", "812", "31337", "977", "1", "4242"]);
+    press(&mut app, "c");
+    assert_eq!(app.ui.activity_sort, ActivitySort::Cpu);
+    // The order is kept when leaving and coming back.
+    press(&mut app, "m");
+    app.key(key(KeyCode::Esc), NOW);
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.ui.activity_sort, ActivitySort::Memory);
+}
+
+#[test]
+fn only_the_host_view_watches_and_each_host_shows_only_its_own_tables() {
+    let mut app = connected_fleet();
+    assert_eq!(app.watched(), None, "the fleet view watches nothing");
+    // Frames of a host nobody watches are not kept.
+    app.apply(processes("web-01"), NOW);
+    assert!(app.store.activity.processes.is_none());
+
+    app.ui.selected = Some("web-01".into());
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.watched(), Some("web-01"));
+    app.apply(processes("web-01"), NOW);
+    app.apply(cgroups("web-01"), NOW);
+    // A table of the previous host, still on its way, is dropped.
+    app.apply(processes("db-03"), NOW);
+    assert_eq!(
+        app.store.activity.processes.as_ref().unwrap().host,
+        "web-01"
+    );
+
+    // The alerts pane watches nothing either; back in the fleet, another
+    // host's view starts empty, waiting for its own tables.
+    press(&mut app, "a");
+    assert_eq!(app.watched(), None);
+    press(&mut app, "a");
+    app.ui.selected = Some("db-03".into());
+    app.key(key(KeyCode::Enter), NOW);
+    assert_eq!(app.watched(), Some("db-03"));
+    let Body::Host(host) = app.view(NOW).body else {
+        panic!("the host view")
+    };
+    assert!(host.activity.processes.rows.is_empty());
+    assert_eq!(
+        host.activity.processes.note.as_deref(),
+        Some("waiting for the first table…")
+    );
+    app.key(key(KeyCode::Esc), NOW);
+    assert_eq!(app.watched(), None);
+    assert!(app.store.activity.processes.is_none());
 }

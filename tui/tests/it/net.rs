@@ -34,6 +34,16 @@ async fn start_with(
     http: SocketAddr,
     tls: Option<server::tls::ServerTls>,
 ) -> Pipeline {
+    start_on(dir, http, tls, Arc::new(EmbeddedBus::default())).await
+}
+
+/// The pipeline on a bus of the test's, which outlives a restart.
+async fn start_on(
+    dir: &std::path::Path,
+    http: SocketAddr,
+    tls: Option<server::tls::ServerTls>,
+    bus: Arc<EmbeddedBus>,
+) -> Pipeline {
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = tokio::net::TcpListener::bind(http).await.unwrap();
     let addr = http.local_addr().unwrap();
@@ -65,7 +75,7 @@ async fn start_with(
         config,
         grpc,
         http,
-        Arc::new(EmbeddedBus::default()),
+        bus,
         Arc::new(Stats::default()),
         async {
             let _ = stopped.await;
@@ -101,7 +111,11 @@ async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gate
     let pipeline = start(dir.path(), "127.0.0.1:0".parse().unwrap()).await;
     let endpoint = Arc::new(Endpoint::parse(&format!("ws://{}/ws", pipeline.http), None).unwrap());
     let (tx, mut rx) = mpsc::channel(1024);
-    let stream = tokio::spawn(net::stream(endpoint.clone(), tx.clone()));
+    let stream = tokio::spawn(net::stream(
+        endpoint.clone(),
+        tx.clone(),
+        net::watch_nothing(),
+    ));
 
     next_matching(&mut rx, |u| {
         matches!(u, Update::Connected { role, .. } if role == "gateway").then_some(())
@@ -186,7 +200,11 @@ async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pas
     endpoint.tls = Some(trust.config(&[b"http/1.1"]));
     let endpoint = Arc::new(endpoint);
     let (tx, mut rx) = mpsc::channel(1024);
-    let stream = tokio::spawn(net::stream(endpoint.clone(), tx.clone()));
+    let stream = tokio::spawn(net::stream(
+        endpoint.clone(),
+        tx.clone(),
+        net::watch_nothing(),
+    ));
     next_matching(&mut rx, |u| {
         matches!(u, Update::Connected { role, .. } if role == "gateway").then_some(())
     })
@@ -228,7 +246,7 @@ async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pas
             .config(&[b"http/1.1"]),
     );
     let (tx, mut rx) = mpsc::channel(64);
-    let stream = tokio::spawn(net::stream(Arc::new(endpoint), tx));
+    let stream = tokio::spawn(net::stream(Arc::new(endpoint), tx, net::watch_nothing()));
     let reason = next_matching(&mut rx, |u| match u {
         Update::Disconnected { reason, .. } => Some(reason.clone()),
         _ => None,
@@ -284,4 +302,131 @@ async fn the_silence_key_sends_a_silence_the_server_keeps_and_reports_refusals()
     );
     let _ = pipeline.stop.send(());
     pipeline.task.await.unwrap().unwrap();
+}
+
+/// Puts `host` on the bus with a process table whose one process has an
+/// escape sequence in its name, and a cgroup table of a cgroup v1 host.
+async fn host_with_tables(bus: &EmbeddedBus, host: &str, ts: i64) {
+    use server::activity::{self, ActivityKind, CgroupTable, ProcessRow, ProcessTable};
+    use server::bus::Bus;
+    let meta = server::model::HostMeta {
+        os: "Debian 12".into(),
+        kernel: "6.1.0".into(),
+        cores: 2,
+        memory_bytes: 1 << 30,
+        agent_version: "0.1.0".into(),
+        interval_ms: 5_000,
+    };
+    bus.upsert_meta(host, &meta).await.unwrap();
+    let processes = ProcessTable {
+        total: 99,
+        processes: vec![ProcessRow {
+            pid: 4242,
+            name: "spin\u{1b}[2J".into(),
+            command: "spin --hard".into(),
+            user: "root".into(),
+            cpu_percent: 99.5,
+            memory_bytes: 1_234_567,
+            read_bytes_per_second: 0.0,
+            write_bytes_per_second: 4096.0,
+        }],
+    };
+    let cgroups = CgroupTable {
+        total: 0,
+        cgroups: vec![],
+        unavailable: Some("cgroup v1 host".into()),
+    };
+    for (kind, payload) in [
+        (
+            ActivityKind::Processes,
+            activity::encode_processes(host, ts, &processes),
+        ),
+        (
+            ActivityKind::Cgroups,
+            activity::encode_cgroups(host, ts, &cgroups),
+        ),
+    ] {
+        bus.publish_activity(host, kind, ts, payload).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_brings_the_hosts_tables_and_is_sent_again_after_a_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(EmbeddedBus::default());
+    let ts = net::now_ms();
+    host_with_tables(&bus, "web-9", ts).await;
+    let pipeline = start_on(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        bus.clone(),
+    )
+    .await;
+    let endpoint = Arc::new(Endpoint::parse(&format!("ws://{}/ws", pipeline.http), None).unwrap());
+    let (watch, watching) = tokio::sync::watch::channel(None::<String>);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let stream = tokio::spawn(net::stream(endpoint.clone(), tx.clone(), watching));
+
+    // Watching nothing, as the fleet view does: the stream carries the
+    // fleet's reports and no table, though web-9 has them.
+    next_matching(&mut rx, |u| match u {
+        Update::Processes(_) | Update::Cgroups(_) => panic!("a table unasked: {u:?}"),
+        Update::Metrics(m) if m.host == "tui-test-host" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // The host view opens: the server sends web-9's latest tables at once.
+    watch.send_replace(Some("web-9".into()));
+    let (mut processes, mut cgroups) = (None, None);
+    while processes.is_none() || cgroups.is_none() {
+        let update = next_matching(&mut rx, |u| {
+            matches!(u, Update::Processes(_) | Update::Cgroups(_)).then(|| u.clone())
+        })
+        .await;
+        match update {
+            Update::Processes(t) => processes = Some(t),
+            Update::Cgroups(t) => cgroups = Some(t),
+            _ => unreachable!("only tables are picked"),
+        }
+    }
+    let processes = processes.unwrap();
+    assert_eq!(
+        (processes.host.as_str(), processes.ts_ms, processes.total),
+        ("web-9", ts, 99)
+    );
+    assert_eq!(processes.rows[0].pid, 4242);
+    // Put on the bus past the aggregator's checks, the name still holds
+    // its escape sequence: the view is what makes it harmless.
+    assert_eq!(tui::view::plain(&processes.rows[0].name), "spin [2J");
+    assert_eq!(
+        cgroups.unwrap().unavailable.as_deref(),
+        Some("cgroup v1 host")
+    );
+
+    // The gateway restarts: the new session watches nothing until the
+    // client says again what it watches, and then gets the tables again.
+    let http = pipeline.http;
+    let _ = pipeline.stop.send(());
+    let _ = pipeline.task.await;
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Disconnected { .. }).then_some(())
+    })
+    .await;
+    let again = start_on(dir.path(), http, None, bus.clone()).await;
+    next_matching(&mut rx, |u| {
+        matches!(u, Update::Connected { .. }).then_some(())
+    })
+    .await;
+    let table = next_matching(&mut rx, |u| match u {
+        Update::Processes(t) => Some(t.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(table.host, "web-9");
+
+    stream.abort();
+    let _ = again.stop.send(());
+    let _ = again.task.await;
 }

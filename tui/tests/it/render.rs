@@ -9,8 +9,8 @@ use tui::state::{Chart, HISTORY_WINDOW_MS, Update};
 use tui::keys::Effect;
 
 use crate::fixtures::{
-    NOW, URL, alerts, connected, connected_fleet, draw, find, fleet_hosts, key, press, row_text,
-    sample,
+    NOW, URL, alerts, cgroups, cgroups_unavailable, connected, connected_fleet, draw, find,
+    fleet_hosts, host_view_of_web_01, key, press, processes, row_text, sample,
 };
 
 macro_rules! snapshot {
@@ -454,4 +454,152 @@ fn a_silenced_alert_is_marked_and_drawn_faint_and_s_silences_the_selected_one() 
     );
     let t = draw(&app, 120, 40);
     assert!(find(t.backend().buffer(), "silenced HostHighCpu on db-03 for 1h").is_some());
+}
+
+/// Every cell's symbol on screen, joined: what a terminal would be sent.
+fn screen_text(buf: &ratatui::buffer::Buffer) -> String {
+    (0..buf.area.height)
+        .map(|y| row_text(buf, y))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_host_view_lists_its_processes_busiest_first_and_its_cgroups() {
+    let mut app = host_view_of_web_01();
+    app.apply(processes("web-01"), NOW - 3_000);
+    app.apply(cgroups("web-01"), NOW - 3_000);
+    let t = draw(&app, 120, 40);
+    snapshot!("top_host_processes", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "Processes 6 of 312 · by CPU% ▼").is_some());
+    assert!(find(buf, "Cgroups 4 of 12").is_some());
+    assert!(find(buf, "3s ago").is_some(), "the table's age");
+    // Busiest first: the JVM at 180% of a core, then the spinning process.
+    let (_, java) = find(buf, "java").unwrap();
+    let (_, spin) = find(buf, "spin --hard").unwrap();
+    assert!(java < spin, "{java} {spin}");
+    // A process pegging a core is an alarm, as a host's CPU is.
+    let (x, y) = find(buf, "99.5").unwrap();
+    assert_eq!((buf[(x, y)].bg, buf[(x, y)].fg), (Color::Red, Color::White));
+    // The long command line is cut to its column with an ellipsis.
+    let row = row_text(buf, java);
+    assert!(
+        row.contains("java -Xmx4g -jar") && row.contains('…'),
+        "{row}"
+    );
+    assert!(row.contains("3.5G"), "memory in human bytes: {row}");
+    // Beside the cgroups, 120 columns leave the command more room than
+    // the rates: they show on a wider screen (see below).
+    assert!(find(buf, "READ/s").is_none());
+    // The container busiest among the cgroups, warning at 75%.
+    let (x, y) = find(buf, "75.2").unwrap();
+    assert!(row_text(buf, y).contains("web-frontend"));
+    assert_eq!(buf[(x, y)].bg, Color::Yellow);
+}
+
+#[test]
+fn a_hostile_process_name_reaches_the_screen_as_plain_text() {
+    let mut app = host_view_of_web_01();
+    app.apply(processes("web-01"), NOW - 3_000);
+    app.apply(cgroups("web-01"), NOW - 3_000);
+    let t = draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    let screen = screen_text(buf);
+    assert!(
+        !screen.chars().any(|c| c.is_control() && c != '\n'),
+        "no control character reaches the terminal"
+    );
+    // What remains of the sequences is printable and in its own row.
+    let (_, y) = find(buf, "31337").unwrap();
+    let row = row_text(buf, y);
+    assert!(row.contains(" ]0;pwned evil…"), "{row}");
+    assert!(row.contains("/tmp/x  [31mred [0m -…"), "{row}");
+    assert!(row.contains("mallory"), "{row}");
+}
+
+#[test]
+fn m_sorts_the_panes_by_memory_and_c_back_by_cpu() {
+    let mut app = host_view_of_web_01();
+    app.apply(processes("web-01"), NOW - 3_000);
+    app.apply(cgroups("web-01"), NOW - 3_000);
+    press(&mut app, "m");
+    let t = draw(&app, 120, 40);
+    snapshot!("top_host_processes_by_memory", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "by MEM ▼").is_some());
+    assert!(find(buf, "MEM▼").is_some(), "the header marks the column");
+    // Most memory first: the JVM (3.5G), then postgres (512M); systemd
+    // (12M) above spin (1.2M) though it uses no CPU.
+    let y = |text| find(buf, text).unwrap().1;
+    assert!(y("java -Xmx4g") < y("postgres: checkpointer"));
+    assert!(y("/sbin/init") < y("spin --hard"));
+    assert!(y("web-frontend") < y("user-1000.slice"));
+    assert!(y("user-1000.slice") < y("postgresql.ser…"));
+    press(&mut app, "c");
+    let t = draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    let y = |text| find(buf, text).unwrap().1;
+    assert!(y("spin --hard") < y("/sbin/init"));
+}
+
+#[test]
+fn a_host_without_cgroup_v2_says_why_and_the_panes_stack_on_a_narrower_screen() {
+    let mut app = host_view_of_web_01();
+    app.apply(processes("web-01"), NOW - 3_000);
+    app.apply(cgroups_unavailable("web-01"), NOW - 3_000);
+    let t = draw(&app, 96, 48);
+    snapshot!("top_host_cgroups_unavailable", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "not available here: cgroup v1 host").is_some());
+    let (_, processes) = find(buf, "Processes 6 of 312").unwrap();
+    let (_, cgroups) = find(buf, "Cgroups").unwrap();
+    assert!(processes < cgroups, "one above the other");
+    // The whole width for the processes: the rates show, and the command.
+    let (_, pg) = find(buf, "postgres: checkpointer").unwrap();
+    let row = row_text(buf, pg);
+    assert!(
+        row.contains("1.5M/s  256K/s"),
+        "read and write per second: {row}"
+    );
+}
+
+#[test]
+fn before_any_table_both_panes_say_they_are_waiting() {
+    let app = host_view_of_web_01();
+    let view = app.view(NOW);
+    let tui::view::Body::Host(host) = view.body else {
+        panic!("the host view")
+    };
+    assert_eq!(
+        host.activity.processes.note.as_deref(),
+        Some("waiting for the first table…")
+    );
+    assert_eq!(
+        host.activity.cgroups.note.as_deref(),
+        Some("waiting for the first table…")
+    );
+    // The snapshot of the host view before any table shows them (see
+    // `top_host_view`).
+    let t = draw(&app, 120, 40);
+    assert!(find(t.backend().buffer(), "waiting for the first table…").is_some());
+}
+
+#[test]
+fn a_small_terminal_keeps_the_charts_and_says_where_the_panes_went() {
+    let mut app = host_view_of_web_01();
+    app.apply(processes("web-01"), NOW - 3_000);
+    app.apply(cgroups("web-01"), NOW - 3_000);
+    let t = draw(&app, 80, 24);
+    snapshot!("top_host_80x24", t);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "Processes").is_none());
+    assert!(find(buf, "processes and cgroups need a taller terminal").is_some());
+    assert!(find(buf, "CPU").is_some() && find(buf, "Network").is_some());
+    // A little taller, the process pane comes back, the cgroups below it
+    // only when there is room for both.
+    let t = draw(&app, 80, 40);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "Processes 6 of 312").is_some());
+    assert!(find(buf, "taller terminal").is_none());
 }
