@@ -22,6 +22,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", include_str!("../static/index.html"), HTML),
     ("style.css", include_str!("../static/style.css"), CSS),
     ("app.js", include_str!("../static/app.js"), JS),
+    ("activity.js", include_str!("../static/activity.js"), JS),
     ("alerts.js", include_str!("../static/alerts.js"), JS),
     ("api.js", include_str!("../static/api.js"), JS),
     ("chart.js", include_str!("../static/chart.js"), JS),

@@ -29,7 +29,9 @@ export async function getJson(path, params = {}) {
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const message = typeof body.error === "string" ? body.error : response.statusText;
-    throw new Error(`${response.status}: ${message}`);
+    // The status travels with the error: a 404 can mean "nothing kept
+    // there", which a page words differently from a failure.
+    throw Object.assign(new Error(`${response.status}: ${message}`), { status: response.status });
   }
   return body;
 }

@@ -6,9 +6,10 @@
 //                     one render per animation frame ◄────┘ schedule()
 //
 // Pages: `#/` the fleet grid (with the most urgent alerts above it),
-// `#/host/NAME` one host, `#/alerts` every active alert. Frames only update
-// the store and ask for a frame; all DOM work happens in `renderFrame`, so
-// a burst of events from a thousand hosts costs one render.
+// `#/host/NAME` one host (which the page watches: see `showRoute`),
+// `#/alerts` every active alert. Frames only update the store and ask for a
+// frame; all DOM work happens in `renderFrame`, so a burst of events from a
+// thousand hosts costs one render.
 
 import { AlertList } from "./alerts.js";
 import { SilenceForm, SilenceList } from "./silences.js";
@@ -115,6 +116,12 @@ function showRoute() {
     hostView.destroy();
     hostView = null;
   }
+  // The host page's process and cgroup tables come only while it watches
+  // that host; any other page watches none, so the agent goes back to
+  // reading them every 30 s.
+  const watched = route.name === "host" ? route.host : null;
+  fleet.watch(watched);
+  connection.watch(watched);
   if (route.name === "host") {
     hostView = new HostView(fleet, route.host, schedule, route.params);
     page = hostView;
@@ -170,6 +177,10 @@ function onFrame(frame) {
       break;
     case "host":
       fleet.applyHost(frame);
+      break;
+    case "processes":
+    case "cgroups":
+      fleet.applyActivity(frame);
       break;
     default:
       // hello, subscribed, status and error frames change no data.

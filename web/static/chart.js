@@ -133,10 +133,10 @@ const MIN_DRAG_PX = 5;
  * the lowest and highest sample of its bucket, drawn as a band around the
  * line. `onHover(ts | null)` reports the cursor so every chart of a page
  * can show it (`setHover`); `onZoom(from, to)` reports a drag across the
- * plot.
+ * plot, and `onPick(ts)` a click on it (the time under the pointer).
  */
 export class TimeChart {
-  constructor({ title, series, format, max = null, minTop = 1, onHover = () => {}, onZoom = () => {} }) {
+  constructor({ title, series, format, max = null, minTop = 1, onHover = () => {}, onZoom = () => {}, onPick = () => {} }) {
     this.series = series.map((s) => ({ ...s, points: [] }));
     this.format = format;
     this.max = max;
@@ -146,6 +146,7 @@ export class TimeChart {
     this.drag = null;
     this.onHover = onHover;
     this.onZoom = onZoom;
+    this.onPick = onPick;
     this.from = 0;
     this.to = 1;
     this.plot = null;
@@ -198,7 +199,11 @@ export class TimeChart {
         const rect = c.getBoundingClientRect();
         drag.x1 = this.clampX(up.clientX - rect.left);
         this.draw();
-        if (Math.abs(drag.x1 - drag.x0) < MIN_DRAG_PX) return;
+        if (Math.abs(drag.x1 - drag.x0) < MIN_DRAG_PX) {
+          const ts = this.tsAt(drag.x1);
+          if (ts !== null) this.onPick(Math.round(ts));
+          return;
+        }
         const a = this.tsAt(Math.min(drag.x0, drag.x1));
         const b = this.tsAt(Math.max(drag.x0, drag.x1));
         if (a !== null && b !== null && b > a) this.onZoom(Math.round(a), Math.round(b));

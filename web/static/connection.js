@@ -9,6 +9,10 @@
 // doubling to 30 s), reset once a snapshot arrives. A failed handshake is
 // diagnosed through the HTTP API so the page can say *why* (a missing
 // token), which a WebSocket error event never tells.
+//
+// The host whose process and cgroup tables the page wants (`watch`) is
+// remembered here and sent again on every new socket: a watch belongs to
+// one server session and is gone after a reconnect.
 
 import { getJson, wsUrl } from "./api.js";
 
@@ -29,6 +33,8 @@ export class Connection {
     this.failures = 0;
     this.socket = null;
     this.timer = 0;
+    /** The host watched, or null. */
+    this.watching = null;
     window.addEventListener("online", () => this.connectNow());
     window.addEventListener("offline", () => this.goOffline());
     document.addEventListener("visibilitychange", () => {
@@ -61,6 +67,7 @@ export class Connection {
     let opened = false;
     socket.addEventListener("open", () => {
       opened = true;
+      if (this.watching !== null) this.sendWatch(socket);
     });
     socket.addEventListener("message", (event) => this.receive(event.data));
     socket.addEventListener("close", (event) => {
@@ -69,6 +76,27 @@ export class Connection {
       if (opened) this.scheduleRetry(closeReason(event));
       else this.diagnose();
     });
+  }
+
+  /**
+   * Asks the server for the `processes` and `cgroups` frames of `host`
+   * (null: none). Sent now when the socket is open, and again after every
+   * reconnect.
+   */
+  watch(host) {
+    if (host === this.watching) return;
+    this.watching = host;
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.sendWatch(this.socket);
+  }
+
+  sendWatch(socket) {
+    try {
+      socket.send(JSON.stringify({ type: "watch", host: this.watching }));
+    } catch (error) {
+      // A socket closing under us: its close event reconnects, and the
+      // new socket sends the watch.
+      console.warn("mon: cannot send the watch", error);
+    }
   }
 
   receive(data) {

@@ -13,7 +13,12 @@
 // kept in the URL's hash so a link shows the same view. The server picks
 // the tier from the range; rollup points bring their min–max band. A fixed
 // span takes no live points: it shows what is stored.
+//
+// What runs on the host (processes, cgroups) is the pane of `activity.js`:
+// live while the range slides, the tables kept at the end of a fixed span
+// or at the time clicked on a chart otherwise.
 
+import { ActivityPane } from "./activity.js";
 import { getJson, labelQuery } from "./api.js";
 import { AlertList } from "./alerts.js";
 import { TimeChart } from "./chart.js";
@@ -212,12 +217,14 @@ export class HostView {
         minTop: spec.minTop,
         onHover: (ts) => this.hover(ts),
         onZoom: (from, to) => this.zoom(from, to),
+        onPick: (ts) => this.activity.showAt(ts),
       });
       chart.element.dataset.chart = spec.id;
       this.charts.set(spec.id, { spec, chart });
       charts.append(chart.element);
     }
     this.historyStatus = el("p", { class: "history-status" });
+    this.activity = new ActivityPane(this.fleet, this.name, this.schedule);
     this.cores = new Table("CPU cores", [
       { label: "Core", cls: "key" },
       { label: "Usage", bar: true },
@@ -264,6 +271,7 @@ export class HostView {
       ),
       charts,
       this.historyStatus,
+      this.activity.element,
       el(
         "div",
         { class: "tables" },
@@ -306,6 +314,7 @@ export class HostView {
     this.historyWanted = true;
     this.chartsDirty = true;
     this.updateRangeLabel();
+    this.activity.followRange(range);
     this.schedule();
   }
 
@@ -369,6 +378,7 @@ export class HostView {
   destroy() {
     this.unsubscribe();
     this.historyGeneration += 1;
+    this.activity.destroy();
   }
 
   onEvent(kind, hostName, frame) {
@@ -503,6 +513,7 @@ export class HostView {
       this.alertsRendered = true;
       this.alerts.render();
     }
+    this.activity.render(changes);
     if (this.chartsDirty) this.drawCharts();
   }
 
@@ -524,6 +535,7 @@ export class HostView {
     const host = this.fleet.hosts.get(this.name);
     if (host) this.updateAge(host);
     this.alerts.tick();
+    this.activity.tick();
     if (this.range.preset) {
       this.updateRangeLabel();
       this.drawCharts();

@@ -7,6 +7,9 @@
 // views redraw only the hosts that moved, once per animation frame.
 // Every field of a frame is checked before use: the server is trusted to
 // speak the protocol, but a bad frame must not break the page.
+//
+// `processes` and `cgroups` frames come only for the host the page watches
+// (one at a time); the store keeps the latest of each for that host alone.
 
 /** Sparkline length: this many most recent samples per host. */
 export const SPARK_POINTS = 90;
@@ -63,6 +66,70 @@ function cleanMeta(raw) {
     memoryBytes: num(raw.memory_bytes),
     agentVersion: str(raw.agent_version),
     intervalMs: num(raw.interval_ms),
+  };
+}
+
+const str = (v) => (typeof v === "string" ? v : "");
+/** A figure of a table row, NaN when missing (shown as "–", sorted last). */
+const figure = (v) => (typeof v === "number" && Number.isFinite(v) ? v : NaN);
+
+function cleanProcess(raw) {
+  if (!raw || typeof raw !== "object" || !Number.isInteger(raw.pid)) return null;
+  return {
+    pid: raw.pid,
+    name: str(raw.name),
+    command: str(raw.command),
+    user: str(raw.user),
+    cpu: figure(raw.cpu_percent),
+    memory: figure(raw.memory_bytes),
+    read: figure(raw.read_bytes_per_second),
+    write: figure(raw.write_bytes_per_second),
+  };
+}
+
+function cleanCgroup(raw) {
+  if (!raw || typeof raw !== "object" || typeof raw.path !== "string") return null;
+  return {
+    path: raw.path,
+    name: str(raw.name) || raw.path,
+    kind: str(raw.kind) || "other",
+    cpu: figure(raw.cpu_percent),
+    memory: figure(raw.memory_bytes),
+    peak: figure(raw.memory_peak_bytes),
+    read: figure(raw.read_bytes_per_second),
+    write: figure(raw.write_bytes_per_second),
+    pids: figure(raw.pids),
+  };
+}
+
+/**
+ * A `processes` frame or an answer of `/api/hosts/{host}/processes` as
+ * `{ts, total, rows}`, or null when it has no time. Rows without a pid are
+ * dropped; a pid appears once.
+ */
+export function processTable(raw) {
+  if (!raw || typeof raw !== "object" || !Number.isFinite(raw.ts)) return null;
+  const rows = new Map();
+  for (const r of Array.isArray(raw.processes) ? raw.processes : []) {
+    const row = cleanProcess(r);
+    if (row) rows.set(row.pid, row);
+  }
+  return { ts: raw.ts, total: Number.isFinite(raw.total) ? raw.total : rows.size, rows: [...rows.values()] };
+}
+
+/** A `cgroups` frame or API answer as `{ts, total, rows, unavailable}` (a reason or null). */
+export function cgroupTable(raw) {
+  if (!raw || typeof raw !== "object" || !Number.isFinite(raw.ts)) return null;
+  const rows = new Map();
+  for (const r of Array.isArray(raw.cgroups) ? raw.cgroups : []) {
+    const row = cleanCgroup(r);
+    if (row) rows.set(row.path, row);
+  }
+  return {
+    ts: raw.ts,
+    total: Number.isFinite(raw.total) ? raw.total : rows.size,
+    rows: [...rows.values()],
+    unavailable: typeof raw.unavailable === "string" && raw.unavailable !== "" ? raw.unavailable : null,
   };
 }
 
@@ -151,12 +218,14 @@ export class Fleet {
     /** Server clock minus ours, so ages do not depend on the viewer's clock. */
     this.skewMs = 0;
     this.snapshots = 0;
+    /** The watched host and its latest tables, each `null` until one comes. */
+    this.activity = { host: null, processes: null, cgroups: null };
     this.listeners = new Set();
     this.resetChanges();
   }
 
   resetChanges() {
-    this.changes = { hosts: new Set(), membership: false, alerts: false, snapshot: false };
+    this.changes = { hosts: new Set(), membership: false, alerts: false, snapshot: false, activity: false };
   }
 
   /** What changed since the last call; the views apply it in one frame. */
@@ -211,7 +280,7 @@ export class Fleet {
     }
     this.indexAlerts();
     this.snapshots += 1;
-    this.changes = { hosts: new Set(this.hosts.keys()), membership: true, alerts: true, snapshot: true };
+    this.changes = { hosts: new Set(this.hosts.keys()), membership: true, alerts: true, snapshot: true, activity: false };
     this.emit("snapshot", null, frame);
   }
 
@@ -264,6 +333,33 @@ export class Fleet {
     host.meta = meta;
     this.changes.hosts.add(host.name);
     this.emit("host", host.name, frame);
+  }
+
+  /**
+   * Keeps the tables of `host` (null: of none) from now on. The tables of a
+   * host watched before are forgotten: they would be shown as this one's.
+   */
+  watch(host) {
+    if (this.activity.host === host) return;
+    this.activity = { host, processes: null, cgroups: null };
+    this.changes.activity = true;
+  }
+
+  /**
+   * Applies a `processes` or `cgroups` frame of the watched host; a frame
+   * of another host (watched before, still in flight) or one older than the
+   * table held is ignored.
+   */
+  applyActivity(frame) {
+    if (frame.host !== this.activity.host || this.activity.host === null) return;
+    const key = frame.type === "processes" ? "processes" : "cgroups";
+    const table = key === "processes" ? processTable(frame) : cgroupTable(frame);
+    if (!table) return;
+    const held = this.activity[key];
+    if (held && table.ts < held.ts) return;
+    this.activity[key] = table;
+    this.changes.activity = true;
+    this.emit(key, frame.host, frame);
   }
 
   /** True when some host's agent `hello` (OS, cores, interval) is unknown here. */

@@ -14,15 +14,15 @@ use crate::process::{Running, eventually, free_port, mon};
 use crate::webdriver::{Browser, artifact};
 
 /// A running `mon serve` and the addresses it printed.
-struct Serve {
-    process: Running,
-    dashboard: String,
-    grpc: String,
+pub(crate) struct Serve {
+    pub(crate) process: Running,
+    pub(crate) dashboard: String,
+    pub(crate) grpc: String,
 }
 
 /// Starts `mon serve` on `dir` with the HTTP address `http` (port 0: any)
 /// and waits until it prints its addresses.
-fn serve_in(dir: &Path, http: &str, extra: &[&str]) -> Serve {
+pub(crate) fn serve_in(dir: &Path, http: &str, extra: &[&str]) -> Serve {
     let mut cmd = mon();
     cmd.args([
         "serve",
@@ -60,11 +60,11 @@ fn serve_in(dir: &Path, http: &str, extra: &[&str]) -> Serve {
 }
 
 /// A JavaScript string literal for `text`.
-fn js(text: &str) -> String {
+pub(crate) fn js(text: &str) -> String {
     Value::from(text).to_string()
 }
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn the_dashboard_shows_this_machine_live_and_its_host_page_draws_history() {
@@ -192,7 +192,7 @@ fn label(name: &str, value: &str) -> Label {
     }
 }
 
-fn sample(name: &str, labels: Vec<Label>, value: f64) -> Sample {
+pub(crate) fn sample(name: &str, labels: Vec<Label>, value: f64) -> Sample {
     Sample {
         name: name.into(),
         labels,

@@ -5,6 +5,7 @@
 mod alerts;
 mod bench;
 mod browser;
+mod browser_activity;
 mod disk;
 mod flags;
 mod fleet;
