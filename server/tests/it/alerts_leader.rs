@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use server::activity::ActivityKind;
 use server::alerts::AlertsConfig;
 use server::bus::{
     Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, Lease, RedisBus, SharedBus, Subscription,
@@ -181,6 +182,17 @@ impl Bus for LeaseElsewhere {
     }
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
         self.bus.upsert_meta(host, meta).await
+    }
+    async fn publish_activity(
+        &self,
+        host: &str,
+        kind: ActivityKind,
+        timestamp_ms: i64,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        self.bus
+            .publish_activity(host, kind, timestamp_ms, payload)
+            .await
     }
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         self.bus.publish(channel, payload).await

@@ -241,12 +241,14 @@ async fn the_snapshot_holds_each_hosts_latest_values_and_metadata(bus: SharedBus
             meta: None,
             last_seen_ms: now,
             values: HashMap::from([(SeriesKey::new("load1"), 0.5)]),
+            ..HostState::default()
         },
         HostState {
             host: "web-1".into(),
             meta: Some(meta()),
             last_seen_ms: now - 1000,
             values: HashMap::from([(cpu(), 20.25), (root_fs(), 50.5)]),
+            ..HostState::default()
         },
     ];
     assert_eq!(bus.hosts().await.unwrap(), expected);

@@ -2,6 +2,7 @@
 //! and driven over real gRPC, with a real SQLite file in a temp dir and, for
 //! the Redis bus, a private `redis-server` per test.
 
+mod agent_activity;
 mod alerts;
 mod alerts_leader;
 mod bus_conformance;
