@@ -50,6 +50,9 @@ struct Counters {
 pub struct CgroupReader {
     root: PathBuf,
     top: usize,
+    /// Every core busy: the most CPU a cgroup can show. A cgroup the walk
+    /// missed before (past [`MAX_DIRS`]) brings its whole counter at once.
+    max_cpu: f64,
     prev: HashMap<String, Counters>,
     last: Option<Instant>,
 }
@@ -71,6 +74,7 @@ impl CgroupReader {
         Self {
             root: root.into(),
             top,
+            max_cpu: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64 * 100.0,
             prev: HashMap::new(),
             last: None,
         }
@@ -121,7 +125,7 @@ impl CgroupReader {
                 path: clean_text(&cgroup.path, COMMAND_CHARS),
                 name: clean_text(&cgroup.name, NAME_CHARS),
                 kind: cgroup.kind,
-                cpu_percent: rate(now.usage_usec, before.usage_usec) / 1e4,
+                cpu_percent: (rate(now.usage_usec, before.usage_usec) / 1e4).min(self.max_cpu),
                 memory_bytes: read_number(&cgroup.dir, "memory.current").unwrap_or(0),
                 memory_peak_bytes: read_number(&cgroup.dir, "memory.peak"),
                 read_bytes_per_second: rate(now.read_bytes, before.read_bytes),

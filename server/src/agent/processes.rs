@@ -8,9 +8,10 @@
 //! The first read is therefore a baseline only and gives no table.
 //!
 //! Only what the table shows is refreshed: CPU time, memory, disk bytes and
-//! the owner of every process, then the command line of the rows kept
-//! (a command line can be 100 KB, and it changes when a process execs or
-//! retitles itself, so it is read again each time, but only for those).
+//! the owner of every process, then the name and command line of the rows
+//! kept (a command line can be megabytes, and it changes when a process
+//! execs or retitles itself, so it is read again each time, but only for
+//! those and only as much as is shown).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -130,24 +131,28 @@ impl ProcessReader {
         elapsed?;
 
         let kept = ranked(&figures, self.top, |f| f.cpu_percent, |f| f.memory_bytes);
-        let pids: Vec<Pid> = kept.iter().map(|&i| figures[i].pid).collect();
-        self.system.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&pids),
-            false,
-            ProcessRefreshKind::nothing()
-                .without_tasks()
-                .with_cmd(UpdateKind::Always),
-        );
+        #[cfg(not(target_os = "linux"))]
+        {
+            let pids: Vec<Pid> = kept.iter().map(|&i| figures[i].pid).collect();
+            self.system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&pids),
+                false,
+                ProcessRefreshKind::nothing()
+                    .without_tasks()
+                    .with_cmd(UpdateKind::Always),
+            );
+        }
         let rows = kept
             .into_iter()
             .filter_map(|i| {
                 let f = figures[i];
                 let p = self.system.process(f.pid)?;
-                let name = p.name().to_string_lossy();
+                // A process that ended since is no longer worth a row.
+                let (name, command) = identity(f.pid, p)?;
                 Some(ProcessRow {
                     pid: f.pid.as_u32(),
-                    name: clean_text(&name, NAME_CHARS),
-                    command: command_line(p.cmd(), &name),
+                    name,
+                    command,
                     user: p
                         .user_id()
                         .map(|uid| self.users.name(uid, now))
@@ -164,6 +169,41 @@ impl ProcessReader {
             processes: rows,
         })
     }
+}
+
+/// Most bytes of a command line read: enough for [`COMMAND_CHARS`]
+/// characters of four bytes each, and one more to know it was cut.
+#[cfg(target_os = "linux")]
+const CMDLINE_BYTES: u64 = (COMMAND_CHARS as u64 + 1) * 4;
+
+/// A kept row's name and command line, as they are now (a process may have
+/// exec'd or retitled itself since sysinfo first saw it), cleaned and cut.
+/// Read from `/proc` directly, and only the bytes shown: sysinfo would read
+/// a whole command line (up to 2 MB) and keep it as long as the process
+/// lives.
+#[cfg(target_os = "linux")]
+fn identity(pid: Pid, _: &sysinfo::Process) -> Option<(String, String)> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let name = String::from_utf8_lossy(comm.strip_suffix(b"\n").unwrap_or(&comm)).into_owned();
+    let mut cmdline = Vec::new();
+    std::fs::File::open(format!("/proc/{pid}/cmdline"))
+        .ok()?
+        .take(CMDLINE_BYTES)
+        .read_to_end(&mut cmdline)
+        .ok()?;
+    let args: Vec<OsString> = cmdline
+        .split(|b| *b == 0)
+        .map(|arg| std::ffi::OsStr::from_bytes(arg).to_owned())
+        .collect();
+    Some((clean_text(&name, NAME_CHARS), command_line(&args, &name)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn identity(_: Pid, p: &sysinfo::Process) -> Option<(String, String)> {
+    let name = p.name().to_string_lossy();
+    Some((clean_text(&name, NAME_CHARS), command_line(p.cmd(), &name)))
 }
 
 /// Indices of the top `top` items by `cpu`, then those of the top `top` by

@@ -323,10 +323,22 @@ fn a_docker_hosts_container_gets_its_cpu_and_io_rates_from_two_reads() {
     );
 
     // A container gone between reads leaves the table; one made again
-    // under the same name starts from its new counters.
+    // under the same name has counters that started at zero since.
     std::fs::remove_dir_all(&container).unwrap();
     let table = reader.read_at(t0 + Duration::from_secs(4)).unwrap();
     assert_eq!(table.total, 6);
+    copy_tree(
+        &fixture.join(format!("system.slice/docker-{CONTAINER}.scope")),
+        &container,
+    );
+    std::fs::write(container.join("cpu.stat"), "usage_usec 500000\n").unwrap();
+    let table = reader.read_at(t0 + Duration::from_secs(6)).unwrap();
+    let again = table
+        .cgroups
+        .iter()
+        .find(|c| c.name == "3f4e8a9b2c1d")
+        .unwrap();
+    assert!((again.cpu_percent - 25.0).abs() < 1e-9, "{again:?}");
 }
 
 #[test]
