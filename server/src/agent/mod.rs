@@ -34,7 +34,6 @@ pub use cgroups::{CgroupReader, ROOT as CGROUP_ROOT};
 pub use collect::Collector;
 pub use processes::{ProcessReader, TOP as TOP_ROWS};
 pub use spool::Spool;
-pub use tables::WATCH_HOLD;
 
 use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
 use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
