@@ -71,6 +71,10 @@ pub struct AgentSection {
     pub host: Option<String>,
     #[serde(default, deserialize_with = "duration")]
     pub interval: Option<Duration>,
+    /// `processes_interval = "30s"`, or `"0"` for no process and cgroup
+    /// tables.
+    #[serde(default, deserialize_with = "processes_interval")]
+    pub processes_interval: Option<Duration>,
     pub spool_reports: Option<usize>,
 }
 
@@ -173,6 +177,15 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
     })
 }
 
+fn processes_interval<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::commands::agent::parse_processes_interval(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn redis_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RedisUrl>, D::Error> {
     let text = String::deserialize(d)?;
     RedisUrl::parse(&text)
@@ -262,6 +275,10 @@ aggregator = "http://127.0.0.1:7070"
 # host = "web-1"
 # Collection interval: "5s", "1s", "500ms"...
 interval = "5s"
+# How often reports carry the top processes and the cgroups (services,
+# containers, user sessions); every report while someone views this host.
+# "0" turns them off.
+processes_interval = "30s"
 # Unacknowledged reports kept while the aggregator is away (720 = 1 hour at 5s).
 spool_reports = 720
 
@@ -345,9 +362,26 @@ mod tests {
         assert_eq!(config.retention.to_retention(), Retention::default());
         assert_eq!(config.agent.interval, Some(Duration::from_secs(5)));
         assert_eq!(
+            config.agent.processes_interval,
+            Some(server::agent::AgentConfig::default().processes_interval)
+        );
+        assert_eq!(
             config.serve.grpc_listen,
             Some("127.0.0.1:7070".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn processes_interval_takes_a_duration_or_zero_for_none() {
+        let read = |text: &str| {
+            toml::from_str::<FileConfig>(&format!("[agent]\nprocesses_interval = \"{text}\"\n"))
+                .map(|c| c.agent.processes_interval)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read("1m"), Ok(Some(Duration::from_secs(60))));
+        assert_eq!(read("0"), Ok(Some(Duration::ZERO)));
+        let err = read("100ms").unwrap_err();
+        assert!(err.contains("from 1s to 1h"), "{err}");
     }
 
     #[test]

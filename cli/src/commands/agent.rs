@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use server::agent::{self, AgentConfig};
 
-use super::{GlobalArgs, parse_interval, parse_positive, runtime};
+use super::{DurationFlag, GlobalArgs, parse_interval, parse_positive, runtime};
 use crate::{config, shutdown};
 
 /// Collects CPU, memory, filesystem, disk and network metrics every interval
@@ -34,6 +34,13 @@ pub struct AgentArgs {
     /// Collection interval, e.g. 5s, 1s, 500ms [default: 5s]
     #[arg(long, env = "MON_INTERVAL", value_parser = parse_interval, value_name = "DURATION")]
     pub interval: Option<Duration>,
+    /// How often reports carry this host's top processes and its cgroups (systemd services,
+    /// containers, user sessions), e.g. 30s, 1m; 0 turns them off. While someone views this host
+    /// (a dashboard's host page, mon top's host view) every report carries them instead, until
+    /// the aggregator stops saying so. Each read walks /proc and /sys/fs/cgroup, so a shorter
+    /// interval costs agent CPU [default: 30s]
+    #[arg(long, env = "MON_PROCESSES_INTERVAL", value_parser = parse_processes_interval, value_name = "DURATION")]
+    pub processes_interval: Option<Duration>,
     /// Unacknowledged reports kept while the aggregator is away [default: 720]
     #[arg(long, env = "MON_SPOOL_REPORTS", value_parser = parse_positive, value_name = "N")]
     pub spool_reports: Option<usize>,
@@ -60,6 +67,10 @@ impl AgentArgs {
             },
             host: self.host.clone().or_else(|| file.host.clone()),
             interval: self.interval.or(file.interval).unwrap_or(d.interval),
+            processes_interval: self
+                .processes_interval
+                .or(file.processes_interval)
+                .unwrap_or(d.processes_interval),
             spool_capacity: self
                 .spool_reports
                 .or(file.spool_reports)
@@ -70,6 +81,20 @@ impl AgentArgs {
             tls: d.tls,
         }
     }
+}
+
+/// `--processes-interval`: 0 (or `0s`) for none, else from 1s to 1h.
+pub fn parse_processes_interval(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" || humantime::parse_duration(text).is_ok_and(|d| d.is_zero()) {
+        return Ok(Duration::ZERO);
+    }
+    DurationFlag {
+        what: "a processes interval (or 0 for none)",
+        min: Duration::from_secs(1),
+        max: Some(Duration::from_secs(3600)),
+        examples: "30s, 1m or 0",
+    }
+    .parse(text)
 }
 
 /// One `--aggregator` entry, surrounding blanks ignored, checked as the

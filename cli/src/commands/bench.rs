@@ -167,9 +167,21 @@ pub struct AgentArgs {
     /// The agent's collection interval
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
-    /// How long to measure (after a warm-up of two intervals)
+    /// How long to measure each run (after a warm-up of two intervals)
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Duration,
+    /// The agent's --processes-interval, one run each, one after the other: the default 30s is
+    /// the cadence while nobody views the host; an interval equal to --interval stands in for
+    /// the cadence while someone does (a table with every report); 0 measures the agent without
+    /// the tables
+    #[arg(
+        long,
+        default_value = "30s,5s",
+        value_delimiter = ',',
+        value_parser = super::agent::parse_processes_interval,
+        value_name = "DURATION[,DURATION...]"
+    )]
+    pub processes_interval: Vec<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -323,23 +335,39 @@ fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {
 }
 
 fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
-    let config = server::bench::agent::AgentBench {
-        exe: std::env::current_exe()?,
-        interval: a.interval,
-        duration: a.duration,
-    };
-    eprintln!(
-        "bench agent: interval {}, measuring {} after a warm-up of two intervals",
-        humantime::format_duration(a.interval),
-        humantime::format_duration(a.duration)
-    );
-    runtime(true)?.block_on(async move {
-        let footprint = server::bench::agent::run(config)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        println!("{}", footprint.render());
-        Ok(())
-    })
+    let runs = a.processes_interval.len();
+    for (n, cadence) in a.processes_interval.iter().enumerate() {
+        let config = server::bench::agent::AgentBench {
+            exe: std::env::current_exe()?,
+            interval: a.interval,
+            duration: a.duration,
+            processes_interval: Some(*cadence),
+        };
+        let tables = match cadence {
+            d if d.is_zero() => "no process or cgroup tables".to_owned(),
+            d if *d <= a.interval => format!(
+                "process and cgroup tables with every report (as while the host is watched), --processes-interval {}",
+                humantime::format_duration(*d)
+            ),
+            d => format!(
+                "process and cgroup tables every {}",
+                humantime::format_duration(*d)
+            ),
+        };
+        eprintln!(
+            "bench agent, run {} of {runs}: interval {}, {tables}, measuring {} after a warm-up of two intervals",
+            n + 1,
+            humantime::format_duration(a.interval),
+            humantime::format_duration(a.duration)
+        );
+        let footprint = runtime(true)?.block_on(server::bench::agent::run(config));
+        let footprint = footprint.map_err(anyhow::Error::msg)?;
+        if n > 0 {
+            println!();
+        }
+        println!("{tables}\n{}", footprint.render());
+    }
+    Ok(())
 }
 
 fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {

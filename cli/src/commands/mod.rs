@@ -161,6 +161,16 @@ mod tests {
     }
 
     #[test]
+    fn a_processes_interval_is_a_duration_or_zero_for_none() {
+        use agent::parse_processes_interval as parse;
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
+        assert!(parse("500ms").unwrap_err().contains("from 1s to 1h"));
+        assert!(parse("often").unwrap_err().contains("such as 30s, 1m or 0"));
+    }
+
+    #[test]
     fn a_duration_flag_without_an_upper_bound_names_its_minimum_and_examples() {
         let since = DurationFlag {
             what: "a duration",

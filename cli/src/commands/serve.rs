@@ -83,6 +83,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             aggregator: Vec::new(),
             host: args.host.clone(),
             interval: args.interval,
+            processes_interval: None,
             spool_reports: None,
             token: None,
             ca: None,

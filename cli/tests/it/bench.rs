@@ -136,6 +136,7 @@ fn bench_deliver_measures_latency_at_websocket_clients() {
 fn bench_agent_measures_a_real_agent_process() {
     let out = mon()
         .args(["bench", "agent", "--interval", "200ms", "--duration", "1s"])
+        .args(["--processes-interval", "30s,1s"])
         .output()
         .unwrap();
     assert!(
@@ -144,12 +145,25 @@ fn bench_agent_measures_a_real_agent_process() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
+    // One run per cadence, each named.
+    let runs: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(runs.len(), 2, "{text}");
     assert!(
-        field(&text, "agent CPU ").ends_with("% of one core"),
+        runs[0].starts_with("process and cgroup tables every 30s"),
         "{text}"
     );
-    let acked: u64 = field(&text, "reports acknowledged ").parse().unwrap();
-    assert!(acked >= 3, "{text}");
+    assert!(
+        runs[1].starts_with("process and cgroup tables every 1s"),
+        "{text}"
+    );
+    for run in runs {
+        assert!(
+            field(run, "agent CPU ").ends_with("% of one core"),
+            "{text}"
+        );
+        let acked: u64 = field(run, "reports acknowledged ").parse().unwrap();
+        assert!(acked >= 3, "{text}");
+    }
 }
 
 #[test]

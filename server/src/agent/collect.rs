@@ -1,6 +1,7 @@
 //! Host metrics from `sysinfo`, refreshing only what is sent: CPU usage,
 //! memory, filesystems, disk I/O, network counters and temperatures. Never
-//! the process table, never CPU frequency, never `refresh_all`.
+//! the process table (that is `processes.rs`, at its own slower cadence),
+//! never CPU frequency, never `refresh_all`.
 //!
 //! Disk latency comes from `/proc/diskstats` (`diskstats.rs`) for the
 //! devices sysinfo names as diskstats does (a device-mapper volume,

@@ -8,14 +8,17 @@
 
 mod auth;
 mod backoff;
+mod cgroups;
 mod collect;
 mod diskstats;
 mod failover;
 mod intern;
 mod journal;
+mod processes;
 mod sensors;
 mod spool;
 mod statfs;
+mod tables;
 mod transport;
 
 use std::future::Future;
@@ -27,7 +30,9 @@ use tonic::Streaming;
 
 pub use auth::BearerToken;
 pub use backoff::Backoff;
+pub use cgroups::{CgroupReader, ROOT as CGROUP_ROOT};
 pub use collect::Collector;
+pub use processes::{ProcessReader, TOP as TOP_ROWS};
 pub use spool::Spool;
 
 use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
@@ -36,6 +41,7 @@ use crate::time::now_ms;
 use crate::tls::ClientTls;
 use failover::Aggregators;
 use intern::SeriesIds;
+use tables::{Readers, Tables};
 use transport::Transport;
 
 #[derive(Clone, Debug)]
@@ -49,6 +55,10 @@ pub struct AgentConfig {
     /// Host name to report as; `None` means this machine's host name.
     pub host: Option<String>,
     pub interval: Duration,
+    /// How often reports carry the process and cgroup tables while no
+    /// viewer watches this host (while one does: every report); `ZERO`
+    /// never.
+    pub processes_interval: Duration,
     /// Most unacknowledged reports kept while the aggregator is away.
     pub spool_capacity: usize,
     /// Longest wait for acks of spooled reports when stopping.
@@ -68,6 +78,7 @@ impl Default for AgentConfig {
             tls: ClientTls::default(),
             host: None,
             interval: Duration::from_secs(5),
+            processes_interval: Duration::from_secs(30),
             spool_capacity: 720,
             drain_timeout: Duration::from_secs(3),
             token: None,
@@ -189,8 +200,19 @@ pub async fn run(
     let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
     let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
+    let mut tables = Tables::new(
+        Readers::system(),
+        config.processes_interval,
+        config.interval,
+    );
 
-    tracing::info!(host = %host, aggregator = %aggregators.all(), interval = %humantime::format_duration(config.interval), "agent started");
+    tracing::info!(
+        host = %host,
+        aggregator = %aggregators.all(),
+        interval = %humantime::format_duration(config.interval),
+        processes_interval = %humantime::format_duration(config.processes_interval),
+        "agent started"
+    );
     let spool_file = config.spool_file.as_deref();
     let mut spool = match spool_file {
         Some(path) => open_spool(path, config.spool_capacity),
@@ -227,7 +249,8 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = ticker.tick() => {
                 seq += 1;
-                let report = proto::Report::from_points(&host, seq, now_ms(), collector.collect());
+                let mut report = proto::Report::from_points(&host, seq, now_ms(), collector.collect());
+                tables.fill(&mut report, tokio::time::Instant::now()).await;
                 summary.produced += 1;
                 if spool.push(report.clone()) && !spool_full_logged {
                     spool_full_logged = true;
@@ -250,6 +273,7 @@ pub async fn run(
             }
             ack = next_ack(&mut link) => match ack {
                 Ok(Some(ack)) => {
+                    tables.ack(ack.watched, tokio::time::Instant::now());
                     if let Some(l) = &mut link
                         && l.ids.is_none()
                         && ack.protocol >= 2

@@ -2,6 +2,10 @@
 //! it. A real `mon agent` process streams to an in-process aggregator; its
 //! CPU time and resident memory are read from `/proc` (Linux only), after a
 //! warm-up of two intervals so start-up costs are not counted.
+//!
+//! The process and cgroup tables are the agent's costliest read, and their
+//! cadence changes when someone views the host, so a bench names the
+//! cadence it measured (`--processes-interval` of the agent).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +24,8 @@ pub struct AgentBench {
     pub exe: PathBuf,
     pub interval: Duration,
     pub duration: Duration,
+    /// The agent's `--processes-interval`; `None` leaves its default.
+    pub processes_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +104,12 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
         .arg(format!("http://{addr}"))
         .arg("--interval")
         .arg(humantime::format_duration(config.interval).to_string())
+        .args(config.processes_interval.iter().flat_map(|d| {
+            [
+                "--processes-interval".to_owned(),
+                humantime::format_duration(*d).to_string(),
+            ]
+        }))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use server::activity::ActivityKind;
 use server::alerts::AlertsConfig;
 use server::bus::{
     Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, Lease, RedisBus, SharedBus, Subscription,
@@ -185,11 +186,13 @@ impl Bus for LeaseElsewhere {
     async fn publish_activity(
         &self,
         host: &str,
-        kind: server::activity::ActivityKind,
-        ts: i64,
+        kind: ActivityKind,
+        timestamp_ms: i64,
         payload: Bytes,
     ) -> Result<(), BusError> {
-        self.bus.publish_activity(host, kind, ts, payload).await
+        self.bus
+            .publish_activity(host, kind, timestamp_ms, payload)
+            .await
     }
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<(), BusError> {
         self.bus.publish(channel, payload).await

@@ -312,6 +312,7 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         token: None,
         spool_file: Some(spool_file.clone()),
         tls: Default::default(),
+        ..AgentConfig::default()
     };
     // The agent's own log, to count its warnings.
     let log = Log::default();

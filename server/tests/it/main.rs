@@ -3,6 +3,7 @@
 //! the Redis bus, a private `redis-server` per test.
 
 mod activity;
+mod agent_activity;
 mod alerts;
 mod alerts_leader;
 mod bus_conformance;

@@ -20,6 +20,7 @@ fn agent_config(url: String) -> AgentConfig {
         token: None,
         spool_file: None,
         tls: Default::default(),
+        ..AgentConfig::default()
     }
 }
 
