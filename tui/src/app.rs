@@ -128,7 +128,15 @@ impl App {
 /// is restored on every way out.
 pub async fn run(config: TopConfig, shutdown: impl Future<Output = ()>) -> Result<(), TopError> {
     let mut guard = Guard::enter()?;
-    let endpoint = Arc::new(config.endpoint);
+    // The fleet's frames need carry only what the fleet table shows; the
+    // host being viewed is watched, and its frames come whole.
+    let endpoint = Arc::new(net::Endpoint {
+        metrics: crate::view::FLEET_METRICS
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect(),
+        ..config.endpoint
+    });
     let mut app = App::new(&endpoint.url, config.local);
     let (updates_tx, mut updates) = mpsc::channel::<Incoming>(UPDATES);
     // The host view's host, which the connection watches; the fleet view

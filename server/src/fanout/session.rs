@@ -317,7 +317,10 @@ fn render(event: &Event, filter: &Filter, watched: Option<&str>, hub: &Hub) -> O
             if !filter.host(&event.host) {
                 return None;
             }
-            if filter.all_metrics() {
+            // The watched host's frames come whole: a client showing one
+            // host needs all its series, while its fleet view subscribes to
+            // the few it draws.
+            if filter.all_metrics() || watched == Some(event.host.as_str()) {
                 return Some(event.frame.clone());
             }
             event

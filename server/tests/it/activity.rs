@@ -187,3 +187,55 @@ async fn a_watched_hosts_processes_reach_its_viewer_cleaned_and_its_agent_hears_
     gw.stop().await;
     agg.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_filter_leaves_the_watched_hosts_frames_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
+    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
+    let gw = Gateway::start(bus.clone(), GatewayConfig::default()).await;
+    let mut viewer = connect(&gw.ws_url()).await;
+    next_of(&mut viewer, "snapshot").await;
+    let subscribe = r#"{"type":"subscribe","metrics":["cpu_*"]}"#;
+    viewer.send(Message::Text(subscribe.into())).await.unwrap();
+    next_of(&mut viewer, "subscribed").await;
+    watch(&mut viewer, Some("web-1")).await;
+    let two = |host: &str, seq: u64| Report {
+        host: host.into(),
+        seq,
+        timestamp_ms: now_ms(),
+        samples: ["cpu_usage_percent", "load1"]
+            .into_iter()
+            .map(|name| Sample {
+                name: name.into(),
+                labels: vec![],
+                value: 1.0,
+            })
+            .collect(),
+        ..Report::default()
+    };
+    let mut web = RawAgent::connect(&agg.url(), "web-1").await;
+    let mut db = RawAgent::connect(&agg.url(), "db-1").await;
+    // The watch is in place once the session has read it; the first frames
+    // may come before, so look at the last of a few.
+    let (mut web_values, mut db_values) = (0, 0);
+    for seq in 1..=20 {
+        web.send(two("web-1", seq)).await;
+        db.send(two("db-1", seq)).await;
+        for _ in 0..2 {
+            let frame = next_of(&mut viewer, "metrics").await;
+            let n = frame["values"].as_array().unwrap().len();
+            match frame["host"].as_str() {
+                Some("web-1") => web_values = n,
+                _ => db_values = n,
+            }
+        }
+        if web_values == 2 && seq > 2 {
+            break;
+        }
+    }
+    assert_eq!(web_values, 2, "the watched host's frames are whole");
+    assert_eq!(db_values, 1, "other hosts' frames keep to the filter");
+    gw.stop().await;
+    agg.stop().await;
+}

@@ -15,7 +15,7 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -31,6 +31,12 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from the socket at a time.
 const READ_BUFFER: usize = 16 * 1024;
+/// How long the reader rests once it has read everything the socket held:
+/// a fleet's frames arrive one by one (the gateway sends each as soon as it
+/// has it), and waking for each was the biggest part of what `mon top` cost.
+/// Resting lets them gather in the kernel's buffer and be read in a few
+/// bursts a second; the screen is drawn at most twice a second anyway.
+const READ_PACE: Duration = Duration::from_millis(250);
 
 /// Where the gateway or edge is, parsed from `--url`.
 #[derive(Debug, Clone)]
@@ -45,6 +51,11 @@ pub struct Endpoint {
     /// Whom to trust over TLS (the caller builds it from `--ca`); needed
     /// for a `wss://` URL, ignored otherwise.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The metrics to subscribe to, as globs (empty: all of them). The
+    /// watched host's `metrics` frames come whole either way, so a view of
+    /// one host sees every series while the fleet's frames carry only
+    /// what the fleet table shows.
+    pub metrics: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +114,7 @@ impl Endpoint {
             token,
             secure,
             tls: None,
+            metrics: Vec::new(),
         })
     }
 }
@@ -166,6 +178,11 @@ pub fn watch_nothing() -> Watch {
 
 /// The client's `watch` frame: `{"type":"watch","host":"web-1"}`, or
 /// `"host":null` to stop.
+/// `{"type":"subscribe","metrics":[..]}`: every host, only these metrics.
+pub fn subscribe_frame(metrics: &[String]) -> String {
+    serde_json::json!({"type": "subscribe", "metrics": metrics}).to_string()
+}
+
 pub fn watch_frame(host: Option<&str>) -> String {
     #[derive(serde::Serialize)]
     struct WatchJson<'a> {
@@ -303,6 +320,15 @@ async fn connect_and_read<T: Received>(
             Ended::BeforeHello(reason)
         }
     };
+    // Each session starts unfiltered: subscribe first, so the frames after
+    // the first snapshot are the small ones.
+    if !endpoint.metrics.is_empty()
+        && let Err(e) = socket
+            .send(Message::text(subscribe_frame(&endpoint.metrics)))
+            .await
+    {
+        return end(greeted, describe(&e));
+    }
     // A new session watches nothing: say again what the app watches. The
     // server reads it after its hello and snapshot, then sends the tables.
     let mut watched = watch.borrow_and_update().clone();
@@ -315,13 +341,25 @@ async fn connect_and_read<T: Received>(
     let mut watch_open = true;
     let idle = tokio::time::sleep(IDLE_LIMIT);
     tokio::pin!(idle);
+    let pace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pace);
+    let mut resting = false;
+    // A message already taken off the socket, not yet handled.
+    let mut ready = None;
     loop {
         // The socket first: while frames keep coming (a large fleet), the
         // watch is not even polled, so the fleet view pays nothing for it;
         // a change waits at most for the burst to end.
-        let next = tokio::select! {
+        let next = if let Some(next) = ready.take() {
+            next
+        } else {
+            tokio::select! {
             biased;
-            next = socket.next() => next,
+            () = &mut pace, if resting => {
+                resting = false;
+                continue;
+            }
+            next = socket.next(), if !resting => next,
             changed = watch.changed(), if watch_open => {
                 if changed.is_err() {
                     watch_open = false;
@@ -338,9 +376,19 @@ async fn connect_and_read<T: Received>(
                 continue;
             }
             () = &mut idle => return end(greeted, "nothing received for 60s".into()),
+            }
         };
-        idle.as_mut()
-            .reset(tokio::time::Instant::now() + IDLE_LIMIT);
+        let now = tokio::time::Instant::now();
+        idle.as_mut().reset(now + IDLE_LIMIT);
+        // What the socket holds already is taken now; once it holds
+        // nothing, the reader rests (see READ_PACE).
+        match socket.next().now_or_never() {
+            Some(more) => ready = Some(more),
+            None => {
+                pace.as_mut().reset(now + READ_PACE);
+                resting = true;
+            }
+        }
         let message = match next {
             None => return end(greeted, "the server closed the connection".into()),
             Some(Err(e)) => return end(greeted, describe(&e)),

@@ -7,6 +7,19 @@ use super::{Cell, Column, FleetRow, FleetView, Level, Meter, Trend, Ui, threshol
 use crate::format::{age, rate};
 use crate::state::{AlertState, Host, Link, Store};
 
+/// Every metric the fleet table reads: what `mon top` subscribes to for
+/// the hosts it is not looking at (a `metrics` frame of a host watched in
+/// the host view comes whole). Keep in step with `fleet_row`, `sort_value`
+/// and `cores`.
+pub const FLEET_METRICS: &[&str] = &[
+    "cpu_usage_percent",
+    "load1",
+    "memory_used_percent",
+    "filesystem_used_percent",
+    "network_receive_bytes_per_second",
+    "network_transmit_bytes_per_second",
+];
+
 fn fullest_filesystem(host: &Host) -> Option<f64> {
     host.values_of("filesystem_used_percent")
         .map(|(_, v)| v)

@@ -15,7 +15,7 @@ use crate::state::{Link, SPARK_LEN, Store};
 pub use activity::{
     ActivitySort, ActivityView, CgroupLine, CgroupsPane, ProcessLine, ProcessesPane, plain,
 };
-pub use fleet::{fleet_order, visible_rows};
+pub use fleet::{FLEET_METRICS, fleet_order, visible_rows};
 
 /// The host view's history ranges, shortest first, with their labels;
 /// `+` and `-` step through them.
