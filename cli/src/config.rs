@@ -4,63 +4,55 @@
 //! clap resolves the first two, and each command falls back to this file and
 //! then to the default. Unknown keys are errors, so a typo never silently
 //! leaves a default in place.
+//!
+//! The agent-only build reads the same file: `data_dir` and `[agent]`,
+//! checked as strictly, while the roles' keys and sections (`roles.rs`),
+//! which it has no use for, are skipped rather than refused.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use server::aggregator::Limits;
-use server::bus::RedisUrl;
-use server::store::Retention;
+
+#[cfg(feature = "roles")]
+mod roles;
+#[cfg(feature = "roles")]
+pub use roles::{
+    AggregatorSection, AlertsSection, LimitsSection, RemoteWriteSection, RetentionSection,
+    ServeSection,
+};
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "roles", serde(deny_unknown_fields))]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// The warm store's URL (`postgres://…`); absent, SQLite in `data_dir`.
+    #[cfg(feature = "roles")]
     pub store: Option<String>,
-    #[serde(default, deserialize_with = "redis_url")]
-    pub redis: Option<RedisUrl>,
+    #[cfg(feature = "roles")]
+    #[serde(default, deserialize_with = "roles::redis_url")]
+    pub redis: Option<server::bus::RedisUrl>,
     #[serde(default)]
     pub agent: AgentSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub aggregator: AggregatorSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub serve: ServeSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub limits: LimitsSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub retention: RetentionSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[cfg(feature = "roles")]
     #[serde(default)]
     pub remote_write: RemoteWriteSection,
-}
-
-/// `[remote_write]`: receivers every stored sample is forwarded to.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteWriteSection {
-    /// `url = "URL[,URL...]"` or `url = ["URL", ...]`.
-    #[serde(default, deserialize_with = "url_list")]
-    pub url: Option<Vec<String>>,
-    pub token: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub ca: Option<PathBuf>,
-}
-
-/// `[retention]`: how long each tier of the store keeps data.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionSection {
-    #[serde(default, deserialize_with = "duration")]
-    pub raw: Option<Duration>,
-    #[serde(default, rename = "1m", deserialize_with = "duration")]
-    pub one_minute: Option<Duration>,
-    #[serde(default, rename = "1h", deserialize_with = "duration")]
-    pub one_hour: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,96 +70,6 @@ pub struct AgentSection {
     pub spool_reports: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AggregatorSection {
-    pub listen: Option<SocketAddr>,
-    pub http_listen: Option<SocketAddr>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSection {
-    pub grpc_listen: Option<SocketAddr>,
-    pub http_listen: Option<SocketAddr>,
-    pub no_agent: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsSection {
-    pub rules: Option<PathBuf>,
-    #[serde(default)]
-    pub webhooks: Vec<String>,
-    pub alertmanager: Option<String>,
-    pub external_url: Option<String>,
-    /// `mon alerts`' leader lease TTL.
-    #[serde(default, deserialize_with = "duration")]
-    pub lease_ttl: Option<Duration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsSection {
-    pub max_host_len: Option<usize>,
-    pub max_name_len: Option<usize>,
-    pub max_labels: Option<usize>,
-    pub max_label_value_len: Option<usize>,
-    pub max_samples_per_report: Option<usize>,
-    pub max_series_per_host: Option<usize>,
-    pub max_series_per_stream: Option<usize>,
-    #[serde(default, deserialize_with = "duration")]
-    pub max_age: Option<Duration>,
-    #[serde(default, deserialize_with = "duration")]
-    pub max_future: Option<Duration>,
-    pub max_message_bytes: Option<usize>,
-    pub max_write_bytes: Option<usize>,
-    pub max_reports_per_second: Option<u32>,
-}
-
-impl LimitsSection {
-    /// The configured limits over the defaults.
-    pub fn to_limits(&self) -> Limits {
-        let d = Limits::default();
-        Limits {
-            max_host_len: self.max_host_len.unwrap_or(d.max_host_len),
-            max_name_len: self.max_name_len.unwrap_or(d.max_name_len),
-            max_labels: self.max_labels.unwrap_or(d.max_labels),
-            max_label_value_len: self.max_label_value_len.unwrap_or(d.max_label_value_len),
-            max_samples_per_report: self
-                .max_samples_per_report
-                .unwrap_or(d.max_samples_per_report),
-            max_series_per_host: self.max_series_per_host.unwrap_or(d.max_series_per_host),
-            max_series_per_stream: self
-                .max_series_per_stream
-                .unwrap_or(d.max_series_per_stream),
-            max_age: self.max_age.unwrap_or(d.max_age),
-            max_future: self.max_future.unwrap_or(d.max_future),
-            percent_tolerance: d.percent_tolerance,
-            max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
-            max_write_bytes: self.max_write_bytes.unwrap_or(d.max_write_bytes),
-            max_reports_per_second: self
-                .max_reports_per_second
-                .unwrap_or(d.max_reports_per_second),
-            report_burst: self
-                .max_reports_per_second
-                .map_or(d.report_burst, Limits::burst_for),
-        }
-    }
-}
-
-impl RetentionSection {
-    /// The configured retention over the defaults.
-    pub fn to_retention(&self) -> Retention {
-        let d = Retention::default();
-        Retention {
-            raw: self.raw.unwrap_or(d.raw),
-            one_minute: self.one_minute.unwrap_or(d.one_minute),
-            one_hour: self.one_hour.unwrap_or(d.one_hour),
-        }
-    }
-}
-
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map(Some).map_err(|e| {
@@ -182,13 +84,6 @@ fn processes_interval<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     crate::commands::agent::parse_processes_interval(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-fn redis_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RedisUrl>, D::Error> {
-    let text = String::deserialize(d)?;
-    RedisUrl::parse(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }
@@ -211,21 +106,6 @@ fn aggregators<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
         server::agent::check_aggregator_url(url).map_err(serde::de::Error::custom)?;
     }
     Ok(Some(urls))
-}
-
-/// `url = "URL[,URL...]"` or `url = ["URL", ...]`; each is checked when the
-/// command resolves its flags.
-fn url_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum List {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(Some(match List::deserialize(d)? {
-        List::One(text) => text.split(',').map(|p| p.trim().to_owned()).collect(),
-        List::Many(list) => list,
-    }))
 }
 
 /// Reads the config file if one was given.
@@ -358,17 +238,38 @@ mod tests {
     #[test]
     fn the_printed_default_config_parses_and_matches_the_defaults() {
         let config: FileConfig = toml::from_str(DEFAULT_CONFIG).unwrap();
-        assert_eq!(config.limits.to_limits(), Limits::default());
-        assert_eq!(config.retention.to_retention(), Retention::default());
         assert_eq!(config.agent.interval, Some(Duration::from_secs(5)));
         assert_eq!(
             config.agent.processes_interval,
             Some(server::agent::AgentConfig::default().processes_interval)
         );
-        assert_eq!(
-            config.serve.grpc_listen,
-            Some("127.0.0.1:7070".parse().unwrap())
-        );
+        #[cfg(feature = "roles")]
+        {
+            use server::aggregator::Limits;
+            use server::store::Retention;
+            assert_eq!(config.limits.to_limits(), Limits::default());
+            assert_eq!(config.retention.to_retention(), Retention::default());
+            assert_eq!(
+                config.serve.grpc_listen,
+                Some("127.0.0.1:7070".parse().unwrap())
+            );
+        }
+    }
+
+    /// The agent-only build reads a file written for the full one: the
+    /// roles' sections are skipped, `[agent]` is checked as strictly.
+    #[cfg(not(feature = "roles"))]
+    #[test]
+    fn the_agent_only_build_skips_the_roles_sections_and_checks_its_own() {
+        let text = "data_dir = \"/srv/mon\"\nredis = \"not a url\"\n\
+                    [limits]\nmax_hots_len = 3\n[agent]\nhost = \"web-1\"\n";
+        let config: FileConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.agent.host.as_deref(), Some("web-1"));
+        assert_eq!(config.data_dir, Some(PathBuf::from("/srv/mon")));
+        let err = toml::from_str::<FileConfig>("[limits]\n[agent]\nintervall = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intervall"), "{err}");
     }
 
     #[test]
@@ -392,6 +293,7 @@ mod tests {
         assert!(err.contains("intervall"), "{err}");
     }
 
+    #[cfg(feature = "roles")]
     #[test]
     fn a_redis_url_is_checked_when_the_file_is_read() {
         let config: FileConfig = toml::from_str("redis = \"redis://cache:6380/2\"\n").unwrap();
@@ -427,6 +329,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "roles")]
     #[test]
     fn remote_write_urls_are_a_comma_separated_string_or_a_list() {
         for text in [

@@ -4,28 +4,53 @@
 //! `shutdown` future resolves, then drains and returns. Only the `mon` binary
 //! installs signal handlers, so tests start roles in-process on port 0 and stop
 //! them by resolving a future.
+//!
+//! The modules are layered (ARCHITECTURE.md): domain and protocol at the
+//! bottom, then the bus and the store, then the roles, then `serve`. Every
+//! module above the agent is behind the `roles` feature (on by default), so
+//! an agent-only build carries none of axum, Redis, SQLite or PostgreSQL.
 
+// Domain and protocol: what every side speaks, in both builds.
 pub mod activity;
-pub mod agent;
-pub mod aggregator;
 pub mod alert;
-pub mod alerts;
-pub mod bench;
-pub mod bus;
-pub mod conn;
-pub mod edge;
+pub mod backoff;
+mod error_chain;
 pub mod event;
-pub mod fanout;
-pub mod forward;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
-pub mod gateway;
-pub mod http;
-pub mod interop;
+pub mod host_name;
 pub mod model;
 pub mod proto;
-pub mod serve;
-pub mod store;
 pub mod time;
 pub mod tls;
 pub mod trust;
+
+// The agent: built on the layer above alone.
+pub mod agent;
+
+#[cfg(feature = "roles")]
+pub mod aggregator;
+#[cfg(feature = "roles")]
+pub mod alerts;
+#[cfg(feature = "roles")]
+pub mod bench;
+#[cfg(feature = "roles")]
+pub mod bus;
+#[cfg(feature = "roles")]
+pub mod conn;
+#[cfg(feature = "roles")]
+pub mod edge;
+#[cfg(feature = "roles")]
+pub mod fanout;
+#[cfg(feature = "roles")]
+pub mod forward;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+#[cfg(feature = "roles")]
+pub mod gateway;
+#[cfg(feature = "roles")]
+pub mod http;
+#[cfg(feature = "roles")]
+pub mod interop;
+#[cfg(feature = "roles")]
+pub mod serve;
+#[cfg(feature = "roles")]
+pub mod store;

@@ -12,6 +12,11 @@ use crate::model::{HostMeta, Point};
 /// interned series (`Report.defs`, `ids`, `values`) to the plain samples.
 pub const PROTOCOL: u32 = 2;
 
+/// gRPC metadata key of a refusal's retry hint, in milliseconds: the
+/// aggregator sets it on `RESOURCE_EXHAUSTED`, and the agent waits at least
+/// this long before it reconnects.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
 impl Hello {
     pub fn from_meta(host: &str, meta: HostMeta) -> Self {
         Self {

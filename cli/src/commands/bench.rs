@@ -36,7 +36,9 @@ pub enum BenchCommand {
     )]
     RemoteWrite(RemoteWriteArgs),
     /// Measure a real `mon agent` process: CPU % of one core and RSS
-    #[command(after_help = "Example:\n  mon bench agent --interval 5s --duration 60s")]
+    #[command(
+        after_help = "Examples:\n  mon bench agent --interval 5s --duration 60s\n  mon bench agent --agent-exe ./mon-agent-only --interval 5s --duration 60s"
+    )]
     Agent(AgentArgs),
     /// Measure a real `mon top` watching a simulated fleet: CPU % of one core, RSS, terminal output
     #[command(
@@ -182,6 +184,10 @@ pub struct AgentArgs {
         value_name = "DURATION[,DURATION...]"
     )]
     pub processes_interval: Vec<Duration>,
+    /// The `mon` executable to run as the agent, e.g. an agent-only build
+    /// (`cargo build -p cli --no-default-features`) [default: this one]
+    #[arg(long, value_name = "FILE")]
+    pub agent_exe: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -336,9 +342,13 @@ fn run_deliver(a: DeliverArgs) -> anyhow::Result<()> {
 
 fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     let runs = a.processes_interval.len();
+    let exe = match &a.agent_exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()?,
+    };
     for (n, cadence) in a.processes_interval.iter().enumerate() {
         let config = server::bench::agent::AgentBench {
-            exe: std::env::current_exe()?,
+            exe: exe.clone(),
             interval: a.interval,
             duration: a.duration,
             processes_interval: Some(*cadence),

@@ -1,20 +1,34 @@
 //! The subcommands, one module each, plus the arguments every one shares.
 
 pub mod agent;
+#[cfg(feature = "roles")]
 pub mod aggregator;
+#[cfg(feature = "roles")]
 pub mod alerts;
+#[cfg(feature = "roles")]
 pub mod bench;
 pub mod config;
+#[cfg(feature = "roles")]
 pub mod edge;
+#[cfg(feature = "roles")]
 pub mod gateway;
+#[cfg(feature = "roles")]
 pub mod http;
+#[cfg(feature = "roles")]
 pub mod limits;
+#[cfg(feature = "roles")]
 pub mod query;
+#[cfg(feature = "roles")]
 pub mod query_activity;
+#[cfg(feature = "roles")]
 pub mod remote_write;
+#[cfg(feature = "roles")]
 pub mod serve;
+#[cfg(feature = "roles")]
 pub mod silence;
+#[cfg(feature = "roles")]
 pub mod store;
+#[cfg(feature = "roles")]
 pub mod top;
 pub mod trust;
 
@@ -31,6 +45,15 @@ use crate::logging::LogFormat;
 /// `mon agent --aggregator http://SERVER:7070`.
 #[derive(Debug, Parser)]
 #[command(name = "mon", version, propagate_version = true, max_term_width = 100)]
+#[cfg_attr(
+    not(feature = "roles"),
+    command(
+        about = "mon — live metrics for a fleet of hosts; this build is the agent alone",
+        long_about = "mon — live metrics for a fleet of hosts; this build is the agent alone.\n\n\
+                      Run `mon agent --aggregator http://SERVER:7070`; the other roles are in the \
+                      full build."
+    )
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -45,6 +68,12 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
     /// Directory of the SQLite store [default: the platform data dir, e.g. ~/.local/share/mon]
     #[arg(long, global = true, env = "MON_DATA_DIR", value_name = "DIR")]
+    #[cfg_attr(
+        not(feature = "roles"),
+        arg(
+            help = "Directory of the agent's spool file [default: the platform data dir, e.g. ~/.local/share/mon]"
+        )
+    )]
     pub data_dir: Option<PathBuf>,
     /// Log line format on stderr; RUST_LOG sets the level (default info)
     #[arg(long, global = true, env = "MON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -55,26 +84,46 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Collect this host's metrics and stream them to an aggregator
     Agent(agent::AgentArgs),
+    #[cfg(feature = "roles")]
     /// Receive agents' reports over gRPC, validate them and store them
     Aggregator(aggregator::AggregatorArgs),
+    #[cfg(feature = "roles")]
     /// Evaluate alerting rules on the live metrics and notify; `check` a rule file
     Alerts(alerts::AlertsArgs),
+    #[cfg(feature = "roles")]
     /// Run the aggregator, alerts, gateway and a local agent in one process (no Redis needed)
     // Boxed: it flattens the most flag groups, and the enum is as big as
     // its biggest variant.
     Serve(Box<serve::ServeArgs>),
+    #[cfg(feature = "roles")]
     /// Serve the live stream, HTTP API, /metrics and dashboard from Redis and the store
     Gateway(gateway::GatewayArgs),
+    #[cfg(feature = "roles")]
     /// Relay a gateway's live stream to many browsers, close to them
     Edge(edge::EdgeArgs),
+    #[cfg(feature = "roles")]
     /// Print stored history of one series (table or --json)
     Query(query::QueryArgs),
+    #[cfg(feature = "roles")]
     /// Live fleet dashboard in the terminal (watches this machine when no server answers)
     Top(top::TopArgs),
     /// Print or check configuration
     Config(config::ConfigArgs),
+    #[cfg(feature = "roles")]
     /// Load generators and latency probes for the benchmarks
     Bench(bench::BenchArgs),
+}
+
+impl Command {
+    /// Whether the command draws its own screen, where log lines on stderr
+    /// would tear through it (`mon top`).
+    pub fn draws_on_the_terminal(&self) -> bool {
+        #[cfg(feature = "roles")]
+        if matches!(self, Command::Top(_)) {
+            return true;
+        }
+        false
+    }
 }
 
 /// What a duration flag accepts: every duration flag parses with

@@ -1,51 +1,19 @@
-//! The flags every listening role shares, `--token`, `--insecure`,
-//! `--tls-cert` and `--tls-key`, and the start-up checks built on them: a
-//! role refuses to listen beyond loopback without a token unless
-//! `--insecure` waives it, and refuses a certificate or key it cannot use
-//! before it binds.
+//! Whom to trust. Here, what every client takes: a `--token` checked as it
+//! is parsed, and the authorities a `--ca` flag names. In `trust/listen.rs`
+//! (not in the agent-only build), what every listening role shares:
+//! `--token`, `--insecure`, `--tls-cert` and `--tls-key`, and the start-up
+//! checks built on them: a role refuses to listen beyond loopback without a
+//! token unless `--insecure` waives it, and refuses a certificate or key it
+//! cannot use before it binds.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Args;
-use server::conn::ConnLimits;
-use server::tls::{ClientTls, ServerTls};
-use server::trust::{Exposure, check_listen};
+use server::tls::ClientTls;
 
-#[derive(Debug, Args)]
-pub struct TrustArgs {
-    /// Bearer token clients must present: agents in gRPC metadata, HTTP clients
-    /// as `Authorization: Bearer`, browsers as ?token=... [default: none]
-    #[arg(long, env = "MON_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
-    pub token: Option<String>,
-    /// Listen beyond loopback without a token: anyone who can reach the port
-    /// gets in
-    #[arg(long, env = "MON_INSECURE")]
-    pub insecure: bool,
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    #[command(flatten)]
-    pub conn: ConnLimitArgs,
-}
-
-/// What a listener allows connections before they send anything.
-#[derive(Debug, Args)]
-pub struct ConnLimitArgs {
-    /// Most connections each listener holds open; past it, the oldest one
-    /// that has not sent a request yet is closed to make room, or the new one
-    /// is refused
-    #[arg(long, env = "MON_MAX_CONNECTIONS", default_value_t = server::conn::DEFAULT_MAX_CONNECTIONS, value_parser = super::parse_positive, value_name = "N")]
-    pub max_connections: usize,
-}
-
-impl ConnLimitArgs {
-    pub fn limits(&self) -> ConnLimits {
-        ConnLimits {
-            max_connections: self.max_connections,
-            ..ConnLimits::default()
-        }
-    }
-}
+#[cfg(feature = "roles")]
+mod listen;
+#[cfg(feature = "roles")]
+pub use listen::{TrustArgs, schemes};
 
 /// Parses a `--token`: empty means none (an unset `MON_TOKEN=`); blank,
 /// padded or unprintable is refused, without echoing it.
@@ -56,43 +24,6 @@ pub fn parse_token(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// The listener's certificate: with both flags every connection is TLS
-/// (`https://`, `wss://`, gRPC over TLS); with neither, plain.
-#[derive(Debug, Args)]
-pub struct TlsArgs {
-    /// PEM certificate chain to serve TLS with, the server's certificate first
-    /// (needs --tls-key). Clients then use https:// and wss://, and trust it
-    /// with --ca when a private CA signed it
-    #[arg(long, env = "MON_TLS_CERT", value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert (PKCS#8, RSA or EC)
-    #[arg(long, env = "MON_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-}
-
-impl TlsArgs {
-    /// Reads and checks the certificate and key, or `None` without them.
-    pub fn load(&self) -> anyhow::Result<Option<ServerTls>> {
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Ok(Some(ServerTls::load(cert, key)?)),
-            (None, None) => Ok(None),
-            // clap's `requires` already refuses this; kept for callers that
-            // build the struct themselves.
-            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both, or neither"),
-        }
-    }
-}
-
-/// The URL schemes a listener's clients use: (`https`, `wss`) with TLS,
-/// (`http`, `ws`) without.
-pub fn schemes(tls: bool) -> (&'static str, &'static str) {
-    if tls {
-        ("https", "wss")
-    } else {
-        ("http", "ws")
-    }
-}
-
 /// What a client trusts: the CA certificates in `ca` (a `--ca` flag), or
 /// the system's and the webpki roots.
 pub fn client_tls(ca: Option<&Path>) -> anyhow::Result<ClientTls> {
@@ -100,30 +31,4 @@ pub fn client_tls(ca: Option<&Path>) -> anyhow::Result<ClientTls> {
         Some(file) => ClientTls::from_ca_file(file)?,
         None => ClientTls::default(),
     })
-}
-
-impl TrustArgs {
-    /// The token, with an empty one meaning none.
-    pub fn token(&self) -> Option<String> {
-        self.token.clone().filter(|t| !t.is_empty())
-    }
-
-    /// Refuses any of `addrs` that is beyond loopback with no token, unless
-    /// `--insecure`; then warns once, naming them.
-    pub fn check(&self, addrs: &[SocketAddr]) -> anyhow::Result<()> {
-        let mut exposed = Vec::new();
-        for &addr in addrs {
-            if check_listen(addr, self.token().is_some(), self.insecure)? == Exposure::Insecure {
-                exposed.push(addr.to_string());
-            }
-        }
-        if !exposed.is_empty() {
-            tracing::warn!(
-                addrs = %exposed.join(", "),
-                "listening beyond loopback without a token (--insecure): anyone who can reach these \
-                 addresses can use them; pass --token to require one"
-            );
-        }
-        Ok(())
-    }
 }

@@ -196,6 +196,20 @@ fn bench_refuses_nonsense_and_unreachable_targets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the aggregator"));
+    // An agent executable that is not there is named.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("mon-agent-only");
+    let out = mon()
+        .args(["bench", "agent", "--duration", "1s", "--agent-exe"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot start {}", missing.display())),
+        "{stderr}"
+    );
 }
 
 #[test]

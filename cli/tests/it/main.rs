@@ -9,6 +9,7 @@ mod browser_activity;
 mod disk;
 mod flags;
 mod fleet;
+mod lean;
 mod limits;
 mod otlp;
 mod peers;

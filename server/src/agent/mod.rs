@@ -7,7 +7,6 @@
 //! writes turn the replay into exactly-once storage.
 
 mod auth;
-mod backoff;
 mod cgroups;
 mod collect;
 mod diskstats;
@@ -29,14 +28,16 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 pub use auth::BearerToken;
-pub use backoff::Backoff;
 pub use cgroups::{CgroupReader, ROOT as CGROUP_ROOT};
 pub use collect::Collector;
 pub use processes::{ProcessReader, TOP as TOP_ROWS};
 pub use spool::Spool;
 
-use crate::aggregator::{Limits, RETRY_AFTER_MS, normalize_host};
-use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_client::IngestClient};
+use crate::backoff::Backoff;
+use crate::host_name;
+use crate::proto::{
+    self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_client::IngestClient,
+};
 use crate::time::now_ms;
 use crate::tls::ClientTls;
 use failover::Aggregators;
@@ -150,7 +151,7 @@ pub fn resolve_host(host: Option<&str>) -> Result<String, AgentError> {
         Some(h) => h.to_owned(),
         None => sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into()),
     };
-    normalize_host(&name, &Limits::default()).map_err(AgentError::Host)
+    host_name::normalize(&name, host_name::MAX_LEN).map_err(AgentError::Host)
 }
 
 /// The spool journaled to `path`, with what an earlier run left there. An
@@ -513,17 +514,4 @@ async fn connect(
         acks: response.into_inner(),
         ids: None,
     })
-}
-
-/// The error and its causes on one line: tonic's top-level transport error
-/// alone says only "transport error".
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

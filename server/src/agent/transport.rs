@@ -101,7 +101,7 @@ impl Transport {
         };
         result.map_err(|e| match crate::tls::explain(&e, "--ca") {
             Some(advice) => ConnectError::Tls(advice),
-            None => ConnectError::Failed(self.hint(super::error_chain(&e))),
+            None => ConnectError::Failed(self.hint(crate::error_chain::one_line(&e))),
         })
     }
 

@@ -36,7 +36,9 @@ use super::{Limits, Stats};
 use crate::bus::Update;
 use crate::event::encode_metrics;
 use crate::model::HostMeta;
-use crate::proto::{self, Ack, AgentMessage, agent_message::Kind, ingest_server::Ingest};
+use crate::proto::{
+    self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_server::Ingest,
+};
 use crate::store::{StoreError, StoreWriter, WriteJob, WriteOutcome};
 use crate::time::now_ms;
 
@@ -44,9 +46,6 @@ use crate::time::now_ms;
 const MAX_REASONS_PER_ACK: usize = 100;
 /// Reports read ahead of their acks on one stream.
 const PIPELINE_DEPTH: usize = 256;
-/// gRPC metadata key of a refusal's retry hint, in milliseconds; the agent
-/// waits at least this long before it reconnects.
-pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 pub struct IngestService {
     pub(super) limits: Arc<Limits>,

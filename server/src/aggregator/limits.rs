@@ -55,7 +55,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_host_len: 253,
+            max_host_len: crate::host_name::MAX_LEN,
             max_name_len: 128,
             max_labels: 16,
             max_label_value_len: 256,

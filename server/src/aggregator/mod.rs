@@ -31,7 +31,6 @@ use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
 pub use auth::TokenCheck;
-pub use ingest::RETRY_AFTER_MS;
 pub use intern::StreamTable;
 pub use limits::{BURST_SECONDS, Limits};
 pub use metrics::write_metrics;

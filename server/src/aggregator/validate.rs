@@ -73,27 +73,9 @@ impl SeriesIndex {
     }
 }
 
-/// Checks a host name and returns it lower-cased.
+/// Checks a host name against the limits and returns it lower-cased.
 pub fn normalize_host(host: &str, limits: &Limits) -> Result<String, String> {
-    if host.is_empty() {
-        return Err("host name is empty; send the machine's host name".into());
-    }
-    if host.len() > limits.max_host_len {
-        return Err(format!(
-            "host name is {} bytes long; at most {} are accepted",
-            host.len(),
-            limits.max_host_len
-        ));
-    }
-    if let Some(c) = host
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
-    {
-        return Err(format!(
-            "host name {host:?} contains {c:?}; accepted are letters, digits, '-', '.' and '_'"
-        ));
-    }
-    Ok(host.to_ascii_lowercase())
+    crate::host_name::normalize(host, limits.max_host_len)
 }
 
 /// Checks a metric or label name against `[a-z_][a-z0-9_]*`.

@@ -31,7 +31,7 @@ use tonic::transport::Endpoint;
 use super::latency::{Latencies, ms};
 use super::process;
 use super::workload::{Shape, SimHost};
-use crate::agent::error_chain;
+use crate::error_chain;
 use crate::proto::{AgentMessage, Hello, agent_message::Kind, ingest_client::IngestClient};
 use crate::time::now_ms;
 
@@ -201,7 +201,7 @@ pub async fn run(
         let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
             .await
             .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| error_chain(&e)))
+            .and_then(|r| r.map_err(|e| error_chain::one_line(&e)))
             .map_err(|reason| BenchError::Unreachable {
                 target: target.clone(),
                 secs: 5,

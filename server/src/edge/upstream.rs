@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::agent::Backoff;
+use crate::backoff::Backoff;
 use crate::fanout::message::frame_type;
 use crate::fanout::{Fleet, Hub};
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::send::{self, Answer, ErrorKind};
 use super::{DestinationStats, RemoteWriteTarget, SendPolicy};
-use crate::agent::Backoff;
+use crate::backoff::Backoff;
 use crate::interop::{remote_write, remote_write_out};
 use crate::model::SeriesKey;
 use crate::store::{ForwardBatch, Reader, Readers, StoreError, StoreWriter};

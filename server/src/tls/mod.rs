@@ -10,25 +10,34 @@
 
 mod client;
 mod explain;
+// The listeners' side; the agent-only build is a client alone.
+#[cfg(feature = "roles")]
 mod listener;
 #[cfg(any(test, feature = "test-pki"))]
 pub mod test_pki;
 
+#[cfg(feature = "roles")]
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(feature = "roles")]
 use std::time::Duration;
 
+#[cfg(feature = "roles")]
 use rustls::ServerConfig;
+use rustls_pki_types::CertificateDer;
+#[cfg(feature = "roles")]
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 pub use client::ClientTls;
 pub use explain::explain;
+#[cfg(feature = "roles")]
 pub use listener::TlsListener;
 
 /// Longest a client may take to finish its TLS handshake; a silent or slow
 /// client then loses its connection and nobody else waits for it.
+#[cfg(feature = "roles")]
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +110,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A listener's certificate chain and key, read and checked at start-up.
+#[cfg(feature = "roles")]
 #[derive(Clone)]
 pub struct ServerTls {
     cert_file: PathBuf,
@@ -111,6 +121,7 @@ pub struct ServerTls {
     http: Arc<ServerConfig>,
 }
 
+#[cfg(feature = "roles")]
 impl fmt::Debug for ServerTls {
     // The key is a secret: only the certificate's file is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,6 +131,7 @@ impl fmt::Debug for ServerTls {
     }
 }
 
+#[cfg(feature = "roles")]
 impl ServerTls {
     /// Reads the PEM certificate chain (leaf first) and its private key, and
     /// checks that they belong together.
@@ -189,5 +201,5 @@ impl ServerTls {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "roles"))]
 mod tests;

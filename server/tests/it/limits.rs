@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use server::agent::{self, AgentConfig, Spool};
-use server::aggregator::{Limits, RETRY_AFTER_MS};
+use server::aggregator::Limits;
 use server::bus::{EmbeddedBus, SharedBus};
 use server::edge::{self, EdgeConfig};
 use server::fanout::SessionLimits;
@@ -14,6 +14,7 @@ use server::gateway::GatewayConfig;
 use server::http::HttpLimits;
 use server::http::ws::WsLimits;
 use server::model::{Point, SeriesKey};
+use server::proto::RETRY_AFTER_MS;
 use server::proto::{AgentMessage, Report, Sample, agent_message::Kind};
 use server::store::Reader;
 use server::time::now_ms;

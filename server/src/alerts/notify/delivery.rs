@@ -3,7 +3,7 @@
 //!
 //! A 2xx is success. A 408, 429, 5xx or a connection failure is retried
 //! after the receiver's `Retry-After` if it sent one, else after an
-//! exponential backoff with full jitter (the agent's `Backoff`). Any other
+//! exponential backoff with full jitter (`crate::backoff::Backoff`). Any other
 //! 4xx means the request itself is wrong: retrying would not help. The body
 //! and headers are identical on every attempt, so a receiver can use the
 //! idempotency key to drop the copies of a request it did process. No
@@ -16,7 +16,7 @@ use axum::http::{Request, StatusCode, Uri, header};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::agent::Backoff;
+use crate::backoff::Backoff;
 use crate::bus::Fence;
 use crate::http::client::HttpClient;
 

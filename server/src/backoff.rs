@@ -1,6 +1,7 @@
-//! Exponential backoff with full jitter between reconnect attempts, so a
-//! fleet of agents does not reconnect in lockstep after an aggregator
-//! restart.
+//! Exponential backoff with full jitter between attempts, so a fleet of
+//! agents does not reconnect in lockstep after an aggregator restart, nor a
+//! role's retries (the edge's upstream, the notifiers, the forwarders) hit a
+//! receiver in lockstep after its outage.
 
 use std::time::Duration;
 
