@@ -4,12 +4,10 @@
 //! The clock is injected so tests can move time by hours without waiting;
 //! everything that asks "what time is it" in the store goes through it.
 
-use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use super::StoreError;
+pub use crate::time::{Clock, ManualClock};
 
 pub(crate) const MINUTE_MS: i64 = 60_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -32,61 +30,6 @@ impl Default for Retention {
             one_minute: Duration::from_secs(7 * 24 * 3600),
             one_hour: Duration::from_secs(90 * 24 * 3600),
         }
-    }
-}
-
-/// A source of "now" in Unix milliseconds.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
-
-impl Clock {
-    /// The system's wall clock.
-    pub fn system() -> Self {
-        Self(Arc::new(crate::time::now_ms))
-    }
-
-    /// A clock that reads `manual`, which a test sets and advances.
-    pub fn manual(manual: &ManualClock) -> Self {
-        let now = manual.0.clone();
-        Self(Arc::new(move || now.load(Ordering::SeqCst)))
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        (self.0)()
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::system()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Clock(now={})", self.now_ms())
-    }
-}
-
-/// A settable time for tests, read through [`Clock::manual`].
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn new(now_ms: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(now_ms)))
-    }
-
-    pub fn set(&self, now_ms: i64) {
-        self.0.store(now_ms, Ordering::SeqCst);
-    }
-
-    pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }
 
