@@ -69,16 +69,7 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     let (Some(host), Some(metric)) = (args.host, args.metric) else {
         bail!("give --host HOST and --metric NAME, or `mon query processes --host HOST`");
     };
-    let file = config::load(global.config.as_deref())?;
-    let store_url = args.store.resolve(&file)?;
-    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
-    let db = server::store::db_path(&data_dir);
-    if store_url.is_none() && !db.exists() {
-        bail!(
-            "no store at {}; point --data-dir at the directory `mon serve` or `mon aggregator` writes to, or --store at their PostgreSQL database",
-            db.display()
-        );
-    }
+    let reader = history(global, &args.store)?;
     let now = server::time::now_ms();
     let (from, to) = match (args.since, args.from, args.to) {
         (Some(since), _, _) => (now - since.as_millis() as i64, now),
@@ -92,9 +83,6 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
             format_time(to, true)
         );
     }
-    let location = server::store::Location::new(store_url.as_ref(), &data_dir);
-    let reader =
-        open_reader(&location)?.with_config(file.retention.to_retention(), Clock::system());
     let range = reader.range(&RangeQuery {
         host: host.to_lowercase(),
         metric,
@@ -111,7 +99,25 @@ pub fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn open_reader(location: &Location) -> anyhow::Result<Reader> {
+/// A reader of the store the config, `--data-dir` and `--store` name, with
+/// the configured retention; an error saying where to point them when there
+/// is no store there.
+pub(super) fn history(global: &GlobalArgs, store: &StoreArgs) -> anyhow::Result<Reader> {
+    let file = config::load(global.config.as_deref())?;
+    let store_url = store.resolve(&file)?;
+    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
+    let db = server::store::db_path(&data_dir);
+    if store_url.is_none() && !db.exists() {
+        bail!(
+            "no store at {}; point --data-dir at the directory `mon serve` or `mon aggregator` writes to, or --store at their PostgreSQL database",
+            db.display()
+        );
+    }
+    let location = Location::new(store_url.as_ref(), &data_dir);
+    Ok(open_reader(&location)?.with_config(file.retention.to_retention(), Clock::system()))
+}
+
+fn open_reader(location: &Location) -> anyhow::Result<Reader> {
     location
         .readers()
         .and_then(|r| r.reader())

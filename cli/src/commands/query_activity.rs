@@ -7,11 +7,10 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use server::activity::{ActivityKind, CgroupTable, ProcessTable};
-use server::store::{Clock, LOOK_BACK_MS};
+use server::store::LOOK_BACK_MS;
 
 use super::GlobalArgs;
 use super::store::StoreArgs;
-use crate::config;
 
 /// What `mon query` may print besides a series.
 #[derive(Debug, clap::Subcommand)]
@@ -71,16 +70,7 @@ pub fn run(global: &GlobalArgs, what: QueryTable) -> anyhow::Result<()> {
         QueryTable::Processes(a) => (ActivityKind::Processes, a),
         QueryTable::Cgroups(a) => (ActivityKind::Cgroups, a),
     };
-    let file = config::load(global.config.as_deref())?;
-    let store_url = args.store.resolve(&file)?;
-    let data_dir = config::data_dir(global.data_dir.as_deref(), &file)?;
-    let db = server::store::db_path(&data_dir);
-    if store_url.is_none() && !db.exists() {
-        bail!(
-            "no store at {}; point --data-dir at the directory `mon serve` or `mon aggregator` writes to, or --store at their PostgreSQL database",
-            db.display()
-        );
-    }
+    let reader = super::query::history(global, &args.store)?;
     let now = server::time::now_ms();
     let at = match (args.at, args.ago) {
         (Some(at), _) => at,
@@ -88,9 +78,6 @@ pub fn run(global: &GlobalArgs, what: QueryTable) -> anyhow::Result<()> {
         (None, None) => now,
     };
     let host = args.host.to_lowercase();
-    let location = server::store::Location::new(store_url.as_ref(), &data_dir);
-    let reader = super::query::open_reader(&location)?
-        .with_config(file.retention.to_retention(), Clock::system());
     let Some(stored) = reader.activity_at(&host, kind, at)? else {
         bail!(
             "no {} table of {host} was kept in the {} minutes up to {}; one is kept a minute while the host reports, for as long as the 1m tier (`mon query --host {host} --metric cpu_usage_percent --since 1d` shows when it reported)",

@@ -436,6 +436,25 @@ fn hue(rgb: &Value) -> &'static str {
 /// Streams `reports` of `host` (timestamp, CPU percent; memory follows at
 /// half) over one gRPC stream after a hello, and waits for every ack.
 fn push_history(grpc: &str, host: &str, reports: &[(i64, f64)]) {
+    let reports = reports
+        .iter()
+        .map(|&(ts, cpu)| Report {
+            timestamp_ms: ts,
+            samples: vec![
+                sample("cpu_usage_percent", vec![], cpu),
+                sample("memory_used_percent", vec![], cpu / 2.0),
+                sample("load1", vec![], cpu / 50.0),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    stream_reports(grpc, host, reports);
+}
+
+/// Sends `reports` as `host` (numbered from 1) over one gRPC stream after
+/// a hello, and waits for every ack, none of them rejecting anything.
+pub(crate) fn stream_reports(grpc: &str, host: &str, reports: Vec<Report>) {
+    let expected = reports.len();
     let mut messages = vec![AgentMessage {
         kind: Some(Kind::Hello(Hello {
             host: host.into(),
@@ -445,22 +464,15 @@ fn push_history(grpc: &str, host: &str, reports: &[(i64, f64)]) {
             ..Hello::default()
         })),
     }];
-    for (seq, &(ts, cpu)) in reports.iter().enumerate() {
+    for (seq, report) in reports.into_iter().enumerate() {
         messages.push(AgentMessage {
             kind: Some(Kind::Report(Report {
                 host: host.into(),
                 seq: seq as u64 + 1,
-                timestamp_ms: ts,
-                samples: vec![
-                    sample("cpu_usage_percent", vec![], cpu),
-                    sample("memory_used_percent", vec![], cpu / 2.0),
-                    sample("load1", vec![], cpu / 50.0),
-                ],
-                ..Default::default()
+                ..report
             })),
         });
     }
-    let expected = reports.len();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,15 +5,11 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
-use server::proto::{
-    AgentMessage, Cgroup, CgroupTable, Hello, Process, ProcessTable, Report, agent_message::Kind,
-    ingest_client::IngestClient,
-};
+use server::proto::{Cgroup, CgroupTable, Process, ProcessTable, Report};
 
-use crate::browser::{WAIT, js, sample, serve_in};
+use crate::browser::{WAIT, js, sample, serve_in, stream_reports};
 use crate::webdriver::{Browser, artifact};
 
 /// The spinning process's `argv[0]`: markup that would run a script if it
@@ -266,66 +262,24 @@ fn process(pid: u32, name: &str, cpu: f64, memory: u64) -> Process {
 /// cgroup table that says cgroup v2 is missing, as an agent on a cgroup v1
 /// host would, and waits for every ack.
 fn push_tables(grpc: &str, host: &str, reports: &[(i64, Vec<Process>)]) {
-    let mut messages = vec![AgentMessage {
-        kind: Some(Kind::Hello(Hello {
-            host: host.into(),
-            os: "Linux".into(),
-            agent_version: "test".into(),
-            interval_ms: 10_000,
-            ..Hello::default()
-        })),
-    }];
-    for (seq, (ts, processes)) in reports.iter().enumerate() {
-        messages.push(AgentMessage {
-            kind: Some(Kind::Report(Report {
-                host: host.into(),
-                seq: seq as u64 + 1,
-                timestamp_ms: *ts,
-                samples: vec![sample("cpu_usage_percent", vec![], 20.0)],
-                processes: Some(ProcessTable {
-                    total: 200,
-                    processes: processes.clone(),
-                }),
-                cgroups: Some(CgroupTable {
-                    total: 0,
-                    cgroups: Vec::<Cgroup>::new(),
-                    unavailable: "cgroup v1 host: no /sys/fs/cgroup/cgroup.controllers".into(),
-                }),
-                ..Default::default()
-            })),
-        });
-    }
-    let expected = reports.len();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let channel = tonic::transport::Channel::from_shared(grpc.to_owned())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
-            let mut client = IngestClient::new(channel);
-            let (tx, rx) = tokio::sync::mpsc::channel(expected + 1);
-            for message in messages {
-                tx.send(message).await.unwrap();
-            }
-            let mut acks = client
-                .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-                .await
-                .unwrap()
-                .into_inner();
-            for _ in 0..expected {
-                let ack = tokio::time::timeout(Duration::from_secs(20), acks.message())
-                    .await
-                    .expect("an ack within 20s")
-                    .unwrap()
-                    .expect("an ack");
-                assert_eq!(ack.rejected, 0, "{ack:?}");
-            }
-            drop(tx);
-        });
+    let reports = reports
+        .iter()
+        .map(|(ts, processes)| Report {
+            timestamp_ms: *ts,
+            samples: vec![sample("cpu_usage_percent", vec![], 20.0)],
+            processes: Some(ProcessTable {
+                total: 200,
+                processes: processes.clone(),
+            }),
+            cgroups: Some(CgroupTable {
+                total: 0,
+                cgroups: Vec::<Cgroup>::new(),
+                unavailable: "cgroup v1 host: no /sys/fs/cgroup/cgroup.controllers".into(),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    stream_reports(grpc, host, reports);
 }
 
 #[test]
