@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Edge(args) => commands::edge::run(args),
         #[cfg(feature = "roles")]
         Command::Query(args) => commands::query::run(&cli.global, args),
-        #[cfg(feature = "roles")]
+        #[cfg(feature = "top")]
         Command::Top(args) => commands::top::run(args),
         Command::Config(args) => commands::config::run(args),
         #[cfg(feature = "roles")]

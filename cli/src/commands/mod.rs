@@ -28,7 +28,7 @@ pub mod serve;
 pub mod silence;
 #[cfg(feature = "roles")]
 pub mod store;
-#[cfg(feature = "roles")]
+#[cfg(feature = "top")]
 pub mod top;
 pub mod trust;
 
@@ -46,12 +46,21 @@ use crate::logging::LogFormat;
 #[derive(Debug, Parser)]
 #[command(name = "mon", version, propagate_version = true, max_term_width = 100)]
 #[cfg_attr(
-    not(feature = "roles"),
+    all(not(feature = "roles"), not(feature = "top")),
     command(
         about = "mon — live metrics for a fleet of hosts; this build is the agent alone",
         long_about = "mon — live metrics for a fleet of hosts; this build is the agent alone.\n\n\
                       Run `mon agent --aggregator http://SERVER:7070`; the other roles are in the \
                       full build."
+    )
+)]
+#[cfg_attr(
+    all(not(feature = "roles"), feature = "top"),
+    command(
+        about = "mon — live metrics for a fleet of hosts; this build is the agent and mon top",
+        long_about = "mon — live metrics for a fleet of hosts; this build is the agent and `mon top`.\n\n\
+                      Run `mon top --url ws://SERVER:7071/ws` or `mon agent --aggregator \
+                      http://SERVER:7070`; the other roles are in the full build."
     )
 )]
 pub struct Cli {
@@ -104,7 +113,7 @@ pub enum Command {
     #[cfg(feature = "roles")]
     /// Print stored history of one series (table or --json)
     Query(query::QueryArgs),
-    #[cfg(feature = "roles")]
+    #[cfg(feature = "top")]
     /// Live fleet dashboard in the terminal (watches this machine when no server answers)
     Top(top::TopArgs),
     /// Print or check configuration
@@ -118,7 +127,7 @@ impl Command {
     /// Whether the command draws its own screen, where log lines on stderr
     /// would tear through it (`mon top`).
     pub fn draws_on_the_terminal(&self) -> bool {
-        #[cfg(feature = "roles")]
+        #[cfg(feature = "top")]
         if matches!(self, Command::Top(_)) {
             return true;
         }

@@ -4,16 +4,19 @@
 //! loopback, with a throw-away store) and watches this machine alone.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use clap::Args;
-use server::agent::AgentConfig;
-use server::aggregator::{AggregatorConfig, Stats};
-use server::alerts::AlertsConfig;
-use server::bus::EmbeddedBus;
-use server::gateway::GatewayConfig;
-use server::serve::{self, ServeConfig};
+#[cfg(feature = "roles")]
+use server::{
+    agent::AgentConfig,
+    aggregator::{AggregatorConfig, Stats},
+    alerts::AlertsConfig,
+    bus::EmbeddedBus,
+    gateway::GatewayConfig,
+    serve::{self, ServeConfig},
+};
 use tui::TopConfig;
 use tui::net::Endpoint;
 
@@ -73,11 +76,17 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
             )
             .await?);
         }
-        watch_this_machine().await
+        #[cfg(feature = "roles")]
+        return watch_this_machine().await;
+        #[cfg(not(feature = "roles"))]
+        anyhow::bail!(
+            "no gateway answers at {DEFAULT_GATEWAY}; give --url ws://SERVER:7071/ws (this build has no in-process pipeline to watch this machine with: that is the full build's `mon top`)"
+        )
     })
 }
 
 /// Runs the pipeline in-process on loopback and watches it.
+#[cfg(feature = "roles")]
 async fn watch_this_machine() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("mon-top-").tempdir()?;
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -111,8 +120,8 @@ async fn watch_this_machine() -> anyhow::Result<()> {
         config,
         grpc,
         http,
-        Arc::new(EmbeddedBus::default()),
-        Arc::new(Stats::default()),
+        std::sync::Arc::new(EmbeddedBus::default()),
+        std::sync::Arc::new(Stats::default()),
         async {
             let _ = stopped.await;
         },

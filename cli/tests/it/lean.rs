@@ -20,6 +20,11 @@ const ROLES_ONLY: &[&str] = &[
 /// The package names in `cli`'s tree of normal dependencies, with or
 /// without its default features; `None` when cargo cannot be run here.
 fn tree(default_features: bool) -> Option<BTreeSet<String>> {
+    tree_with(default_features, &[])
+}
+
+/// [`tree`] with extra features on.
+fn tree_with(default_features: bool, features: &[&str]) -> Option<BTreeSet<String>> {
     let Some(cargo) = std::env::var_os("CARGO") else {
         eprintln!("skipped: CARGO is not set, so cargo tree cannot run (run through cargo test)");
         return None;
@@ -30,6 +35,9 @@ fn tree(default_features: bool) -> Option<BTreeSet<String>> {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
     if !default_features {
         cmd.arg("--no-default-features");
+    }
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
     }
     let out = cmd.output().expect("cargo runs");
     assert!(
@@ -78,4 +86,27 @@ fn the_agent_only_build_carries_no_server_side_crate() {
         lean.len(),
         full.len()
     );
+}
+
+/// `--no-default-features --features top`: the agent and `mon top` alone,
+/// the dashboard's terminal and WebSocket client in, no server side.
+#[test]
+fn the_top_only_build_carries_the_terminal_ui_and_no_server_side_crate() {
+    let Some(top) = tree_with(false, &["top"]) else {
+        return;
+    };
+    assert!(
+        top.contains("ratatui") && top.contains("tokio-tungstenite"),
+        "{top:?}"
+    );
+    let server_side: Vec<&String> = top
+        .iter()
+        .filter(|name| {
+            *name == "web"
+                || ["axum", "redis", "rusqlite", "postgres", "tower-http"]
+                    .iter()
+                    .any(|r| name.contains(r))
+        })
+        .collect();
+    assert_eq!(server_side, Vec::<&String>::new());
 }
