@@ -516,14 +516,18 @@ pub fn ws_invariants(text: &str) {
     let _ = message::frame_type(text);
     let (hosts, metrics) = match ClientMessage::parse(text) {
         Ok(ClientMessage::Subscribe { hosts, metrics }) => (hosts, metrics),
-        Ok(ClientMessage::Watch { host }) => {
-            if let Some(host) = host {
-                match ClientMessage::watch_host(&host) {
-                    Ok(name) => assert_eq!(name, host.to_ascii_lowercase()),
-                    Err(reason) => {
-                        assert!(reason.contains("characters"), "{reason}");
-                        error_frame_round_trip(&reason);
-                    }
+        Ok(ClientMessage::Watch { host, hosts }) => {
+            match ClientMessage::watch_hosts(host.as_deref(), &hosts) {
+                Ok(names) => {
+                    assert!(names.len() <= hosts.len() + 1);
+                    assert!(names.iter().all(|n| *n == n.to_ascii_lowercase()));
+                }
+                Err(reason) => {
+                    assert!(
+                        reason.contains("characters") || reason.contains("at most"),
+                        "{reason}"
+                    );
+                    error_frame_round_trip(&reason);
                 }
             }
             return;

@@ -3,11 +3,16 @@
 //! disconnect the hub keeps serving the last state, downstream clients are
 //! told `reconnecting`, and the link is retried with backoff and jitter;
 //! the upstream's fresh snapshot then resyncs every client.
+//!
+//! The hosts the edge's clients watch are watched upstream too, as one
+//! list (`{"type":"watch","hosts":[..]}`), sent when a host gains its first
+//! watcher here and every few seconds while the list changes, so the
+//! process and cgroup tables reach browsers behind an edge as well.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -81,6 +86,18 @@ impl From<String> for Failure {
     }
 }
 
+/// How often the edge compares what its clients watch with what it told
+/// the upstream (a new watcher is told at once; this catches the ones that
+/// left).
+const WATCH_RECHECK: Duration = Duration::from_secs(5);
+
+/// One turn of the link: a frame from upstream (`None`: it ended), or time
+/// to tell the upstream what is watched here.
+enum Step<T> {
+    Frame(Option<T>),
+    Watch,
+}
+
 /// Connects and applies frames until the link ends.
 async fn follow(
     url: &str,
@@ -116,7 +133,31 @@ async fn follow(
         Some(advice) => Failure::Tls(advice),
         None => Failure::Other(e.to_string()),
     })?;
-    while let Some(frame) = ws.next().await {
+    // What the upstream was last told this edge watches.
+    let mut told: Vec<String> = Vec::new();
+    let mut recheck = tokio::time::interval(WATCH_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let step = tokio::select! {
+            frame = ws.next() => Step::Frame(frame),
+            () = hub.watch_added() => Step::Watch,
+            _ = recheck.tick() => Step::Watch,
+        };
+        let frame = match step {
+            Step::Frame(Some(frame)) => frame,
+            Step::Frame(None) => break,
+            Step::Watch => {
+                let watched = hub.watched();
+                if watched != told {
+                    let text = serde_json::json!({"type": "watch", "hosts": watched}).to_string();
+                    ws.send(Message::text(text))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    told = watched;
+                }
+                continue;
+            }
+        };
         let text = match frame.map_err(|e| e.to_string())? {
             Message::Text(t) => t,
             Message::Close(c) => return Err(format!("upstream closed: {c:?}").into()),
@@ -134,7 +175,7 @@ async fn follow(
                     hub.status("connected");
                 }
             }
-            Some("metrics" | "alert" | "host") => {
+            Some("metrics" | "alert" | "host" | "processes" | "cgroups") => {
                 let bytes: tungstenite::Bytes = text.into();
                 if let Err(e) = hub.ingest(bytes) {
                     tracing::debug!(error = %e, "ignoring an unreadable upstream frame");

@@ -24,12 +24,20 @@ pub enum ClientMessage {
     },
     /// Watches one host's process and cgroup tables (`null` stops): the
     /// latest are sent at once, then every new one, and the host's agent
-    /// reads them with every report while someone watches.
-    Watch { host: Option<String> },
+    /// reads them with every report while someone watches. A relay (the
+    /// edge) gives `hosts`, the list its own clients watch, instead.
+    Watch {
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        hosts: Vec<String>,
+    },
 }
 
 /// Longest host name a `watch` may give (as DNS allows).
 const MAX_WATCH_HOST: usize = 253;
+/// Most hosts one `watch` may list.
+pub const MAX_WATCH_HOSTS: usize = 256;
 
 /// Most globs in one `subscribe`.
 const MAX_GLOBS: usize = 64;
@@ -42,6 +50,25 @@ impl ClientMessage {
                 "cannot read message ({e}); expected {{\"type\":\"subscribe\",\"hosts\":[\"web-*\"],\"metrics\":[\"cpu_*\"]}} or {{\"type\":\"watch\",\"host\":\"web-1\"}}"
             )
         })
+    }
+
+    /// Every host a `watch` names, lower-cased and without repeats, or why
+    /// one of them cannot be watched.
+    pub fn watch_hosts(host: Option<&str>, hosts: &[String]) -> Result<Vec<String>, String> {
+        if hosts.len() > MAX_WATCH_HOSTS {
+            return Err(format!(
+                "watch lists {} hosts; at most {MAX_WATCH_HOSTS} are accepted",
+                hosts.len()
+            ));
+        }
+        let mut all = Vec::with_capacity(hosts.len() + 1);
+        for h in host.into_iter().chain(hosts.iter().map(String::as_str)) {
+            let h = Self::watch_host(h)?;
+            if !all.contains(&h) {
+                all.push(h);
+            }
+        }
+        Ok(all)
     }
 
     /// The host a `watch` names, lower-cased as ingest stores it, or why
@@ -199,12 +226,26 @@ mod tests {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"watch","host":"Web-1"}"#),
             Ok(ClientMessage::Watch {
-                host: Some("Web-1".into())
+                host: Some("Web-1".into()),
+                hosts: vec![]
             })
         );
         assert_eq!(
             ClientMessage::parse(r#"{"type":"watch","host":null}"#),
-            Ok(ClientMessage::Watch { host: None })
+            Ok(ClientMessage::Watch {
+                host: None,
+                hosts: vec![]
+            })
+        );
+        assert_eq!(
+            ClientMessage::watch_hosts(None, &["A".into(), "b".into(), "a".into()]),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        let many: Vec<String> = (0..300).map(|i| format!("h{i}")).collect();
+        assert!(
+            ClientMessage::watch_hosts(None, &many)
+                .unwrap_err()
+                .contains("at most 256")
         );
         assert_eq!(ClientMessage::watch_host("Web-1").as_deref(), Ok("web-1"));
         let err = ClientMessage::watch_host("a\u{1b}b").unwrap_err();

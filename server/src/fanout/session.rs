@@ -171,7 +171,7 @@ async fn converse(
     let mut events = hub.subscribe();
     let mut filter = Filter::default();
     // The host whose tables this client receives, if any.
-    let mut watching: Option<WatchGuard> = None;
+    let mut watching: Vec<WatchGuard> = Vec::new();
     let mut resyncs: VecDeque<Instant> = VecDeque::new();
     let mut bad_frames = 0usize;
     let mut last_heard = Instant::now();
@@ -185,17 +185,16 @@ async fn converse(
             _ = stopped(&mut shutdown) => return End::Shutdown,
             event = events.recv() => match event {
                 Ok(event) => {
-                    let watched = watching.as_ref().map(WatchGuard::host);
-                    if let Some(frame) = render(&event, &filter, watched, hub) {
+                    if let Some(frame) = render(&event, &filter, &watching, hub) {
                         send!(out, frame);
                     }
-                    // A resync replaced the state: the watched host's
+                    // A resync replaced the state: the watched hosts'
                     // tables may be new too.
-                    if event.kind == EventKind::Resync
-                        && let Some(host) = watched
-                    {
-                        for frame in hub.tables(host) {
-                            send!(out, frame);
+                    if event.kind == EventKind::Resync {
+                        for guard in &watching {
+                            for frame in hub.tables(guard.host()) {
+                                send!(out, frame);
+                            }
                         }
                     }
                 }
@@ -229,19 +228,21 @@ async fn converse(
                                 Err(reason) => Some(reason),
                             }
                         }
-                        Ok(ClientMessage::Watch { host: None }) => {
-                            watching = None;
-                            None
-                        }
-                        Ok(ClientMessage::Watch { host: Some(host) }) => {
-                            match ClientMessage::watch_host(&host) {
-                                Ok(host) => {
-                                    // The new guard first: re-watching the same
-                                    // host never drops its count to zero.
-                                    let guard = hub.watch(&host);
-                                    watching = Some(guard);
-                                    for frame in hub.tables(&host) {
-                                        send!(out, frame);
+                        Ok(ClientMessage::Watch { host, hosts }) => {
+                            match ClientMessage::watch_hosts(host.as_deref(), &hosts) {
+                                Ok(hosts) => {
+                                    // The new guards first: re-watching a host
+                                    // never drops its count to zero.
+                                    let guards: Vec<WatchGuard> =
+                                        hosts.iter().map(|h| hub.watch(h)).collect();
+                                    let known: Vec<String> =
+                                        watching.iter().map(|g| g.host().to_owned()).collect();
+                                    watching = guards;
+                                    // Tables at once for the hosts newly watched.
+                                    for host in hosts.iter().filter(|h| !known.contains(h)) {
+                                        for frame in hub.tables(host) {
+                                            send!(out, frame);
+                                        }
                                     }
                                     None
                                 }
@@ -307,9 +308,10 @@ fn is_too_big(e: &axum::Error) -> bool {
 }
 
 /// The frame this client should get for an event, if any.
-fn render(event: &Event, filter: &Filter, watched: Option<&str>, hub: &Hub) -> Option<Utf8Bytes> {
+fn render(event: &Event, filter: &Filter, watching: &[WatchGuard], hub: &Hub) -> Option<Utf8Bytes> {
+    let watched = || watching.iter().any(|g| g.host() == event.host);
     match event.kind {
-        EventKind::Activity => (watched == Some(event.host.as_str())).then(|| event.frame.clone()),
+        EventKind::Activity => watched().then(|| event.frame.clone()),
         EventKind::Resync => Some(hub.snapshot(filter)),
         EventKind::Status => Some(event.frame.clone()),
         EventKind::Alert | EventKind::Host => filter.host(&event.host).then(|| event.frame.clone()),
@@ -320,7 +322,7 @@ fn render(event: &Event, filter: &Filter, watched: Option<&str>, hub: &Hub) -> O
             // The watched host's frames come whole: a client showing one
             // host needs all its series, while its fleet view subscribes to
             // the few it draws.
-            if filter.all_metrics() || watched == Some(event.host.as_str()) {
+            if filter.all_metrics() || watched() {
                 return Some(event.frame.clone());
             }
             event

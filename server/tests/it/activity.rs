@@ -239,3 +239,65 @@ async fn a_metric_filter_leaves_the_watched_hosts_frames_whole() {
     gw.stop().await;
     agg.stop().await;
 }
+
+/// Behind an edge: the edge watches upstream what its clients watch, so
+/// the agent hears of the watch and the tables reach the edge's client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_through_an_edge_reaches_the_agent_and_brings_the_tables_back() {
+    use server::edge::{self, EdgeConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
+    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
+    let gw = Gateway::start(bus.clone(), GatewayConfig::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let edge_addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let edge_task = tokio::spawn(edge::run(
+        EdgeConfig {
+            upstream: gw.ws_url(),
+            upstream_token: None,
+            upstream_tls: Default::default(),
+            access: Default::default(),
+            ws: Default::default(),
+            http: Default::default(),
+            ring: 0,
+            tls: None,
+            conn: Default::default(),
+        },
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
+    let ts = now_ms();
+    agent.send(report(1, ts, None)).await;
+
+    let mut viewer = connect(&format!("ws://{edge_addr}/ws")).await;
+    next_of(&mut viewer, "snapshot").await;
+    watch(&mut viewer, Some("web-1")).await;
+    let table = ProcessTable {
+        total: 7,
+        processes: vec![process(9, "behind-edge", 50.0)],
+    };
+    let mut watched = false;
+    for seq in 2..200 {
+        let ack = agent
+            .send(report(seq, ts + seq as i64, Some(table.clone())))
+            .await;
+        if ack.watched {
+            watched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(watched, "the edge's watch never reached the agent's acks");
+    let frame = next_of(&mut viewer, "processes").await;
+    assert_eq!(frame["host"], "web-1");
+    assert_eq!(frame["processes"][0]["name"], "behind-edge");
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), edge_task).await;
+    gw.stop().await;
+    agg.stop().await;
+}
