@@ -51,6 +51,24 @@ pub struct EdgeConfig {
     pub conn: ConnLimits,
 }
 
+impl EdgeConfig {
+    /// An edge on `upstream` with every other setting at its default (no
+    /// token either way, the system's roots, plain HTTP downstream).
+    pub fn new(upstream: impl Into<String>) -> Self {
+        Self {
+            upstream: upstream.into(),
+            upstream_token: None,
+            upstream_tls: Default::default(),
+            access: Default::default(),
+            ws: Default::default(),
+            http: Default::default(),
+            ring: 0,
+            tls: None,
+            conn: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     #[error("{0}")]

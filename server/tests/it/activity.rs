@@ -252,23 +252,9 @@ async fn a_watch_through_an_edge_reaches_the_agent_and_brings_the_tables_back() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let edge_addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge_task = tokio::spawn(edge::run(
-        EdgeConfig {
-            upstream: gw.ws_url(),
-            upstream_token: None,
-            upstream_tls: Default::default(),
-            access: Default::default(),
-            ws: Default::default(),
-            http: Default::default(),
-            ring: 0,
-            tls: None,
-            conn: Default::default(),
-        },
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let edge_task = tokio::spawn(edge::run(EdgeConfig::new(gw.ws_url()), listener, async {
+        let _ = stopped.await;
+    }));
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let ts = now_ms();
     agent.send(report(1, ts, None)).await;

@@ -42,17 +42,7 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
     let edge_addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let edge_task = tokio::spawn(edge::run(
-        EdgeConfig {
-            upstream: format!("ws://{gw_addr}/ws"),
-            upstream_token: None,
-            upstream_tls: Default::default(),
-            access: Default::default(),
-            ws: Default::default(),
-            http: Default::default(),
-            ring: 0,
-            tls: None,
-            conn: Default::default(),
-        },
+        EdgeConfig::new(format!("ws://{gw_addr}/ws")),
         listener,
         async {
             let _ = stopped.await;
