@@ -21,27 +21,28 @@ pub fn accept(
     let (processes, cgroups) = tables;
     let mut records = Vec::new();
     let ts = report.timestamp_ms;
+    let mut keep = |kind: ActivityKind, payload, record| {
+        publisher.offer(Update::Activity {
+            host: report.host.clone(),
+            kind,
+            timestamp_ms: ts,
+            payload,
+        });
+        records.push(record);
+    };
     if let Some(table) = processes {
         let (table, dropped) = ProcessTable::from(table).checked();
         log_dropped(&report.host, ActivityKind::Processes, dropped);
-        publisher.offer(Update::Activity {
-            host: report.host.clone(),
-            kind: ActivityKind::Processes,
-            timestamp_ms: ts,
-            payload: encode_processes(&report.host, ts, &table),
-        });
-        records.push(ActivityRecord::new(ActivityKind::Processes, ts, &table));
+        let payload = encode_processes(&report.host, ts, &table);
+        let record = ActivityRecord::new(ActivityKind::Processes, ts, &table);
+        keep(ActivityKind::Processes, payload, record);
     }
     if let Some(table) = cgroups {
         let (table, dropped) = CgroupTable::from(table).checked();
         log_dropped(&report.host, ActivityKind::Cgroups, dropped);
-        publisher.offer(Update::Activity {
-            host: report.host.clone(),
-            kind: ActivityKind::Cgroups,
-            timestamp_ms: ts,
-            payload: encode_cgroups(&report.host, ts, &table),
-        });
-        records.push(ActivityRecord::new(ActivityKind::Cgroups, ts, &table));
+        let payload = encode_cgroups(&report.host, ts, &table);
+        let record = ActivityRecord::new(ActivityKind::Cgroups, ts, &table);
+        keep(ActivityKind::Cgroups, payload, record);
     }
     records
 }

@@ -16,17 +16,11 @@ use tokio::sync::broadcast;
 
 use super::subscription::Forwarder;
 use super::{
-    AlwaysLeader, Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, Lease, Pattern, Subscription,
+    AlwaysLeader, Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, KeptTable, Lease, Pattern,
+    Subscription,
 };
-use crate::activity::{ActivityKind, TableHeader};
+use crate::activity::ActivityKind;
 use crate::model::{AcceptedReport, HostMeta};
-
-/// The time of a kept table event.
-fn table_time(event: &[u8]) -> Option<i64> {
-    serde_json::from_slice::<TableHeader>(event)
-        .ok()
-        .map(|h| h.ts)
-}
 use crate::time::now_ms;
 
 /// How many messages a subscriber's forwarding task may fall behind before
@@ -144,14 +138,13 @@ impl Bus for EmbeddedBus {
             let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
             // A table alone does not make a host: it comes with a report,
             // whose update went first.
-            if let Some(state) = hosts.get_mut(host) {
-                let newer = state
-                    .table(kind)
-                    .and_then(|t| table_time(t))
-                    .is_none_or(|ts| timestamp_ms >= ts);
-                if newer {
-                    *state.table_mut(kind) = Some(payload.clone());
-                }
+            if let Some(state) = hosts.get_mut(host)
+                && state.table(kind).is_none_or(|t| timestamp_ms >= t.ts)
+            {
+                *state.table_mut(kind) = Some(KeptTable {
+                    ts: timestamp_ms,
+                    event: payload.clone(),
+                });
             }
         }
         self.publish(&kind.channel(host), payload).await

@@ -88,22 +88,31 @@ pub struct HostState {
     pub last_seen_ms: i64,
     /// Latest value of every series the host has reported.
     pub values: HashMap<SeriesKey, f64>,
-    /// The latest `processes` event, as published.
-    pub processes: Option<Bytes>,
-    /// The latest `cgroups` event, as published.
-    pub cgroups: Option<Bytes>,
+    /// The latest `processes` event.
+    pub processes: Option<KeptTable>,
+    /// The latest `cgroups` event.
+    pub cgroups: Option<KeptTable>,
+}
+
+/// A host's latest table as the bus keeps it: when it was taken (so a
+/// replayed older one is recognised without reading the event again) and
+/// the event as published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptTable {
+    pub ts: i64,
+    pub event: Bytes,
 }
 
 impl HostState {
     /// The latest event of a table kind.
-    pub fn table(&self, kind: ActivityKind) -> Option<&Bytes> {
+    pub fn table(&self, kind: ActivityKind) -> Option<&KeptTable> {
         match kind {
             ActivityKind::Processes => self.processes.as_ref(),
             ActivityKind::Cgroups => self.cgroups.as_ref(),
         }
     }
 
-    pub fn table_mut(&mut self, kind: ActivityKind) -> &mut Option<Bytes> {
+    pub fn table_mut(&mut self, kind: ActivityKind) -> &mut Option<KeptTable> {
         match kind {
             ActivityKind::Processes => &mut self.processes,
             ActivityKind::Cgroups => &mut self.cgroups,

@@ -12,8 +12,8 @@ use axum::extract::ws::Utf8Bytes;
 
 use super::Filter;
 use super::message::PROTOCOL_VERSION;
-use crate::activity::{ActivityKind, TableHeader};
-use crate::bus::HostState;
+use crate::activity::ActivityKind;
+use crate::bus::{HostState, KeptTable};
 use crate::model::{HostMeta, SeriesKey};
 
 /// One value as it appears in `metrics` and `snapshot` frames.
@@ -109,13 +109,12 @@ impl HostEntry {
     }
 }
 
-/// A kept table event read back from the bus's state.
-fn stored_table(event: Option<bytes::Bytes>) -> Option<Table> {
-    let event = event?;
-    let ts = serde_json::from_slice::<TableHeader>(&event).ok()?.ts;
+/// A table the bus kept, as the hub keeps it.
+fn stored_table(kept: Option<KeptTable>) -> Option<Table> {
+    let kept = kept?;
     Some(Table {
-        ts,
-        frame: Utf8Bytes::try_from(event).ok()?,
+        ts: kept.ts,
+        frame: Utf8Bytes::try_from(kept.event).ok()?,
     })
 }
 

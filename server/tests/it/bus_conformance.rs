@@ -285,7 +285,7 @@ async fn a_hosts_latest_table_is_kept_and_an_older_one_does_not_replace_it(bus: 
     }
     let hosts = bus.hosts().await.unwrap();
     let kept: serde_json::Value =
-        serde_json::from_slice(hosts[0].processes.as_ref().expect("a kept table")).unwrap();
+        serde_json::from_slice(&hosts[0].processes.as_ref().expect("a kept table").event).unwrap();
     assert_eq!(kept["total"], 10);
     assert_eq!(hosts[0].cgroups, None);
 }

@@ -21,6 +21,13 @@ pub const BASE: i64 = 1_749_999_600_000;
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 
+/// Retention short enough to watch every tier expire: raw 3h, 1m 6h, 1h 12h.
+const SHORT_RETENTION: Retention = Retention {
+    raw: Duration::from_secs(3 * 3600),
+    one_minute: Duration::from_secs(6 * 3600),
+    one_hour: Duration::from_secs(12 * 3600),
+};
+
 /// A point as `(ts, min, max, avg, count)`.
 type Summary = (i64, f64, f64, f64, u64);
 
@@ -113,6 +120,10 @@ impl Open {
                 .collect(),
             activity: Vec::new(),
         };
+        self.write_job(job)
+    }
+
+    pub fn write_job(&self, job: WriteJob) -> WriteOutcome {
         self.rt
             .block_on(self.writer.as_ref().unwrap().write(job))
             .unwrap()
@@ -371,12 +382,7 @@ fn the_real_time_tail_fills_what_maintenance_has_not_materialized() {
 #[test]
 fn retention_keeps_each_tier_for_its_own_time() {
     for b in Backend::all() {
-        let retention = Retention {
-            raw: Duration::from_secs(3 * 3600),
-            one_minute: Duration::from_secs(6 * 3600),
-            one_hour: Duration::from_secs(12 * 3600),
-        };
-        let s = Open::new(&b, retention);
+        let s = Open::new(&b, SHORT_RETENTION);
         let c = cpu();
         // Ten hours of a sample a minute.
         for i in 0..600 {
@@ -422,12 +428,7 @@ fn process_tables_are_kept_one_a_minute_and_expire_with_the_one_minute_tier() {
     use server::activity::{ActivityKind, ProcessTable};
     use server::store::ActivityRecord;
     for b in Backend::all() {
-        let retention = Retention {
-            raw: Duration::from_secs(3 * 3600),
-            one_minute: Duration::from_secs(6 * 3600),
-            one_hour: Duration::from_secs(12 * 3600),
-        };
-        let s = Open::new(&b, retention);
+        let s = Open::new(&b, SHORT_RETENTION);
         let c = cpu();
         let write = |ts: i64, total: u32| {
             let table = ProcessTable {

@@ -22,7 +22,7 @@ use ::redis::Script;
 use serde_json::Value;
 
 use crate::activity::ActivityKind;
-use crate::bus::HostState;
+use crate::bus::{HostState, KeptTable};
 use crate::model::{HostMeta, SeriesKey};
 
 /// The sorted set of host names by last-seen time.
@@ -50,8 +50,14 @@ pub fn activity_script() -> Script {
 /// Adds what a host's activity hash holds to its state.
 pub fn parse_activity(state: &mut HostState, fields: HashMap<String, Vec<u8>>) {
     for kind in ActivityKind::ALL {
-        if let Some(event) = fields.get(kind.as_str()) {
-            *state.table_mut(kind) = Some(bytes::Bytes::from(event.clone()));
+        let ts = fields
+            .get(&format!("{}_ts", kind.as_str()))
+            .and_then(|t| std::str::from_utf8(t).ok()?.parse().ok());
+        if let (Some(event), Some(ts)) = (fields.get(kind.as_str()), ts) {
+            *state.table_mut(kind) = Some(KeptTable {
+                ts,
+                event: bytes::Bytes::from(event.clone()),
+            });
         }
     }
 }
