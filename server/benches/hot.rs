@@ -141,9 +141,9 @@ fn rollup_minute(c: &mut Criterion) {
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.bench_function("minute_of_60", |b| {
         b.iter(|| {
-            let mut bucket = Bucket::of(0, samples[0].0, samples[0].1);
-            for (ts, v) in &samples[1..] {
-                bucket.push(*ts, *v);
+            let mut bucket = Bucket::of(0, samples[0].1);
+            for (_, v) in &samples[1..] {
+                bucket.push(*v);
             }
             bucket
         })

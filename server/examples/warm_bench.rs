@@ -338,7 +338,53 @@ fn main() {
         "after: raw tier (metrics_raw + head, indexes included) {raw} bytes = {:.2} bytes/sample",
         raw as f64 / stored as f64
     );
-    for (table, b) in tables {
+    for (table, b) in &tables {
         println!("  {table:<24} {b:>12} bytes");
     }
+    rollup_rows(&data.join("mon.db"), &tables);
+}
+
+/// Bytes per rollup row, indexes included, and the same 1m rows in the
+/// version 4 layout (Unix ms buckets, `last_ts`, an index on the bucket),
+/// written in time order as maintenance writes them.
+fn rollup_rows(db: &std::path::Path, tables: &[(String, u64)]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    for tier in ["metrics_1m", "metrics_1h"] {
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {tier}"), [], |r| r.get(0))
+            .unwrap();
+        let bytes: u64 = tables
+            .iter()
+            .filter(|(t, _)| t.starts_with(tier))
+            .map(|(_, b)| b)
+            .sum();
+        println!(
+            "after: {tier} {rows} rows = {:.1} bytes per bucket (indexes included)",
+            bytes as f64 / rows.max(1) as f64
+        );
+    }
+    let old = db.with_file_name("v4-rollups.db");
+    conn.execute("ATTACH ?1 AS old", [old.to_string_lossy()])
+        .unwrap();
+    conn.execute_batch(
+        "CREATE TABLE old.m (series_id INTEGER NOT NULL, bucket INTEGER NOT NULL,
+           min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+           last REAL NOT NULL, last_ts INTEGER NOT NULL, PRIMARY KEY (series_id, bucket)) STRICT, WITHOUT ROWID;
+         CREATE INDEX old.m_bucket ON m (bucket);
+         INSERT INTO old.m SELECT series_id, minute * 60000, min, max, sum, count, last,
+           minute * 60000 + 59000 FROM metrics_1m ORDER BY minute, series_id;",
+    )
+    .unwrap();
+    let (rows, bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM old.m),
+                    (SELECT sum(pgsize) FROM dbstat('old') WHERE name IN ('m', 'm_bucket'))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    println!(
+        "the same 1m rows in the version 4 layout: {:.1} bytes per bucket (indexes included)",
+        bytes as f64 / rows.max(1) as f64
+    );
 }

@@ -21,6 +21,7 @@ fn migrations() -> Vec<M<'static>> {
         ),
         M::up(include_str!("../../../migrations/0003_forward_log.sql")),
         M::up(include_str!("../../../migrations/0004_activity.sql")),
+        M::up(include_str!("../../../migrations/0005_compact_rollups.sql")),
     ]
 }
 
@@ -143,5 +144,90 @@ mod tests {
         let decoded = super::super::encoding::decode_report(&blob).unwrap();
         assert_eq!(decoded.len(), 1);
         assert_eq!(decoded, [(1, 2.5)]);
+    }
+
+    #[test]
+    fn a_version_4_database_keeps_its_rollups_in_the_compact_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mon.db");
+        let mut conn = connect(&path).unwrap();
+        Migrations::new(migrations())
+            .to_version(&mut conn, 4)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO series (id, host, name, labels) VALUES (1, 'web-1', 'load1', '{}');
+             INSERT INTO metrics_1m VALUES (1, 1764547200000, 0.5, 2.5, 6.0, 4, 1.0, 1764547259000),
+                                           (1, 1764547260000, 1.0, 1.0, 1.0, 1, 1.0, 1764547261000);
+             INSERT INTO metrics_1h VALUES (1, 1764547200000, 0.5, 2.5, 7.0, 5, 1.0, 1764547261000);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let conn = open_migrated(&path).unwrap();
+        let minutes: Vec<(i64, f64, f64, f64, i64, f64)> = conn
+            .prepare("SELECT minute, min, max, sum, count, last FROM metrics_1m ORDER BY minute")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            minutes,
+            [
+                (29_409_120, 0.5, 2.5, 6.0, 4, 1.0),
+                (29_409_121, 1.0, 1.0, 1.0, 1, 1.0)
+            ]
+        );
+        // The views still answer in Unix ms, and say the time in UTC.
+        let view: Vec<(String, i64, String, f64)> = conn
+            .prepare("SELECT host, bucket, time, avg FROM rollup_1m ORDER BY bucket")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            view,
+            [
+                (
+                    "web-1".into(),
+                    1_764_547_200_000,
+                    "2025-12-01 00:00:00".into(),
+                    1.5
+                ),
+                (
+                    "web-1".into(),
+                    1_764_547_260_000,
+                    "2025-12-01 00:01:00".into(),
+                    1.0
+                )
+            ]
+        );
+        let hour: (i64, i64, f64) = conn
+            .query_row(
+                "SELECT hour, bucket, avg FROM metrics_1h JOIN rollup_1h USING (min)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(hour, (490_152, 1_764_547_200_000, 1.4));
+        // The time has no index of its own any more: the key is the only one.
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('metrics_1m', 'metrics_1h')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
     }
 }

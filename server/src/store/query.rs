@@ -184,7 +184,7 @@ pub(crate) fn points(
             let Some(step_ms) = step_ms else {
                 let points = samples
                     .iter()
-                    .map(|&(ts, v)| RangePoint::from(&Bucket::of(ts, ts, v)))
+                    .map(|&(ts, v)| RangePoint::from(&Bucket::of(ts, v)))
                     .collect();
                 return Ok((0, points));
             };

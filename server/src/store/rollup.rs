@@ -1,10 +1,11 @@
 //! The rollup tiers: `metrics_1m` materialized from raw samples as its
 //! watermark advances, `metrics_1h` merged from `metrics_1m`.
 //!
-//! A bucket keeps `min, max, sum, count, last` (and `last_ts`, to know which
-//! `last` is the latest when merging), so coarser buckets are exact merges of
-//! finer ones and an average is always `sum / count`, never an average of
-//! averages. Buckets behind a watermark that late samples touch are listed in
+//! A bucket keeps `min, max, sum, count, last`, so coarser buckets are exact
+//! merges of finer ones and an average is always `sum / count`, never an
+//! average of averages. Samples and buckets are always folded in time order,
+//! so the `last` of the newest part is the bucket's `last`: no timestamp of
+//! it needs keeping. Buckets behind a watermark that late samples touch are listed in
 //! `rollup_dirty` in the same transaction as the samples, and materialized
 //! again from their source by [`redo_dirty`].
 
@@ -26,11 +27,11 @@ pub struct Bucket {
     pub sum: f64,
     pub count: u64,
     pub last: f64,
-    pub last_ts: i64,
 }
 
 impl Bucket {
-    pub fn of(start: i64, ts: i64, value: f64) -> Self {
+    /// The bucket starting at `start` with one sample.
+    pub fn of(start: i64, value: f64) -> Self {
         Self {
             start,
             min: value,
@@ -38,25 +39,22 @@ impl Bucket {
             sum: value,
             count: 1,
             last: value,
-            last_ts: ts,
         }
     }
 
     /// Adds a sample newer than every sample already in the bucket.
-    pub fn push(&mut self, ts: i64, value: f64) {
-        self.merge(&Self::of(self.start, ts, value));
+    pub fn push(&mut self, value: f64) {
+        self.merge(&Self::of(self.start, value));
     }
 
-    /// Folds another partial aggregate of the same bucket into this one.
-    pub fn merge(&mut self, other: &Bucket) {
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.sum += other.sum;
-        self.count += other.count;
-        if other.last_ts >= self.last_ts {
-            self.last = other.last;
-            self.last_ts = other.last_ts;
-        }
+    /// Folds in a partial aggregate of the same bucket made of newer samples
+    /// than this one's.
+    pub fn merge(&mut self, newer: &Bucket) {
+        self.min = self.min.min(newer.min);
+        self.max = self.max.max(newer.max);
+        self.sum += newer.sum;
+        self.count += newer.count;
+        self.last = newer.last;
     }
 
     /// `sum / count`, kept within `min..=max` (rounding could step just
@@ -83,8 +81,8 @@ pub(crate) fn aggregate(samples: &[Sample], width: i64) -> Vec<Bucket> {
     for &(ts, v) in samples {
         let start = bucket_of(ts, width);
         match out.last_mut() {
-            Some(b) if b.start == start => b.push(ts, v),
-            _ => out.push(Bucket::of(start, ts, v)),
+            Some(b) if b.start == start => b.push(v),
+            _ => out.push(Bucket::of(start, v)),
         }
     }
     out
@@ -115,6 +113,16 @@ impl Table {
         match self {
             Table::OneMinute => "metrics_1m",
             Table::OneHour => "metrics_1h",
+        }
+    }
+
+    /// SQLite's column of a bucket's start, in the table's own unit
+    /// (minutes or hours since the Unix epoch: fewer bytes than
+    /// milliseconds; `migrations/0005_compact_rollups.sql`).
+    pub fn sqlite_key(self) -> &'static str {
+        match self {
+            Table::OneMinute => "minute",
+            Table::OneHour => "hour",
         }
     }
 
@@ -219,6 +227,7 @@ mod tests {
         assert_eq!(hour.len(), 1);
         assert_eq!(hour[0].avg(), 13.0 / 4.0);
         assert_eq!((hour[0].min, hour[0].max, hour[0].count), (1.0, 10.0, 4));
-        assert_eq!((hour[0].last, hour[0].last_ts), (1.0, 62_000));
+        // The newest minute's last sample, not the first minute's.
+        assert_eq!(hour[0].last, 1.0);
     }
 }

@@ -10,16 +10,30 @@ use super::rollup::{Bucket, Table};
 /// A SQLite transaction (or a read connection) seen as a [`Db`].
 pub(crate) struct Lite<'a>(pub &'a Connection);
 
-fn row_bucket(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Bucket> {
+/// A rollup row of `table`, its start kept in the table's own unit.
+fn row_bucket(table: Table, r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Bucket> {
     Ok(Bucket {
-        start: r.get(at)?,
+        start: r.get::<_, i64>(at)?.saturating_mul(table.width()),
         min: r.get(at + 1)?,
         max: r.get(at + 2)?,
         sum: r.get(at + 3)?,
         count: r.get::<_, i64>(at + 4)? as u64,
         last: r.get(at + 5)?,
-        last_ts: r.get(at + 6)?,
     })
+}
+
+/// A bucket start in Unix ms (a multiple of the width: buckets are made
+/// with `bucket_of`) as `table`'s key, rounding down like `bucket_of` for a
+/// bound that is not one.
+fn key_of(table: Table, ms: i64) -> i64 {
+    ms.div_euclid(table.width())
+}
+
+/// A range's upper bound `to` (exclusive, Unix ms) as `table`'s key: the
+/// first bucket starting at or after it.
+fn key_above(table: Table, ms: i64) -> i64 {
+    let w = table.width();
+    ms.div_euclid(w) + i64::from(ms.rem_euclid(w) != 0)
 }
 
 impl Lite<'_> {
@@ -215,40 +229,45 @@ impl Db for Lite<'_> {
 
     fn bucket_put(&mut self, table: Table, id: i64, b: &Bucket) -> DbResult<()> {
         let sql = format!(
-            "INSERT OR REPLACE INTO {} (series_id, bucket, min, max, sum, count, last, last_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            table.name()
+            "INSERT OR REPLACE INTO {} (series_id, {}, min, max, sum, count, last)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            table.name(),
+            table.sqlite_key()
         );
         self.0.prepare_cached(&sql)?.execute(params![
             id,
-            b.start,
+            key_of(table, b.start),
             b.min,
             b.max,
             b.sum,
             b.count as i64,
-            b.last,
-            b.last_ts
+            b.last
         ])?;
         Ok(())
     }
 
     fn bucket_delete(&mut self, table: Table, id: i64, bucket: i64) -> DbResult<()> {
         let sql = format!(
-            "DELETE FROM {} WHERE series_id = ?1 AND bucket = ?2",
-            table.name()
+            "DELETE FROM {} WHERE series_id = ?1 AND {} = ?2",
+            table.name(),
+            table.sqlite_key()
         );
-        self.0.prepare_cached(&sql)?.execute(params![id, bucket])?;
+        self.0
+            .prepare_cached(&sql)?
+            .execute(params![id, key_of(table, bucket)])?;
         Ok(())
     }
 
     fn buckets(&mut self, table: Table, id: i64, from: i64, to: i64) -> DbResult<Vec<Bucket>> {
+        let key = table.sqlite_key();
         let sql = format!(
-            "SELECT bucket, min, max, sum, count, last, last_ts FROM {}
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+            "SELECT {key}, min, max, sum, count, last FROM {}
+             WHERE series_id = ?1 AND {key} >= ?2 AND {key} < ?3 ORDER BY {key}",
             table.name()
         );
         let mut stmt = self.0.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![id, from, to], |r| row_bucket(r, 0))?;
+        let range = params![id, key_above(table, from), key_above(table, to)];
+        let rows = stmt.query_map(range, |r| row_bucket(table, r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -258,19 +277,32 @@ impl Db for Lite<'_> {
         from: i64,
         to: i64,
     ) -> DbResult<Vec<(i64, Bucket)>> {
+        // The primary key is the only index: one range of it per series
+        // (CROSS JOIN keeps `series` the outer loop).
+        let key = table.sqlite_key();
         let sql = format!(
-            "SELECT series_id, bucket, min, max, sum, count, last, last_ts FROM {}
-             WHERE bucket >= ?1 AND bucket < ?2 ORDER BY series_id, bucket",
+            "SELECT m.series_id, m.{key}, m.min, m.max, m.sum, m.count, m.last
+             FROM series s CROSS JOIN {} m ON m.series_id = s.id
+             WHERE m.{key} >= ?1 AND m.{key} < ?2 ORDER BY s.id, m.{key}",
             table.name()
         );
         let mut stmt = self.0.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![from, to], |r| Ok((r.get(0)?, row_bucket(r, 1)?)))?;
+        let range = params![key_above(table, from), key_above(table, to)];
+        let rows = stmt.query_map(range, |r| Ok((r.get(0)?, row_bucket(table, r, 1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn oldest_bucket(&mut self, table: Table) -> DbResult<Option<i64>> {
-        let sql = format!("SELECT min(bucket) FROM {}", table.name());
-        Ok(self.0.query_row(&sql, [], |r| r.get(0))?)
+        // The oldest of each series' first rows, one seek each: a plain
+        // min() would read the whole table, having no index on the time.
+        let key = table.sqlite_key();
+        let sql = format!(
+            "SELECT min((SELECT {key} FROM {} WHERE series_id = s.id ORDER BY {key} LIMIT 1))
+             FROM series s",
+            table.name()
+        );
+        let oldest: Option<i64> = self.0.query_row(&sql, [], |r| r.get(0))?;
+        Ok(oldest.map(|k| k.saturating_mul(table.width())))
     }
 
     fn dirty_mark(&mut self, table: Table, id: i64, bucket: i64) -> DbResult<()> {
@@ -374,15 +406,18 @@ impl Db for Lite<'_> {
     }
 
     fn buckets_expire(&mut self, table: Table, cutoff: i64, limit: i64) -> DbResult<u64> {
-        let name = table.name();
+        // Walks the primary key one series at a time (there is no index on
+        // the time alone; CROSS JOIN keeps `series` the outer loop).
+        let (name, key) = (table.name(), table.sqlite_key());
         let sql = format!(
-            "DELETE FROM {name} WHERE bucket < ?1 AND (series_id, bucket) IN
-             (SELECT series_id, bucket FROM {name} WHERE bucket < ?1 LIMIT ?2)"
+            "DELETE FROM {name} WHERE (series_id, {key}) IN
+             (SELECT m.series_id, m.{key} FROM series s CROSS JOIN {name} m
+              ON m.series_id = s.id AND m.{key} < ?1 LIMIT ?2)"
         );
         Ok(self
             .0
             .prepare_cached(&sql)?
-            .execute(params![cutoff, limit])? as u64)
+            .execute(params![key_above(table, cutoff), limit])? as u64)
     }
 
     fn dirty_expire(&mut self, cut_1m: i64, cut_1h: i64) -> DbResult<()> {

@@ -80,9 +80,8 @@ fn brute(model: &Model, series: usize, from: i64, to: i64, width: i64) -> Vec<Bu
                 b.sum += v;
                 b.count += 1;
                 b.last = v;
-                b.last_ts = ts;
             }
-            _ => out.push(Bucket::of(start, ts, v)),
+            _ => out.push(Bucket::of(start, v)),
         }
     }
     out

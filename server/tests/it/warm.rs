@@ -20,8 +20,8 @@ fn buckets(samples: &[(i64, f64)], width: i64, before: i64) -> Vec<Bucket> {
     for &(ts, v) in samples.iter().filter(|s| s.0 < before) {
         let start = ts.div_euclid(width) * width;
         match out.last_mut() {
-            Some(b) if b.start == start => b.merge(&Bucket::of(start, ts, v)),
-            _ => out.push(Bucket::of(start, ts, v)),
+            Some(b) if b.start == start => b.merge(&Bucket::of(start, v)),
+            _ => out.push(Bucket::of(start, v)),
         }
     }
     out

@@ -75,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../../migrations/postgres/0005_activity.sql"),
     ),
+    (
+        6,
+        include_str!("../../../../migrations/postgres/0006_rollups_without_last_ts.sql"),
+    ),
 ];
 
 /// A `postgres://` (or `postgresql://`) URL, parsed, with its password kept

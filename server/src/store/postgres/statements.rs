@@ -16,7 +16,6 @@ fn bucket_at(r: &postgres::Row, at: usize) -> Bucket {
         sum: r.get(at + 3),
         count: r.get::<_, i64>(at + 4) as u64,
         last: r.get(at + 5),
-        last_ts: r.get(at + 6),
     }
 }
 
@@ -229,19 +228,17 @@ impl Db for Transaction<'_> {
 
     fn bucket_put(&mut self, table: Table, id: i64, b: &Bucket) -> DbResult<()> {
         let sql = format!(
-            "INSERT INTO {} (series_id, bucket, min, max, sum, count, last, last_ts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO {} (series_id, bucket, min, max, sum, count, last)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (series_id, bucket) DO UPDATE SET min = excluded.min,
                max = excluded.max, sum = excluded.sum, count = excluded.count,
-               last = excluded.last, last_ts = excluded.last_ts",
+               last = excluded.last",
             table.name()
         );
         let count = b.count as i64;
         self.execute(
             &sql,
-            &[
-                &id, &b.start, &b.min, &b.max, &b.sum, &count, &b.last, &b.last_ts,
-            ],
+            &[&id, &b.start, &b.min, &b.max, &b.sum, &count, &b.last],
         )?;
         Ok(())
     }
@@ -257,7 +254,7 @@ impl Db for Transaction<'_> {
 
     fn buckets(&mut self, table: Table, id: i64, from: i64, to: i64) -> DbResult<Vec<Bucket>> {
         let sql = format!(
-            "SELECT bucket, min, max, sum, count, last, last_ts FROM {}
+            "SELECT bucket, min, max, sum, count, last FROM {}
              WHERE series_id = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket",
             table.name()
         );
@@ -275,7 +272,7 @@ impl Db for Transaction<'_> {
         to: i64,
     ) -> DbResult<Vec<(i64, Bucket)>> {
         let sql = format!(
-            "SELECT series_id, bucket, min, max, sum, count, last, last_ts FROM {}
+            "SELECT series_id, bucket, min, max, sum, count, last FROM {}
              WHERE bucket >= $1 AND bucket < $2 ORDER BY series_id, bucket",
             table.name()
         );
