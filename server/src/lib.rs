@@ -54,3 +54,5 @@ pub mod interop;
 pub mod serve;
 #[cfg(feature = "roles")]
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;

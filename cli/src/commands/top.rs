@@ -93,16 +93,7 @@ async fn watch_this_machine() -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let http_addr = http.local_addr()?;
     let config = ServeConfig {
-        aggregator: AggregatorConfig {
-            data_dir: dir.path().to_owned(),
-            store_url: None,
-            limits: Default::default(),
-            store: Default::default(),
-            token: None,
-            tls: None,
-            conn: Default::default(),
-            remote_write: Default::default(),
-        },
+        aggregator: AggregatorConfig::new(dir.path()),
         // Once a second, like top: the agent's cost is small either way.
         agent: Some(AgentConfig {
             interval: Duration::from_secs(1),

@@ -71,6 +71,23 @@ pub struct AggregatorConfig {
     pub remote_write: crate::forward::RemoteWrite,
 }
 
+impl AggregatorConfig {
+    /// An aggregator keeping its SQLite store in `data_dir`, with every
+    /// other setting at its default (no token, plain h2c, no forwarding).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            store_url: None,
+            limits: Limits::default(),
+            store: StoreConfig::default(),
+            token: None,
+            tls: None,
+            conn: ConnLimits::default(),
+            remote_write: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AggregatorError {
     #[error(transparent)]

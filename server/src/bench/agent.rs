@@ -74,19 +74,13 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
     let (stop, stopped) = oneshot::channel::<()>();
     let aggregator = tokio::spawn(aggregator::run(
         AggregatorConfig {
-            data_dir: data_dir.clone(),
-            store_url: None,
             // Unlimited: the agent under measurement is the only client, and
             // a rate refusal would measure replays instead of the agent.
             limits: Limits {
                 max_reports_per_second: 0,
                 ..Limits::default()
             },
-            store: Default::default(),
-            token: None,
-            tls: None,
-            conn: Default::default(),
-            remote_write: Default::default(),
+            ..AggregatorConfig::new(data_dir.clone())
         },
         listener,
         Arc::new(EmbeddedBus::default()),

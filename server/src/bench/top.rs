@@ -387,18 +387,12 @@ async fn start_pipeline() -> Result<(String, String, Pipeline), String> {
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     let config = ServeConfig {
         aggregator: AggregatorConfig {
-            data_dir: dir.clone(),
-            store_url: None,
             // Simulated hosts may report faster than the default rate.
             limits: Limits {
                 max_reports_per_second: 0,
                 ..Limits::default()
             },
-            store: Default::default(),
-            token: None,
-            tls: None,
-            conn: Default::default(),
-            remote_write: Default::default(),
+            ..AggregatorConfig::new(dir.clone())
         },
         agent: None,
         gateway: crate::gateway::GatewayConfig {

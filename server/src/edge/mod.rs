@@ -13,21 +13,15 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{FromRef, State, WebSocketUpgrade};
-use axum::middleware;
-use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::conn::ConnLimits;
 use crate::fanout::Hub;
-use crate::http::access::{require_known_host, require_token, require_token_and_origin};
-use crate::http::error::{json_errors, no_route, wrong_method};
-use crate::http::limits::{limit_body, limit_time};
-use crate::http::ws::{WsLimits, refused, upgrade};
-use crate::http::{Access, HttpLimits, assets, live};
+use crate::http::live_routes::{Live, live_routes};
+use crate::http::ws::WsLimits;
+use crate::http::{Access, HttpLimits, live};
 use crate::tls::{ClientTls, ServerTls};
 
 #[derive(Debug, Clone)]
@@ -77,78 +71,21 @@ pub enum EdgeError {
     Serve(#[from] std::io::Error),
 }
 
+/// What the `/api/series` proxy needs (the shared routes have [`Live`]).
 #[derive(Clone)]
 pub struct EdgeState {
-    hub: Arc<Hub>,
-    access: Arc<Access>,
-    ws: Arc<WsLimits>,
-    http_limits: Arc<HttpLimits>,
     upstream_http: String,
     upstream_token: Option<String>,
     http: proxy::HttpClient,
-    shutdown: watch::Receiver<bool>,
 }
 
-impl FromRef<EdgeState> for Arc<Hub> {
-    fn from_ref(state: &EdgeState) -> Self {
-        state.hub.clone()
-    }
-}
-
-pub fn router(state: EdgeState) -> Router {
-    let api = Router::new()
-        .route("/api/hosts", get(live::hosts))
-        .route("/api/hosts/{host}", get(live::host))
-        .route("/api/alerts", get(live::alerts))
+/// Every route: `/api/series`, forwarded upstream, inside the block the
+/// edge shares with the gateway ([`live_routes`]).
+pub fn router(live: Live, state: EdgeState) -> Router {
+    let own = Router::new()
         .route("/api/series", get(proxy::series))
-        .route_layer(middleware::from_fn_with_state(
-            state.access.clone(),
-            require_token,
-        ));
-    let ws =
-        Router::new()
-            .route("/ws", get(ws_handler))
-            .route_layer(middleware::from_fn_with_state(
-                state.access.clone(),
-                require_token_and_origin,
-            ));
-    let plain = Router::new()
-        .route("/", get(assets::index))
-        .route("/static/{*path}", get(assets::asset))
-        .route("/healthz", get(live::healthz))
-        .route("/readyz", get(live::readyz));
-    // The timeout wraps the HTTP routes, not /ws; the body limit, the JSON
-    // errors and the Host check, everything.
-    api.merge(plain)
-        .layer(middleware::from_fn_with_state(
-            state.http_limits.clone(),
-            limit_time,
-        ))
-        .merge(ws)
-        .fallback(no_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(
-            state.http_limits.clone(),
-            limit_body,
-        ))
-        // Outermost: whatever answers an error, the client gets JSON; and a
-        // listener without a token serves only names it knows.
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            state.access.clone(),
-            require_known_host,
-        ))
-        .with_state(state)
-}
-
-async fn ws_handler(
-    State(state): State<EdgeState>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    match ws {
-        Ok(ws) => upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone()),
-        Err(rejection) => refused(rejection),
-    }
+        .with_state(state);
+    live_routes(live, get(live::host), own)
 }
 
 pub async fn run(
@@ -169,15 +106,17 @@ pub async fn run(
         hub.clone(),
         stop_rx.clone(),
     ));
-    let state = EdgeState {
+    let live = Live {
         hub,
         access: Arc::new(access),
         ws: Arc::new(config.ws),
-        http_limits: Arc::new(config.http),
+        http: Arc::new(config.http),
+        shutdown: stop_rx,
+    };
+    let state = EdgeState {
         upstream_http,
         upstream_token: config.upstream_token,
         http: crate::http::client::client_with(&config.upstream_tls),
-        shutdown: stop_rx,
     };
     let tls = config.tls.as_ref().map(ServerTls::http_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -185,7 +124,7 @@ pub async fn run(
     crate::http::serve::serve(
         "edge",
         listener,
-        router(state),
+        router(live, state),
         tls,
         config.conn,
         shutdown,

@@ -16,10 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{FromRef, State, WebSocketUpgrade};
-use axum::middleware;
-use axum::response::Response;
+use axum::extract::State;
 use axum::routing::{delete, get};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -30,11 +27,9 @@ use crate::aggregator::{PushSlot, Stats, push_routes};
 use crate::bus::SharedBus;
 use crate::conn::ConnLimits;
 use crate::fanout::Hub;
-use crate::http::access::{require_known_host, require_token, require_token_and_origin};
-use crate::http::error::{json_errors, no_route, wrong_method};
-use crate::http::limits::{limit_body, limit_time};
-use crate::http::ws::{WsLimits, refused, upgrade};
-use crate::http::{Access, HttpLimits, assets, live};
+use crate::http::live_routes::{Live, live_routes};
+use crate::http::ws::WsLimits;
+use crate::http::{Access, HttpLimits, live};
 use crate::store::postgres::PgReaders;
 use crate::store::{Readers, StoreError};
 use crate::tls::ServerTls;
@@ -60,25 +55,17 @@ pub struct GatewayConfig {
     pub push: Option<PushSlot>,
 }
 
+/// What the gateway's own routes serve from (the shared ones have
+/// [`Live`]).
 #[derive(Clone)]
 pub struct GatewayState {
     hub: Arc<Hub>,
     /// Where `/api/series` reads history.
     history: Option<Readers>,
-    access: Arc<Access>,
-    ws: Arc<WsLimits>,
-    http: Arc<HttpLimits>,
     aggregator: Option<Arc<Stats>>,
     push: Option<PushSlot>,
     /// Where `/api/silences` keeps silences: the alert state store.
     silences: Option<Arc<silences::SilenceStore>>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl FromRef<GatewayState> for Arc<Hub> {
-    fn from_ref(state: &GatewayState) -> Self {
-        state.hub.clone()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,73 +93,25 @@ async fn host(
     Ok(axum::Json(value))
 }
 
-/// Every route in one place.
-pub fn router(state: GatewayState) -> Router {
+/// Every route: the gateway's own ones inside the block it shares with the
+/// edge ([`live_routes`]).
+pub fn router(live: Live, state: GatewayState) -> Router {
     let push = match &state.push {
         Some(slot) => push_routes(slot.clone()),
         None => Router::new(),
     };
-    let api = Router::new()
-        .route("/api/hosts", get(live::hosts))
-        .route("/api/hosts/{host}", get(host))
+    let own = Router::new()
         .route("/api/hosts/{host}/processes", get(activity::processes))
         .route("/api/hosts/{host}/cgroups", get(activity::cgroups))
         .route("/api/series", get(api::series))
-        .route("/api/alerts", get(live::alerts))
         .route("/api/silences", get(silences::list).post(silences::add))
         .route("/api/silences/{id}", delete(silences::expire))
         // Every host's latest values: as private as the API (scrapers send
         // the token with `authorization` in their scrape config).
         .route("/metrics", get(prometheus::metrics))
         .merge(push)
-        .route_layer(middleware::from_fn_with_state(
-            state.access.clone(),
-            require_token,
-        ));
-    let ws =
-        Router::new()
-            .route("/ws", get(ws_handler))
-            .route_layer(middleware::from_fn_with_state(
-                state.access.clone(),
-                require_token_and_origin,
-            ));
-    let plain = Router::new()
-        .route("/", get(assets::index))
-        .route("/static/{*path}", get(assets::asset))
-        .route("/healthz", get(live::healthz))
-        .route("/readyz", get(live::readyz));
-    // The timeout wraps the HTTP routes, not /ws; the body limit, the JSON
-    // errors and the Host check, everything.
-    api.merge(plain)
-        .layer(middleware::from_fn_with_state(
-            state.http.clone(),
-            limit_time,
-        ))
-        .merge(ws)
-        .fallback(no_route)
-        .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(
-            state.http.clone(),
-            limit_body,
-        ))
-        // Outermost: whatever answers an error, the client gets JSON; and a
-        // listener without a token serves only names it knows.
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            state.access.clone(),
-            require_known_host,
-        ))
-        .with_state(state)
-}
-
-async fn ws_handler(
-    State(state): State<GatewayState>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    match ws {
-        Ok(ws) => upgrade(ws, state.hub.clone(), &state.ws, state.shutdown.clone()),
-        Err(rejection) => refused(rejection),
-    }
+        .with_state(state);
+    live_routes(live, get(host), own)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every
@@ -208,16 +147,19 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let relay = tokio::spawn(activity::relay(bus.clone(), hub.clone(), stop_rx.clone()));
     let feed = tokio::spawn(feed::run(bus, hub.clone(), stop_rx.clone()));
-    let state = GatewayState {
-        hub,
-        history,
+    let live = Live {
+        hub: hub.clone(),
         access: Arc::new(access),
         ws: Arc::new(config.ws),
         http: Arc::new(config.http),
+        shutdown: stop_rx,
+    };
+    let state = GatewayState {
+        hub,
+        history,
         aggregator,
         push: config.push,
         silences,
-        shutdown: stop_rx,
     };
     let tls = config.tls.as_ref().map(ServerTls::http_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -225,7 +167,7 @@ pub async fn run(
     crate::http::serve::serve(
         "gateway",
         listener,
-        router(state),
+        router(live, state),
         tls,
         config.conn,
         shutdown,

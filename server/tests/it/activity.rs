@@ -6,14 +6,14 @@
 use std::time::Duration;
 
 use futures::SinkExt;
-use server::bus::{EmbeddedBus, SharedBus};
 use server::gateway::GatewayConfig;
 use server::proto::{Process, ProcessTable, Report, Sample};
+use server::testkit::Pipeline;
 use server::time::now_ms;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::gateway::{Ws, connect, next_json, next_of};
-use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
+use crate::harness::{RawAgent, http_get};
 
 fn process(pid: u32, name: &str, cpu: f64) -> Process {
     Process {
@@ -50,17 +50,12 @@ async fn watch(ws: &mut Ws, host: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_hosts_processes_reach_its_viewer_cleaned_and_its_agent_hears_of_the_watch() {
-    let dir = tempfile::tempdir().unwrap();
-    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
-    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
-    let gw = Gateway::start(
-        bus.clone(),
-        GatewayConfig {
-            data_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        },
-    )
-    .await;
+    // The gateway reads the aggregator's store, for `?at=`.
+    let pipeline = Pipeline::builder()
+        .gateway(GatewayConfig::default())
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let ts = now_ms();
 
@@ -184,16 +179,16 @@ async fn a_watched_hosts_processes_reach_its_viewer_cleaned_and_its_agent_hears_
         "{error}"
     );
 
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metric_filter_leaves_the_watched_hosts_frames_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
-    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
-    let gw = Gateway::start(bus.clone(), GatewayConfig::default()).await;
+    let pipeline = Pipeline::builder()
+        .gateway(GatewayConfig::default())
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let mut viewer = connect(&gw.ws_url()).await;
     next_of(&mut viewer, "snapshot").await;
     let subscribe = r#"{"type":"subscribe","metrics":["cpu_*"]}"#;
@@ -236,30 +231,24 @@ async fn a_metric_filter_leaves_the_watched_hosts_frames_whole() {
     }
     assert_eq!(web_values, 2, "the watched host's frames are whole");
     assert_eq!(db_values, 1, "other hosts' frames keep to the filter");
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 /// Behind an edge: the edge watches upstream what its clients watch, so
 /// the agent hears of the watch and the tables reach the edge's client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_through_an_edge_reaches_the_agent_and_brings_the_tables_back() {
-    use server::edge::{self, EdgeConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let bus: SharedBus = std::sync::Arc::new(EmbeddedBus::default());
-    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
-    let gw = Gateway::start(bus.clone(), GatewayConfig::default()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let edge_task = tokio::spawn(edge::run(EdgeConfig::new(gw.ws_url()), listener, async {
-        let _ = stopped.await;
-    }));
+    let pipeline = Pipeline::builder()
+        .gateway(GatewayConfig::default())
+        .edge(|_| {})
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let ts = now_ms();
     agent.send(report(1, ts, None)).await;
 
-    let mut viewer = connect(&format!("ws://{edge_addr}/ws")).await;
+    let mut viewer = connect(&pipeline.edge().ws_url()).await;
     next_of(&mut viewer, "snapshot").await;
     watch(&mut viewer, Some("web-1")).await;
     let table = ProcessTable {
@@ -282,8 +271,5 @@ async fn a_watch_through_an_edge_reaches_the_agent_and_brings_the_tables_back() 
     assert_eq!(frame["host"], "web-1");
     assert_eq!(frame["processes"][0]["name"], "behind-edge");
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), edge_task).await;
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }

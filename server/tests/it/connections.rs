@@ -4,18 +4,17 @@
 //! the connection cap does not lock out an agent or a browser.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use server::bus::{EmbeddedBus, SharedBus};
 use server::conn::ConnLimits;
 use server::gateway::GatewayConfig;
 use server::proto::{Report, Sample};
+use server::testkit::Pipeline;
 use server::time::now_ms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
+use crate::harness::{RawAgent, http_get};
 
 /// How a hostile client holds a connection open.
 #[derive(Debug, Clone, Copy)]
@@ -70,16 +69,15 @@ fn quick() -> ConnLimits {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_half_preface_and_slow_loris_connections_are_closed_within_the_first_request_timeout()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_conn(dir.path(), quick(), None).await;
-    let gw = Gateway::start(
-        Arc::new(EmbeddedBus::default()) as SharedBus,
-        GatewayConfig {
+    let pipeline = Pipeline::builder()
+        .aggregator(|c| c.conn = quick())
+        .gateway(GatewayConfig {
             conn: quick(),
             ..GatewayConfig::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let limit = Duration::from_secs(6);
     for (what, addr) in [("gRPC", agg.addr), ("HTTP", gw.addr)] {
         let stalls = [Stall::Silent, Stall::HalfPreface, Stall::SlowLoris];
@@ -100,8 +98,7 @@ async fn silent_half_preface_and_slow_loris_connections_are_closed_within_the_fi
     }
     // A real client still gets its answer after the stalls.
     assert_eq!(http_get(gw.addr, "/healthz", &[]).await.0, 200);
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 fn report(host: &str, seq: u64) -> Report {
@@ -126,16 +123,18 @@ async fn a_flood_of_idle_sockets_past_the_connection_cap_does_not_lock_out_an_ag
         max_connections: 20,
         first_request_timeout: Duration::from_secs(60),
     };
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_conn(dir.path(), limits.clone(), Some("t0k")).await;
-    let gw = Gateway::start(
-        Arc::new(EmbeddedBus::default()) as SharedBus,
-        GatewayConfig {
+    let pipeline = Pipeline::builder()
+        .aggregator(|c| {
+            c.conn = limits.clone();
+            c.token = Some("t0k".into());
+        })
+        .gateway(GatewayConfig {
             conn: limits,
             ..GatewayConfig::default()
-        },
-    )
-    .await;
+        })
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let mut flood = Vec::new();
     for addr in [agg.addr, gw.addr] {
         for _ in 0..100 {
@@ -183,6 +182,5 @@ async fn a_flood_of_idle_sockets_past_the_connection_cap_does_not_lock_out_an_ag
     assert!(open <= 40, "{open} of 200 idle sockets still open: {per:?}");
     drop(flood);
     drop(agent);
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use server::bus::{Bus, EmbeddedBus, SharedBus};
-use server::edge::{self, EdgeConfig};
+use server::edge::EdgeConfig;
 use server::event::encode_metrics;
 use server::gateway::GatewayConfig;
 use server::model::{AcceptedReport, Point, SeriesKey};
+use server::testkit::{Edge, Gateway};
 use server::time::now_ms;
-use tokio::sync::oneshot;
 
 use crate::gateway::{connect, next_json, next_of};
-use crate::harness::{Gateway, http_get};
+use crate::harness::http_get;
 
 pub fn report(host: &str, ts: i64, cpu: f64) -> AcceptedReport {
     AcceptedReport {
@@ -38,17 +38,9 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
     let gw = Gateway::start(bus1.clone() as SharedBus, GatewayConfig::default()).await;
     let gw_addr = gw.addr;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let edge_task = tokio::spawn(edge::run(
-        EdgeConfig::new(format!("ws://{gw_addr}/ws")),
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let edge_ws = format!("ws://{edge_addr}/ws");
+    let edge = Edge::start(EdgeConfig::new(format!("ws://{gw_addr}/ws"))).await;
+    let edge_addr = edge.addr;
+    let edge_ws = edge.ws_url();
 
     // A browser on the edge sees the gateway's state, then live events.
     let mut client = connect(&edge_ws).await;
@@ -129,8 +121,7 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
     assert_eq!(answer["meta"]["interval_ms"], 5000, "{answer}");
 
     drop((client, newcomer));
-    stop.send(()).unwrap();
-    edge_task.await.unwrap().unwrap();
+    edge.stop().await;
     gw2.stop().await;
 }
 
@@ -138,30 +129,16 @@ async fn the_edge_relays_live_events_and_survives_a_gateway_restart() {
 async fn the_edge_token_guards_api_and_ws() {
     let bus = Arc::new(EmbeddedBus::default());
     let gw = Gateway::start(bus as SharedBus, GatewayConfig::default()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let edge_task = tokio::spawn(edge::run(
-        EdgeConfig {
-            upstream: gw.ws_url(),
-            upstream_token: None,
-            upstream_tls: Default::default(),
-            access: server::http::Access {
-                token: Some("viewer".into()),
-                allowed_origins: vec![],
-                ..Default::default()
-            },
-            ws: Default::default(),
-            http: Default::default(),
-            ring: 0,
-            tls: None,
-            conn: Default::default(),
+    let edge = Edge::start(EdgeConfig {
+        access: server::http::Access {
+            token: Some("viewer".into()),
+            allowed_origins: vec![],
+            ..Default::default()
         },
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        ..EdgeConfig::new(gw.ws_url())
+    })
+    .await;
+    let edge_addr = edge.addr;
     for path in ["/api/hosts", "/api/alerts", "/api/series?host=a&metric=b"] {
         assert_eq!(http_get(edge_addr, path, &[]).await.0, 401, "{path}");
     }
@@ -182,7 +159,6 @@ async fn the_edge_token_guards_api_and_ws() {
     let mut ok = connect(&format!("ws://{edge_addr}/ws?token=viewer")).await;
     assert_eq!(next_json(&mut ok).await["type"], "hello");
     drop(ok);
-    let _ = stop.send(());
-    edge_task.await.unwrap().unwrap();
+    edge.stop().await;
     gw.stop().await;
 }

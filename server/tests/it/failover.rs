@@ -8,9 +8,10 @@ use std::time::Duration;
 use server::agent::{self, AgentConfig, AgentSummary};
 use server::model::SeriesKey;
 use server::store::Reader;
+use server::testkit::Pipeline;
 use tokio::sync::oneshot;
 
-use crate::harness::{Aggregator, eventually};
+use crate::harness::eventually;
 
 const HOST: &str = "failover-host";
 
@@ -70,9 +71,12 @@ impl RunningAgent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_whose_aggregator_stops_moves_on_to_the_next_and_every_report_is_stored_once() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Aggregator::start(dir_a.path()).await;
-    let b = Aggregator::start(dir_b.path()).await;
-    let agent = RunningAgent::start(agent_config(vec![a.url(), b.url()]));
+    let a = Pipeline::builder().data_dir(dir_a.path()).start().await;
+    let b = Pipeline::builder().data_dir(dir_b.path()).start().await;
+    let agent = RunningAgent::start(agent_config(vec![
+        a.aggregator().url(),
+        b.aggregator().url(),
+    ]));
     assert!(
         eventually(Duration::from_secs(10), || reports_stored(dir_a.path())
             >= 5)
@@ -108,8 +112,8 @@ async fn an_agent_whose_aggregator_stops_moves_on_to_the_next_and_every_report_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_whose_first_aggregator_never_started_streams_everything_to_the_second() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Aggregator::start(dir.path()).await;
-    let agent = RunningAgent::start(agent_config(vec![dead_url(), b.url()]));
+    let b = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agent = RunningAgent::start(agent_config(vec![dead_url(), b.aggregator().url()]));
     assert!(eventually(Duration::from_secs(10), || reports_stored(dir.path()) >= 5).await);
     let summary = agent.stop().await;
     b.stop().await;
@@ -120,10 +124,13 @@ async fn an_agent_whose_first_aggregator_never_started_streams_everything_to_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_cycles_back_to_the_first_aggregator_when_the_second_stops_too() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Aggregator::start(dir_a.path()).await;
-    let addr_a = a.addr;
-    let b = Aggregator::start(dir_b.path()).await;
-    let agent = RunningAgent::start(agent_config(vec![a.url(), b.url()]));
+    let a = Pipeline::builder().data_dir(dir_a.path()).start().await;
+    let addr_a = a.aggregator().addr;
+    let b = Pipeline::builder().data_dir(dir_b.path()).start().await;
+    let agent = RunningAgent::start(agent_config(vec![
+        a.aggregator().url(),
+        b.aggregator().url(),
+    ]));
     assert!(
         eventually(Duration::from_secs(10), || reports_stored(dir_a.path())
             >= 3)
@@ -136,7 +143,11 @@ async fn an_agent_cycles_back_to_the_first_aggregator_when_the_second_stops_too(
         .await
     );
     // The first comes back where it was, then the second goes away.
-    let a = Aggregator::start_on(dir_a.path(), addr_a, Default::default()).await;
+    let a = Pipeline::builder()
+        .data_dir(dir_a.path())
+        .listen(addr_a)
+        .start()
+        .await;
     let on_a = reports_stored(dir_a.path());
     b.stop().await;
     assert!(

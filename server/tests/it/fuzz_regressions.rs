@@ -8,9 +8,10 @@ use server::alerts::{Severity, check};
 use server::fuzzing;
 use server::proto::{Report, Sample};
 use server::store::decode_chunk;
+use server::testkit::Pipeline;
 use server::time::now_ms;
 
-use crate::harness::{Aggregator, RawAgent};
+use crate::harness::RawAgent;
 
 fn report(seq: u64, timestamp_ms: i64) -> Report {
     Report {
@@ -31,8 +32,8 @@ fn report(seq: u64, timestamp_ms: i64) -> Report {
 /// debug build and misnamed the problem in a release one.
 #[tokio::test]
 async fn a_report_timestamped_at_the_ends_of_i64_is_rejected_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().start().await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
 
     for (seq, ts, expect) in [
@@ -52,7 +53,7 @@ async fn a_report_timestamped_at_the_ends_of_i64_is_rejected_not_a_panic() {
     // The same stream still takes a good report.
     let ack = agent.send(report(4, now_ms())).await;
     assert_eq!((ack.accepted, ack.rejected), (1, 0));
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 const PRINTF_RULE: &str = r#"groups:

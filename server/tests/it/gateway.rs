@@ -11,12 +11,13 @@ use server::gateway::GatewayConfig;
 use server::http::Access;
 use server::model::{AcceptedReport, Point, SeriesKey};
 use server::proto::{Report, Sample};
+use server::testkit::{Gateway, Pipeline};
 use server::time::now_ms;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::harness::{Aggregator, Gateway, RawAgent, http_get};
+use crate::harness::{RawAgent, http_get};
 
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -100,16 +101,12 @@ async fn publish(bus: &EmbeddedBus, r: &AcceptedReport) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gets_hello_snapshot_then_live_metrics_from_a_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
-    let gw = Gateway::start(
-        agg.bus.clone(),
-        GatewayConfig {
-            data_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        },
-    )
-    .await;
+    // The gateway reads the aggregator's store, as in `mon serve`.
+    let pipeline = Pipeline::builder()
+        .gateway(GatewayConfig::default())
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let ts = now_ms();
     let sample = |name: &str, value| Sample {
@@ -181,8 +178,7 @@ async fn a_client_gets_hello_snapshot_then_live_metrics_from_a_report() {
     assert_eq!(series["points"].as_array().unwrap().len(), 2, "{series}");
 
     drop((ws, agent));
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test]
@@ -432,9 +428,11 @@ async fn prometheus_metrics_list_every_host_series() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_appears_after_the_gateway_started_gets_its_metadata() {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
-    let gw = Gateway::start(agg.bus.clone(), GatewayConfig::default()).await;
+    let pipeline = Pipeline::builder()
+        .gateway(GatewayConfig::default())
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     // The gateway has read the (empty) state; this host says hello later.
     let mut agent = RawAgent::connect(&agg.url(), "late-1").await;
     let mut seq = 0;
@@ -474,8 +472,7 @@ async fn a_host_that_appears_after_the_gateway_started_gets_its_metadata() {
         "{snapshot}"
     );
     drop((ws, agent));
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 /// Lints `promtool check metrics` makes about the names a client chose

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::gateway::{Ws, connect, next_of, wait_until_a_slow_client_is_handled};
-use crate::harness::Gateway;
+use server::testkit::Gateway;
 
 const CLIENTS: usize = 1_000;
 const EVENTS: usize = 30;

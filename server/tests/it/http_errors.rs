@@ -8,16 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use server::bus::{EmbeddedBus, SharedBus};
-use server::edge::{self, EdgeConfig};
+use server::edge::EdgeConfig;
 use server::gateway::GatewayConfig;
 use server::http::Access;
 use server::proto::ingest_client::IngestClient;
 use server::proto::{AgentMessage, Hello, agent_message::Kind};
+use server::testkit::{Edge, Gateway, Pipeline};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-use crate::harness::{Aggregator, Gateway};
 
 /// Sends `request` (a whole HTTP/1.1 request head) and reads the answer:
 /// (status, head, body).
@@ -100,45 +98,13 @@ type Case<'a> = (
     &'a [&'a str],
 );
 
-struct Edge {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), server::edge::EdgeError>>,
-}
-
+/// An edge in front of the gateway at `upstream`.
 async fn start_edge(upstream: SocketAddr, access: Access) -> Edge {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(edge::run(
-        EdgeConfig {
-            upstream: format!("ws://{upstream}/ws"),
-            upstream_token: None,
-            upstream_tls: Default::default(),
-            access,
-            ws: Default::default(),
-            http: Default::default(),
-            ring: 0,
-            tls: None,
-            conn: Default::default(),
-        },
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Edge { addr, stop, task }
-}
-
-impl Edge {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("edge stops within 10 s")
-            .unwrap()
-            .unwrap();
-    }
+    Edge::start(EdgeConfig {
+        access,
+        ..EdgeConfig::new(format!("ws://{upstream}/ws"))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,8 +365,11 @@ async fn stream_with(url: &str, value: Option<&'static str>) -> Result<(), tonic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lower_case_bearer_scheme_is_accepted_on_grpc_and_a_wrong_scheme_is_not_called_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_token(dir.path(), "t0ken").await;
+    let pipeline = Pipeline::builder()
+        .aggregator(|c| c.token = Some("t0ken".into()))
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     for value in ["bearer t0ken", "BEARER t0ken", "Bearer t0ken"] {
         stream_with(&agg.url(), Some(value))
             .await
@@ -422,5 +391,5 @@ async fn a_lower_case_bearer_scheme_is_accepted_on_grpc_and_a_wrong_scheme_is_no
         .await
         .unwrap_err();
     assert!(wrong.message().contains("does not match"), "{wrong:?}");
-    agg.stop().await;
+    pipeline.stop().await;
 }

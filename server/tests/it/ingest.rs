@@ -6,9 +6,10 @@ use std::time::Duration;
 use server::model::SeriesKey;
 use server::proto::{Label, Report, Sample};
 use server::store::Reader;
+use server::testkit::Pipeline;
 use server::time::now_ms;
 
-use crate::harness::{Aggregator, RawAgent};
+use crate::harness::RawAgent;
 
 fn sample(name: &str, value: f64) -> Sample {
     Sample {
@@ -45,7 +46,8 @@ fn report(host: &str, seq: u64, ts: i64, samples: Vec<Sample>) -> Report {
 #[tokio::test]
 async fn bad_samples_are_answered_with_reasons_and_good_ones_are_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let now = now_ms();
     let too_many_labels: Vec<(String, String)> = (0..100)
@@ -144,13 +146,14 @@ async fn bad_samples_are_answered_with_reasons_and_good_ones_are_stored() {
     }
     assert_eq!(reader.raw_count().unwrap(), 6 + 10_000);
     drop(agent);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test]
 async fn a_replayed_report_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let ts = now_ms();
     let samples = || {
         vec![
@@ -188,13 +191,14 @@ async fn a_replayed_report_is_stored_once() {
         2
     );
     drop(second);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test]
 async fn an_accepted_report_is_published_on_the_bus_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let mut sub = agg.bus.subscribe(&["metrics.*"]).await.unwrap();
     let mut agent = RawAgent::connect(&agg.url(), "Cache-1").await;
     let ts = now_ms();
@@ -220,21 +224,17 @@ async fn an_accepted_report_is_published_on_the_bus_as_json() {
     assert_eq!(hosts[0].values[&SeriesKey::new("load1")], 0.25);
     assert_eq!(hosts[0].meta.as_ref().unwrap().agent_version, "test");
     drop(agent);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_near_the_largest_float_leave_series_averages_finite() {
-    let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
-    let gw = crate::harness::Gateway::start(
-        agg.bus.clone(),
-        server::gateway::GatewayConfig {
-            data_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        },
-    )
-    .await;
+    // The gateway reads the aggregator's store, for `/api/series`.
+    let pipeline = Pipeline::builder()
+        .gateway(server::gateway::GatewayConfig::default())
+        .start()
+        .await;
+    let (agg, gw) = (pipeline.aggregator(), pipeline.gateway());
     let mut agent = RawAgent::connect(&agg.url(), "huge-1").await;
     // One minute, three samples each: 1.7e308 would sum to infinity, so it
     // is refused by name; the largest accepted magnitude sums finitely.
@@ -297,6 +297,5 @@ async fn samples_near_the_largest_float_leave_series_averages_finite() {
         "{body}"
     );
     drop(agent);
-    gw.stop().await;
-    agg.stop().await;
+    pipeline.stop().await;
 }

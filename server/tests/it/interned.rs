@@ -6,9 +6,10 @@
 use server::model::SeriesKey;
 use server::proto::{Label, Report, Sample, SeriesDef};
 use server::store::Reader;
+use server::testkit::Pipeline;
 use server::time::now_ms;
 
-use crate::harness::{Aggregator, RawAgent};
+use crate::harness::RawAgent;
 
 fn def(id: u32, name: &str, labels: &[(&str, &str)]) -> SeriesDef {
     SeriesDef {
@@ -49,7 +50,8 @@ fn values(dir: &std::path::Path, host: &str, key: &SeriesKey) -> Vec<f64> {
 #[tokio::test]
 async fn series_defined_once_are_stored_from_their_ids_and_the_ack_says_protocol_2() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let now = now_ms();
     let defs = vec![
@@ -78,7 +80,7 @@ async fn series_defined_once_are_stored_from_their_ids_and_the_ack_says_protocol
             .await;
         assert_eq!((ack.accepted, ack.rejected), (2, 0), "{:?}", ack.reasons);
     }
-    agg.stop().await;
+    pipeline.stop().await;
     let fs = SeriesKey::with_labels(
         "filesystem_used_percent",
         [("fstype", "ext4"), ("mount", "/")],
@@ -93,7 +95,8 @@ async fn series_defined_once_are_stored_from_their_ids_and_the_ack_says_protocol
 #[tokio::test]
 async fn a_replay_on_a_new_stream_defines_again_and_stores_each_sample_once() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let now = now_ms();
     let mut first = RawAgent::connect(&agg.url(), "web-1").await;
     let ack = first
@@ -135,7 +138,7 @@ async fn a_replay_on_a_new_stream_defines_again_and_stores_each_sample_once() {
         .send(interned("web-1", 2, now + 1000, vec![], &[(3, 0.7)]))
         .await;
     assert_eq!(ack.accepted, 1);
-    agg.stop().await;
+    pipeline.stop().await;
     assert_eq!(
         values(dir.path(), "web-1", &SeriesKey::new("load1")),
         vec![0.5, 0.7]
@@ -145,7 +148,8 @@ async fn a_replay_on_a_new_stream_defines_again_and_stores_each_sample_once() {
 #[tokio::test]
 async fn plain_and_interned_agents_share_one_aggregator_and_one_report_may_mix_both() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let now = now_ms();
     let mut old = RawAgent::connect(&agg.url(), "old-1").await;
     let mut new = RawAgent::connect(&agg.url(), "new-1").await;
@@ -183,7 +187,7 @@ async fn plain_and_interned_agents_share_one_aggregator_and_one_report_may_mix_b
         "interned samples count after the plain ones"
     );
     assert!(ack.reasons[0].reason.contains("appears twice"));
-    agg.stop().await;
+    pipeline.stop().await;
     assert_eq!(
         values(dir.path(), "old-1", &SeriesKey::new("load1")),
         vec![1.5]
@@ -206,7 +210,12 @@ async fn every_bad_reference_is_rejected_with_its_reason_and_the_good_samples_ar
         max_reports_per_second: 0,
         ..Default::default()
     };
-    let agg = Aggregator::start_on(dir.path(), "127.0.0.1:0".parse().unwrap(), limits).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .aggregator(|c| c.limits = limits)
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let now = now_ms();
     let defs = vec![
@@ -265,7 +274,7 @@ async fn every_bad_reference_is_rejected_with_its_reason_and_the_good_samples_ar
     let ack = agent.send(uneven).await;
     assert_eq!((ack.accepted, ack.rejected), (0, 1));
     assert!(ack.reasons[0].reason.contains("1 series ids and 0 values"));
-    agg.stop().await;
+    pipeline.stop().await;
     assert_eq!(
         values(dir.path(), "web-1", &SeriesKey::new("load1")),
         vec![1.0]

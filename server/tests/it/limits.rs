@@ -8,7 +8,7 @@ use futures::{SinkExt, StreamExt};
 use server::agent::{self, AgentConfig, Spool};
 use server::aggregator::Limits;
 use server::bus::{EmbeddedBus, SharedBus};
-use server::edge::{self, EdgeConfig};
+use server::edge::EdgeConfig;
 use server::fanout::SessionLimits;
 use server::gateway::GatewayConfig;
 use server::http::HttpLimits;
@@ -17,6 +17,7 @@ use server::model::{Point, SeriesKey};
 use server::proto::RETRY_AFTER_MS;
 use server::proto::{AgentMessage, Report, Sample, agent_message::Kind};
 use server::store::Reader;
+use server::testkit::{Edge, Gateway, Pipeline};
 use server::time::now_ms;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -25,7 +26,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::instrument::WithSubscriber;
 
 use crate::gateway::{connect, next_json};
-use crate::harness::{Aggregator, Gateway, RawAgent, eventually};
+use crate::harness::{RawAgent, eventually};
 
 fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
     Sample {
@@ -64,8 +65,12 @@ async fn next_status(agent: &mut RawAgent) -> tonic::Status {
         .expect_err("the stream ends with a status")
 }
 
-async fn start_limited(dir: &std::path::Path, limits: Limits) -> Aggregator {
-    Aggregator::start_on(dir, "127.0.0.1:0".parse().unwrap(), limits).await
+async fn start_limited(dir: &std::path::Path, limits: Limits) -> Pipeline {
+    Pipeline::builder()
+        .data_dir(dir)
+        .aggregator(|c| c.limits = limits)
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -75,7 +80,8 @@ async fn a_message_over_the_size_limit_names_its_size_the_limit_and_the_flag() {
         max_message_bytes: 64 * 1024,
         ..Default::default()
     };
-    let agg = start_limited(dir.path(), limits).await;
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     // A report read before the oversized one is still acknowledged first.
     let ack = agent
@@ -120,7 +126,7 @@ async fn a_message_over_the_size_limit_names_its_size_the_limit_and_the_flag() {
         .await;
     assert_eq!(ack.accepted, 1);
     drop((agent, other));
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test]
@@ -130,7 +136,8 @@ async fn a_host_over_its_series_cap_is_told_the_cap_and_the_flag() {
         max_series_per_host: 2,
         ..Default::default()
     };
-    let agg = start_limited(dir.path(), limits).await;
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let samples = ["a_total", "b_total", "c_total"]
         .iter()
@@ -146,7 +153,7 @@ async fn a_host_over_its_series_cap_is_told_the_cap_and_the_flag() {
         "{reason:?}"
     );
     drop(agent);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test]
@@ -157,7 +164,8 @@ async fn a_host_over_its_report_rate_is_refused_after_its_earlier_acks_on_every_
         report_burst: 3,
         ..Default::default()
     };
-    let agg = start_limited(dir.path(), limits).await;
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "web-1").await;
     let t0 = now_ms();
     for seq in 1..=4 {
@@ -236,7 +244,7 @@ async fn a_host_over_its_report_rate_is_refused_after_its_earlier_acks_on_every_
         2
     );
     drop((agent, again, other));
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 /// Log lines written by a `tracing_subscriber::fmt` subscriber.
@@ -285,7 +293,8 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         report_burst: 20,
         ..Default::default()
     };
-    let agg = start_limited(dir.path(), limits).await;
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
     // The spool an outage left behind: 60 reports from the last minute.
     let spool_file = dir.path().join("agent-spool.bin");
     let (mut spool, _) = Spool::with_file(&spool_file, 1000).unwrap();
@@ -345,7 +354,7 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         .stats
         .reports_throttled
         .load(std::sync::atomic::Ordering::Relaxed);
-    agg.stop().await;
+    pipeline.stop().await;
 
     assert!(throttled >= 2, "the limit was hit ({throttled} refusals)");
     let log = log.text();
@@ -492,32 +501,17 @@ async fn the_edge_answers_504_naming_the_request_timeout_when_its_upstream_never
             held.push(socket);
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let edge_task = tokio::spawn(edge::run(
-        EdgeConfig {
-            upstream: format!("ws://{silent_addr}/ws"),
-            upstream_token: None,
-            upstream_tls: Default::default(),
-            access: Default::default(),
-            ws: Default::default(),
-            tls: None,
-            conn: Default::default(),
-            http: HttpLimits {
-                request_timeout: Duration::from_millis(300),
-                ..HttpLimits::default()
-            },
-            ring: 0,
+    let edge = Edge::start(EdgeConfig {
+        http: HttpLimits {
+            request_timeout: Duration::from_millis(300),
+            ..HttpLimits::default()
         },
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        ..EdgeConfig::new(format!("ws://{silent_addr}/ws"))
+    })
+    .await;
     let started = std::time::Instant::now();
     let (status, body) = http_raw(
-        edge_addr,
+        edge.addr,
         "GET /api/series?host=web-1&metric=load1 HTTP/1.1",
         b"",
     )
@@ -529,11 +523,6 @@ async fn the_edge_answers_504_naming_the_request_timeout_when_its_upstream_never
         json["error"],
         "/api/series got no answer within this server's request timeout of 300ms (--request-timeout)"
     );
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), edge_task)
-        .await
-        .expect("the edge stops")
-        .unwrap()
-        .unwrap();
+    edge.stop().await;
     holder.abort();
 }

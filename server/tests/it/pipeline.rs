@@ -6,9 +6,10 @@ use std::time::Duration;
 use server::agent::{self, AgentConfig};
 use server::model::SeriesKey;
 use server::store::Reader;
+use server::testkit::Pipeline;
 use tokio::sync::oneshot;
 
-use crate::harness::{Aggregator, eventually};
+use crate::harness::eventually;
 
 fn agent_config(url: String) -> AgentConfig {
     AgentConfig {
@@ -41,7 +42,8 @@ fn reports_stored(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_stores_this_machines_cpu_memory_filesystem_and_network() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let (stop, stopped) = oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(agent_config(agg.url()), async {
         let _ = stopped.await;
@@ -49,7 +51,7 @@ async fn the_agent_stores_this_machines_cpu_memory_filesystem_and_network() {
     assert!(eventually(Duration::from_secs(10), || reports_stored(dir.path()) >= 3).await);
     stop.send(()).unwrap();
     let summary = agent.await.unwrap().unwrap();
-    agg.stop().await;
+    pipeline.stop().await;
 
     let names: HashSet<String> = Reader::open(dir.path())
         .unwrap()
@@ -83,7 +85,8 @@ async fn the_agent_stores_this_machines_cpu_memory_filesystem_and_network() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_made_while_the_aggregator_is_down_are_stored_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start(dir.path()).await;
+    let pipeline = Pipeline::builder().data_dir(dir.path()).start().await;
+    let agg = pipeline.aggregator();
     let addr = agg.addr;
     let (stop, stopped) = oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(agent_config(agg.url()), async {
@@ -91,11 +94,15 @@ async fn reports_made_while_the_aggregator_is_down_are_stored_exactly_once() {
     }));
     assert!(eventually(Duration::from_secs(10), || reports_stored(dir.path()) >= 3).await);
 
-    agg.stop().await;
+    pipeline.stop().await;
     let before_outage = reports_stored(dir.path());
     // The agent keeps producing into its spool while nobody listens.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let agg = Aggregator::start_on(dir.path(), addr, Default::default()).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .listen(addr)
+        .start()
+        .await;
     assert!(
         eventually(Duration::from_secs(15), || reports_stored(dir.path())
             >= before_outage + 8)
@@ -104,7 +111,7 @@ async fn reports_made_while_the_aggregator_is_down_are_stored_exactly_once() {
     );
     stop.send(()).unwrap();
     let summary = agent.await.unwrap().unwrap();
-    agg.stop().await;
+    pipeline.stop().await;
 
     assert_eq!(summary.dropped, 0);
     assert_eq!(summary.unacknowledged, 0);
@@ -143,7 +150,11 @@ async fn unacknowledged_reports_survive_a_clean_agent_restart() {
     assert!(spool_file.exists(), "the spool is kept on disk");
 
     // Second run with the aggregator up: the kept reports are replayed.
-    let agg = Aggregator::start_on(dir.path(), addr, Default::default()).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .listen(addr)
+        .start()
+        .await;
     let (stop, stopped) = oneshot::channel::<()>();
     let second = tokio::spawn(agent::run(config, async {
         let _ = stopped.await;
@@ -156,7 +167,7 @@ async fn unacknowledged_reports_survive_a_clean_agent_restart() {
     );
     stop.send(()).unwrap();
     let second = second.await.unwrap().unwrap();
-    agg.stop().await;
+    pipeline.stop().await;
 
     assert_eq!(second.unacknowledged, 0);
     assert_eq!(

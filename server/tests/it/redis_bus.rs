@@ -13,11 +13,12 @@ use server::bus::{BusEvent, DEFAULT_EXPIRE_AFTER, RedisBus, SharedBus};
 use server::model::{HostMeta, SeriesKey};
 use server::proto::{Report, Sample};
 use server::store::Reader;
+use server::testkit::Pipeline;
 use server::time::now_ms;
 use tokio::sync::watch;
 
 use crate::bus_conformance::{next_event, publish, report};
-use crate::harness::{Aggregator, RawAgent, eventually};
+use crate::harness::{RawAgent, eventually};
 use crate::redis_server::RedisServer;
 
 fn bus(server: &RedisServer) -> SharedBus {
@@ -182,7 +183,12 @@ async fn ingest_never_stalls_while_redis_is_killed_and_restarted() {
     let mut server = RedisServer::start();
     let bus = bus(&server);
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_bus(dir.path(), bus.clone()).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .bus(bus.clone())
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     let mut sub = bus.subscribe(&["metrics.*"]).await.unwrap();
 
     // Steady ingest: one report every 10 ms, each waiting for its ack.
@@ -256,7 +262,7 @@ async fn ingest_never_stalls_while_redis_is_killed_and_restarted() {
 
     stop.send(true).unwrap();
     let (sent, slowest) = ingest.await.unwrap();
-    agg.stop().await;
+    pipeline.stop().await;
     assert!(
         slowest < Duration::from_secs(1),
         "the slowest ack took {slowest:?}"

@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use server::aggregator::{self, AggregatorConfig, Push, Stats};
-use server::bus::EmbeddedBus;
 use server::forward::{ErrorKind, RemoteWrite, RemoteWriteTarget, SendPolicy};
 use server::interop::remote_write::{WriteRequest, decode};
 use server::proto::{Label, Report, Sample};
+use server::testkit::Pipeline;
 use server::tls::ClientTls;
-use tokio::sync::oneshot;
 
 use crate::harness::{RawAgent, eventually, http_get};
 
@@ -99,17 +97,12 @@ impl Receiver {
 /// An aggregator on port 0 forwarding to `receiver`, with an HTTP listener
 /// for its `/metrics`.
 struct Forwarding {
+    pipeline: Pipeline,
     grpc: String,
-    http: SocketAddr,
-    stats: Arc<Stats>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), aggregator::AggregatorError>>,
-    _dir: tempfile::TempDir,
 }
 
 impl Forwarding {
     async fn start(receiver: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let target = RemoteWriteTarget::parse(
             &format!("http://{receiver}/api/v1/write"),
             Some("rw-token"),
@@ -117,53 +110,26 @@ impl Forwarding {
             ClientTls::default(),
         )
         .unwrap();
-        let config = AggregatorConfig {
-            data_dir: dir.path().to_owned(),
-            store_url: None,
-            limits: Default::default(),
-            store: Default::default(),
-            token: None,
-            tls: None,
-            conn: Default::default(),
-            remote_write: RemoteWrite {
-                targets: vec![target],
-                policy: SendPolicy {
-                    min_backoff: Duration::from_millis(50),
-                    max_backoff: Duration::from_secs(2),
-                    poll: Duration::from_millis(50),
-                    ..SendPolicy::default()
-                },
-            },
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let grpc = format!("http://{}", listener.local_addr().unwrap());
-        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http = http_listener.local_addr().unwrap();
-        let stats = Arc::new(Stats::default());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(aggregator::run_with_push(
-            config,
-            listener,
-            Push {
-                listener: Some(http_listener),
-                ..Push::default()
-            },
-            Arc::new(EmbeddedBus::default()),
-            stats.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let pipeline = Pipeline::builder()
+            .aggregator(|c| {
+                c.remote_write = RemoteWrite {
+                    targets: vec![target],
+                    policy: SendPolicy {
+                        min_backoff: Duration::from_millis(50),
+                        max_backoff: Duration::from_secs(2),
+                        poll: Duration::from_millis(50),
+                        ..SendPolicy::default()
+                    },
+                }
+            })
+            .push_listener()
+            .start()
+            .await;
+        let stats = &pipeline.aggregator().stats;
         let up = eventually(Duration::from_secs(10), || stats.forward.get().is_some()).await;
         assert!(up, "the aggregator starts its forwarder");
-        Self {
-            grpc,
-            http,
-            stats,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
+        let grpc = pipeline.aggregator().url();
+        Self { pipeline, grpc }
     }
 
     fn sent(&self) -> u64 {
@@ -173,18 +139,25 @@ impl Forwarding {
     }
 
     fn destination(&self) -> Arc<server::forward::DestinationStats> {
-        self.stats.forward.get().unwrap().destinations[0].clone()
+        self.pipeline
+            .aggregator()
+            .stats
+            .forward
+            .get()
+            .unwrap()
+            .destinations[0]
+            .clone()
     }
 
     async fn metrics(&self) -> String {
-        let (status, body) = http_get(self.http, "/metrics", &[]).await;
+        let http = self.pipeline.aggregator().http_addr.unwrap();
+        let (status, body) = http_get(http, "/metrics", &[]).await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
+    async fn stop(self) {
+        self.pipeline.stop().await;
     }
 }
 

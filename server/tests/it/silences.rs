@@ -16,10 +16,11 @@ use server::store::postgres::{PgUrl, test_server::PgServer};
 use server::store::{
     AlertChange, AlertStateStore, Expiry, MatcherRecord, SilenceRecord, open_alerts,
 };
+use server::testkit::Gateway;
 use server::time::now_ms;
 
 use crate::alerts::{Receiver, Role, config, next_event, report, report_until, statuses};
-use crate::harness::{Gateway, eventually, http_get};
+use crate::harness::{eventually, http_get};
 
 /// One HTTP/1.1 request with a JSON body: (status, parsed body).
 async fn request(

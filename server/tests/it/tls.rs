@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use server::agent::{self, AgentConfig, AgentSummary};
-use server::aggregator::{self, AggregatorConfig, Stats};
 use server::bus::{EmbeddedBus, SharedBus};
-use server::edge::{self, EdgeConfig};
+use server::edge::EdgeConfig;
 use server::gateway::GatewayConfig;
 use server::http::Access;
 use server::store::Reader;
+use server::testkit::{Edge, Gateway, Pipeline};
 use server::time::now_ms;
 use server::tls::{ClientTls, ServerTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::edge::{publish, report};
-use crate::harness::{Gateway, eventually};
+use crate::harness::eventually;
 
 /// A CA and a leaf it signed for `localhost` and `127.0.0.1`, as PEM files.
 pub struct Pki {
@@ -83,41 +83,6 @@ impl std::io::Write for Logs {
     }
 }
 
-/// An aggregator on port 0 serving gRPC over TLS; returns its port, a stop
-/// sender and the task.
-async fn tls_aggregator(
-    data_dir: &Path,
-    tls: ServerTls,
-) -> (
-    u16,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), aggregator::AggregatorError>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let config = AggregatorConfig {
-        data_dir: data_dir.to_owned(),
-        store_url: None,
-        limits: Default::default(),
-        store: Default::default(),
-        token: None,
-        tls: Some(tls),
-        conn: Default::default(),
-        remote_write: Default::default(),
-    };
-    let task = tokio::spawn(aggregator::run(
-        config,
-        listener,
-        Arc::new(EmbeddedBus::default()),
-        Arc::new(Stats::default()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (port, stop, task)
-}
-
 /// Runs the real agent against `url` until `until` holds (or 5 s pass),
 /// then stops it.
 async fn run_agent(url: String, tls: ClientTls, until: impl FnMut() -> bool) -> AgentSummary {
@@ -146,7 +111,12 @@ fn stored(dir: &Path) -> u64 {
 async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_is_told_why() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
-    let (port, stop, task) = tls_aggregator(dir.path(), pki.server()).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .aggregator(|c| c.tls = Some(pki.server()))
+        .start()
+        .await;
+    let port = pipeline.aggregator().addr.port();
 
     let summary = run_agent(format!("https://localhost:{port}"), pki.client(), || {
         stored(dir.path()) > 0
@@ -200,8 +170,7 @@ async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_i
     .await;
     assert!(summary.acknowledged > 0, "{summary:?}");
 
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    pipeline.stop().await;
 }
 
 /// GET over HTTPS trusting `tls`: (status, body).
@@ -359,35 +328,17 @@ async fn an_edge_relays_from_a_tls_gateway_trusting_its_upstream_ca() {
     .await;
     let gw_port = gw.addr.port();
 
-    let server_tls = pki.server();
     let start_edge = |upstream_tls: ClientTls| {
-        let server_tls = server_tls.clone();
-        async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(edge::run(
-                EdgeConfig {
-                    upstream: format!("wss://localhost:{gw_port}/ws"),
-                    upstream_token: Some("gw-token".into()),
-                    upstream_tls,
-                    access: Default::default(),
-                    ws: Default::default(),
-                    http: Default::default(),
-                    ring: 0,
-                    tls: Some(server_tls),
-                    conn: Default::default(),
-                },
-                listener,
-                async {
-                    let _ = stopped.await;
-                },
-            ));
-            (port, stop, task)
-        }
+        Edge::start(EdgeConfig {
+            upstream_token: Some("gw-token".into()),
+            upstream_tls,
+            tls: Some(pki.server()),
+            ..EdgeConfig::new(format!("wss://localhost:{gw_port}/ws"))
+        })
     };
 
-    let (port, stop, task) = start_edge(pki.client()).await;
+    let edge = start_edge(pki.client()).await;
+    let port = edge.addr.port();
     let client = pki.client();
     let mut ws = wss_connect(&format!("wss://localhost:{port}/ws"), &client)
         .await
@@ -426,11 +377,11 @@ async fn an_edge_relays_from_a_tls_gateway_trusting_its_upstream_ca() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("--data-dir"), "{body}");
     drop(ws);
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    edge.stop().await;
 
     // An edge that does not trust the gateway's CA says which flag fixes it.
-    let (port, stop, task) = start_edge(ClientTls::default()).await;
+    let edge = start_edge(ClientTls::default()).await;
+    let port = edge.addr.port();
     let (status, body) = https_get(
         &client,
         port,
@@ -440,7 +391,6 @@ async fn an_edge_relays_from_a_tls_gateway_trusting_its_upstream_ca() {
     .await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("--upstream-ca"), "{body}");
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    edge.stop().await;
     gw.stop().await;
 }

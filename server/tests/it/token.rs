@@ -7,10 +7,11 @@ use std::time::Duration;
 use server::agent::{self, AgentConfig};
 use server::proto::{Report, Sample};
 use server::store::Reader;
+use server::testkit::Pipeline;
 use server::time::now_ms;
 use tokio::sync::oneshot;
 
-use crate::harness::{Aggregator, RawAgent};
+use crate::harness::RawAgent;
 
 const TOKEN: &str = "correct-horse-battery-staple";
 
@@ -31,7 +32,12 @@ fn report(host: &str, seq: u64) -> Report {
 #[tokio::test]
 async fn a_stream_without_the_right_token_is_refused_and_the_right_one_is_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_token(dir.path(), TOKEN).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .aggregator(|c| c.token = Some(TOKEN.into()))
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
 
     for (given, what) in [(None, "no token"), (Some("wrong-token"), "a wrong token")] {
         let status = match RawAgent::connect_with_token(&agg.url(), "web-1", given).await {
@@ -58,13 +64,18 @@ async fn a_stream_without_the_right_token_is_refused_and_the_right_one_is_stored
     assert_eq!((ack.seq, ack.accepted, ack.rejected), (1, 1, 0));
     assert_eq!(Reader::open(dir.path()).unwrap().raw_count().unwrap(), 1);
     drop(agent);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_agent_keeps_its_reports_spooled() {
     let dir = tempfile::tempdir().unwrap();
-    let agg = Aggregator::start_with_token(dir.path(), TOKEN).await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .aggregator(|c| c.token = Some(TOKEN.into()))
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     let config = AgentConfig {
         aggregators: vec![agg.url()],
         host: Some("refused-host".into()),
@@ -84,5 +95,5 @@ async fn a_refused_agent_keeps_its_reports_spooled() {
     assert_eq!(summary.acknowledged, 0, "{summary:?}");
     assert_eq!(summary.unacknowledged, summary.produced, "{summary:?}");
     assert_eq!(Reader::open(dir.path()).unwrap().raw_count().unwrap(), 0);
-    agg.stop().await;
+    pipeline.stop().await;
 }

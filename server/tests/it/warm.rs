@@ -8,9 +8,10 @@ use server::proto::{Report, Sample};
 use server::store::{
     self, Bucket, Clock, ManualClock, Reader, Retention, StoreConfig, Tier, WriteJob,
 };
+use server::testkit::Pipeline;
 use server::time::now_ms;
 
-use crate::harness::{Aggregator, RawAgent, eventually};
+use crate::harness::{RawAgent, eventually};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
@@ -34,13 +35,12 @@ async fn a_two_hour_backfill_over_grpc_lands_in_metrics_1m_and_metrics_1h() {
         maintenance_every: Duration::from_millis(50),
         ..StoreConfig::default()
     };
-    let agg = Aggregator::start_with(
-        dir.path(),
-        "127.0.0.1:0".parse().unwrap(),
-        Default::default(),
-        store,
-    )
-    .await;
+    let pipeline = Pipeline::builder()
+        .data_dir(dir.path())
+        .aggregator(|c| c.store = store)
+        .start()
+        .await;
+    let agg = pipeline.aggregator();
     let mut agent = RawAgent::connect(&agg.url(), "backfill-1").await;
     // An agent back from two hours offline replays a report every 10 s.
     let start = now_ms() - 2 * HOUR;
@@ -117,7 +117,7 @@ async fn a_two_hour_backfill_over_grpc_lands_in_metrics_1m_and_metrics_1h() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(stats, 1440);
     drop(agent);
-    agg.stop().await;
+    pipeline.stop().await;
 }
 
 /// `t` rounded up to a multiple of `to`.
