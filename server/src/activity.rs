@@ -232,11 +232,6 @@ pub const HOLD: Duration = Duration::from_secs(30);
 /// How often a gateway repeats the watches it holds.
 pub const REPEAT: Duration = Duration::from_secs(10);
 
-/// The bus channel of a host's watch requests: `watch.<host>`.
-pub fn watch_channel(host: &str) -> String {
-    format!("watch.{host}")
-}
-
 #[derive(Serialize, Deserialize)]
 pub struct WatchEvent<'a> {
     #[serde(rename = "type")]
@@ -282,7 +277,10 @@ impl ActivityKind {
 
     /// The bus channel of a host's tables of this kind: `processes.<host>`.
     pub fn channel(self, host: &str) -> String {
-        format!("{}.{host}", self.as_str())
+        match self {
+            Self::Processes => wire::channel::processes(host),
+            Self::Cgroups => wire::channel::cgroups(host),
+        }
     }
 }
 

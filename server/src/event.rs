@@ -16,23 +16,7 @@ use serde_json::ser::Formatter as _;
 use crate::alert::Alert;
 use crate::model::{AcceptedReport, Point, SeriesKey};
 
-/// Version of the event format, carried as `"v"` in every event.
-pub const EVENT_VERSION: u32 = 1;
-
-/// The bus channel of a host's metrics: `metrics.<host>`.
-pub fn metrics_channel(host: &str) -> String {
-    format!("metrics.{host}")
-}
-
-/// The bus channel of a host's `Hello` metadata: `hosts.<host>`.
-pub fn hosts_channel(host: &str) -> String {
-    format!("hosts.{host}")
-}
-
-/// The bus channel of a host's alert transitions: `alerts.<host>`.
-pub fn alerts_channel(host: &str) -> String {
-    format!("alerts.{host}")
-}
+pub use wire::EVENT_VERSION;
 
 #[cfg(test)]
 #[derive(Serialize)]

@@ -41,7 +41,7 @@ impl Watched {
     pub async fn listen(&self, bus: SharedBus, mut stop: watch::Receiver<bool>) {
         let mut delay = Duration::from_millis(200);
         loop {
-            let mut subscription = match bus.subscribe(&["watch.*"]).await {
+            let mut subscription = match bus.subscribe(&[wire::channel::ALL_WATCHES]).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot subscribe to watch requests; retrying");
@@ -98,6 +98,6 @@ mod tests {
         let bytes = crate::activity::encode_watch("web-1");
         let e: WatchEvent = serde_json::from_slice(&bytes).unwrap();
         assert_eq!((e.kind, e.host), ("watch", "web-1"));
-        assert_eq!(crate::activity::watch_channel("web-1"), "watch.web-1");
+        assert_eq!(wire::channel::watch("web-1"), "watch.web-1");
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::Pattern;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub use wire::PROTOCOL_VERSION;
 
 /// What a client may send.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
