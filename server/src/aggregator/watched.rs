@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::activity::{HOLD, WatchEvent};
+use wire::activity::WatchEvent;
+
+use crate::activity::HOLD;
 use crate::bus::{BusEvent, SharedBus};
 
 #[derive(Default)]
@@ -62,7 +64,7 @@ impl Watched {
                 match event {
                     Some(BusEvent::Message { payload, .. }) => {
                         if let Ok(w) = serde_json::from_slice::<WatchEvent>(&payload)
-                            && w.kind == "watch"
+                            && w.kind == wire::kind::WATCH
                         {
                             self.mark(w.host, Instant::now());
                         }
