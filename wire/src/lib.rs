@@ -1,8 +1,8 @@
 //! The JSON contract between mon's parts, declared once: the events on the
 //! bus, the WebSocket frames of `/ws`, the messages a client sends, and the
-//! HTTP API bodies. The server's roles, `mon top` and the tests all use
-//! these types, so a renamed field is a compile error on every side rather
-//! than a failed integration test. `PROTOCOL.md` beside this crate is the
+//! HTTP API bodies. The server's roles and `mon top` both use these
+//! types, so a renamed field is a compile error on every side rather than
+//! a failed integration test. `PROTOCOL.md` at this crate's root is the
 //! contract in prose; the gRPC ingest half is `server/proto/mon.proto`.
 //!
 //! Writers and readers are separate on purpose. What the server produces
