@@ -8,16 +8,21 @@
 //! each host's latest and publishes it as a `processes` / `cgroups` event,
 //! and the store keeps one table a minute as history.
 //!
-//! Names and command lines are untrusted text: [`clean_text`] removes
-//! control characters and bounds the length, on both sides of the wire.
+//! The tables' shapes are the `wire` crate's (re-exported here); this
+//! module holds what the server does with them. Names and command lines
+//! are untrusted text: [`clean_text`] removes control characters and
+//! bounds the length, on both sides of the wire.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use wire::activity::{TableEvent, WatchEvent};
 
-use crate::event::EVENT_VERSION;
 use crate::proto;
+
+pub use wire::activity::{
+    ActivityKind, CgroupKind, CgroupRow, CgroupTable, ProcessRow, ProcessTable, TableHeader,
+};
 
 /// Most rows of either table the aggregator keeps from one report.
 pub const MAX_ROWS: usize = 64;
@@ -27,88 +32,6 @@ pub const NAME_CHARS: usize = 64;
 pub const COMMAND_CHARS: usize = 256;
 /// Characters kept of a user name.
 pub const USER_CHARS: usize = 32;
-
-/// One process of a host's top table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProcessRow {
-    pub pid: u32,
-    pub name: String,
-    pub command: String,
-    pub user: String,
-    /// Percent of one core, as top shows it.
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    pub read_bytes_per_second: f64,
-    pub write_bytes_per_second: f64,
-}
-
-/// A host's top processes at one instant.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessTable {
-    /// Every process the agent saw, listed or not.
-    pub total: u32,
-    pub processes: Vec<ProcessRow>,
-}
-
-/// What a cgroup is, from where it sits in the hierarchy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CgroupKind {
-    Service,
-    Container,
-    User,
-    Other,
-}
-
-impl CgroupKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Container => "container",
-            Self::User => "user",
-            Self::Other => "other",
-        }
-    }
-
-    /// Reads the wire's kind; anything unknown is `Other`.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "service" => Self::Service,
-            "container" => Self::Container,
-            "user" => Self::User,
-            _ => Self::Other,
-        }
-    }
-}
-
-/// One cgroup of a host's table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CgroupRow {
-    /// Below `/sys/fs/cgroup`, e.g. `system.slice/nginx.service`.
-    pub path: String,
-    /// What a person calls it: the service, the container's name or short id.
-    pub name: String,
-    pub kind: CgroupKind,
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    /// `memory.peak`, where the kernel keeps it.
-    pub memory_peak_bytes: Option<u64>,
-    pub read_bytes_per_second: f64,
-    pub write_bytes_per_second: f64,
-    pub pids: u64,
-}
-
-/// A host's cgroups at one instant, or why there are none to show.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CgroupTable {
-    /// Every cgroup of the kinds above the agent saw, listed or not.
-    pub total: u32,
-    pub cgroups: Vec<CgroupRow>,
-    /// Set when the host has no cgroup v2 hierarchy: why, shown instead
-    /// of zeros.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<String>,
-}
 
 /// `s` without control characters (C0, C1, DEL: each becomes a space, so
 /// an escape sequence cannot reach a terminal or a page) and at most
@@ -131,37 +54,33 @@ fn plain_number(x: f64) -> Option<f64> {
     (0.0..1e15).contains(&x).then_some(x)
 }
 
-impl ProcessRow {
-    /// The row as an aggregator keeps it: text cleaned, or `None` when a
-    /// figure cannot be shown (negative, not finite, absurd).
-    fn checked(self) -> Option<Self> {
-        Some(Self {
-            pid: self.pid,
-            name: clean_text(&self.name, NAME_CHARS),
-            command: clean_text(&self.command, COMMAND_CHARS),
-            user: clean_text(&self.user, USER_CHARS),
-            cpu_percent: plain_number(self.cpu_percent)?,
-            memory_bytes: self.memory_bytes,
-            read_bytes_per_second: plain_number(self.read_bytes_per_second)?,
-            write_bytes_per_second: plain_number(self.write_bytes_per_second)?,
-        })
-    }
+/// The row as an aggregator keeps it: text cleaned, or `None` when a
+/// figure cannot be shown (negative, not finite, absurd).
+fn checked_process(row: ProcessRow) -> Option<ProcessRow> {
+    Some(ProcessRow {
+        pid: row.pid,
+        name: clean_text(&row.name, NAME_CHARS),
+        command: clean_text(&row.command, COMMAND_CHARS),
+        user: clean_text(&row.user, USER_CHARS),
+        cpu_percent: plain_number(row.cpu_percent)?,
+        memory_bytes: row.memory_bytes,
+        read_bytes_per_second: plain_number(row.read_bytes_per_second)?,
+        write_bytes_per_second: plain_number(row.write_bytes_per_second)?,
+    })
 }
 
-impl CgroupRow {
-    fn checked(self) -> Option<Self> {
-        Some(Self {
-            path: clean_text(&self.path, COMMAND_CHARS),
-            name: clean_text(&self.name, NAME_CHARS),
-            kind: self.kind,
-            cpu_percent: plain_number(self.cpu_percent)?,
-            memory_bytes: self.memory_bytes,
-            memory_peak_bytes: self.memory_peak_bytes,
-            read_bytes_per_second: plain_number(self.read_bytes_per_second)?,
-            write_bytes_per_second: plain_number(self.write_bytes_per_second)?,
-            pids: self.pids,
-        })
-    }
+fn checked_cgroup(row: CgroupRow) -> Option<CgroupRow> {
+    Some(CgroupRow {
+        path: clean_text(&row.path, COMMAND_CHARS),
+        name: clean_text(&row.name, NAME_CHARS),
+        kind: row.kind,
+        cpu_percent: plain_number(row.cpu_percent)?,
+        memory_bytes: row.memory_bytes,
+        memory_peak_bytes: row.memory_peak_bytes,
+        read_bytes_per_second: plain_number(row.read_bytes_per_second)?,
+        write_bytes_per_second: plain_number(row.write_bytes_per_second)?,
+        pids: row.pids,
+    })
 }
 
 /// How many rows of a table the aggregator left out, and why, for its
@@ -174,40 +93,41 @@ pub struct Dropped {
     pub over: usize,
 }
 
-impl ProcessTable {
+/// The check the aggregator makes of a table an agent sent.
+pub trait Check: Sized {
     /// The table as an aggregator keeps it: at most [`MAX_ROWS`] rows,
-    /// text cleaned, rows with unshowable figures left out.
-    pub fn checked(self) -> (Self, Dropped) {
-        let mut dropped = Dropped::default();
-        let mut processes = Vec::with_capacity(self.processes.len().min(MAX_ROWS));
-        for row in self.processes {
-            if processes.len() == MAX_ROWS {
-                dropped.over += 1;
-            } else if let Some(row) = row.checked() {
-                processes.push(row);
-            } else {
-                dropped.bad += 1;
-            }
+    /// text cleaned, rows with unshowable figures left out, and a total
+    /// never below the rows listed.
+    fn checked(self) -> (Self, Dropped);
+}
+
+/// The first [`MAX_ROWS`] rows that pass `check`, and how many did not.
+fn checked_rows<R>(rows: Vec<R>, check: fn(R) -> Option<R>) -> (Vec<R>, Dropped) {
+    let mut dropped = Dropped::default();
+    let mut kept = Vec::with_capacity(rows.len().min(MAX_ROWS));
+    for row in rows {
+        if kept.len() == MAX_ROWS {
+            dropped.over += 1;
+        } else if let Some(row) = check(row) {
+            kept.push(row);
+        } else {
+            dropped.bad += 1;
         }
+    }
+    (kept, dropped)
+}
+
+impl Check for ProcessTable {
+    fn checked(self) -> (Self, Dropped) {
+        let (processes, dropped) = checked_rows(self.processes, checked_process);
         let total = self.total.max(processes.len() as u32);
         (Self { total, processes }, dropped)
     }
 }
 
-impl CgroupTable {
-    /// As [`ProcessTable::checked`].
-    pub fn checked(self) -> (Self, Dropped) {
-        let mut dropped = Dropped::default();
-        let mut cgroups = Vec::with_capacity(self.cgroups.len().min(MAX_ROWS));
-        for row in self.cgroups {
-            if cgroups.len() == MAX_ROWS {
-                dropped.over += 1;
-            } else if let Some(row) = row.checked() {
-                cgroups.push(row);
-            } else {
-                dropped.bad += 1;
-            }
-        }
+impl Check for CgroupTable {
+    fn checked(self) -> (Self, Dropped) {
+        let (cgroups, dropped) = checked_rows(self.cgroups, checked_cgroup);
         let total = self.total.max(cgroups.len() as u32);
         let unavailable = self
             .unavailable
@@ -232,102 +152,21 @@ pub const HOLD: Duration = Duration::from_secs(30);
 /// How often a gateway repeats the watches it holds.
 pub const REPEAT: Duration = Duration::from_secs(10);
 
-/// The bus channel of a host's watch requests: `watch.<host>`.
-pub fn watch_channel(host: &str) -> String {
-    format!("watch.{host}")
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct WatchEvent<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub v: u32,
-    pub host: &'a str,
-}
-
 /// A `watch` event: `{"type":"watch","v":1,"host":..}`.
 pub fn encode_watch(host: &str) -> Bytes {
-    Bytes::from(
-        serde_json::to_vec(&WatchEvent {
-            kind: "watch",
-            v: EVENT_VERSION,
-            host,
-        })
-        .unwrap_or_default(),
-    )
-}
-
-/// Which of a host's two tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ActivityKind {
-    Processes,
-    Cgroups,
-}
-
-impl ActivityKind {
-    pub const ALL: [Self; 2] = [Self::Processes, Self::Cgroups];
-
-    /// The event's `type`, the first part of its bus channel and the name
-    /// the store and the API use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Processes => "processes",
-            Self::Cgroups => "cgroups",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The bus channel of a host's tables of this kind: `processes.<host>`.
-    pub fn channel(self, host: &str) -> String {
-        format!("{}.{host}", self.as_str())
-    }
-}
-
-#[derive(Serialize)]
-struct TableEvent<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    host: &'a str,
-    ts: i64,
-    #[serde(flatten)]
-    table: &'a T,
+    Bytes::from(serde_json::to_vec(&WatchEvent::new(host)).unwrap_or_default())
 }
 
 /// A `processes` event: `{"type":"processes","v":1,"host":..,"ts":..,
 /// "total":..,"processes":[{"pid":..,"name":..,..}]}`.
 pub fn encode_processes(host: &str, ts: i64, table: &ProcessTable) -> Bytes {
-    encode(ActivityKind::Processes, host, ts, table)
+    Bytes::from(serde_json::to_vec(&TableEvent::processes(host, ts, table)).unwrap_or_default())
 }
 
 /// A `cgroups` event: `{"type":"cgroups","v":1,"host":..,"ts":..,
 /// "total":..,"cgroups":[..]}`, plus `"unavailable"` when there are none.
 pub fn encode_cgroups(host: &str, ts: i64, table: &CgroupTable) -> Bytes {
-    encode(ActivityKind::Cgroups, host, ts, table)
-}
-
-fn encode<T: Serialize>(kind: ActivityKind, host: &str, ts: i64, table: &T) -> Bytes {
-    let event = TableEvent {
-        kind: kind.as_str(),
-        v: EVENT_VERSION,
-        host,
-        ts,
-        table,
-    };
-    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
-}
-
-/// The host and time of a `processes` or `cgroups` event, read without
-/// its rows.
-#[derive(Debug, Deserialize)]
-pub struct TableHeader {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub host: String,
-    pub ts: i64,
+    Bytes::from(serde_json::to_vec(&TableEvent::cgroups(host, ts, table)).unwrap_or_default())
 }
 
 // Conversions to and from the ingest contract.

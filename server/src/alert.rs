@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use wire::alert::state;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertState {
     /// The condition cleared while pending: the alert never fired and is gone.
@@ -19,21 +21,22 @@ pub enum AlertState {
 }
 
 impl AlertState {
+    /// The `state` of the `alert` event, also the stored one.
     pub fn as_str(self) -> &'static str {
         match self {
-            AlertState::Inactive => "inactive",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
+            AlertState::Inactive => state::INACTIVE,
+            AlertState::Pending => state::PENDING,
+            AlertState::Firing => state::FIRING,
+            AlertState::Resolved => state::RESOLVED,
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
-            "inactive" => AlertState::Inactive,
-            "pending" => AlertState::Pending,
-            "firing" => AlertState::Firing,
-            "resolved" => AlertState::Resolved,
+            state::INACTIVE => AlertState::Inactive,
+            state::PENDING => AlertState::Pending,
+            state::FIRING => AlertState::Firing,
+            state::RESOLVED => AlertState::Resolved,
             _ => return None,
         })
     }

@@ -3,98 +3,33 @@
 //! transition).
 //!
 //! An event is serialized once, where it is produced; every consumer forwards
-//! the same bytes. The `v` field versions the format.
-
-use std::collections::BTreeMap;
+//! the same bytes. The `v` field versions the format. The shapes are the
+//! `wire` crate's; this module makes them from the domain types.
 
 use bytes::Bytes;
-#[cfg(test)]
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize};
 use serde_json::ser::Formatter as _;
+use wire::alert::AlertEvent;
+use wire::host::HostEvent;
+use wire::metrics::{Metrics, field};
 
 use crate::alert::Alert;
-use crate::model::{AcceptedReport, Point, SeriesKey};
+use crate::model::{AcceptedReport, HostMeta, Point, SeriesKey};
 
-/// Version of the event format, carried as `"v"` in every event.
-pub const EVENT_VERSION: u32 = 1;
-
-/// The bus channel of a host's metrics: `metrics.<host>`.
-pub fn metrics_channel(host: &str) -> String {
-    format!("metrics.{host}")
-}
-
-/// The bus channel of a host's `Hello` metadata: `hosts.<host>`.
-pub fn hosts_channel(host: &str) -> String {
-    format!("hosts.{host}")
-}
-
-/// The bus channel of a host's alert transitions: `alerts.<host>`.
-pub fn alerts_channel(host: &str) -> String {
-    format!("alerts.{host}")
-}
-
-#[cfg(test)]
-#[derive(Serialize)]
-struct MetricsEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    host: &'a str,
-    ts: i64,
-    seq: u64,
-    values: Vec<Value<'a>>,
-}
-
-#[cfg(test)]
-struct Value<'a>(&'a Point);
-
-#[cfg(test)]
-impl Serialize for Value<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("name", &self.0.key.name)?;
-        m.serialize_entry("labels", &Labels(&self.0.key.labels))?;
-        m.serialize_entry("value", &self.0.value)?;
-        m.end()
-    }
-}
-
-#[cfg(test)]
-struct Labels<'a>(&'a [(String, String)]);
-
-#[cfg(test)]
-impl Serialize for Labels<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
-#[derive(Serialize)]
-struct HostEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    host: &'a str,
-    meta: &'a crate::model::HostMeta,
-}
+pub use wire::EVENT_VERSION;
 
 /// Encodes what an agent said in its `Hello` as a `host` event, published on
 /// `hosts.<host>` so live consumers learn a new host's metadata (OS, cores,
 /// interval) without asking the bus:
 /// `{"type":"host","v":1,"host":..,"meta":{..}}`.
-pub fn encode_host(host: &str, meta: &crate::model::HostMeta) -> Bytes {
-    let event = HostEvent {
-        kind: "host",
-        v: EVENT_VERSION,
-        host,
-        meta,
-    };
-    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+pub fn encode_host(host: &str, meta: &HostMeta) -> Bytes {
+    Bytes::from(serde_json::to_vec(&HostEvent::new(host, meta)).unwrap_or_default())
+}
+
+/// Appends `"name":` (a field name needs no escapes).
+fn key(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// Encodes an accepted report as a `metrics` event:
@@ -103,9 +38,10 @@ pub fn encode_host(host: &str, meta: &crate::model::HostMeta) -> Bytes {
 /// Written straight into one buffer sized up front: each key's
 /// `"name":..,"labels":{..}` part is made once per series
 /// ([`SeriesKey::event_json`]) and values go through serde_json's own
-/// number formatter, so the bytes are the same as serializing the event
-/// through serde (a property test holds the two together) at a fraction of
-/// the cost per sample.
+/// number formatter, so the bytes are the same as serializing
+/// [`wire::metrics::MetricsEvent`] through serde (a property test holds
+/// the two together) at a fraction of the cost per sample. The field names
+/// are the wire crate's.
 pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
     let parts: usize = report
         .points
@@ -113,16 +49,25 @@ pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
         .map(|p| p.key.event_json().len() + 36)
         .sum();
     let mut out = Vec::with_capacity(96 + report.host.len() + parts);
-    out.extend_from_slice(b"{\"type\":\"metrics\",\"v\":");
+    out.push(b'{');
+    key(&mut out, wire::TYPE);
+    let _ = serde_json::to_writer(&mut out, wire::kind::METRICS);
+    out.push(b',');
+    key(&mut out, wire::VERSION);
     out.extend_from_slice(EVENT_VERSION.to_string().as_bytes());
-    out.extend_from_slice(b",\"host\":");
+    out.push(b',');
+    key(&mut out, field::HOST);
     // A host name is checked to be plain ASCII, but escape it as serde does.
     let _ = serde_json::to_writer(&mut out, &report.host);
-    out.extend_from_slice(b",\"ts\":");
+    out.push(b',');
+    key(&mut out, field::TS);
     out.extend_from_slice(report.timestamp_ms.to_string().as_bytes());
-    out.extend_from_slice(b",\"seq\":");
+    out.push(b',');
+    key(&mut out, field::SEQ);
     out.extend_from_slice(report.seq.to_string().as_bytes());
-    out.extend_from_slice(b",\"values\":[");
+    out.push(b',');
+    key(&mut out, field::VALUES);
+    out.push(b'[');
     let mut number = serde_json::ser::CompactFormatter;
     for (i, p) in report.points.iter().enumerate() {
         if i > 0 {
@@ -130,7 +75,8 @@ pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
         }
         out.push(b'{');
         out.extend_from_slice(p.key.event_json().as_bytes());
-        out.extend_from_slice(b",\"value\":");
+        out.push(b',');
+        key(&mut out, field::VALUE);
         if p.value.is_finite() {
             let _ = number.write_f64(&mut out, p.value);
         } else {
@@ -146,37 +92,27 @@ pub fn encode_metrics(report: &AcceptedReport) -> Bytes {
 /// checked against.
 #[cfg(test)]
 fn encode_metrics_with_serde(report: &AcceptedReport) -> Bytes {
-    let event = MetricsEvent {
-        kind: "metrics",
-        v: EVENT_VERSION,
-        host: &report.host,
-        ts: report.timestamp_ms,
-        seq: report.seq,
-        values: report.points.iter().map(Value).collect(),
-    };
+    use wire::metrics::{LabelsRef, MetricsEvent, ValueEvent};
+    let event = MetricsEvent::new(
+        &report.host,
+        report.timestamp_ms,
+        report.seq,
+        report
+            .points
+            .iter()
+            .map(|p| ValueEvent {
+                name: &p.key.name,
+                labels: LabelsRef(&p.key.labels),
+                value: p.value,
+            })
+            .collect(),
+    );
     Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
-}
-
-#[derive(Deserialize)]
-struct MetricsIn {
-    host: String,
-    ts: i64,
-    #[serde(default)]
-    seq: u64,
-    values: Vec<ValueIn>,
-}
-
-#[derive(Deserialize)]
-struct ValueIn {
-    name: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    value: f64,
 }
 
 /// Reads a `metrics` event back into the report it was made from.
 pub fn decode_metrics(payload: &[u8]) -> Result<AcceptedReport, serde_json::Error> {
-    let m: MetricsIn = serde_json::from_slice(payload)?;
+    let m: Metrics = serde_json::from_slice(payload)?;
     Ok(AcceptedReport {
         host: m.host,
         seq: m.seq,
@@ -185,39 +121,18 @@ pub fn decode_metrics(payload: &[u8]) -> Result<AcceptedReport, serde_json::Erro
             .values
             .into_iter()
             .map(|v| Point {
-                key: SeriesKey::from_sorted(v.name, v.labels.into_iter().collect()),
+                key: SeriesKey::from_sorted(v.name, v.labels.0),
                 value: v.value,
             })
             .collect(),
     })
 }
 
-#[derive(Serialize)]
-struct AlertEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    id: &'a str,
-    host: &'a str,
-    alert: &'a str,
-    state: &'static str,
-    severity: &'a str,
-    value: f64,
-    labels: BTreeMap<&'a str, &'a str>,
-    annotations: &'a BTreeMap<String, String>,
-    active_since_ms: i64,
-    ts: i64,
-    silenced: bool,
-    /// The ids of the silences holding for it; left out when none does.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    silenced_by: &'a [String],
-}
-
 /// Encodes an alert transition as an `alert` event. `labels` leaves out
 /// `alertname` and `host`, which the event carries as `alert` and `host`.
 pub fn encode_alert(a: &Alert) -> Bytes {
     let event = AlertEvent {
-        kind: "alert",
+        kind: wire::kind::ALERT,
         v: EVENT_VERSION,
         id: &a.id,
         host: &a.host,

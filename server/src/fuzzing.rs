@@ -513,11 +513,11 @@ pub fn ws_client_message(data: &[u8]) {
 /// filter, answer `subscribed` or `error`. Errors say what is accepted and
 /// travel in a readable `error` frame; accepted messages round-trip.
 pub fn ws_invariants(text: &str) {
-    let _ = message::frame_type(text);
+    let _ = wire::frame_type(text);
     let (hosts, metrics) = match ClientMessage::parse(text) {
         Ok(ClientMessage::Subscribe { hosts, metrics }) => (hosts, metrics),
         Ok(ClientMessage::Watch { host, hosts }) => {
-            match ClientMessage::watch_hosts(host.as_deref(), &hosts) {
+            match message::watch_hosts(host.as_deref(), &hosts) {
                 Ok(names) => {
                     assert!(names.len() <= hosts.len() + 1);
                     assert!(names.iter().all(|n| *n == n.to_ascii_lowercase()));

@@ -6,7 +6,8 @@
 //! them by resolving a future.
 //!
 //! The modules are layered (ARCHITECTURE.md): domain and protocol at the
-//! bottom, then the bus and the store, then the roles, then `serve`. Every
+//! bottom (over the `wire` crate, the JSON contract every side shares),
+//! then the bus and the store, then the roles, then `serve`. Every
 //! module above the agent is behind the `roles` feature (on by default), so
 //! an agent-only build carries none of axum, Redis, SQLite or PostgreSQL.
 

@@ -11,8 +11,6 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
-
 /// One time series of a host: a metric name plus its labels, sorted by name.
 ///
 /// Shared, not copied: a clone is a reference count, and the key's hash is
@@ -105,11 +103,16 @@ impl SeriesKey {
     /// `"name":"..","labels":{..}` exactly as serde_json writes the two
     /// fields of a value in the live event; made once per key.
     pub fn event_json(&self) -> &str {
+        use wire::metrics::field;
         self.0.event_json.get_or_init(|| {
             let mut out = String::with_capacity(32 + self.name.len());
-            out.push_str("\"name\":");
+            out.push('"');
+            out.push_str(field::NAME);
+            out.push_str("\":");
             out.push_str(&serde_json::to_string(&self.name).unwrap_or_default());
-            out.push_str(",\"labels\":{");
+            out.push_str(",\"");
+            out.push_str(field::LABELS);
+            out.push_str("\":{");
             for (i, (k, v)) in self.labels.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
@@ -196,16 +199,9 @@ pub struct Point {
     pub value: f64,
 }
 
-/// What an agent says about its host in `Hello`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostMeta {
-    pub os: String,
-    pub kernel: String,
-    pub cores: u32,
-    pub memory_bytes: u64,
-    pub agent_version: String,
-    pub interval_ms: u64,
-}
+/// What an agent says about its host in `Hello`: a wire type as it is,
+/// since its JSON is the `meta` of every host event and snapshot.
+pub use wire::host::HostMeta;
 
 /// The validated, normalized part of one agent report.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tui::App;
-use tui::net::wire;
+use tui::net::decode;
 use tui::state::Update;
 use tui::view::Screen;
 
@@ -79,7 +79,7 @@ fn fleet(seconds: i64) -> App {
     for s in (0..seconds).rev() {
         for h in 0..HOSTS {
             let ts = NOW - s * 1000 + h as i64;
-            let update = wire::parse(&frame(h, ts, (s * 31 + h as i64) as f64))
+            let update = decode::parse(&frame(h, ts, (s * 31 + h as i64) as f64))
                 .unwrap()
                 .unwrap();
             app.apply(update, ts);
@@ -91,13 +91,13 @@ fn fleet(seconds: i64) -> App {
 fn per_frame(c: &mut Criterion) {
     let text = frame(7, NOW + 1000, 3.0);
     c.bench_function("read a metrics frame (19 values)", |b| {
-        b.iter(|| wire::parse(std::hint::black_box(&text)).unwrap())
+        b.iter(|| decode::parse(std::hint::black_box(&text)).unwrap())
     });
     let mut app = fleet(60);
     c.bench_function("read and apply a metrics frame, 100 hosts known", |b| {
         b.iter(|| {
             // The same timestamp again is applied (only older ones are not).
-            let update = wire::parse(&text).unwrap().unwrap();
+            let update = decode::parse(&text).unwrap().unwrap();
             app.apply(update, NOW + 1000);
         })
     });
@@ -105,7 +105,7 @@ fn per_frame(c: &mut Criterion) {
         "read in place and apply a metrics frame, 100 hosts known",
         |b| {
             b.iter(|| {
-                let m = wire::read_metrics(&text).unwrap();
+                let m = decode::read_metrics(&text).unwrap();
                 app.store
                     .apply_metrics(m.host, m.ts_ms, m.values(), NOW + 1000);
             })

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::keys::{self, Effect};
-use crate::net::{self, BadUrl, Endpoint, Incoming, wire};
+use crate::net::{self, BadUrl, Endpoint, Incoming, decode};
 use crate::render;
 use crate::state::{Store, Update};
 use crate::terminal::Guard;
@@ -76,13 +76,13 @@ impl App {
             Incoming::Update(update) => return self.apply(update, now_ms),
             Incoming::Metrics(frame) => frame,
         };
-        match wire::read_metrics(frame.text()) {
+        match decode::read_metrics(frame.text()) {
             Ok(m) => self
                 .store
                 .apply_metrics(m.host, m.ts_ms, m.values(), now_ms),
             // A string with escapes, or something wrong with the frame: the
             // full reader takes it, or says what is wrong.
-            Err(_) => match wire::parse(frame.text()) {
+            Err(_) => match decode::parse(frame.text()) {
                 Ok(Some(update)) => self.apply(update, now_ms),
                 Ok(None) => {}
                 Err(e) => self.apply(Update::ServerError(e), now_ms),

@@ -3,7 +3,9 @@
 //! figures left out), published as `processes` / `cgroups` events with the
 //! host's current state, and handed to the store as history.
 
-use crate::activity::{ActivityKind, CgroupTable, ProcessTable, encode_cgroups, encode_processes};
+use crate::activity::{
+    ActivityKind, CgroupTable, Check, ProcessTable, encode_cgroups, encode_processes,
+};
 use crate::bus::Update;
 use crate::model::AcceptedReport;
 use crate::proto;

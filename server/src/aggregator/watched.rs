@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::activity::{HOLD, WatchEvent};
+use wire::activity::WatchEvent;
+
+use crate::activity::HOLD;
 use crate::bus::{BusEvent, SharedBus};
 
 #[derive(Default)]
@@ -41,7 +43,7 @@ impl Watched {
     pub async fn listen(&self, bus: SharedBus, mut stop: watch::Receiver<bool>) {
         let mut delay = Duration::from_millis(200);
         loop {
-            let mut subscription = match bus.subscribe(&["watch.*"]).await {
+            let mut subscription = match bus.subscribe(&[wire::channel::ALL_WATCHES]).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot subscribe to watch requests; retrying");
@@ -62,7 +64,7 @@ impl Watched {
                 match event {
                     Some(BusEvent::Message { payload, .. }) => {
                         if let Ok(w) = serde_json::from_slice::<WatchEvent>(&payload)
-                            && w.kind == "watch"
+                            && w.kind == wire::kind::WATCH
                         {
                             self.mark(w.host, Instant::now());
                         }
@@ -98,6 +100,6 @@ mod tests {
         let bytes = crate::activity::encode_watch("web-1");
         let e: WatchEvent = serde_json::from_slice(&bytes).unwrap();
         assert_eq!((e.kind, e.host), ("watch", "web-1"));
-        assert_eq!(crate::activity::watch_channel("web-1"), "watch.web-1");
+        assert_eq!(wire::channel::watch("web-1"), "watch.web-1");
     }
 }

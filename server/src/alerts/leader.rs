@@ -15,7 +15,7 @@ use super::notify::Notifiers;
 use super::silence::{Silence, alert_label_names};
 use super::{Alert, AlertState, AlertsConfig, AlertsError, DRAIN};
 use crate::bus::{BusEvent, Fence, SharedBus, Term};
-use crate::event::{alerts_channel, decode_metrics, encode_alert};
+use crate::event::{decode_metrics, encode_alert};
 use crate::store::{AlertChange, AlertStateStore};
 use crate::time::now_ms;
 
@@ -38,7 +38,7 @@ pub(super) async fn lead(
     let fence = term.fence();
     let restored = store.load().await?;
     // Subscribe before reading the bus's state, so no report falls in between.
-    let mut subscription = bus.subscribe(&["metrics.*"]).await?;
+    let mut subscription = bus.subscribe(&[wire::channel::ALL_METRICS]).await?;
     let now = now_ms();
     let mut engine = Engine::new(config.rules.clone(), config.engine.clone());
     match bus.hosts().await {
@@ -211,7 +211,7 @@ impl Role<'_> {
         }
         if let Err(e) = self
             .bus
-            .publish(&alerts_channel(&alert.host), encode_alert(alert))
+            .publish(&wire::channel::alerts(&alert.host), encode_alert(alert))
             .await
         {
             tracing::warn!(error = %e, alert = %alert.name, host = %alert.host, "cannot publish an alert event");

@@ -7,17 +7,18 @@
 //! every matcher must match an alert's labels for the silence to hold. The
 //! window is on the wall clock: pending before `starts_at_ms`, active until
 //! `ends_at_ms`, expired after. Expiring a silence by hand moves its end to
-//! now. This module also holds the HTTP API's bodies for silences, the one
-//! home of that contract for the gateway and `mon alerts silence`.
+//! now. The HTTP API's bodies for silences are the `wire` crate's
+//! (re-exported here), shared by the gateway, `mon alerts silence` and
+//! `mon top`.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use serde::{Deserialize, Serialize};
 
 use super::expr::{MatchOp, Matcher};
 use super::rules::RuleSet;
 use crate::model::AGENT_METRICS;
 use crate::store::{MatcherRecord, SilenceRecord};
+
+pub use wire::api::{NewSilence, SilenceJson, SilenceList, SilenceState};
 
 /// The shortest silence accepted.
 pub const MIN_DURATION_MS: i64 = 60_000;
@@ -29,25 +30,6 @@ pub const MAX_START_AHEAD_MS: i64 = 365 * 86_400_000;
 /// Expired silences are listed this long after their end, then forgotten
 /// (Alertmanager's default `--data.retention`, five days).
 pub const KEEP_EXPIRED_MS: i64 = 5 * 86_400_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SilenceState {
-    /// Starts in the future.
-    Pending,
-    Active,
-    Expired,
-}
-
-impl SilenceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SilenceState::Pending => "pending",
-            SilenceState::Active => "active",
-            SilenceState::Expired => "expired",
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Silence {
@@ -82,6 +64,20 @@ impl Silence {
     /// Whether it holds for these labels now.
     pub fn silences(&self, labels: &BTreeMap<String, String>, now_ms: i64) -> bool {
         self.state(now_ms) == SilenceState::Active && self.matches(labels)
+    }
+
+    /// The silence as the HTTP API answers it.
+    pub fn json(&self, now_ms: i64) -> SilenceJson {
+        SilenceJson {
+            id: self.id.clone(),
+            matchers: self.matchers.iter().map(|m| m.to_string()).collect(),
+            starts_at_ms: self.starts_at_ms,
+            ends_at_ms: self.ends_at_ms,
+            state: self.state(now_ms),
+            created_by: self.created_by.clone(),
+            comment: self.comment.clone(),
+            updated_ms: self.updated_ms,
+        }
     }
 }
 
@@ -211,62 +207,6 @@ pub fn alert_label_names(rules: &RuleSet) -> Option<BTreeSet<String>> {
         }
     }
     Some(names)
-}
-
-/// A silence as the HTTP API takes it (`POST /api/silences`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewSilence {
-    /// Rule-file matchers, e.g. `["host=web-1", "alertname=~Disk.*"]`.
-    #[serde(default)]
-    pub matchers: Vec<String>,
-    /// How long from the start, e.g. `2h`; or give `ends_at_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<String>,
-    /// Unix ms; default now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starts_at_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_at_ms: Option<i64>,
-    #[serde(default)]
-    pub created_by: String,
-    #[serde(default)]
-    pub comment: String,
-}
-
-/// A silence as the HTTP API answers it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SilenceJson {
-    pub id: String,
-    /// Rule-file syntax, e.g. `host="web-1"`.
-    pub matchers: Vec<String>,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
-    pub state: SilenceState,
-    pub created_by: String,
-    pub comment: String,
-    pub updated_ms: i64,
-}
-
-impl SilenceJson {
-    pub fn new(s: &Silence, now_ms: i64) -> Self {
-        Self {
-            id: s.id.clone(),
-            matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
-            starts_at_ms: s.starts_at_ms,
-            ends_at_ms: s.ends_at_ms,
-            state: s.state(now_ms),
-            created_by: s.created_by.clone(),
-            comment: s.comment.clone(),
-            updated_ms: s.updated_ms,
-        }
-    }
-}
-
-/// `GET /api/silences`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SilenceList {
-    pub silences: Vec<SilenceJson>,
 }
 
 /// Parses a silence's length: `2h`, `30m`, `1d 12h`, from 1m to 365d.

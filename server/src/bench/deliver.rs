@@ -203,7 +203,7 @@ async fn read_frames(
         };
         let Message::Text(text) = msg else { continue };
         let text = text.as_str();
-        if crate::fanout::message::frame_type(text) != Some("metrics") {
+        if wire::frame_type(text) != Some(wire::kind::METRICS) {
             continue;
         }
         frames.fetch_add(1, Ordering::Relaxed);

@@ -98,7 +98,7 @@ impl Bus for EmbeddedBus {
                 }
             }
         }
-        self.publish(&crate::event::metrics_channel(&report.host), payload)
+        self.publish(&wire::channel::metrics(&report.host), payload)
             .await
     }
 
@@ -121,7 +121,7 @@ impl Bus for EmbeddedBus {
             state.meta = Some(meta.clone());
         }
         self.publish(
-            &crate::event::hosts_channel(host),
+            &wire::channel::hosts(host),
             crate::event::encode_host(host, meta),
         )
         .await

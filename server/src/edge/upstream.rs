@@ -18,8 +18,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use wire::client::ClientMessage;
+use wire::frame::upstream;
+use wire::{frame_type, kind};
+
 use crate::backoff::Backoff;
-use crate::fanout::message::frame_type;
 use crate::fanout::{Fleet, Hub};
 
 pub async fn run(
@@ -52,7 +55,7 @@ pub async fn run(
         }
         if was_connected {
             tls_logged = None;
-            hub.status("reconnecting");
+            hub.status(upstream::RECONNECTING);
             backoff.reset();
         }
         was_connected = false;
@@ -149,7 +152,7 @@ async fn follow(
             Step::Watch => {
                 let watched = hub.watched();
                 if watched != told {
-                    let text = serde_json::json!({"type": "watch", "hosts": watched}).to_string();
+                    let text = ClientMessage::watch_all(watched.clone()).to_text();
                     ws.send(Message::text(text))
                         .await
                         .map_err(|e| e.to_string())?;
@@ -166,16 +169,16 @@ async fn follow(
         // Peek at the type without a full parse: most frames are metrics.
         let kind = frame_type(text.as_str());
         match kind {
-            Some("snapshot") => {
+            Some(kind::SNAPSHOT) => {
                 let fleet = Fleet::from_snapshot_frame(text.as_str())?;
                 hub.reset(fleet, false);
                 if !*was_connected {
                     *was_connected = true;
                     tracing::info!(upstream = %url, "upstream connected");
-                    hub.status("connected");
+                    hub.status(upstream::CONNECTED);
                 }
             }
-            Some("metrics" | "alert" | "host" | "processes" | "cgroups") => {
+            Some(kind::METRICS | kind::ALERT | kind::HOST | kind::PROCESSES | kind::CGROUPS) => {
                 let bytes: tungstenite::Bytes = text.into();
                 if let Err(e) = hub.ingest(bytes) {
                     tracing::debug!(error = %e, "ignoring an unreadable upstream frame");

@@ -6,73 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use axum::extract::ws::Utf8Bytes;
+use serde::Deserialize as _;
+use wire::frame::{Snapshot, SnapshotFrame};
+use wire::host::LiveHost;
+use wire::metrics::{Metrics, Value};
 
 use super::Filter;
-use super::message::PROTOCOL_VERSION;
 use crate::activity::ActivityKind;
 use crate::bus::{HostState, KeptTable};
 use crate::model::{HostMeta, SeriesKey};
-
-/// One value as it appears in `metrics` and `snapshot` frames.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValueJson {
-    pub name: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// A `metrics` frame, parsed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricsJson {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub v: u32,
-    pub host: String,
-    pub ts: i64,
-    #[serde(default)]
-    pub seq: u64,
-    pub values: Vec<ValueJson>,
-}
-
-impl MetricsJson {
-    /// The frame with only the values whose metric passes the filter.
-    pub fn filtered(&self, filter: &Filter) -> String {
-        let subset = MetricsJson {
-            values: self
-                .values
-                .iter()
-                .filter(|v| filter.metric(&v.name))
-                .cloned()
-                .collect(),
-            ..self.clone()
-        };
-        serde_json::to_string(&subset).unwrap_or_default()
-    }
-}
-
-/// One host in a `snapshot` frame and in `/api/hosts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostJson {
-    pub host: String,
-    pub last_seen_ms: i64,
-    pub meta: Option<HostMeta>,
-    pub values: Vec<ValueJson>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotJson {
-    #[serde(rename = "type")]
-    kind: String,
-    v: u32,
-    ts: i64,
-    hosts: Vec<HostJson>,
-    alerts: Vec<serde_json::Value>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostEntry {
@@ -121,7 +64,8 @@ fn stored_table(kept: Option<KeptTable>) -> Option<Table> {
 #[derive(Debug, Clone, Default)]
 pub struct Fleet {
     pub hosts: BTreeMap<String, HostEntry>,
-    /// Active alerts by id.
+    /// Active alerts by id, each the event as it arrived (so fields this
+    /// version does not know pass through an edge untouched).
     pub alerts: BTreeMap<String, serde_json::Value>,
 }
 
@@ -149,20 +93,14 @@ impl Fleet {
     /// Applies a `metrics` event; an event older than the host's newest one
     /// (a replay) does not roll its values back. A host known only from its
     /// hello takes any report, as on the bus.
-    pub fn apply_metrics(&mut self, m: &MetricsJson) {
+    pub fn apply_metrics(&mut self, m: &Metrics) {
         let entry = self.hosts.entry(m.host.clone()).or_default();
         if m.ts < entry.last_seen_ms && !entry.values.is_empty() {
             return;
         }
         entry.last_seen_ms = m.ts;
         for v in &m.values {
-            let key = SeriesKey::from_sorted(
-                v.name.clone(),
-                v.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            );
+            let key = SeriesKey::from_sorted(v.name.clone(), v.labels.0.clone());
             entry.values.insert(key, v.value);
         }
     }
@@ -202,27 +140,21 @@ impl Fleet {
     }
 
     /// Applies an `alert` event: pending and firing alerts are active,
-    /// anything else removes the alert.
-    pub fn apply_alert(&mut self, alert: &serde_json::Value) -> Result<(), String> {
-        let id = alert["id"]
-            .as_str()
-            .ok_or("an alert event needs a string \"id\"")?
-            .to_owned();
-        match alert["state"].as_str() {
-            Some("pending" | "firing") => {
-                self.alerts.insert(id, alert.clone());
-            }
-            Some(_) => {
-                self.alerts.remove(&id);
-            }
-            None => return Err("an alert event needs a string \"state\"".into()),
+    /// anything else removes the alert. Returns the alert's host.
+    pub fn apply_alert(&mut self, alert: &serde_json::Value) -> Result<String, String> {
+        let read =
+            wire::alert::Alert::deserialize(alert).map_err(|e| format!("bad alert event: {e}"))?;
+        if read.is_active() {
+            self.alerts.insert(read.id, alert.clone());
+        } else {
+            self.alerts.remove(&read.id);
         }
-        Ok(())
+        Ok(read.host)
     }
 
-    pub fn host_json(&self, host: &str, filter: &Filter) -> Option<HostJson> {
+    pub fn host_json(&self, host: &str, filter: &Filter) -> Option<LiveHost> {
         let e = self.hosts.get(host)?;
-        Some(HostJson {
+        Some(LiveHost {
             host: host.to_owned(),
             last_seen_ms: e.last_seen_ms,
             meta: e.meta.clone(),
@@ -230,16 +162,16 @@ impl Fleet {
                 .values
                 .iter()
                 .filter(|(k, _)| filter.metric(&k.name))
-                .map(|(k, v)| ValueJson {
+                .map(|(k, v)| Value {
                     name: k.name.clone(),
-                    labels: k.labels.iter().cloned().collect(),
+                    labels: wire::metrics::Labels(k.labels.clone()),
                     value: *v,
                 })
                 .collect(),
         })
     }
 
-    pub fn hosts_json(&self, filter: &Filter) -> Vec<HostJson> {
+    pub fn hosts_json(&self, filter: &Filter) -> Vec<LiveHost> {
         self.hosts
             .keys()
             .filter(|h| filter.host(h))
@@ -257,31 +189,21 @@ impl Fleet {
 
     /// A `snapshot` frame of the hosts and alerts the filter lets through.
     pub fn snapshot_frame(&self, filter: &Filter, now_ms: i64) -> String {
-        serde_json::to_string(&SnapshotJson {
-            kind: "snapshot".into(),
-            v: PROTOCOL_VERSION,
-            ts: now_ms,
-            hosts: self.hosts_json(filter),
-            alerts: self.alerts_json(filter),
-        })
-        .unwrap_or_default()
+        let hosts = self.hosts_json(filter);
+        let alerts = self.alerts_json(filter);
+        serde_json::to_string(&SnapshotFrame::new(now_ms, &hosts, &alerts)).unwrap_or_default()
     }
 
     /// Rebuilds the state from a `snapshot` frame (the edge's upstream).
     pub fn from_snapshot_frame(text: &str) -> Result<Self, String> {
-        let snap: SnapshotJson =
+        let snap: Snapshot<serde_json::Value> =
             serde_json::from_str(text).map_err(|e| format!("bad snapshot frame: {e}"))?;
         let mut fleet = Fleet::default();
         for h in snap.hosts {
             let values = h
                 .values
                 .into_iter()
-                .map(|v| {
-                    (
-                        SeriesKey::from_sorted(v.name, v.labels.into_iter().collect()),
-                        v.value,
-                    )
-                })
+                .map(|v| (SeriesKey::from_sorted(v.name, v.labels.0), v.value))
                 .collect();
             fleet.hosts.insert(
                 h.host,
@@ -304,16 +226,15 @@ impl Fleet {
 mod tests {
     use super::*;
 
-    fn metrics(host: &str, ts: i64, value: f64) -> MetricsJson {
-        MetricsJson {
-            kind: "metrics".into(),
+    fn metrics(host: &str, ts: i64, value: f64) -> Metrics {
+        Metrics {
             v: 1,
             host: host.into(),
             ts,
             seq: 1,
-            values: vec![ValueJson {
+            values: vec![Value {
                 name: "cpu_usage_percent".into(),
-                labels: BTreeMap::new(),
+                labels: Default::default(),
                 value,
             }],
         }

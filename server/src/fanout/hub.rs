@@ -14,9 +14,13 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use tokio::sync::{Notify, broadcast};
 
+use wire::frame_type;
+use wire::host::Host;
+use wire::metrics::Metrics;
+
 use super::Filter;
-use super::fleet::{Fleet, MetricsJson};
-use super::message::{frame_type, status};
+use super::fleet::Fleet;
+use super::message::status;
 use crate::activity::{ActivityKind, TableHeader};
 use crate::time::now_ms;
 
@@ -68,7 +72,7 @@ pub struct Event {
     /// The frame every client with no metric filter sends as-is.
     pub frame: Utf8Bytes,
     /// The parsed metrics, for clients that filter by metric.
-    pub metrics: Option<MetricsJson>,
+    pub metrics: Option<Metrics>,
 }
 
 /// Counters for `/metrics` and the benchmarks.
@@ -141,8 +145,8 @@ impl Hub {
         let frame = Utf8Bytes::try_from(payload).map_err(|_| "event is not UTF-8".to_owned())?;
         // Events produced by mon start with their type, which saves the
         // metrics event (nearly all traffic) a second parse.
-        if frame_type(frame.as_str()) == Some("metrics") {
-            let m: MetricsJson = serde_json::from_str(frame.as_str())
+        if frame_type(frame.as_str()) == Some(wire::kind::METRICS) {
+            let m: Metrics = serde_json::from_str(frame.as_str())
                 .map_err(|e| format!("bad metrics event: {e}"))?;
             self.lock().apply_metrics(&m);
             let _ = self.tx.send(Arc::new(Event {
@@ -171,9 +175,9 @@ impl Hub {
         }
         let value: serde_json::Value =
             serde_json::from_str(frame.as_str()).map_err(|e| format!("event is not JSON: {e}"))?;
-        let event = match value["type"].as_str() {
-            Some("metrics") => {
-                let m: MetricsJson =
+        let event = match value[wire::TYPE].as_str() {
+            Some(wire::kind::METRICS) => {
+                let m: Metrics =
                     serde_json::from_value(value).map_err(|e| format!("bad metrics event: {e}"))?;
                 self.lock().apply_metrics(&m);
                 Event {
@@ -183,13 +187,9 @@ impl Hub {
                     metrics: Some(m),
                 }
             }
-            Some("host") => {
-                let host = value["host"]
-                    .as_str()
-                    .ok_or("a host event needs a string \"host\"")?
-                    .to_owned();
-                let meta: crate::model::HostMeta = serde_json::from_value(value["meta"].clone())
-                    .map_err(|e| format!("bad host event: {e}"))?;
+            Some(wire::kind::HOST) => {
+                let Host { host, meta } =
+                    serde_json::from_value(value).map_err(|e| format!("bad host event: {e}"))?;
                 self.lock().apply_host(&host, meta, now_ms());
                 *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 Event {
@@ -199,11 +199,11 @@ impl Hub {
                     metrics: None,
                 }
             }
-            Some("alert") => {
-                self.lock().apply_alert(&value)?;
+            Some(wire::kind::ALERT) => {
+                let host = self.lock().apply_alert(&value)?;
                 Event {
                     kind: EventKind::Alert,
-                    host: value["host"].as_str().unwrap_or_default().to_owned(),
+                    host,
                     frame,
                     metrics: None,
                 }

@@ -1,38 +1,13 @@
-//! The WebSocket protocol (version 1), as JSON text frames.
-//!
-//! Server to client: `hello`, `snapshot`, `metrics`, `alert`, `subscribed`,
-//! `status`, `error`. Client to server: `subscribe`. The full contract is in
-//! ARCHITECTURE.md; `metrics` and `alert` frames are the bus payloads as-is.
+//! The WebSocket protocol (version 1) as the server speaks it: the frames
+//! it writes itself, the checks it makes of what clients send, and their
+//! filters. The shapes are the `wire` crate's (the contract is in its
+//! PROTOCOL.md); `metrics` and `alert` frames are the bus payloads as-is.
 
-use serde::{Deserialize, Serialize};
+use wire::frame::{ErrorFrame, HelloFrame, StatusFrame, SubscribedFrame};
 
 use crate::bus::Pattern;
 
-pub const PROTOCOL_VERSION: u32 = 1;
-
-/// What a client may send.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientMessage {
-    /// Restricts the stream to hosts and metrics matching the globs; an
-    /// empty or missing list means everything.
-    Subscribe {
-        #[serde(default)]
-        hosts: Vec<String>,
-        #[serde(default)]
-        metrics: Vec<String>,
-    },
-    /// Watches one host's process and cgroup tables (`null` stops): the
-    /// latest are sent at once, then every new one, and the host's agent
-    /// reads them with every report while someone watches. A relay (the
-    /// edge) gives `hosts`, the list its own clients watch, instead.
-    Watch {
-        #[serde(default)]
-        host: Option<String>,
-        #[serde(default)]
-        hosts: Vec<String>,
-    },
-}
+pub use wire::client::ClientMessage;
 
 /// Longest host name a `watch` may give (as DNS allows).
 const MAX_WATCH_HOST: usize = 253;
@@ -42,46 +17,35 @@ pub const MAX_WATCH_HOSTS: usize = 256;
 /// Most globs in one `subscribe`.
 const MAX_GLOBS: usize = 64;
 
-impl ClientMessage {
-    /// Parses a text frame, with an error a person can act on.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| {
-            format!(
-                "cannot read message ({e}); expected {{\"type\":\"subscribe\",\"hosts\":[\"web-*\"],\"metrics\":[\"cpu_*\"]}} or {{\"type\":\"watch\",\"host\":\"web-1\"}}"
-            )
-        })
+/// Every host a `watch` names, lower-cased and without repeats, or why
+/// one of them cannot be watched.
+pub fn watch_hosts(host: Option<&str>, hosts: &[String]) -> Result<Vec<String>, String> {
+    if hosts.len() > MAX_WATCH_HOSTS {
+        return Err(format!(
+            "watch lists {} hosts; at most {MAX_WATCH_HOSTS} are accepted",
+            hosts.len()
+        ));
     }
+    let mut all = Vec::with_capacity(hosts.len() + 1);
+    for h in host.into_iter().chain(hosts.iter().map(String::as_str)) {
+        let h = watch_host(h)?;
+        if !all.contains(&h) {
+            all.push(h);
+        }
+    }
+    Ok(all)
+}
 
-    /// Every host a `watch` names, lower-cased and without repeats, or why
-    /// one of them cannot be watched.
-    pub fn watch_hosts(host: Option<&str>, hosts: &[String]) -> Result<Vec<String>, String> {
-        if hosts.len() > MAX_WATCH_HOSTS {
-            return Err(format!(
-                "watch lists {} hosts; at most {MAX_WATCH_HOSTS} are accepted",
-                hosts.len()
-            ));
-        }
-        let mut all = Vec::with_capacity(hosts.len() + 1);
-        for h in host.into_iter().chain(hosts.iter().map(String::as_str)) {
-            let h = Self::watch_host(h)?;
-            if !all.contains(&h) {
-                all.push(h);
-            }
-        }
-        Ok(all)
+/// The host a `watch` names, lower-cased as ingest stores it, or why it
+/// cannot be one.
+pub fn watch_host(host: &str) -> Result<String, String> {
+    if host.is_empty() || host.len() > MAX_WATCH_HOST || host.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "watch host {:?} is not a host name: 1 to {MAX_WATCH_HOST} characters, no control characters",
+            host.chars().take(80).collect::<String>()
+        ));
     }
-
-    /// The host a `watch` names, lower-cased as ingest stores it, or why
-    /// it cannot be one.
-    pub fn watch_host(host: &str) -> Result<String, String> {
-        if host.is_empty() || host.len() > MAX_WATCH_HOST || host.chars().any(|c| c.is_control()) {
-            return Err(format!(
-                "watch host {:?} is not a host name: 1 to {MAX_WATCH_HOST} characters, no control characters",
-                host.chars().take(80).collect::<String>()
-            ));
-        }
-        Ok(host.to_ascii_lowercase())
-    }
+    Ok(host.to_ascii_lowercase())
 }
 
 /// A client's subscription.
@@ -133,75 +97,24 @@ impl Filter {
     }
 }
 
-#[derive(Serialize)]
-struct Hello<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    server: &'a str,
-    role: &'a str,
-}
-
 pub fn hello(role: &str) -> String {
-    serde_json::to_string(&Hello {
-        kind: "hello",
-        v: PROTOCOL_VERSION,
-        server: concat!("mon ", env!("CARGO_PKG_VERSION")),
-        role,
-    })
-    .unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct ErrorFrame<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    code: &'a str,
-    message: &'a str,
+    let server = concat!("mon ", env!("CARGO_PKG_VERSION"));
+    serde_json::to_string(&HelloFrame::new(server, role)).unwrap_or_default()
 }
 
 /// An `error` frame: `code` is machine-readable, `message` is for people.
 pub fn error(code: &str, message: &str) -> String {
-    serde_json::to_string(&ErrorFrame {
-        kind: "error",
-        v: PROTOCOL_VERSION,
-        code,
-        message,
-    })
-    .unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct Subscribed<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    v: u32,
-    hosts: Vec<&'a str>,
-    metrics: Vec<&'a str>,
+    serde_json::to_string(&ErrorFrame::new(code, message)).unwrap_or_default()
 }
 
 pub fn subscribed(filter: &Filter) -> String {
     let (hosts, metrics) = filter.describe();
-    serde_json::to_string(&Subscribed {
-        kind: "subscribed",
-        v: PROTOCOL_VERSION,
-        hosts,
-        metrics,
-    })
-    .unwrap_or_default()
-}
-
-/// The type of a frame mon produced, read from its prefix without parsing
-/// it: every frame starts with `{"type":"..."`. `None` for anything else.
-pub fn frame_type(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("{\"type\":\"")?;
-    rest.split('"').next()
+    serde_json::to_string(&SubscribedFrame::new(&hosts, &metrics)).unwrap_or_default()
 }
 
 /// A `status` frame about the upstream link (sent by the edge).
 pub fn status(upstream: &str) -> String {
-    serde_json::json!({"type": "status", "v": PROTOCOL_VERSION, "upstream": upstream}).to_string()
+    serde_json::to_string(&StatusFrame::new(upstream)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -238,25 +151,19 @@ mod tests {
             })
         );
         assert_eq!(
-            ClientMessage::watch_hosts(None, &["A".into(), "b".into(), "a".into()]),
+            watch_hosts(None, &["A".into(), "b".into(), "a".into()]),
             Ok(vec!["a".to_owned(), "b".to_owned()])
         );
         let many: Vec<String> = (0..300).map(|i| format!("h{i}")).collect();
         assert!(
-            ClientMessage::watch_hosts(None, &many)
+            watch_hosts(None, &many)
                 .unwrap_err()
                 .contains("at most 256")
         );
-        assert_eq!(ClientMessage::watch_host("Web-1").as_deref(), Ok("web-1"));
-        let err = ClientMessage::watch_host("a\u{1b}b").unwrap_err();
+        assert_eq!(watch_host("Web-1").as_deref(), Ok("web-1"));
+        let err = watch_host("a\u{1b}b").unwrap_err();
         assert!(err.contains("no control characters"), "{err}");
-        assert!(ClientMessage::watch_host(&"x".repeat(300)).is_err());
-    }
-
-    #[test]
-    fn the_frame_type_is_read_from_the_prefix() {
-        assert_eq!(frame_type(r#"{"type":"metrics","v":1}"#), Some("metrics"));
-        assert_eq!(frame_type(r#"{"v":1,"type":"metrics"}"#), None);
+        assert!(watch_host(&"x".repeat(300)).is_err());
     }
 
     #[test]

@@ -229,7 +229,7 @@ async fn converse(
                             }
                         }
                         Ok(ClientMessage::Watch { host, hosts }) => {
-                            match ClientMessage::watch_hosts(host.as_deref(), &hosts) {
+                            match message::watch_hosts(host.as_deref(), &hosts) {
                                 Ok(hosts) => {
                                     // The new guards first: re-watching a host
                                     // never drops its count to zero.
@@ -274,7 +274,7 @@ async fn converse(
                     if bad_frames > limits.max_bad_frames {
                         return End::Close(close_code::POLICY, "too many unreadable messages".into());
                     }
-                    send!(out, Utf8Bytes::from(message::error("bad_message", &reason)));
+                    send!(out, Utf8Bytes::from(message::error(wire::frame::BAD_MESSAGE, &reason)));
                 }
             }
             _ = ping.tick() => {
@@ -328,7 +328,7 @@ fn render(event: &Event, filter: &Filter, watching: &[WatchGuard], hub: &Hub) ->
             event
                 .metrics
                 .as_ref()
-                .map(|m| Utf8Bytes::from(m.filtered(filter)))
+                .map(|m| Utf8Bytes::from(m.filtered(|v| filter.metric(&v.name))))
         }
     }
 }

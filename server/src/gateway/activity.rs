@@ -124,10 +124,7 @@ pub async fn relay(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<
         }
         for host in hub.watched() {
             if let Err(e) = bus
-                .publish(
-                    &activity::watch_channel(&host),
-                    activity::encode_watch(&host),
-                )
+                .publish(&wire::channel::watch(&host), activity::encode_watch(&host))
                 .await
             {
                 tracing::debug!(%host, error = %e, "cannot tell the aggregators a host is watched");

@@ -1,16 +1,15 @@
 //! `/api/series`: history from the store. The live-state routes are in
 //! `crate::http::live`, shared with the edge.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use wire::api::{SeriesAnswer, SeriesPoint};
 
 use super::GatewayState;
 use crate::http::ApiError;
-use crate::store::{RangeQuery, StoreError, Tier};
+use crate::store::{RangeQuery, StoreError};
 use crate::time::now_ms;
 
 #[derive(Debug, Deserialize)]
@@ -26,31 +25,6 @@ pub struct SeriesQuery {
     to: Option<String>,
     /// Width of each point, e.g. `1m`; default: the tier's own points.
     step: Option<String>,
-}
-
-/// `/api/series` answer: the store's range with `value` (the average) on
-/// every point, so a client can plot one field whatever the tier.
-#[derive(Debug, Serialize)]
-pub struct SeriesAnswer {
-    host: String,
-    metric: String,
-    labels: BTreeMap<String, String>,
-    from: i64,
-    to: i64,
-    tier: Tier,
-    step_ms: i64,
-    points: Vec<PointJson>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PointJson {
-    ts: i64,
-    value: f64,
-    min: f64,
-    max: f64,
-    avg: f64,
-    last: f64,
-    count: u64,
 }
 
 /// Parses `k=v,k2=v2` into sorted pairs.
@@ -155,12 +129,12 @@ pub async fn series(
         labels: range.labels,
         from: range.from,
         to: range.to,
-        tier: range.tier,
+        tier: range.tier.name().to_owned(),
         step_ms: range.step_ms,
         points: range
             .points
             .into_iter()
-            .map(|p| PointJson {
+            .map(|p| SeriesPoint {
                 ts: p.ts,
                 value: p.avg,
                 min: p.min,

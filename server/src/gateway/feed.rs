@@ -19,11 +19,11 @@ pub async fn run(bus: SharedBus, hub: Arc<Hub>, mut shutdown: watch::Receiver<bo
         // the two is applied on top of the state, never lost.
         let subscription = bus
             .subscribe(&[
-                "metrics.*",
-                "alerts.*",
-                "hosts.*",
-                "processes.*",
-                "cgroups.*",
+                wire::channel::ALL_METRICS,
+                wire::channel::ALL_ALERTS,
+                wire::channel::ALL_HOSTS,
+                wire::channel::ALL_PROCESSES,
+                wire::channel::ALL_CGROUPS,
             ])
             .await;
         let mut subscription = match subscription {

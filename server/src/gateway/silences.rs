@@ -98,7 +98,7 @@ async fn store(state: &GatewayState) -> Result<&dyn AlertStateStore, ApiError> {
 
 fn answer(record: store::SilenceRecord, now: i64) -> Result<SilenceJson, ApiError> {
     let silence = Silence::from_record(record).map_err(ApiError::Internal)?;
-    Ok(SilenceJson::new(&silence, now))
+    Ok(silence.json(now))
 }
 
 /// `GET /api/silences`: active, pending and recently expired silences, by
@@ -138,7 +138,7 @@ pub async fn add(
         .map_err(unavailable)?;
     tracing::info!(id = %silence.id, matchers = ?new.matchers, ends_at_ms = silence.ends_at_ms,
         created_by = %silence.created_by, "silence added");
-    Ok((StatusCode::CREATED, Json(SilenceJson::new(&silence, now))))
+    Ok((StatusCode::CREATED, Json(silence.json(now))))
 }
 
 /// `DELETE /api/silences/{id}`: ends the silence now.

@@ -57,11 +57,10 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let body = wire::api::ApiError {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -125,7 +124,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_TYPE);
-    let mut out = (status, Json(serde_json::json!({ "error": message }))).into_response();
+    let body = wire::api::ApiError { error: message };
+    let mut out = (status, Json(body)).into_response();
     for (name, value) in parts.headers.iter() {
         out.headers_mut().insert(name.clone(), value.clone());
     }

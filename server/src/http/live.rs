@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use wire::api::{AlertList, HostList};
 
 use super::ApiError;
 use crate::fanout::{Filter, Hub};
 
-pub async fn hosts(State(hub): State<Arc<Hub>>) -> Json<serde_json::Value> {
+pub async fn hosts(State(hub): State<Arc<Hub>>) -> Json<HostList> {
     let hosts = hub.with_fleet(|f| f.hosts_json(&Filter::default()));
-    Json(serde_json::json!({ "hosts": hosts }))
+    Json(HostList { hosts })
 }
 
 pub async fn host(
@@ -28,9 +29,9 @@ pub async fn host(
         })
 }
 
-pub async fn alerts(State(hub): State<Arc<Hub>>) -> Json<serde_json::Value> {
+pub async fn alerts(State(hub): State<Arc<Hub>>) -> Json<AlertList<serde_json::Value>> {
     let alerts = hub.with_fleet(|f| f.alerts_json(&Filter::default()));
-    Json(serde_json::json!({ "alerts": alerts }))
+    Json(AlertList { alerts })
 }
 
 pub async fn healthz() -> &'static str {

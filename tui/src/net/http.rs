@@ -13,8 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use wire::api::{ApiError, NewSilence, SeriesAnswer, SilenceJson};
+use wire::host::LiveHost;
+
 use super::Endpoint;
-use super::wire::{ApiError, HostJson, SeriesAnswer};
+use super::decode;
 use crate::state::{Chart, Update};
 use crate::view::SILENCE_FOR;
 
@@ -192,7 +195,7 @@ pub async fn fetch_history<T: From<Update>>(
     let e = &*endpoint;
     let meta_path = format!("/api/hosts/{}", encode(&host));
     let (meta, cpu, memory, rx, tx) = futures::join!(
-        get_json::<HostJson>(e, &meta_path),
+        get_json::<LiveHost>(e, &meta_path),
         series(e, &host, "cpu_usage_percent", "", from, to),
         series(e, &host, "memory_used_percent", "", from, to),
         network(
@@ -212,7 +215,7 @@ pub async fn fetch_history<T: From<Update>>(
             to
         ),
     );
-    if let Some(meta) = meta.ok().and_then(HostJson::into_meta) {
+    if let Some(meta) = meta.ok().and_then(|h| h.meta).map(decode::meta) {
         let update = Update::Meta {
             host: host.clone(),
             meta,
@@ -258,22 +261,18 @@ pub async fn silence<T: From<Update>>(
     matchers: Vec<String>,
     updates: mpsc::Sender<T>,
 ) {
-    let body = serde_json::json!({
-        "matchers": matchers,
-        "duration": SILENCE_FOR,
-        "comment": "silenced from mon top",
-        "created_by": std::env::var("USER").unwrap_or_default(),
+    let body = serde_json::to_string(&NewSilence {
+        matchers,
+        duration: Some(SILENCE_FOR.to_owned()),
+        comment: "silenced from mon top".to_owned(),
+        created_by: std::env::var("USER").unwrap_or_default(),
+        ..NewSilence::default()
     })
-    .to_string();
-    let answer: Result<SilenceAnswer, String> =
+    .unwrap_or_default();
+    let answer: Result<SilenceJson, String> =
         request_json(&endpoint, "POST", "/api/silences", Some(&body)).await;
     let outcome = answer.map(|s| format!("silenced {alert} for {SILENCE_FOR} (silence {})", s.id));
     let _ = updates.send(Update::Silenced(outcome).into()).await;
-}
-
-#[derive(serde::Deserialize)]
-struct SilenceAnswer {
-    id: String,
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! when it changes and again on every new connection, since a session the
 //! server starts afresh watches nothing.
 
+pub mod decode;
 mod http;
-pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::{Message, WebSocketConfig};
+use wire::client::ClientMessage;
 
 pub use http::{fetch_history, silence};
 
@@ -144,7 +145,7 @@ impl Backoff {
 
 /// What the network task hands the app: an update, or a `metrics` frame
 /// still as its text, read in place where the store is
-/// ([`wire::read_metrics`]) so that a known series costs no allocation.
+/// ([`decode::read_metrics`]) so that a known series costs no allocation.
 #[derive(Debug)]
 pub enum Incoming {
     Update(Update),
@@ -176,25 +177,15 @@ pub fn watch_nothing() -> Watch {
     watch::channel(None).1
 }
 
-/// The client's `watch` frame: `{"type":"watch","host":"web-1"}`, or
-/// `"host":null` to stop.
 /// `{"type":"subscribe","metrics":[..]}`: every host, only these metrics.
 pub fn subscribe_frame(metrics: &[String]) -> String {
-    serde_json::json!({"type": "subscribe", "metrics": metrics}).to_string()
+    ClientMessage::subscribe_metrics(metrics).to_text()
 }
 
+/// The client's `watch` frame: `{"type":"watch","host":"web-1"}`, or
+/// `"host":null` to stop.
 pub fn watch_frame(host: Option<&str>) -> String {
-    #[derive(serde::Serialize)]
-    struct WatchJson<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        host: Option<&'a str>,
-    }
-    serde_json::to_string(&WatchJson {
-        kind: "watch",
-        host,
-    })
-    .unwrap_or_default()
+    ClientMessage::watch(host).to_text()
 }
 
 /// What [`stream`] sends: [`Update`]s, or [`Incoming`] for the app.
@@ -207,7 +198,7 @@ pub trait Received: From<Update> + Send + 'static {
 
 impl Received for Update {
     fn read(text: Utf8Bytes) -> Result<Option<Self>, String> {
-        wire::parse(&text)
+        decode::parse(&text)
     }
 
     fn is_hello(&self) -> bool {
@@ -217,10 +208,10 @@ impl Received for Update {
 
 impl Received for Incoming {
     fn read(text: Utf8Bytes) -> Result<Option<Self>, String> {
-        if wire::is_metrics(&text) {
+        if decode::is_metrics(&text) {
             return Ok(Some(Incoming::Metrics(MetricsFrame(text))));
         }
-        Ok(wire::parse(&text)?.map(Incoming::Update))
+        Ok(decode::parse(&text)?.map(Incoming::Update))
     }
 
     fn is_hello(&self) -> bool {

@@ -27,7 +27,6 @@ pub use url::RedisUrl;
 
 use super::{Bus, BusError, HostState, Lease, Pattern, Subscription, Update};
 use crate::activity::ActivityKind;
-use crate::event::metrics_channel;
 use crate::model::{AcceptedReport, HostMeta};
 use crate::time::now_ms;
 use state::{HOSTS_KEY, activity_key, host_key, parse_activity, parse_host, series_field};
@@ -110,7 +109,7 @@ impl RedisBus {
         }
         cmd.ignore();
         pipe.cmd("PUBLISH")
-            .arg(metrics_channel(&report.host))
+            .arg(wire::channel::metrics(&report.host))
             .arg(payload)
             .ignore();
     }
@@ -151,7 +150,7 @@ impl RedisBus {
             .arg(now.saturating_add(self.expire_after_ms))
             .ignore();
         pipe.cmd("PUBLISH")
-            .arg(crate::event::hosts_channel(host))
+            .arg(wire::channel::hosts(host))
             .arg(crate::event::encode_host(host, meta).as_ref())
             .ignore();
     }

@@ -1,10 +1,13 @@
 //! `metrics` frames read in place: every string borrowed from the frame's
 //! text, so applying a series the store already knows allocates nothing.
+//! The field names are the `wire` crate's, the ones its derived reader
+//! and the server's writer use.
 //! These frames are nearly all of `mon top`'s traffic (one per host per
 //! interval); the rest goes through [`super::parse`], which also takes the
 //! frames this reader cannot borrow from.
 
 use serde::Deserialize;
+use wire::metrics::field;
 
 use crate::state::ValueRef;
 
@@ -52,16 +55,16 @@ impl<'de> Deserialize<'de> for MetricsRef<'de> {
                 let mut read_values = false;
                 while let Some(key) = map.next_key::<&str>()? {
                     match key {
-                        "host" if host.is_none() => host = Some(map.next_value::<&str>()?),
-                        "ts" if ts.is_none() => ts = Some(map.next_value::<i64>()?),
-                        "values" if !read_values => {
+                        field::HOST if host.is_none() => host = Some(map.next_value::<&str>()?),
+                        field::TS if ts.is_none() => ts = Some(map.next_value::<i64>()?),
+                        field::VALUES if !read_values => {
                             read_values = true;
                             map.next_value_seed(ValuesSeed {
                                 values: &mut values,
                                 pairs: &mut pairs,
                             })?
                         }
-                        "host" | "ts" | "values" => {
+                        field::HOST | field::TS | field::VALUES => {
                             return Err(A::Error::custom("a repeated field"));
                         }
                         _ => {
@@ -70,8 +73,8 @@ impl<'de> Deserialize<'de> for MetricsRef<'de> {
                     }
                 }
                 Ok(MetricsRef {
-                    host: host.ok_or_else(|| A::Error::missing_field("host"))?,
-                    ts_ms: ts.ok_or_else(|| A::Error::missing_field("ts"))?,
+                    host: host.ok_or_else(|| A::Error::missing_field(field::HOST))?,
+                    ts_ms: ts.ok_or_else(|| A::Error::missing_field(field::TS))?,
                     values,
                     pairs,
                 })
@@ -138,15 +141,17 @@ impl<'de> serde::de::Visitor<'de> for ValueSeed<'_, 'de> {
         let mut labelled = false;
         while let Some(key) = map.next_key::<&str>()? {
             match key {
-                "name" if name.is_none() => name = Some(map.next_value::<&str>()?),
-                "value" if value.is_none() => value = Some(map.next_value::<f64>()?),
-                "labels" if !labelled => {
+                field::NAME if name.is_none() => name = Some(map.next_value::<&str>()?),
+                field::VALUE if value.is_none() => value = Some(map.next_value::<f64>()?),
+                field::LABELS if !labelled => {
                     labelled = true;
                     map.next_value_seed(LabelsSeed {
                         pairs: &mut *self.pairs,
                     })?;
                 }
-                "name" | "value" | "labels" => return Err(A::Error::custom("a repeated field")),
+                field::NAME | field::VALUE | field::LABELS => {
+                    return Err(A::Error::custom("a repeated field"));
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -158,9 +163,9 @@ impl<'de> serde::de::Visitor<'de> for ValueSeed<'_, 'de> {
             labels.sort();
         }
         self.values.push((
-            name.ok_or_else(|| A::Error::missing_field("name"))?,
+            name.ok_or_else(|| A::Error::missing_field(field::NAME))?,
             start..self.pairs.len(),
-            value.ok_or_else(|| A::Error::missing_field("value"))?,
+            value.ok_or_else(|| A::Error::missing_field(field::VALUE))?,
         ));
         Ok(())
     }
