@@ -77,8 +77,12 @@ fn a_busy_process_tops_the_table_by_cpu_after_two_reads() {
     let pid = spin.0.id();
     let mut reader = ProcessReader::new(TOP_ROWS).unwrap();
     assert!(reader.read().is_none(), "the first read is a baseline");
+    let before = (cpu_seconds(pid), Instant::now());
     std::thread::sleep(Duration::from_millis(1500));
     let table = reader.read().expect("a table from the second read");
+    // What the kernel says the loop had meanwhile: on a loaded machine (the
+    // suite runs tests side by side) a busy loop gets less than a core.
+    let kernel = (cpu_seconds(pid) - before.0) / before.1.elapsed().as_secs_f64() * 100.0;
     assert_showable(&table);
     let row = table
         .processes
@@ -88,8 +92,8 @@ fn a_busy_process_tops_the_table_by_cpu_after_two_reads() {
     assert_eq!(row.name, "mon-spin-test");
     assert!(row.command.contains("while :; do :; done"), "{row:?}");
     assert!(
-        row.cpu_percent > 50.0,
-        "a busy loop at {}%",
+        row.cpu_percent > 10.0 && (row.cpu_percent - kernel).abs() < 20.0,
+        "a busy loop at {}% where the kernel counted {kernel:.1}%",
         row.cpu_percent
     );
     // The owner as `id` names it.
@@ -505,4 +509,24 @@ async fn a_processes_interval_of_zero_sends_no_tables_even_when_watched() {
             .iter()
             .all(|r| r.processes.is_none() && r.cgroups.is_none())
     );
+}
+
+/// The CPU time a process has had, user and system, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    ticks / per_second
 }
