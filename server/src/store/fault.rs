@@ -10,13 +10,13 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use rusqlite::ErrorCode;
 
 use super::StoreError;
 use super::db::DbError;
 use super::maintenance::StoreStats;
+use crate::episode::Episode;
 
 /// The kinds of failure a person can act on, by SQLite result code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,21 +115,18 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
 pub(crate) struct Health {
     /// The data dir, or the database's URL: where the operator looks.
     place: String,
-    failing: Option<Failing>,
-}
-
-struct Failing {
-    fault: Fault,
-    since: Instant,
-    batches: u64,
-    reports: u64,
+    /// Failed batches, by kind of failure.
+    failing: Episode<Fault>,
+    /// Reports refused since writes started failing.
+    refused: u64,
 }
 
 impl Health {
     pub fn new(place: String) -> Self {
         Self {
             place,
-            failing: None,
+            failing: Episode::new(),
+            refused: 0,
         }
     }
 
@@ -139,33 +136,23 @@ impl Health {
     pub fn failed(&mut self, fault: Fault, error: &StoreError, reports: usize, stats: &StoreStats) {
         stats.write_errors.fetch_add(1, Ordering::Relaxed);
         stats.write_failing.store(1, Ordering::Relaxed);
-        match &mut self.failing {
-            Some(f) if f.fault == fault => {
-                f.batches += 1;
-                f.reports += reports as u64;
-                tracing::debug!(error = %error, reports, "store write failed again");
-            }
-            _ => {
-                tracing::error!(store = %self.place, reports, "{error}; the reports stay unacknowledged and the agents replay them");
-                self.failing = Some(Failing {
-                    fault,
-                    since: Instant::now(),
-                    batches: 1,
-                    reports: reports as u64,
-                });
-            }
+        self.refused += reports as u64;
+        if self.failing.fail_as(fault) {
+            tracing::error!(store = %self.place, reports, "{error}; the reports stay unacknowledged and the agents replay them");
+        } else {
+            tracing::debug!(error = %error, reports, "store write failed again");
         }
     }
 
     /// Records a batch that committed, logging the end of an outage.
     pub fn committed(&mut self, stats: &StoreStats) {
-        if let Some(f) = self.failing.take() {
+        if let Some(ended) = self.failing.recover() {
             stats.write_failing.store(0, Ordering::Relaxed);
             tracing::info!(
                 store = %self.place,
-                failed_batches = f.batches,
-                refused_reports = f.reports,
-                paused_ms = f.since.elapsed().as_millis() as u64,
+                failed_batches = ended.failures,
+                refused_reports = std::mem::take(&mut self.refused),
+                paused_ms = ended.lasted.as_millis() as u64,
                 "store writes succeed again: ingest resumed"
             );
         }
