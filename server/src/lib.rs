@@ -15,7 +15,7 @@ pub mod activity;
 pub mod alert;
 pub mod backoff;
 pub mod episode;
-mod error_chain;
+pub mod error_chain;
 pub mod event;
 pub mod host_name;
 pub mod model;

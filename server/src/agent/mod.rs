@@ -94,7 +94,7 @@ pub enum AgentError {
     #[error("invalid host name: {0}")]
     Host(String),
     #[error("cannot read this machine's metrics: {0}")]
-    Collect(String),
+    Collect(#[source] sysinfo::Error),
     #[error(
         "invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070 or https://metrics.example:7070"
     )]
@@ -200,7 +200,7 @@ pub async fn run(
     let host = resolve_host(config.host.as_deref())?;
     let mut aggregators = Aggregators::new(&config.aggregators, &config.tls)?;
     let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
-    let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
+    let mut collector = Collector::new().map_err(AgentError::Collect)?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
     let mut tables = Tables::new(
         Readers::system(),
@@ -364,7 +364,7 @@ pub async fn run(
                         link_proven = false;
                         link = Some(l);
                     }
-                    Err(ConnectError::Refused(e)) => {
+                    Err(e @ ConnectError::Refused(_)) => {
                         // Retrying cannot fix a wrong token, but the operator
                         // can, without losing the spooled reports; another
                         // aggregator may already take it (a rotation).
@@ -378,7 +378,7 @@ pub async fn run(
                         let _ = down.fail();
                         next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                     }
-                    Err(ConnectError::Tls(advice)) => {
+                    Err(ConnectError::Tls { advice, .. }) => {
                         // Like a refusal, retrying cannot fix a certificate
                         // problem: say what to change once, keep spooling.
                         if aggregators.several() {
@@ -394,7 +394,7 @@ pub async fn run(
                     Err(ConnectError::Failed(e)) => {
                         let news = down.fail();
                         if aggregators.several() {
-                            aggregators.move_on(&e, spool.len());
+                            aggregators.move_on(&e.to_string(), spool.len());
                         } else if news {
                             tracing::warn!(aggregator = %aggregators.url(), error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
                         } else {
@@ -460,14 +460,47 @@ fn retry_hint(status: &tonic::Status) -> Option<Duration> {
     ms.parse().ok().map(Duration::from_millis)
 }
 
-/// Why a connection attempt failed.
+/// Longest wait for the aggregator to open the stream.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a connection attempt failed. Each says in its message what the
+/// agent logs, and keeps what it was made from.
+#[derive(Debug, thiserror::Error)]
 enum ConnectError {
     /// The aggregator answered and refused this agent's token.
-    Refused(String),
-    /// The TLS handshake failed; the text says what to change.
-    Tls(String),
+    #[error("{}", .0.message())]
+    Refused(tonic::Status),
+    /// The TLS handshake failed; `advice` says what to change.
+    #[error("{advice}")]
+    Tls {
+        advice: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
     /// Anything else: unreachable, slow, or the stream failed.
-    Failed(String),
+    #[error(transparent)]
+    Failed(#[from] Unreachable),
+}
+
+/// Why the aggregator could not be reached, or would not open the stream.
+/// The message holds the whole chain on one line (tonic's own error says
+/// only "transport error"), then the hint of [`Transport::hint`].
+#[derive(Debug, thiserror::Error)]
+enum Unreachable {
+    #[error("no answer from the aggregator within {0:?}")]
+    Timeout(Duration),
+    #[error("{}{hint}", .status.message())]
+    Stream {
+        #[source]
+        status: tonic::Status,
+        hint: &'static str,
+    },
+    #[error("{}{hint}", crate::error_chain::one_line(.source))]
+    Transport {
+        #[source]
+        source: tonic::transport::Error,
+        hint: &'static str,
+    },
 }
 
 /// Opens the stream, sends `Hello` and replays the spool in order.
@@ -493,16 +526,17 @@ async fn connect(
             kind: Some(Kind::Report(report.clone())),
         });
     }
-    let response = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.stream(ReceiverStream::new(rx)),
-    )
-    .await
-    .map_err(|_| ConnectError::Failed("no answer from the aggregator within 5s".to_owned()))?
-    .map_err(|s| match s.code() {
-        tonic::Code::Unauthenticated => ConnectError::Refused(s.message().to_owned()),
-        _ => ConnectError::Failed(transport.hint(s.message().to_owned())),
-    })?;
+    let response = tokio::time::timeout(STREAM_TIMEOUT, client.stream(ReceiverStream::new(rx)))
+        .await
+        .map_err(|_| Unreachable::Timeout(STREAM_TIMEOUT))?
+        .map_err(|status| match status.code() {
+            tonic::Code::Unauthenticated => ConnectError::Refused(status),
+            _ => Unreachable::Stream {
+                hint: transport.hint(status.message()),
+                status,
+            }
+            .into(),
+        })?;
     Ok(Link {
         tx,
         acks: response.into_inner(),

@@ -75,7 +75,9 @@ pub struct AggregatorConfig {
 pub enum AggregatorError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("gRPC server failed: {0}")]
+    /// Its message holds the whole chain: tonic's own says only
+    /// "transport error".
+    #[error("gRPC server failed: {}", crate::error_chain::one_line(.0))]
     Serve(#[from] tonic::transport::Error),
     #[error("HTTP receiver failed: {0}")]
     Http(#[from] std::io::Error),
@@ -159,7 +161,7 @@ pub async fn run_with_push(
     let _ = stats.forward.set(forwarders.stats.clone());
     let known = tokio::task::spawn_blocking(move || readers.reader()?.series())
         .await
-        .map_err(|e| StoreError::Read(e.to_string()))??;
+        .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
     tracing::info!(
         db = %location.describe(),
         series = known.len(),

@@ -151,7 +151,7 @@ impl Forwarder {
             Ok::<_, StoreError>((reader, out))
         })
         .await
-        .map_err(|e| StoreError::Read(e.to_string()))??;
+        .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
         self.reader = Some(reader);
         out
     }

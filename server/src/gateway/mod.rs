@@ -189,7 +189,7 @@ pub async fn run(
             let url = url.clone();
             let readers = tokio::task::spawn_blocking(move || PgReaders::open(&url))
                 .await
-                .map_err(|e| StoreError::Read(e.to_string()))??;
+                .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
             Some(Readers::Postgres(readers))
         }
         // The file may not exist yet: it is opened per request.

@@ -58,12 +58,12 @@ impl Fault {
 /// which is what the operator frees space on or remounts.
 pub(crate) fn write_error(e: &DbError, dir: &Path) -> StoreError {
     let dir = dir.to_owned();
-    let message = e.to_string();
+    let source = e.to_cause();
     match Fault::of(e) {
-        Fault::DiskFull => StoreError::DiskFull { dir, message },
-        Fault::ReadOnly => StoreError::ReadOnly { dir, message },
-        Fault::Io => StoreError::Io { dir, message },
-        Fault::Unreachable | Fault::Other => StoreError::Write(message),
+        Fault::DiskFull => StoreError::DiskFull { dir, source },
+        Fault::ReadOnly => StoreError::ReadOnly { dir, source },
+        Fault::Io => StoreError::Io { dir, source },
+        Fault::Unreachable | Fault::Other => StoreError::Write(source),
     }
 }
 
@@ -97,16 +97,16 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
         {
             Err(StoreError::DataDirReadOnly {
                 dir: dir.to_owned(),
-                message: e.to_string(),
+                source: super::cause(e),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(StoreError::DataDirFull {
             dir: dir.to_owned(),
-            message: e.to_string(),
+            source: super::cause(e),
         }),
         Err(e) => Err(StoreError::DataDir {
             path: dir.to_owned(),
-            message: e.to_string(),
+            source: super::cause(e),
         }),
     }
 }
@@ -187,5 +187,14 @@ mod tests {
         for text in [full, ro, io] {
             assert!(!text.ends_with('.'), "{text}");
         }
+    }
+
+    #[test]
+    fn a_write_error_keeps_sqlites_code_and_prints_once() {
+        let err = write_error(&sqlite_error(rusqlite::ffi::SQLITE_FULL), Path::new("data"));
+        let source = std::error::Error::source(&err).expect("the cause is kept");
+        let sqlite = source.downcast_ref::<rusqlite::Error>().unwrap();
+        assert_eq!(sqlite.sqlite_error_code(), Some(ErrorCode::DiskFull));
+        assert_eq!(crate::error_chain::one_line(&err), err.to_string());
     }
 }
