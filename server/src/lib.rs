@@ -54,4 +54,6 @@ pub mod interop;
 #[cfg(feature = "roles")]
 pub mod serve;
 #[cfg(feature = "roles")]
+pub mod stats;
+#[cfg(feature = "roles")]
 pub mod store;

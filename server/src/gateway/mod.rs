@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 pub use api::parse_labels;
 
-use crate::aggregator::{PushSlot, Stats, push_routes};
+use crate::aggregator::{PushSlot, push_routes};
 use crate::bus::SharedBus;
 use crate::conn::ConnLimits;
 use crate::fanout::Hub;
@@ -35,6 +35,7 @@ use crate::http::error::{json_errors, no_route, wrong_method};
 use crate::http::limits::{limit_body, limit_time};
 use crate::http::ws::{WsLimits, refused, upgrade};
 use crate::http::{Access, HttpLimits, assets, live};
+use crate::stats::Stats;
 use crate::store::postgres::PgReaders;
 use crate::store::{Readers, StoreError};
 use crate::tls::ServerTls;
