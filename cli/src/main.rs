@@ -47,7 +47,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors also say their causes in their messages; the chain
+            // goes on the line only as far as it says something new.
+            eprintln!("error: {}", server::error_chain::one_line(e.as_ref()));
             exit_code(&e)
         }
     }

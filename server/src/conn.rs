@@ -19,11 +19,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+use crate::episode::Episode;
 
 /// Connections one listener holds open at most, by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -94,35 +96,6 @@ struct Shared {
     pending: Mutex<VecDeque<Weak<Slot>>>,
 }
 
-/// A failure logged when it starts and when it has been quiet for a while,
-/// never on every repeat.
-#[derive(Debug, Default)]
-struct Episode {
-    since: Option<Instant>,
-    last: Option<Instant>,
-    count: u64,
-}
-
-impl Episode {
-    /// Records a failure; true when it starts an episode (log it).
-    fn failed(&mut self) -> bool {
-        let now = Instant::now();
-        self.last = Some(now);
-        self.count += 1;
-        self.since.get_or_insert(now) == &now
-    }
-
-    /// Records a success; the failures so far when an episode just ended.
-    fn succeeded(&mut self) -> Option<u64> {
-        let quiet = self.last.is_some_and(|t| t.elapsed() >= QUIET);
-        if self.since.is_some() && quiet {
-            self.since = None;
-            return Some(std::mem::take(&mut self.count));
-        }
-        None
-    }
-}
-
 /// The accept side of one listener.
 #[derive(Debug)]
 pub struct Gate {
@@ -139,8 +112,8 @@ impl Gate {
             role,
             limits,
             shared: Arc::default(),
-            descriptors: Episode::default(),
-            cap: Episode::default(),
+            descriptors: Episode::new().settling(QUIET),
+            cap: Episode::new().settling(QUIET),
         }
     }
 
@@ -157,11 +130,15 @@ impl Gate {
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
-                    if let Some(failures) = self.descriptors.succeeded() {
-                        tracing::info!(role = self.role, failures, "accepting connections again");
+                    if let Some(ended) = self.descriptors.recover() {
+                        tracing::info!(
+                            role = self.role,
+                            failures = ended.failures,
+                            "accepting connections again"
+                        );
                     }
                     if self.open() >= self.limits.max_connections && !self.shed_oldest() {
-                        if self.cap.failed() {
+                        if self.cap.fail() {
                             tracing::warn!(
                                 role = self.role,
                                 max = self.limits.max_connections,
@@ -172,10 +149,10 @@ impl Gate {
                         drop(tcp);
                         continue;
                     }
-                    if let Some(refused) = self.cap.succeeded() {
+                    if let Some(ended) = self.cap.recover() {
                         tracing::info!(
                             role = self.role,
-                            refused,
+                            refused = ended.failures,
                             "under the connection limit again"
                         );
                     }
@@ -185,7 +162,7 @@ impl Gate {
                 }
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) => {
-                    if self.descriptors.failed() {
+                    if self.descriptors.fail() {
                         tracing::warn!(
                             role = self.role,
                             error = %e,

@@ -15,7 +15,8 @@
 pub mod activity;
 pub mod alert;
 pub mod backoff;
-mod error_chain;
+pub mod episode;
+pub mod error_chain;
 pub mod event;
 pub mod host_name;
 pub mod model;
@@ -53,6 +54,8 @@ pub mod http;
 pub mod interop;
 #[cfg(feature = "roles")]
 pub mod serve;
+#[cfg(feature = "roles")]
+pub mod stats;
 #[cfg(feature = "roles")]
 pub mod store;
 #[cfg(feature = "testkit")]

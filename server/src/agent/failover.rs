@@ -12,6 +12,7 @@
 
 use super::AgentError;
 use super::transport::Transport;
+use crate::episode::Episode;
 use crate::tls::ClientTls;
 
 /// One aggregator of the list.
@@ -26,7 +27,8 @@ pub(super) struct Aggregators {
     /// Failures since an ack last came back, on any aggregator: once every
     /// aggregator has failed in a row, switches stop being news.
     failures_in_a_row: usize,
-    all_down_logged: bool,
+    /// Every aggregator failing in a row: warned about once.
+    all_down: Episode,
 }
 
 impl Aggregators {
@@ -56,7 +58,7 @@ impl Aggregators {
             list,
             current: 0,
             failures_in_a_row: 0,
-            all_down_logged: false,
+            all_down: Episode::new(),
         })
     }
 
@@ -81,11 +83,10 @@ impl Aggregators {
 
     /// An ack came back: the current aggregator works.
     pub(super) fn proven(&mut self) {
-        if self.all_down_logged {
+        if self.all_down.recover().is_some() {
             tracing::info!(aggregator = %self.url(), "an aggregator answers again; streaming to it");
         }
         self.failures_in_a_row = 0;
-        self.all_down_logged = false;
     }
 
     /// The current aggregator failed for `reason`: the next one in the list
@@ -101,8 +102,7 @@ impl Aggregators {
         let (from, to) = (&self.list[from].url, &self.list[self.current].url);
         if self.failures_in_a_row < self.list.len() {
             tracing::warn!(%from, %to, %reason, spooled, "switching aggregator");
-        } else if !self.all_down_logged {
-            self.all_down_logged = true;
+        } else if self.all_down.fail() {
             tracing::warn!(aggregators = %self.all(), last_reason = %reason, spooled, "no aggregator in the list is taking reports; spooling and trying each in turn with backoff");
         } else {
             tracing::debug!(%from, %to, %reason, "switching aggregator again");

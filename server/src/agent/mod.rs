@@ -21,7 +21,7 @@ mod tables;
 mod transport;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -34,6 +34,7 @@ pub use processes::{ProcessReader, TOP as TOP_ROWS};
 pub use spool::Spool;
 
 use crate::backoff::Backoff;
+use crate::episode::{Episode, Throttle};
 use crate::host_name;
 use crate::proto::{
     self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_client::IngestClient,
@@ -93,7 +94,7 @@ pub enum AgentError {
     #[error("invalid host name: {0}")]
     Host(String),
     #[error("cannot read this machine's metrics: {0}")]
-    Collect(String),
+    Collect(#[source] sysinfo::Error),
     #[error(
         "invalid aggregator URL {url:?}: {reason}; expected e.g. http://127.0.0.1:7070 or https://metrics.example:7070"
     )]
@@ -199,7 +200,7 @@ pub async fn run(
     let host = resolve_host(config.host.as_deref())?;
     let mut aggregators = Aggregators::new(&config.aggregators, &config.tls)?;
     let token = BearerToken::new(config.token.as_deref()).map_err(AgentError::Token)?;
-    let mut collector = Collector::new().map_err(|e| AgentError::Collect(e.to_string()))?;
+    let mut collector = Collector::new().map_err(AgentError::Collect)?;
     let hello = proto::Hello::from_meta(&host, collector.meta(config.interval.as_millis() as u64));
     let mut tables = Tables::new(
         Readers::system(),
@@ -226,21 +227,24 @@ pub async fn run(
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut next_attempt = tokio::time::Instant::now();
     let mut was_connected = false;
-    let mut outage_logged = false;
+    // Without a stream since a warning said so: the reconnection is then
+    // told at info. Refusals and TLS failures, which retrying cannot fix,
+    // are warned about once per stretch without a stream (a TLS failure
+    // again when its advice changes).
+    let mut down = Episode::new();
+    let mut refused = Episode::new();
+    let mut tls_failing: Episode<String> = Episode::new();
     // A link counts as working once an ack comes back on it: only then is
     // the backoff reset, so an aggregator that takes the stream and then
     // fails every report (a full disk, say) is retried with growing delays
-    // and its repeated failure logged once.
+    // and its repeated failure, for the same reason, logged once.
     let mut link_proven = false;
-    let mut last_failure: Option<String> = None;
-    let mut refusal_logged = false;
-    // The TLS advice last logged: logged again only when it changes.
-    let mut tls_logged: Option<String> = None;
-    // Set by the first rate refusal, cleared once the spool has drained: one
-    // warning per episode, however many replays it takes.
-    let mut throttle_logged = false;
-    let mut spool_full_logged = false;
-    let mut last_reject_log: Option<Instant> = None;
+    let mut stream_failing: Episode<String> = Episode::new();
+    // From the first rate refusal until the spool has drained: one warning
+    // per episode, however many replays it takes.
+    let mut throttled = Episode::new();
+    let mut spool_full = Episode::new();
+    let mut rejects = Throttle::new(Duration::from_secs(60));
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
@@ -253,8 +257,7 @@ pub async fn run(
                 let mut report = proto::Report::from_points(&host, seq, now_ms(), collector.collect());
                 tables.fill(&mut report, tokio::time::Instant::now()).await;
                 summary.produced += 1;
-                if spool.push(report.clone()) && !spool_full_logged {
-                    spool_full_logged = true;
+                if spool.push(report.clone()) && spool_full.fail() {
                     tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
                 }
                 log_journal_error(&mut spool, spool_file);
@@ -264,7 +267,7 @@ pub async fn run(
                     // The aggregator stopped reading: start over with a replay.
                     if aggregators.several() {
                         aggregators.move_on("the aggregator is not keeping up", spool.len());
-                        outage_logged = true;
+                        let _ = down.fail();
                     } else {
                         tracing::warn!("aggregator is not keeping up; reconnecting");
                     }
@@ -283,8 +286,8 @@ pub async fn run(
                     }
                     if !link_proven {
                         link_proven = true;
-                        last_failure = None;
-                        spool_full_logged = false;
+                        let _ = stream_failing.recover();
+                        let _ = spool_full.recover();
                         backoff.reset();
                         aggregators.proven();
                     }
@@ -292,12 +295,10 @@ pub async fn run(
                     spool.ack(ack.seq);
                     summary.acknowledged += (before - spool.len()) as u64;
                     log_journal_error(&mut spool, spool_file);
-                    if throttle_logged && spool.is_empty() {
+                    if spool.is_empty() && throttled.recover().is_some() {
                         tracing::info!("caught up: every report the aggregator refused for its rate limit is stored");
-                        throttle_logged = false;
                     }
-                    if ack.rejected > 0 && last_reject_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                        last_reject_log = Some(Instant::now());
+                    if ack.rejected > 0 && rejects.hit(1).is_some() {
                         let first = ack.reasons.first();
                         tracing::warn!(
                             seq = ack.seq,
@@ -312,9 +313,8 @@ pub async fn run(
                     // Over the aggregator's report rate: nothing is lost, the
                     // refused report and everything after it stay spooled and
                     // are replayed once the hint has passed.
-                    if !throttle_logged {
+                    if throttled.fail() {
                         tracing::warn!(reason = %status.message(), spooled = spool.len(), "aggregator refused reports over its rate limit; keeping them spooled and replaying later");
-                        throttle_logged = true;
                     } else {
                         tracing::debug!(reason = %status.message(), "refused again for the rate limit");
                     }
@@ -326,14 +326,13 @@ pub async fn run(
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
                     if aggregators.several() {
                         aggregators.move_on(&why, spool.len());
-                        outage_logged = true;
-                    } else if !link_proven && last_failure.as_deref() == Some(why.as_str()) {
-                        tracing::debug!(reason = %why, spooled = spool.len(), "disconnected from aggregator again");
-                    } else {
+                        let _ = down.fail();
+                    } else if stream_failing.fail_as(why.clone()) {
                         tracing::warn!(reason = %why, spooled = spool.len(), "disconnected from aggregator; spooling reports");
-                        outage_logged = true;
+                        let _ = down.fail();
+                    } else {
+                        tracing::debug!(reason = %why, spooled = spool.len(), "disconnected from aggregator again");
                     }
-                    last_failure = Some(why);
                     link = None;
                     next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
@@ -341,6 +340,7 @@ pub async fn run(
             _ = tokio::time::sleep_until(next_attempt), if link.is_none() => {
                 match connect(&aggregators.current().transport, &token, &hello, &spool, config.spool_capacity).await {
                     Ok(l) => {
+                        let outage = down.recover();
                         if aggregators.several() {
                             // The switch was logged; say where the stream
                             // went only the first time.
@@ -349,60 +349,54 @@ pub async fn run(
                             } else {
                                 tracing::info!(aggregator = %aggregators.url(), replaying = spool.len(), "connected to aggregator");
                             }
-                        } else if throttle_logged {
+                        } else if throttled.is_open() {
                             tracing::debug!(replaying = spool.len(), "reconnected after a rate refusal");
-                        } else if outage_logged {
-                            tracing::info!(replaying = spool.len(), "reconnected to aggregator");
+                        } else if let Some(outage) = outage {
+                            tracing::info!(replaying = spool.len(), failures = outage.failures, down_for = %outage.lasted_text(), "reconnected to aggregator");
                         } else if was_connected {
                             tracing::debug!(replaying = spool.len(), "reconnected to aggregator");
                         } else {
                             tracing::info!(aggregator = %aggregators.url(), "connected to aggregator");
                         }
                         was_connected = true;
-                        outage_logged = false;
-                        refusal_logged = false;
-                        tls_logged = None;
+                        let _ = refused.recover();
+                        let _ = tls_failing.recover();
                         link_proven = false;
                         link = Some(l);
                     }
-                    Err(ConnectError::Refused(e)) => {
+                    Err(e @ ConnectError::Refused(_)) => {
                         // Retrying cannot fix a wrong token, but the operator
                         // can, without losing the spooled reports; another
                         // aggregator may already take it (a rotation).
                         if aggregators.several() {
                             aggregators.move_on(&format!("refused this agent: {e}"), spool.len());
-                            outage_logged = true;
-                        } else if !refusal_logged {
+                        } else if refused.fail() {
                             tracing::warn!(aggregator = %aggregators.url(), error = %e, "aggregator refused this agent; spooling reports and retrying with backoff");
-                            refusal_logged = true;
-                            outage_logged = true;
                         } else {
                             tracing::debug!(error = %e, "reconnect refused");
                         }
+                        let _ = down.fail();
                         next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                     }
-                    Err(ConnectError::Tls(advice)) => {
+                    Err(ConnectError::Tls { advice, .. }) => {
                         // Like a refusal, retrying cannot fix a certificate
                         // problem: say what to change once, keep spooling.
                         if aggregators.several() {
                             aggregators.move_on(&advice, spool.len());
-                            outage_logged = true;
-                        } else if tls_logged.as_ref() != Some(&advice) {
+                        } else if tls_failing.fail_as(advice.clone()) {
                             tracing::warn!(aggregator = %aggregators.url(), "{advice}; spooling reports and retrying with backoff");
-                            tls_logged = Some(advice);
-                            outage_logged = true;
                         } else {
                             tracing::debug!(error = %advice, "reconnect failed");
                         }
+                        let _ = down.fail();
                         next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                     }
                     Err(ConnectError::Failed(e)) => {
+                        let news = down.fail();
                         if aggregators.several() {
-                            aggregators.move_on(&e, spool.len());
-                            outage_logged = true;
-                        } else if !outage_logged {
+                            aggregators.move_on(&e.to_string(), spool.len());
+                        } else if news {
                             tracing::warn!(aggregator = %aggregators.url(), error = %e, "aggregator unreachable; spooling reports and retrying with backoff");
-                            outage_logged = true;
                         } else {
                             tracing::debug!(error = %e, "reconnect failed");
                         }
@@ -466,14 +460,47 @@ fn retry_hint(status: &tonic::Status) -> Option<Duration> {
     ms.parse().ok().map(Duration::from_millis)
 }
 
-/// Why a connection attempt failed.
+/// Longest wait for the aggregator to open the stream.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a connection attempt failed. Each says in its message what the
+/// agent logs, and keeps what it was made from.
+#[derive(Debug, thiserror::Error)]
 enum ConnectError {
     /// The aggregator answered and refused this agent's token.
-    Refused(String),
-    /// The TLS handshake failed; the text says what to change.
-    Tls(String),
+    #[error("{}", .0.message())]
+    Refused(tonic::Status),
+    /// The TLS handshake failed; `advice` says what to change.
+    #[error("{advice}")]
+    Tls {
+        advice: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
     /// Anything else: unreachable, slow, or the stream failed.
-    Failed(String),
+    #[error(transparent)]
+    Failed(#[from] Unreachable),
+}
+
+/// Why the aggregator could not be reached, or would not open the stream.
+/// The message holds the whole chain on one line (tonic's own error says
+/// only "transport error"), then the hint of [`Transport::hint`].
+#[derive(Debug, thiserror::Error)]
+enum Unreachable {
+    #[error("no answer from the aggregator within {0:?}")]
+    Timeout(Duration),
+    #[error("{}{hint}", .status.message())]
+    Stream {
+        #[source]
+        status: tonic::Status,
+        hint: &'static str,
+    },
+    #[error("{}{hint}", crate::error_chain::one_line(.source))]
+    Transport {
+        #[source]
+        source: tonic::transport::Error,
+        hint: &'static str,
+    },
 }
 
 /// Opens the stream, sends `Hello` and replays the spool in order.
@@ -499,16 +526,17 @@ async fn connect(
             kind: Some(Kind::Report(report.clone())),
         });
     }
-    let response = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.stream(ReceiverStream::new(rx)),
-    )
-    .await
-    .map_err(|_| ConnectError::Failed("no answer from the aggregator within 5s".to_owned()))?
-    .map_err(|s| match s.code() {
-        tonic::Code::Unauthenticated => ConnectError::Refused(s.message().to_owned()),
-        _ => ConnectError::Failed(transport.hint(s.message().to_owned())),
-    })?;
+    let response = tokio::time::timeout(STREAM_TIMEOUT, client.stream(ReceiverStream::new(rx)))
+        .await
+        .map_err(|_| Unreachable::Timeout(STREAM_TIMEOUT))?
+        .map_err(|status| match status.code() {
+            tonic::Code::Unauthenticated => ConnectError::Refused(status),
+            _ => Unreachable::Stream {
+                hint: transport.hint(status.message()),
+                status,
+            }
+            .into(),
+        })?;
     Ok(Link {
         tx,
         acks: response.into_inner(),

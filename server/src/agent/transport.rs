@@ -12,7 +12,7 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::{AgentError, ConnectError};
+use super::{AgentError, ConnectError, Unreachable};
 use crate::tls::ClientTls;
 
 pub(super) struct Transport {
@@ -99,23 +99,52 @@ impl Transport {
                 self.endpoint.connect_with_connector(connector).await
             }
         };
-        result.map_err(|e| match crate::tls::explain(&e, "--ca") {
-            Some(advice) => ConnectError::Tls(advice),
-            None => ConnectError::Failed(self.hint(crate::error_chain::one_line(&e))),
+        result.map_err(|source| match crate::tls::explain(&source, "--ca") {
+            Some(advice) => ConnectError::Tls { advice, source },
+            None => Unreachable::Transport {
+                hint: self.hint(&crate::error_chain::one_line(&source)),
+                source,
+            }
+            .into(),
         })
     }
 
-    /// `error` with a hint when the TCP connection was made but plain
+    /// What to add to `error` when the TCP connection was made but plain
     /// HTTP/2 failed: a TLS port answers a plain client with an alert or a
     /// hang-up, which h2 reports only as a protocol or transport error.
-    pub(super) fn hint(&self, error: String) -> String {
+    pub(super) fn hint(&self, error: &str) -> &'static str {
         if self.tls.is_none() && !error.contains("tcp connect") {
-            format!(
-                "{error}; the aggregator did not speak plain HTTP/2: if it was started with \
-                 --tls-cert, use https:// in --aggregator"
-            )
+            "; the aggregator did not speak plain HTTP/2: if it was started with --tls-cert, \
+             use https:// in --aggregator"
         } else {
-            error
+            ""
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_aggregator_is_told_with_its_whole_chain_which_it_keeps() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let transport =
+            Transport::new(&format!("http://127.0.0.1:{port}"), &ClientTls::default()).unwrap();
+        let Err(ConnectError::Failed(e)) = transport.open().await else {
+            panic!("a closed port was reached");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("transport error: tcp connect error"),
+            "tonic's own message says only \"transport error\": {text}"
+        );
+        assert!(!text.contains("plain HTTP/2"), "no TLS hint: {text}");
+        let source = std::error::Error::source(&e).expect("the transport error is kept");
+        assert!(source.is::<tonic::transport::Error>(), "{source:?}");
+        assert_eq!(crate::error_chain::one_line(&e), text, "told once");
     }
 }

@@ -10,7 +10,6 @@ mod auth;
 mod ingest;
 mod intern;
 mod limits;
-mod metrics;
 mod publish;
 mod push;
 mod rate;
@@ -23,17 +22,17 @@ mod watched;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 
+pub use crate::stats::Stats;
 pub use auth::TokenCheck;
 pub use intern::StreamTable;
 pub use limits::{BURST_SECONDS, Limits};
-pub use metrics::write_metrics;
 pub use push::{PushIngest, PushOutcome, PushSlot, Retry};
 pub use receive::routes as push_routes;
 pub use validate::{
@@ -92,7 +91,9 @@ impl AggregatorConfig {
 pub enum AggregatorError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("gRPC server failed: {0}")]
+    /// Its message holds the whole chain: tonic's own says only
+    /// "transport error".
+    #[error("gRPC server failed: {}", crate::error_chain::one_line(.0))]
     Serve(#[from] tonic::transport::Error),
     #[error("HTTP receiver failed: {0}")]
     Http(#[from] std::io::Error),
@@ -105,29 +106,6 @@ pub enum AggregatorError {
 pub struct Push {
     pub listener: Option<TcpListener>,
     pub slot: PushSlot,
-}
-
-/// Counters of what the aggregator did, for logs, tests and `/metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub samples_stored: AtomicU64,
-    pub samples_duplicate: AtomicU64,
-    pub samples_rejected: AtomicU64,
-    pub reports_acked: AtomicU64,
-    /// Reports refused because their host was over its report rate (each
-    /// ends a stream; the agent replays the report later).
-    pub reports_throttled: AtomicU64,
-    /// Bus updates (reports and host metadata) dropped: the bus failed or
-    /// could not keep up.
-    pub bus_errors: AtomicU64,
-    /// Bus updates the bus accepted.
-    pub bus_published: AtomicU64,
-    /// The store's maintenance counters, once the store is open.
-    pub store: std::sync::OnceLock<Arc<store::StoreStats>>,
-    /// Pushed requests (remote-write, OTLP) received and what became of them.
-    pub push: metrics::PushStats,
-    /// The `--remote-write` forwarders' counters, once they run.
-    pub forward: std::sync::OnceLock<Arc<crate::forward::ForwardStats>>,
 }
 
 impl Stats {
@@ -176,7 +154,7 @@ pub async fn run_with_push(
     let _ = stats.forward.set(forwarders.stats.clone());
     let known = tokio::task::spawn_blocking(move || readers.reader()?.series())
         .await
-        .map_err(|e| StoreError::Read(e.to_string()))??;
+        .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
     tracing::info!(
         db = %location.describe(),
         series = known.len(),

@@ -11,8 +11,8 @@
 //! host metadata it may have lost is sent again when it ends.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::Stats;
 use crate::bus::{SharedBus, Update};
+use crate::episode::Episode;
 use crate::model::HostMeta;
 
 /// Updates waiting for the bus before new ones are dropped.
@@ -39,16 +40,20 @@ pub struct Publisher {
 /// Whether publishing is failing, shared by the queue and the task so one
 /// outage gives one warning whichever side notices it first.
 struct Outage {
-    down: AtomicBool,
+    episode: Mutex<Episode>,
     stats: Arc<Stats>,
 }
 
 impl Outage {
+    fn episode(&self) -> std::sync::MutexGuard<'_, Episode> {
+        self.episode.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn failed(&self, dropped: usize, why: &dyn std::fmt::Display) {
         self.stats
             .bus_errors
             .fetch_add(dropped as u64, Ordering::Relaxed);
-        if !self.down.swap(true, Ordering::Relaxed) {
+        if self.episode().fail() {
             tracing::warn!(error = %why, "publishing on the bus failed; ingest goes on, updates are dropped and counted until it recovers");
         }
     }
@@ -59,7 +64,7 @@ impl Outage {
             .fetch_add(published as u64, Ordering::Relaxed);
         // Recovered once the backlog is mostly gone, so a bus that only just
         // keeps up does not log a recovery per batch.
-        if backlog < QUEUE / 2 && self.down.swap(false, Ordering::Relaxed) {
+        if backlog < QUEUE / 2 && self.episode().recover().is_some() {
             tracing::info!(
                 dropped_so_far = self.stats.bus_errors.load(Ordering::Relaxed),
                 "publishing on the bus recovered"
@@ -89,7 +94,7 @@ impl Publisher {
 pub fn start(bus: SharedBus, stats: Arc<Stats>) -> (Publisher, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let outage = Arc::new(Outage {
-        down: AtomicBool::new(false),
+        episode: Mutex::new(Episode::new()),
         stats,
     });
     let task = tokio::spawn(run(bus, rx, outage.clone()));

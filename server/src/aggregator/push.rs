@@ -21,6 +21,7 @@ use crate::bus::Update;
 use crate::event::encode_metrics;
 use crate::interop::Problem;
 use crate::proto;
+use crate::stats::{Protocol, PushStats};
 use crate::store::{StoreWriter, WriteJob};
 use crate::time::now_ms;
 
@@ -171,5 +172,33 @@ impl PushIngest {
             }
         }
         outcome
+    }
+}
+
+impl PushStats {
+    /// Counts a request that was read and ingested.
+    pub(super) fn answered(&self, protocol: Protocol, outcome: &PushOutcome) {
+        let c = self.of(protocol);
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.samples_stored
+            .fetch_add(outcome.stored as u64, Ordering::Relaxed);
+        c.samples_refused
+            .fetch_add(outcome.refused() as u64, Ordering::Relaxed);
+        if outcome.retry.is_some() {
+            c.requests_retry.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request refused before ingest (unreadable, too large,
+    /// another format, the aggregator starting).
+    pub(super) fn unread(&self, protocol: Protocol, retry: bool) {
+        let c = self.of(protocol);
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        let counter = if retry {
+            &c.requests_retry
+        } else {
+            &c.requests_bad
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }

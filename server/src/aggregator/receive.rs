@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::Limits;
-use super::metrics::Protocol;
 use super::push::{PushIngest, PushOutcome, PushSlot, Retry};
 use crate::http::ApiError;
 use crate::interop::{Problem, remote_write};
+use crate::stats::Protocol;
 
 /// Most refused samples listed in one answer; the count covers the rest.
 const MAX_LISTED: usize = 20;
@@ -226,7 +226,7 @@ pub(super) fn standalone(
             "/metrics",
             axum::routing::get(move || async move {
                 let mut out = String::new();
-                super::write_metrics(&mut out, &stats);
+                crate::stats::write_metrics(&mut out, &stats);
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
                     out,

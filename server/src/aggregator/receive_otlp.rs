@@ -14,11 +14,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::metrics::Protocol;
 use super::push::{PushSlot, Retry};
 use super::receive::{ingest_of, read_body};
 use crate::interop::otlp::{self, ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use crate::interop::otlp_json;
+use crate::stats::Protocol;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";

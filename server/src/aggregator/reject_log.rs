@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::validate::Rejection;
+use crate::episode::Throttle;
 
 pub struct RejectLog {
     window: Duration,
-    hosts: Mutex<HashMap<String, (Instant, u64)>>,
+    hosts: Mutex<HashMap<String, Throttle>>,
 }
 
 impl RejectLog {
@@ -27,23 +28,18 @@ impl RejectLog {
         if rejected == 0 {
             return;
         }
-        let suppressed = {
+        let due = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
             match hosts.get_mut(host) {
-                Some((last, count)) if now.duration_since(*last) < self.window => {
-                    *count += rejected as u64;
-                    return;
-                }
-                Some((last, count)) => {
-                    *last = now;
-                    std::mem::take(count)
-                }
-                None => {
-                    hosts.insert(host.to_owned(), (now, 0));
-                    0
-                }
+                Some(throttle) => throttle.hit(rejected as u64),
+                None => hosts
+                    .entry(host.to_owned())
+                    .or_insert_with(|| Throttle::new(self.window))
+                    .hit(rejected as u64),
             }
+        };
+        let Some(suppressed) = due else {
+            return;
         };
         let first = reasons.first();
         tracing::warn!(

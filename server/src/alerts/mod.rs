@@ -29,7 +29,6 @@ use std::time::Duration;
 
 pub use crate::alert::{Alert, AlertState, fingerprint};
 pub use engine::{Engine, EngineOptions, Transition};
-pub(crate) use notify::retry_after;
 pub use notify::{NotifyConfig, NotifyError, RetryPolicy, parse_url, webhook_payload};
 pub use rules::{Checked, DEFAULT_RULES, Problem, RuleSet, RulesError, Severity, check};
 pub use silence::{NewSilence, Silence, SilenceJson, SilenceList, SilenceState};

@@ -132,7 +132,10 @@ pub async fn run(
     let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
         .await
         .map_err(|_| format!("cannot reach the aggregator at {} within 5s", config.ingest))?
-        .map_err(|e| format!("cannot reach the aggregator at {}: {e}", config.ingest))?;
+        .map_err(|e| {
+            let why = crate::error_chain::one_line(&e);
+            format!("cannot reach the aggregator at {}: {why}", config.ingest)
+        })?;
     let streams = config.hosts.min(8);
     let mut senders = Vec::new();
     let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -56,18 +56,32 @@ pub struct IngestBench {
     pub aggregator_pid: Option<u32>,
 }
 
+/// Why a bench run failed. A message that tells a cause keeps it as its
+/// source too (the whole chain on one line for a transport error: tonic's
+/// own says only "transport error").
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot reach the aggregator at {target} within {secs}s: {reason}")]
+    #[error("cannot reach the aggregator at {target} within {secs}s: timed out")]
+    Timeout { target: String, secs: u64 },
+    #[error(
+        "cannot reach the aggregator at {target} within {secs}s: {}",
+        error_chain::one_line(.source)
+    )]
     Unreachable {
         target: String,
         secs: u64,
-        reason: String,
+        #[source]
+        source: tonic::transport::Error,
     },
+    /// The aggregator answered a stream with an error status.
+    #[error("the aggregator ended a stream: {}", .0.message())]
+    Refused(#[source] tonic::Status),
     #[error("the aggregator ended a stream: {0}")]
-    Stream(String),
+    Stream(&'static str),
+    #[error("the aggregator ended a stream: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// Counters shared by the streams and read by the progress printer.
@@ -200,12 +214,14 @@ pub async fn run(
         let (target, endpoint) = &endpoints[i % endpoints.len()];
         let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
             .await
-            .map_err(|_| "timed out".to_owned())
-            .and_then(|r| r.map_err(|e| error_chain::one_line(&e)))
-            .map_err(|reason| BenchError::Unreachable {
+            .map_err(|_| BenchError::Timeout {
                 target: target.clone(),
                 secs: 5,
-                reason,
+            })?
+            .map_err(|source| BenchError::Unreachable {
+                target: target.clone(),
+                secs: 5,
+                source,
             })?;
         channels.push(channel);
     }
@@ -260,7 +276,7 @@ pub async fn run(
         match task.await {
             Ok(Ok(l)) => latencies.extend(l),
             Ok(Err(e)) => failure = Some(e),
-            Err(e) => failure = Some(BenchError::Stream(e.to_string())),
+            Err(e) => failure = Some(BenchError::Task(e)),
         }
     }
     if let Some(e) = failure {
@@ -304,11 +320,11 @@ async fn drive_stream(
         })),
     })
     .await
-    .map_err(|_| BenchError::Stream("stream closed before hello".into()))?;
+    .map_err(|_| BenchError::Stream("stream closed before hello"))?;
     let mut acks = client
         .stream(ReceiverStream::new(rx))
         .await
-        .map_err(|s| BenchError::Stream(s.message().to_owned()))?
+        .map_err(BenchError::Refused)?
         .into_inner();
 
     let window = Arc::new(Semaphore::new(config.window));
@@ -405,11 +421,9 @@ async fn drive_stream(
                     .fetch_add(ack.rejected as u64, Ordering::Relaxed);
             }
             Ok(Ok(None)) => break Ok(()),
-            Ok(Err(status)) => break Err(BenchError::Stream(status.message().to_owned())),
+            Ok(Err(status)) => break Err(BenchError::Refused(status)),
             Err(_) => {
-                break Err(BenchError::Stream(
-                    "no ack for 10s; the aggregator stalled".into(),
-                ));
+                break Err(BenchError::Stream("no ack for 10s; the aggregator stalled"));
             }
         }
     };

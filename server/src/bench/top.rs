@@ -334,7 +334,10 @@ impl Fleet {
             let channel = tokio::time::timeout(Duration::from_secs(5), endpoint.connect())
                 .await
                 .map_err(|_| format!("cannot reach the aggregator at {ingest} within 5s"))?
-                .map_err(|e| format!("cannot reach the aggregator at {ingest}: {e}"))?;
+                .map_err(|e| {
+                    let why = crate::error_chain::one_line(&e);
+                    format!("cannot reach the aggregator at {ingest}: {why}")
+                })?;
             let streams = config.hosts.min(8);
             // The senders stop on `cut`; until then they run.
             let until = Instant::now() + Duration::from_secs(365 * 86_400);

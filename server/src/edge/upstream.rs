@@ -23,6 +23,7 @@ use wire::frame::upstream;
 use wire::{frame_type, kind};
 
 use crate::backoff::Backoff;
+use crate::episode::Episode;
 use crate::fanout::{Fleet, Hub};
 
 pub async fn run(
@@ -34,18 +35,17 @@ pub async fn run(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(15));
     let mut was_connected = false;
-    // The last TLS advice logged: a failure that will not fix itself is
-    // logged once when it starts (or changes), not on every retry.
-    let mut tls_logged: Option<String> = None;
+    // A TLS failure will not fix itself: logged once when it starts (or its
+    // advice changes), not on every retry.
+    let mut tls_failing: Episode<String> = Episode::new();
     loop {
         let outcome = tokio::select! {
             r = follow(&url, token.as_deref(), &tls, &hub, &mut was_connected) => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match &outcome {
-            Err(Failure::Tls(advice)) if tls_logged.as_ref() != Some(advice) => {
+            Err(Failure::Tls(advice)) if tls_failing.fail_as(advice.clone()) => {
                 tracing::warn!(upstream = %url, "{advice}; retrying with backoff");
-                tls_logged = Some(advice.clone());
             }
             Err(e) if was_connected => {
                 tracing::warn!(upstream = %url, error = %e, "upstream lost; serving the last state and reconnecting");
@@ -54,7 +54,7 @@ pub async fn run(
             Ok(()) => {}
         }
         if was_connected {
-            tls_logged = None;
+            let _ = tls_failing.recover();
             hub.status(upstream::RECONNECTING);
             backoff.reset();
         }

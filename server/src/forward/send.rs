@@ -4,7 +4,7 @@
 //! accepted", so it is dropped and counted rather than blocking everything
 //! behind it; no answer at all (refused connection, timeout) is retried.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
@@ -72,12 +72,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
     let message = String::from_utf8_lossy(&body[..body.len().min(512)])
         .trim()
         .to_owned();
-    let after = || {
-        headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::alerts::retry_after(v, SystemTime::now()))
-    };
+    let after = || crate::http::retry_after::from_headers(headers);
     let reason = if message.is_empty() {
         format!("answered {status}")
     } else {

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use super::send::{self, Answer, ErrorKind};
 use super::{DestinationStats, RemoteWriteTarget, SendPolicy};
 use crate::backoff::Backoff;
+use crate::episode::{Episode, Throttle};
 use crate::interop::{remote_write, remote_write_out};
 use crate::model::SeriesKey;
 use crate::store::{ForwardBatch, Reader, Readers, StoreError, StoreWriter};
@@ -39,10 +40,10 @@ struct Forwarder {
     stats: Arc<DestinationStats>,
     stop: watch::Receiver<bool>,
     names: HashMap<i64, SeriesKey>,
-    /// When the destination went down, while it is.
-    down_since: Option<Instant>,
-    refused_logged: Option<Instant>,
-    refused_quiet: u64,
+    /// The destination down, from the first failed request to the next
+    /// answer.
+    down: Episode,
+    refused: Throttle,
     standby: bool,
     counted: Option<Instant>,
 }
@@ -65,13 +66,12 @@ pub(super) async fn run(
         stats,
         stop,
         names: HashMap::new(),
-        down_since: None,
-        refused_logged: None,
-        refused_quiet: 0,
+        down: Episode::new(),
+        refused: Throttle::new(REFUSED_LOG_EVERY),
         standby: false,
         counted: None,
     };
-    let mut store_failing = false;
+    let mut store_failing = Episode::new();
     loop {
         if *f.stop.borrow() {
             break;
@@ -80,16 +80,15 @@ pub(super) async fn run(
             Ok(b) => b,
             Err(StoreError::Closed) => break,
             Err(e) => {
-                if !store_failing {
+                if store_failing.fail() {
                     tracing::warn!(destination = %f.target.destination(), error = %e, "remote-write: cannot read the forward log; retrying");
-                    store_failing = true;
                 }
                 f.reader = None;
                 f.pause(f.policy.max_backoff).await;
                 continue;
             }
         };
-        store_failing = false;
+        let _ = store_failing.recover();
         if batch.entries.is_empty() {
             f.stats.pending_samples.store(0, Ordering::Relaxed);
             f.stats.lag_ms.store(0, Ordering::Relaxed);
@@ -152,7 +151,7 @@ impl Forwarder {
             Ok::<_, StoreError>((reader, out))
         })
         .await
-        .map_err(|e| StoreError::Read(e.to_string()))??;
+        .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
         self.reader = Some(reader);
         out
     }
@@ -263,20 +262,18 @@ impl Forwarder {
     }
 
     fn went_down(&mut self, reason: &str) {
-        if self.down_since.is_none() {
-            self.down_since = Some(Instant::now());
+        if self.down.fail() {
             self.stats.up.store(0, Ordering::Relaxed);
             tracing::warn!(destination = %self.target.destination(), %reason, "remote-write destination is down; samples wait in the store's forward log and are sent in order once it is back");
         }
     }
 
     fn recovered(&mut self) {
-        if let Some(since) = self.down_since.take() {
+        if let Some(ended) = self.down.recover() {
             self.stats.up.store(1, Ordering::Relaxed);
-            let away = Duration::from_secs(since.elapsed().as_secs());
             tracing::info!(
                 destination = %self.target.destination(),
-                down_for = %humantime::format_duration(away),
+                down_for = %ended.lasted_text(),
                 pending_samples = self.stats.pending_samples.load(Ordering::Relaxed),
                 "remote-write destination is back; sending what waited"
             );
@@ -284,15 +281,9 @@ impl Forwarder {
     }
 
     fn log_refused(&mut self, status: axum::http::StatusCode, message: &str, samples: u64) {
-        if self
-            .refused_logged
-            .is_some_and(|t| t.elapsed() < REFUSED_LOG_EVERY)
-        {
-            self.refused_quiet += 1;
+        let Some(also) = self.refused.hit(1) else {
             return;
-        }
-        self.refused_logged = Some(Instant::now());
-        let also = std::mem::take(&mut self.refused_quiet);
+        };
         tracing::error!(
             destination = %self.target.destination(),
             %status,

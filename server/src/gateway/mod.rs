@@ -23,13 +23,14 @@ use tokio::sync::watch;
 
 pub use api::parse_labels;
 
-use crate::aggregator::{PushSlot, Stats, push_routes};
+use crate::aggregator::{PushSlot, push_routes};
 use crate::bus::SharedBus;
 use crate::conn::ConnLimits;
 use crate::fanout::Hub;
 use crate::http::live_routes::{Live, live_routes};
 use crate::http::ws::WsLimits;
 use crate::http::{Access, HttpLimits, live};
+use crate::stats::Stats;
 use crate::store::postgres::PgReaders;
 use crate::store::{Readers, StoreError};
 use crate::tls::ServerTls;
@@ -128,7 +129,7 @@ pub async fn run(
             let url = url.clone();
             let readers = tokio::task::spawn_blocking(move || PgReaders::open(&url))
                 .await
-                .map_err(|e| StoreError::Read(e.to_string()))??;
+                .map_err(|e| StoreError::Read(crate::store::cause(e)))??;
             Some(Readers::Postgres(readers))
         }
         // The file may not exist yet: it is opened per request.

@@ -210,7 +210,7 @@ pub async fn metrics(State(state): State<GatewayState>) -> impl IntoResponse {
     }
     write_own(&mut out, &own);
     if let Some(agg) = &state.aggregator {
-        crate::aggregator::write_metrics(&mut out, agg);
+        crate::stats::write_metrics(&mut out, agg);
     }
     (
         [(

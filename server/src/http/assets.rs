@@ -1,5 +1,6 @@
-//! Serves the embedded web dashboard from the `web` crate, with the
-//! `Content-Security-Policy` it is written for.
+//! Serves the web dashboard from the `web` crate (embedded in a release
+//! build, read from `web/static/` at each request in a debug build), with
+//! the `Content-Security-Policy` it is written for.
 
 use axum::extract::Path;
 use axum::http::header;

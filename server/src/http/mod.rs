@@ -1,6 +1,7 @@
 //! HTTP pieces shared by the gateway and the edge: the route block both
-//! serve, access control, JSON errors, request limits, the embedded
-//! dashboard, the WebSocket upgrade and the outgoing client.
+//! serve, access control, JSON errors, request limits, the dashboard, the
+//! WebSocket upgrade; and by the notifiers and the forwarders: the outgoing
+//! client and the `Retry-After` they honour.
 
 pub mod access;
 pub mod assets;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod limits;
 pub mod live;
 pub mod live_routes;
+pub mod retry_after;
 pub mod serve;
 pub mod ws;
 

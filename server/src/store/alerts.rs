@@ -157,7 +157,7 @@ pub fn alerts_db_path(data_dir: &Path) -> PathBuf {
 pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
         path: data_dir.to_owned(),
-        message: e.to_string(),
+        source: super::cause(e),
     })?;
     let path = alerts_db_path(data_dir);
     let mut conn = super::migrations::connect(&path)?;
@@ -176,7 +176,7 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
             Err(e) => {
                 return Err(StoreError::Migrate {
                     path: path.clone(),
-                    message: e.to_string(),
+                    source: super::cause(e),
                 });
             }
         }
@@ -191,7 +191,7 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
         })
         .map_err(|e| StoreError::Open {
             path: path.clone(),
-            message: format!("cannot start the alert database thread: {e}"),
+            source: super::cause(ThreadStart(e)),
         })?;
     Ok(SqliteAlertStore {
         path,
@@ -199,6 +199,11 @@ pub fn open_alerts(data_dir: &Path) -> Result<SqliteAlertStore, StoreError> {
         thread: Some(thread),
     })
 }
+
+/// The database thread could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the alert database thread: {0}")]
+struct ThreadStart(#[source] std::io::Error);
 
 impl SqliteAlertStore {
     /// Runs `f` on the database thread and waits for its answer; a failure
@@ -213,9 +218,9 @@ impl SqliteAlertStore {
         let job: Job = Box::new(move |conn| {
             let _ = reply.send(f(conn).map_err(|e| {
                 if write {
-                    StoreError::Write(e.to_string())
+                    StoreError::Write(super::cause(e))
                 } else {
-                    StoreError::Read(e.to_string())
+                    StoreError::Read(super::cause(e))
                 }
             }));
         });

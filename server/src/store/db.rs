@@ -64,6 +64,32 @@ impl std::fmt::Display for DbError {
     }
 }
 
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Sqlite(e) => Some(e),
+            DbError::Postgres(e) => Some(e),
+            DbError::Decode(e) => Some(e),
+            DbError::Invalid(_) => None,
+        }
+    }
+}
+
+impl DbError {
+    /// The error as a [`super::Cause`], for the writer, which answers a
+    /// failed batch from a borrowed error: SQLite's failures keep their
+    /// codes, the rest their text.
+    pub(crate) fn to_cause(&self) -> super::Cause {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+                super::cause(rusqlite::Error::SqliteFailure(*code, message.clone()))
+            }
+            DbError::Decode(e) => super::cause(e.clone()),
+            other => super::cause(other.to_string()),
+        }
+    }
+}
+
 /// Rows deleted by a retention statement: how many rows, and how many raw
 /// samples they held (0 for rollup rows).
 #[derive(Debug, Default, Clone, Copy)]

@@ -10,13 +10,13 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use rusqlite::ErrorCode;
 
 use super::StoreError;
 use super::db::DbError;
 use super::maintenance::StoreStats;
+use crate::episode::Episode;
 
 /// The kinds of failure a person can act on, by SQLite result code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +58,12 @@ impl Fault {
 /// which is what the operator frees space on or remounts.
 pub(crate) fn write_error(e: &DbError, dir: &Path) -> StoreError {
     let dir = dir.to_owned();
-    let message = e.to_string();
+    let source = e.to_cause();
     match Fault::of(e) {
-        Fault::DiskFull => StoreError::DiskFull { dir, message },
-        Fault::ReadOnly => StoreError::ReadOnly { dir, message },
-        Fault::Io => StoreError::Io { dir, message },
-        Fault::Unreachable | Fault::Other => StoreError::Write(message),
+        Fault::DiskFull => StoreError::DiskFull { dir, source },
+        Fault::ReadOnly => StoreError::ReadOnly { dir, source },
+        Fault::Io => StoreError::Io { dir, source },
+        Fault::Unreachable | Fault::Other => StoreError::Write(source),
     }
 }
 
@@ -97,16 +97,16 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
         {
             Err(StoreError::DataDirReadOnly {
                 dir: dir.to_owned(),
-                message: e.to_string(),
+                source: super::cause(e),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::StorageFull => Err(StoreError::DataDirFull {
             dir: dir.to_owned(),
-            message: e.to_string(),
+            source: super::cause(e),
         }),
         Err(e) => Err(StoreError::DataDir {
             path: dir.to_owned(),
-            message: e.to_string(),
+            source: super::cause(e),
         }),
     }
 }
@@ -115,21 +115,18 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), StoreError> {
 pub(crate) struct Health {
     /// The data dir, or the database's URL: where the operator looks.
     place: String,
-    failing: Option<Failing>,
-}
-
-struct Failing {
-    fault: Fault,
-    since: Instant,
-    batches: u64,
-    reports: u64,
+    /// Failed batches, by kind of failure.
+    failing: Episode<Fault>,
+    /// Reports refused since writes started failing.
+    refused: u64,
 }
 
 impl Health {
     pub fn new(place: String) -> Self {
         Self {
             place,
-            failing: None,
+            failing: Episode::new(),
+            refused: 0,
         }
     }
 
@@ -139,33 +136,23 @@ impl Health {
     pub fn failed(&mut self, fault: Fault, error: &StoreError, reports: usize, stats: &StoreStats) {
         stats.write_errors.fetch_add(1, Ordering::Relaxed);
         stats.write_failing.store(1, Ordering::Relaxed);
-        match &mut self.failing {
-            Some(f) if f.fault == fault => {
-                f.batches += 1;
-                f.reports += reports as u64;
-                tracing::debug!(error = %error, reports, "store write failed again");
-            }
-            _ => {
-                tracing::error!(store = %self.place, reports, "{error}; the reports stay unacknowledged and the agents replay them");
-                self.failing = Some(Failing {
-                    fault,
-                    since: Instant::now(),
-                    batches: 1,
-                    reports: reports as u64,
-                });
-            }
+        self.refused += reports as u64;
+        if self.failing.fail_as(fault) {
+            tracing::error!(store = %self.place, reports, "{error}; the reports stay unacknowledged and the agents replay them");
+        } else {
+            tracing::debug!(error = %error, reports, "store write failed again");
         }
     }
 
     /// Records a batch that committed, logging the end of an outage.
     pub fn committed(&mut self, stats: &StoreStats) {
-        if let Some(f) = self.failing.take() {
+        if let Some(ended) = self.failing.recover() {
             stats.write_failing.store(0, Ordering::Relaxed);
             tracing::info!(
                 store = %self.place,
-                failed_batches = f.batches,
-                refused_reports = f.reports,
-                paused_ms = f.since.elapsed().as_millis() as u64,
+                failed_batches = ended.failures,
+                refused_reports = std::mem::take(&mut self.refused),
+                paused_ms = ended.lasted.as_millis() as u64,
                 "store writes succeed again: ingest resumed"
             );
         }
@@ -200,5 +187,14 @@ mod tests {
         for text in [full, ro, io] {
             assert!(!text.ends_with('.'), "{text}");
         }
+    }
+
+    #[test]
+    fn a_write_error_keeps_sqlites_code_and_prints_once() {
+        let err = write_error(&sqlite_error(rusqlite::ffi::SQLITE_FULL), Path::new("data"));
+        let source = std::error::Error::source(&err).expect("the cause is kept");
+        let sqlite = source.downcast_ref::<rusqlite::Error>().unwrap();
+        assert_eq!(sqlite.sqlite_error_code(), Some(ErrorCode::DiskFull));
+        assert_eq!(crate::error_chain::one_line(&err), err.to_string());
     }
 }

@@ -233,7 +233,7 @@ impl Reader {
         let mut out = HashMap::with_capacity(rows.len());
         for (id, name, labels) in rows {
             let key = SeriesKey::from_parts(&name, &labels)
-                .map_err(|e| StoreError::Read(format!("series {name} has bad labels: {e}")))?;
+                .map_err(super::read::BadLabels::error(&name))?;
             out.insert(id, key);
         }
         Ok(out)

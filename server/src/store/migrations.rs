@@ -70,7 +70,7 @@ pub(super) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
         .to_latest(&mut conn)
         .map_err(|e| StoreError::Migrate {
             path: path.to_owned(),
-            message: e.to_string(),
+            source: super::cause(e),
         })?;
     Ok(conn)
 }
@@ -81,7 +81,7 @@ pub(super) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.to_owned(),
-        message: e.to_string(),
+        source: super::cause(e),
     };
     let conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))

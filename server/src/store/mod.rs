@@ -36,6 +36,7 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use activity::{ActivityRecord, LOOK_BACK_MS, StoredTable};
 pub use alerts::{
@@ -54,40 +55,74 @@ pub use writer::{StoreWriter, WriteJob, WriteOutcome, WriterHandle};
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "mon.db";
 
+/// What a [`StoreError`] was made from, with its own causes, shared: a
+/// failed batch answers every report in it with one error. Its `source()`
+/// is the error itself (not a wrapper), so it can be downcast.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+/// `e` as a [`Cause`]; a `String` becomes a cause that is only its text.
+pub fn cause(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Cause {
+    Cause(Arc::from(e.into()))
+}
+
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// Why the store could not do something. Each message names what failed
+/// and says what to do, with its cause's text in it; the cause itself is
+/// the error's `source()`, so its own causes stay reachable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create data dir {path}: {message}")]
-    DataDir { path: PathBuf, message: String },
-    #[error("cannot open {path}: {message}")]
-    Open { path: PathBuf, message: String },
-    #[error("cannot migrate {path} to the current schema: {message}")]
-    Migrate { path: PathBuf, message: String },
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: Cause },
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: Cause },
+    #[error("cannot migrate {path} to the current schema: {source}")]
+    Migrate { path: PathBuf, source: Cause },
     #[error("{0}")]
     Config(String),
     #[error(
-        "{dir} is read-only: mon keeps its database there and must write to it; remount it read-write, fix its permissions or choose another data dir ({message})"
+        "{dir} is read-only: mon keeps its database there and must write to it; remount it read-write, fix its permissions or choose another data dir ({source})"
     )]
-    DataDirReadOnly { dir: PathBuf, message: String },
+    DataDirReadOnly { dir: PathBuf, source: Cause },
     #[error(
-        "the disk holding {dir} is full: mon cannot open its database there; free some space or choose another data dir ({message})"
+        "the disk holding {dir} is full: mon cannot open its database there; free some space or choose another data dir ({source})"
     )]
-    DataDirFull { dir: PathBuf, message: String },
+    DataDirFull { dir: PathBuf, source: Cause },
     #[error("write to the store failed: {0}")]
-    Write(String),
+    Write(#[source] Cause),
     #[error(
-        "the disk holding {dir} is full: ingest paused until space is freed (SQLite: {message})"
+        "the disk holding {dir} is full: ingest paused until space is freed (SQLite: {source})"
     )]
-    DiskFull { dir: PathBuf, message: String },
+    DiskFull { dir: PathBuf, source: Cause },
     #[error(
-        "{dir} is read-only: ingest paused until it is writable again; remount it read-write or fix its permissions (SQLite: {message})"
+        "{dir} is read-only: ingest paused until it is writable again; remount it read-write or fix its permissions (SQLite: {source})"
     )]
-    ReadOnly { dir: PathBuf, message: String },
+    ReadOnly { dir: PathBuf, source: Cause },
     #[error(
-        "I/O error on the disk holding {dir}: ingest paused; check the disk and the kernel log (SQLite: {message})"
+        "I/O error on the disk holding {dir}: ingest paused; check the disk and the kernel log (SQLite: {source})"
     )]
-    Io { dir: PathBuf, message: String },
+    Io { dir: PathBuf, source: Cause },
     #[error("read from the store failed: {0}")]
-    Read(String),
+    Read(#[source] Cause),
     /// A query named something the store does not have, or asked for
     /// something it cannot answer; the message says what is accepted.
     #[error("{0}")]
@@ -99,14 +134,14 @@ pub enum StoreError {
     BadUrl(String),
     /// The PostgreSQL store cannot be used at start-up.
     #[error(
-        "cannot use the PostgreSQL store at {url}: {message}; check that PostgreSQL runs there and accepts this user, password and database"
+        "cannot use the PostgreSQL store at {url}: {source}; check that PostgreSQL runs there and accepts this user, password and database"
     )]
-    Unreachable { url: String, message: String },
+    Unreachable { url: String, source: Cause },
     /// The PostgreSQL store went away while running.
     #[error(
-        "the PostgreSQL store at {url} cannot be reached: ingest paused until it is back ({message})"
+        "the PostgreSQL store at {url} cannot be reached: ingest paused until it is back ({source})"
     )]
-    Paused { url: String, message: String },
+    Paused { url: String, source: Cause },
 }
 
 /// Where the warm store is: the SQLite file in a data dir, or a PostgreSQL
@@ -153,7 +188,7 @@ impl Location {
             }
         })
         .await
-        .map_err(|e| StoreError::Write(e.to_string()))?
+        .map_err(|e| StoreError::Write(cause(e)))?
     }
 
     /// Readers of an existing store. Blocking: it connects to check.
@@ -210,7 +245,7 @@ pub fn open(
     config.validate()?;
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
         path: data_dir.to_owned(),
-        message: e.to_string(),
+        source: cause(e),
     })?;
     fault::check_writable(data_dir)?;
     let path = db_path(data_dir);
@@ -220,13 +255,13 @@ pub fn open(
     if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
         return Err(StoreError::DataDirReadOnly {
             dir: data_dir.to_owned(),
-            message: format!("{} cannot be written", path.display()),
+            source: cause(format!("{} cannot be written", path.display())),
         });
     }
     let marks =
         maintenance::Marks::load(&mut sqlite::Lite(&conn)).map_err(|e| StoreError::Open {
             path: path.clone(),
-            message: e.to_string(),
+            source: cause(e),
         })?;
     let engine = sqlite_writer::SqliteEngine::new(conn, path, config.forward_log);
     Ok(writer::start(engine, marks, config))

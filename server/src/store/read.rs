@@ -40,7 +40,27 @@ enum ReadConn {
 }
 
 fn read_err(e: DbError) -> StoreError {
-    StoreError::Read(e.to_string())
+    StoreError::Read(super::cause(e))
+}
+
+/// A stored series whose labels are not the JSON object they were written
+/// as (a bug, or a hand edit).
+#[derive(Debug, thiserror::Error)]
+#[error("series {name} has bad labels: {source}")]
+pub(super) struct BadLabels {
+    pub name: String,
+    pub source: serde_json::Error,
+}
+
+impl BadLabels {
+    pub fn error(name: &str) -> impl FnOnce(serde_json::Error) -> StoreError {
+        move |source| {
+            StoreError::Read(super::cause(BadLabels {
+                name: name.to_owned(),
+                source,
+            }))
+        }
+    }
 }
 
 impl Reader {
@@ -53,7 +73,7 @@ impl Reader {
         )
         .map_err(|e| StoreError::Open {
             path: path.clone(),
-            message: e.to_string(),
+            source: super::cause(e),
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| read_err(e.into()))?;
@@ -105,8 +125,7 @@ impl Reader {
         let rows = self.read(|db| db.all_series())?;
         let mut out = Vec::with_capacity(rows.len());
         for (host, name, labels) in rows {
-            let key = SeriesKey::from_parts(&name, &labels)
-                .map_err(|e| StoreError::Read(format!("series {name} has bad labels: {e}")))?;
+            let key = SeriesKey::from_parts(&name, &labels).map_err(BadLabels::error(&name))?;
             out.push((host, key));
         }
         Ok(out)

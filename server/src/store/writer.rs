@@ -412,9 +412,9 @@ impl<E: Engine> Writer<E> {
             self.step();
         }
         if !self.engine.may_maintain(&mut self.marks) {
-            return Err(StoreError::Write(
-                "another aggregator runs this store's maintenance".into(),
-            ));
+            return Err(StoreError::Write(super::cause(
+                "another aggregator runs this store's maintenance",
+            )));
         }
         let mut run = Run::start(&self.config, true);
         while !run.done() {

@@ -52,9 +52,9 @@ impl ClientTls {
         let pem = read(file)?;
         let mut roots = RootCertStore::empty();
         for cert in certificates(file, &pem)? {
-            roots.add(cert).map_err(|e| TlsError::BadCa {
+            roots.add(cert).map_err(|reason| TlsError::BadCa {
                 file: file.to_owned(),
-                reason: e.to_string(),
+                reason,
             })?;
         }
         Ok(Self {

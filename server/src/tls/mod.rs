@@ -42,11 +42,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    // Not a `#[source]`: the reason is part of this one line, and anyhow
-    // would print it a second time.
     #[error("cannot read {}: {reason}", file.display())]
     Read {
         file: PathBuf,
+        #[source]
         reason: std::io::Error,
     },
     #[error(
@@ -61,7 +60,11 @@ pub enum TlsError {
     )]
     NoKey { file: PathBuf },
     #[error("{} is not readable PEM: {reason}", file.display())]
-    Pem { file: PathBuf, reason: String },
+    Pem {
+        file: PathBuf,
+        #[source]
+        reason: pem::Error,
+    },
     #[error(
         "the key in {} does not match the certificate in {}: give the key the certificate was issued for",
         key.display(),
@@ -72,10 +75,15 @@ pub enum TlsError {
     Unusable {
         cert: PathBuf,
         key: PathBuf,
-        reason: String,
+        #[source]
+        reason: rustls::Error,
     },
     #[error("the CA certificates in {} cannot be used: {reason}", file.display())]
-    BadCa { file: PathBuf, reason: String },
+    BadCa {
+        file: PathBuf,
+        #[source]
+        reason: rustls::Error,
+    },
 }
 
 fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
@@ -88,7 +96,7 @@ fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
 fn pem_error(file: &Path, e: pem::Error) -> TlsError {
     TlsError::Pem {
         file: file.to_owned(),
-        reason: e.to_string(),
+        reason: e,
     }
 }
 
@@ -150,10 +158,10 @@ impl ServerTls {
                 cert: cert_file.to_owned(),
                 key: key_file.to_owned(),
             },
-            e => TlsError::Unusable {
+            reason => TlsError::Unusable {
                 cert: cert_file.to_owned(),
                 key: key_file.to_owned(),
-                reason: e.to_string(),
+                reason,
             },
         };
         let mut http = ServerConfig::builder_with_provider(provider())

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::harness::{RawAgent, http_get};
+use crate::harness::{RawAgent, http_get, http_get_with_head};
 
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -402,6 +402,43 @@ async fn the_token_guards_api_and_ws_and_foreign_origins_are_refused() {
     let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
     drop(ok);
+    gw.stop().await;
+}
+
+/// A debug build reads the dashboard from `web/static/` at each request
+/// (a release build embeds it): the same files, with their types and the
+/// page's Content-Security-Policy either way.
+#[tokio::test]
+async fn the_dashboard_is_served_with_its_types_and_in_a_debug_build_as_it_is_on_disk() {
+    let bus: SharedBus = Arc::new(EmbeddedBus::default());
+    let gw = Gateway::start(bus, GatewayConfig::default()).await;
+    let (status, head, page) = http_get_with_head(gw.addr, "/", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    assert!(page.contains("static/app.js"), "{page}");
+    for (name, content_type) in web::FILES {
+        let (status, head, body) =
+            http_get_with_head(gw.addr, &format!("/static/{name}"), &[]).await;
+        assert_eq!(status, 200, "{name}");
+        assert!(
+            head.contains(&format!("content-type: {content_type}")),
+            "{name}: {head}"
+        );
+        if cfg!(debug_assertions) {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/static/");
+            let on_disk = std::fs::read_to_string(format!("{dir}{name}")).unwrap();
+            assert_eq!(body, on_disk, "{name}");
+        }
+    }
+    let (status, _) = http_get(gw.addr, "/static/../Cargo.toml", &[]).await;
+    assert_eq!(status, 404);
     gw.stop().await;
 }
 

@@ -9,7 +9,7 @@
 //! idempotency key to drop the copies of a request it did process. No
 //! attempt starts once the alerts lease's fence has closed.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, Uri, header};
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::bus::Fence;
 use crate::http::client::HttpClient;
+use crate::http::retry_after;
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -147,42 +148,8 @@ async fn attempt_once(
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
     {
-        let after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
+        let after = retry_after::from_headers(response.headers());
         return Err(Failure::Retry { reason, after });
     }
     Err(Failure::Refused(reason))
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date.
-pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after("soon", now), None);
-    }
 }

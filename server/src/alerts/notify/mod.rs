@@ -24,7 +24,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 pub use delivery::RetryPolicy;
-pub(crate) use delivery::retry_after;
 pub use webhook::payload as webhook_payload;
 
 use super::engine::Transition;

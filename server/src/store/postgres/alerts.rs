@@ -24,7 +24,7 @@ pub struct PgAlertStore {
 /// returns the store. Blocking: call it off the executor.
 pub fn open_alerts(url: &PgUrl) -> Result<PgAlertStore, StoreError> {
     let mut client = url.connect()?;
-    super::migrate(&mut client).map_err(|e| url.unreachable(&e))?;
+    super::migrate(&mut client).map_err(|e| url.unreachable(e))?;
     drop(client);
     let pool = match Location::Postgres(url.clone()).readers()? {
         crate::store::Readers::Postgres(pool) => pool,
@@ -39,7 +39,7 @@ pub fn open_alerts(url: &PgUrl) -> Result<PgAlertStore, StoreError> {
 fn failed(url: &PgUrl, e: DbError) -> StoreError {
     StoreError::Paused {
         url: url.to_string(),
-        message: e.to_string(),
+        source: crate::store::cause(e),
     }
 }
 
@@ -55,7 +55,7 @@ impl PgAlertStore {
             f(&mut client).map_err(|e| failed(&url, e))
         })
         .await
-        .map_err(|e| StoreError::Write(e.to_string()))?
+        .map_err(|e| StoreError::Write(crate::store::cause(e)))?
     }
 }
 

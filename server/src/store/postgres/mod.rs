@@ -120,14 +120,14 @@ impl PgUrl {
     fn connect(&self) -> Result<Client, StoreError> {
         self.config
             .connect(tls())
-            .map_err(|e| self.unreachable(&DbError::Postgres(e)))
+            .map_err(|e| self.unreachable(DbError::Postgres(e)))
     }
 
     /// The start-up error for a database that cannot be used.
-    fn unreachable(&self, e: &DbError) -> StoreError {
+    fn unreachable(&self, e: DbError) -> StoreError {
         StoreError::Unreachable {
             url: self.shown.clone(),
-            message: e.to_string(),
+            source: crate::store::cause(e),
         }
     }
 }
@@ -223,12 +223,14 @@ impl PgReaders {
         let mut client = url.connect()?;
         let schema: Option<i64> = client
             .query_one("SELECT to_regclass('series')::oid::bigint", &[])
-            .map_err(|e| url.unreachable(&e.into()))?
+            .map_err(|e| url.unreachable(e.into()))?
             .get(0);
         if schema.is_none() {
             return Err(StoreError::Unreachable {
                 url: url.shown.clone(),
-                message: "the database has no mon schema yet; start a mon aggregator with this --store first, it creates the tables".into(),
+                source: crate::store::cause(
+                    "the database has no mon schema yet; start a mon aggregator with this --store first, it creates the tables",
+                ),
             });
         }
         Ok(Self {
@@ -246,7 +248,7 @@ impl PgReaders {
             .expect("the pool lives as long as its owner");
         pool.get().map_err(|e| StoreError::Unreachable {
             url: self.url.shown.clone(),
-            message: e.to_string(),
+            source: crate::store::cause(e),
         })
     }
 }
@@ -325,7 +327,7 @@ fn agree_on_retention(
     url: &PgUrl,
     ours: &Retention,
 ) -> Result<(), StoreError> {
-    let fail = |e: postgres::Error| url.unreachable(&e.into());
+    let fail = |e: postgres::Error| url.unreachable(e.into());
     let settings = [
         ("retention_raw_ms", ours.raw, "--retention-raw"),
         ("retention_1m_ms", ours.one_minute, "--retention-1m"),
@@ -361,13 +363,13 @@ fn agree_on_retention(
 pub fn open(url: &PgUrl, config: StoreConfig) -> Result<(StoreWriter, WriterHandle), StoreError> {
     config.validate()?;
     let mut client = url.connect()?;
-    migrate(&mut client).map_err(|e| url.unreachable(&e))?;
+    migrate(&mut client).map_err(|e| url.unreachable(e))?;
     let mut tx = client
         .transaction()
-        .map_err(|e| url.unreachable(&e.into()))?;
+        .map_err(|e| url.unreachable(e.into()))?;
     agree_on_retention(&mut tx, url, &config.retention)?;
-    let marks = Marks::load(&mut tx).map_err(|e| url.unreachable(&e))?;
-    tx.commit().map_err(|e| url.unreachable(&e.into()))?;
+    let marks = Marks::load(&mut tx).map_err(|e| url.unreachable(e))?;
+    tx.commit().map_err(|e| url.unreachable(e.into()))?;
     let engine = writer::PgEngine::new(client, url.clone(), config.forward_log);
     Ok(super::writer::start(engine, marks, config))
 }

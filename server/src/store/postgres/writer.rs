@@ -428,9 +428,9 @@ impl Engine for PgEngine {
         match Fault::of(e) {
             Fault::Unreachable => StoreError::Paused {
                 url: self.url.to_string(),
-                message: e.to_string(),
+                source: e.to_cause(),
             },
-            _ => StoreError::Write(e.to_string()),
+            _ => StoreError::Write(e.to_cause()),
         }
     }
 

@@ -1,12 +1,37 @@
-//! The aggregator's families in `/metrics` that `mon serve`'s gateway and
-//! `mon aggregator --http-listen` both serve: pushed requests (remote-write,
-//! OTLP) by protocol, and the `--remote-write` forwarders.
+//! What ingest did, counted: the aggregator counts, and `/metrics` reads
+//! the counters, on the aggregator's own `--http-listen` and on a gateway
+//! beside it in one process (`mon serve`). Here, below both roles, so
+//! neither imports the other for them.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use super::Stats;
-use super::push::PushOutcome;
+use crate::forward::ForwardStats;
+use crate::store::StoreStats;
+
+/// Counters of what the aggregator did, for logs, tests and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub samples_stored: AtomicU64,
+    pub samples_duplicate: AtomicU64,
+    pub samples_rejected: AtomicU64,
+    pub reports_acked: AtomicU64,
+    /// Reports refused because their host was over its report rate (each
+    /// ends a stream; the agent replays the report later).
+    pub reports_throttled: AtomicU64,
+    /// Bus updates (reports and host metadata) dropped: the bus failed or
+    /// could not keep up.
+    pub bus_errors: AtomicU64,
+    /// Bus updates the bus accepted.
+    pub bus_published: AtomicU64,
+    /// The store's maintenance counters, once the store is open.
+    pub store: OnceLock<Arc<StoreStats>>,
+    /// Pushed requests (remote-write, OTLP) received and what became of them.
+    pub push: PushStats,
+    /// The `--remote-write` forwarders' counters, once they run.
+    pub forward: OnceLock<Arc<ForwardStats>>,
+}
 
 /// A protocol samples are pushed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,32 +80,6 @@ impl PushStats {
             Protocol::Otlp => &self.otlp,
         }
     }
-
-    /// Counts a request that was read and ingested.
-    pub(super) fn answered(&self, protocol: Protocol, outcome: &PushOutcome) {
-        let c = self.of(protocol);
-        c.requests.fetch_add(1, Ordering::Relaxed);
-        c.samples_stored
-            .fetch_add(outcome.stored as u64, Ordering::Relaxed);
-        c.samples_refused
-            .fetch_add(outcome.refused() as u64, Ordering::Relaxed);
-        if outcome.retry.is_some() {
-            c.requests_retry.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a request refused before ingest (unreadable, too large,
-    /// another format, the aggregator starting).
-    pub(super) fn unread(&self, protocol: Protocol, retry: bool) {
-        let c = self.of(protocol);
-        c.requests.fetch_add(1, Ordering::Relaxed);
-        let counter = if retry {
-            &c.requests_retry
-        } else {
-            &c.requests_bad
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 type Read = fn(&PushCounters) -> u64;
@@ -113,7 +112,7 @@ const PUSH_FAMILIES: [(&str, &str, Read); 5] = [
     ),
 ];
 
-/// Appends the push and forwarder families.
+/// Appends the push and forwarder families of `/metrics`.
 pub fn write_metrics(out: &mut String, stats: &Stats) {
     for (name, help, read) in PUSH_FAMILIES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
