@@ -7,20 +7,10 @@
 //! A table of another host (one still in flight when the watch moved on)
 //! is dropped.
 
-/// One process of a host's top table, as the server sent it. The text is
-/// untrusted: the view strips control characters again before showing it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProcessRow {
-    pub pid: u32,
-    pub name: String,
-    pub command: String,
-    pub user: String,
-    /// Percent of one core, as top shows it (up to cores × 100).
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    pub read_bytes_per_second: f64,
-    pub write_bytes_per_second: f64,
-}
+// The rows are the wire's (`wire::activity`): the same fields as sent. The
+// text is untrusted: the view strips control characters again before
+// showing it.
+pub use wire::activity::{CgroupKind, CgroupRow, ProcessRow};
 
 /// A host's top processes at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,51 +20,6 @@ pub struct ProcessTable {
     /// Every process the agent saw, listed or not.
     pub total: u32,
     pub rows: Vec<ProcessRow>,
-}
-
-/// What a cgroup is, from where it sits in the hierarchy; a kind this
-/// version does not know reads as `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CgroupKind {
-    Service,
-    Container,
-    User,
-    Other,
-}
-
-impl CgroupKind {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "service" => Self::Service,
-            "container" => Self::Container,
-            "user" => Self::User,
-            _ => Self::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Container => "container",
-            Self::User => "user",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// One cgroup of a host's table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CgroupRow {
-    pub path: String,
-    pub name: String,
-    pub kind: CgroupKind,
-    /// Percent of one core, as for a process.
-    pub cpu_percent: f64,
-    pub memory_bytes: u64,
-    pub memory_peak_bytes: Option<u64>,
-    pub read_bytes_per_second: f64,
-    pub write_bytes_per_second: f64,
-    pub pids: u64,
 }
 
 /// A host's cgroups at one instant, or why it has none to show.

@@ -7,28 +7,14 @@
 
 use wire::activity::{Cgroups, Processes};
 
-use crate::state::{CgroupKind, CgroupRow, CgroupTable, ProcessRow, ProcessTable, Update};
+use crate::state::{CgroupTable, ProcessTable, Update};
 
 pub(super) fn processes(p: Processes) -> Update {
     Update::Processes(ProcessTable {
         host: p.host,
         ts_ms: p.ts,
         total: p.table.total,
-        rows: p
-            .table
-            .processes
-            .into_iter()
-            .map(|r| ProcessRow {
-                pid: r.pid,
-                name: r.name,
-                command: r.command,
-                user: r.user,
-                cpu_percent: r.cpu_percent,
-                memory_bytes: r.memory_bytes,
-                read_bytes_per_second: r.read_bytes_per_second,
-                write_bytes_per_second: r.write_bytes_per_second,
-            })
-            .collect(),
+        rows: p.table.processes,
     })
 }
 
@@ -37,22 +23,7 @@ pub(super) fn cgroups(c: Cgroups) -> Update {
         host: c.host,
         ts_ms: c.ts,
         total: c.table.total,
-        rows: c
-            .table
-            .cgroups
-            .into_iter()
-            .map(|r| CgroupRow {
-                path: r.path,
-                name: r.name,
-                kind: CgroupKind::parse(r.kind.as_str()),
-                cpu_percent: r.cpu_percent,
-                memory_bytes: r.memory_bytes,
-                memory_peak_bytes: r.memory_peak_bytes,
-                read_bytes_per_second: r.read_bytes_per_second,
-                write_bytes_per_second: r.write_bytes_per_second,
-                pids: r.pids,
-            })
-            .collect(),
+        rows: c.table.cgroups,
         unavailable: c.table.unavailable.filter(|why| !why.is_empty()),
     })
 }
@@ -61,6 +32,7 @@ pub(super) fn cgroups(c: Cgroups) -> Update {
 mod tests {
     use super::super::parse;
     use super::*;
+    use crate::state::CgroupKind;
 
     #[test]
     fn the_contracts_frames_become_tables_and_new_fields_are_ignored() {
