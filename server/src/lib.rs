@@ -6,22 +6,20 @@
 //! them by resolving a future.
 //!
 //! The modules are layered (ARCHITECTURE.md): domain and protocol at the
-//! bottom (over the `wire` crate, the JSON contract every side shares),
-//! then the bus and the store, then the roles, then `serve`. Every
-//! module above the agent is behind the `roles` feature (on by default), so
-//! an agent-only build carries none of axum, Redis, SQLite or PostgreSQL.
+//! bottom (over the `wire` crate, the JSON contract every side shares, and
+//! the `domain` crate, re-exported here at the same paths), then the bus
+//! and the store (the `store` crate, re-exported as `server::store`), then
+//! the roles, then `serve`. Every module above the agent is behind the
+//! `roles` feature (on by default), so an agent-only build carries none of
+//! axum, Redis, SQLite or PostgreSQL.
 
 // Domain and protocol: what every side speaks, in both builds.
+pub use domain::{alert, episode, error_chain, model, time};
 pub mod activity;
-pub mod alert;
 pub mod backoff;
-pub mod episode;
-pub mod error_chain;
 pub mod event;
 pub mod host_name;
-pub mod model;
 pub mod proto;
-pub mod time;
 pub mod tls;
 pub mod trust;
 
@@ -57,6 +55,6 @@ pub mod serve;
 #[cfg(feature = "roles")]
 pub mod stats;
 #[cfg(feature = "roles")]
-pub mod store;
+pub use ::store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -1,15 +1,13 @@
-//! TLS for every listener and every client, with rustls and its `ring`
-//! provider: the server's certificate and key (`--tls-cert`, `--tls-key`),
-//! the authorities a client trusts (`--ca`, else the system's and the
-//! webpki roots), and plain-words advice when a handshake fails.
+//! TLS for every listener, with rustls and its `ring` provider: the
+//! server's certificate and key (`--tls-cert`, `--tls-key`). The client side
+//! (`ClientTls`, `explain`, `TlsError`) is the `domain` crate's, re-exported
+//! here at its old path.
 //!
 //! A newcomer must know that files are read and checked once, when a role
 //! starts: a missing file, a file with no PEM block or a key that does not
 //! match the certificate stops the role with an error naming the file,
 //! never at the first connection.
 
-mod client;
-mod explain;
 // The listeners' side; the agent-only build is a client alone.
 #[cfg(feature = "roles")]
 mod listener;
@@ -18,20 +16,25 @@ pub mod test_pki;
 
 #[cfg(feature = "roles")]
 use std::fmt;
+#[cfg(feature = "roles")]
 use std::path::{Path, PathBuf};
+#[cfg(feature = "roles")]
 use std::sync::Arc;
 #[cfg(feature = "roles")]
 use std::time::Duration;
 
 #[cfg(feature = "roles")]
+use domain::tls::{certificates, pem_error, provider, read};
+#[cfg(feature = "roles")]
 use rustls::ServerConfig;
+#[cfg(feature = "roles")]
 use rustls_pki_types::CertificateDer;
 #[cfg(feature = "roles")]
 use rustls_pki_types::PrivateKeyDer;
+#[cfg(feature = "roles")]
 use rustls_pki_types::pem::{self, PemObject};
 
-pub use client::ClientTls;
-pub use explain::explain;
+pub use domain::tls::{ClientTls, TlsError, explain};
 #[cfg(feature = "roles")]
 pub use listener::TlsListener;
 
@@ -39,83 +42,6 @@ pub use listener::TlsListener;
 /// client then loses its connection and nobody else waits for it.
 #[cfg(feature = "roles")]
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read {}: {reason}", file.display())]
-    Read {
-        file: PathBuf,
-        #[source]
-        reason: std::io::Error,
-    },
-    #[error(
-        "no PEM certificate found in {}: expected a -----BEGIN CERTIFICATE----- block",
-        file.display()
-    )]
-    NoCertificate { file: PathBuf },
-    #[error(
-        "no PEM private key found in {}: expected a -----BEGIN PRIVATE KEY-----, \
-         -----BEGIN RSA PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY----- block",
-        file.display()
-    )]
-    NoKey { file: PathBuf },
-    #[error("{} is not readable PEM: {reason}", file.display())]
-    Pem {
-        file: PathBuf,
-        #[source]
-        reason: pem::Error,
-    },
-    #[error(
-        "the key in {} does not match the certificate in {}: give the key the certificate was issued for",
-        key.display(),
-        cert.display()
-    )]
-    Mismatch { cert: PathBuf, key: PathBuf },
-    #[error("the certificate in {} or the key in {} cannot be used: {reason}", cert.display(), key.display())]
-    Unusable {
-        cert: PathBuf,
-        key: PathBuf,
-        #[source]
-        reason: rustls::Error,
-    },
-    #[error("the CA certificates in {} cannot be used: {reason}", file.display())]
-    BadCa {
-        file: PathBuf,
-        #[source]
-        reason: rustls::Error,
-    },
-}
-
-fn read(file: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|reason| TlsError::Read {
-        file: file.to_owned(),
-        reason,
-    })
-}
-
-fn pem_error(file: &Path, e: pem::Error) -> TlsError {
-    TlsError::Pem {
-        file: file.to_owned(),
-        reason: e,
-    }
-}
-
-/// Every certificate in a PEM file, in order; refuses a file with none.
-fn certificates(file: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(file, e))?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate {
-            file: file.to_owned(),
-        });
-    }
-    Ok(certs)
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// A listener's certificate chain and key, read and checked at start-up.
 #[cfg(feature = "roles")]

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::StoreError;
-pub use crate::time::{Clock, ManualClock};
+pub use domain::time::{Clock, ManualClock};
 
 pub(crate) const MINUTE_MS: i64 = 60_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;

@@ -17,22 +17,20 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
+use domain::alert::{Alert, AlertState};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use crate::alert::{Alert, AlertState};
 
 /// File name of the alert database inside the data dir.
 pub const ALERTS_DB_FILE: &str = "alerts.db";
 
 const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!(
-        "../../../migrations/alerts/0001_alert_state.sql"
-    )),
-    M::up(include_str!("../../../migrations/alerts/0002_silences.sql")),
+    M::up(include_str!("../../migrations/alerts/0001_alert_state.sql")),
+    M::up(include_str!("../../migrations/alerts/0002_silences.sql")),
 ];
 
 /// One label matcher of a silence, as stored: `op` is `=`, `!=`, `=~` or `!~`.

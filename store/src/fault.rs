@@ -11,12 +11,12 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use domain::episode::Episode;
 use rusqlite::ErrorCode;
 
 use super::StoreError;
 use super::db::DbError;
 use super::maintenance::StoreStats;
-use crate::episode::Episode;
 
 /// The kinds of failure a person can act on, by SQLite result code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +195,6 @@ mod tests {
         let source = std::error::Error::source(&err).expect("the cause is kept");
         let sqlite = source.downcast_ref::<rusqlite::Error>().unwrap();
         assert_eq!(sqlite.sqlite_error_code(), Some(ErrorCode::DiskFull));
-        assert_eq!(crate::error_chain::one_line(&err), err.to_string());
+        assert_eq!(domain::error_chain::one_line(&err), err.to_string());
     }
 }

@@ -5,8 +5,8 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use crate::store::db::{Db, DbResult, Expired};
-use crate::store::rollup::{Bucket, Table};
+use crate::db::{Db, DbResult, Expired};
+use crate::rollup::{Bucket, Table};
 
 fn bucket_at(r: &postgres::Row, at: usize) -> Bucket {
     Bucket {

@@ -8,10 +8,10 @@
 //! table of a minute wins, so a replayed report changes nothing.
 
 use serde::Serialize;
+use wire::activity::ActivityKind;
 
 use super::config::MINUTE_MS;
 use super::db::{Db, DbError, DbResult};
-use crate::activity::ActivityKind;
 
 /// How far before the asked time a table still answers for it: the agent
 /// sends one at least every 30 s, so an older one means the host was not

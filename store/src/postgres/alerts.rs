@@ -4,16 +4,16 @@
 //! transitions, the same idempotency keys).
 
 use async_trait::async_trait;
+use domain::alert::{Alert, AlertState};
 
 use super::{PgReaders, PgUrl};
 use std::collections::BTreeSet;
 
-use crate::alert::{Alert, AlertState};
-use crate::store::alerts::{
+use crate::alerts::{
     ANY_LABEL, AlertChange, AlertStateStore, Expiry, Restored, SilenceRecord, matchers_json,
 };
-use crate::store::db::DbError;
-use crate::store::{Location, StoreError};
+use crate::db::DbError;
+use crate::{Location, StoreError};
 
 pub struct PgAlertStore {
     pool: PgReaders,
@@ -27,8 +27,8 @@ pub fn open_alerts(url: &PgUrl) -> Result<PgAlertStore, StoreError> {
     super::migrate(&mut client).map_err(|e| url.unreachable(e))?;
     drop(client);
     let pool = match Location::Postgres(url.clone()).readers()? {
-        crate::store::Readers::Postgres(pool) => pool,
-        crate::store::Readers::Sqlite(_) => unreachable!("a PostgreSQL location"),
+        crate::Readers::Postgres(pool) => pool,
+        crate::Readers::Sqlite(_) => unreachable!("a PostgreSQL location"),
     };
     Ok(PgAlertStore {
         pool,
@@ -39,7 +39,7 @@ pub fn open_alerts(url: &PgUrl) -> Result<PgAlertStore, StoreError> {
 fn failed(url: &PgUrl, e: DbError) -> StoreError {
     StoreError::Paused {
         url: url.to_string(),
-        source: crate::store::cause(e),
+        source: crate::cause(e),
     }
 }
 
@@ -55,7 +55,7 @@ impl PgAlertStore {
             f(&mut client).map_err(|e| failed(&url, e))
         })
         .await
-        .map_err(|e| StoreError::Write(crate::store::cause(e)))?
+        .map_err(|e| StoreError::Write(crate::cause(e)))?
     }
 }
 

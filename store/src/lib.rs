@@ -1,4 +1,6 @@
-//! The warm path: SQLite through rusqlite. Only this module runs SQL.
+//! The warm path: SQLite through rusqlite, or PostgreSQL. Only this crate
+//! runs SQL; it builds on the `domain` and `wire` crates alone, never on a
+//! role (the `server` crate re-exports it as `server::store`).
 //!
 //! One writer thread owns the only write connection and commits batches of
 //! reports in one transaction each (group commit); a report is acknowledged
@@ -17,7 +19,9 @@ mod activity;
 mod alerts;
 mod config;
 mod db;
-pub(crate) mod encoding;
+// Public for the fuzz harnesses, which feed report blobs and chunks to the
+// decoders.
+pub mod encoding;
 mod fault;
 #[cfg(test)]
 mod fault_tests;

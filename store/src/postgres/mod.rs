@@ -57,27 +57,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
-        include_str!("../../../../migrations/postgres/0001_warm_store.sql"),
+        include_str!("../../../migrations/postgres/0001_warm_store.sql"),
     ),
     (
         2,
-        include_str!("../../../../migrations/postgres/0002_alert_state.sql"),
+        include_str!("../../../migrations/postgres/0002_alert_state.sql"),
     ),
     (
         3,
-        include_str!("../../../../migrations/postgres/0003_forward_log.sql"),
+        include_str!("../../../migrations/postgres/0003_forward_log.sql"),
     ),
     (
         4,
-        include_str!("../../../../migrations/postgres/0004_silences.sql"),
+        include_str!("../../../migrations/postgres/0004_silences.sql"),
     ),
     (
         5,
-        include_str!("../../../../migrations/postgres/0005_activity.sql"),
+        include_str!("../../../migrations/postgres/0005_activity.sql"),
     ),
     (
         6,
-        include_str!("../../../../migrations/postgres/0006_rollups_without_last_ts.sql"),
+        include_str!("../../../migrations/postgres/0006_rollups_without_last_ts.sql"),
     ),
 ];
 
@@ -127,7 +127,7 @@ impl PgUrl {
     fn unreachable(&self, e: DbError) -> StoreError {
         StoreError::Unreachable {
             url: self.shown.clone(),
-            source: crate::store::cause(e),
+            source: crate::cause(e),
         }
     }
 }
@@ -173,7 +173,7 @@ fn redact(url: &str) -> String {
 /// `sslmode` asks for TLS (`prefer`, the default, falls back to plain text
 /// on a server without TLS; `require` insists).
 fn tls() -> MakeRustlsConnect {
-    MakeRustlsConnect::new((*crate::tls::ClientTls::default().config(&[])).clone())
+    MakeRustlsConnect::new((*domain::tls::ClientTls::default().config(&[])).clone())
 }
 
 pub(crate) type PooledClient = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
@@ -228,7 +228,7 @@ impl PgReaders {
         if schema.is_none() {
             return Err(StoreError::Unreachable {
                 url: url.shown.clone(),
-                source: crate::store::cause(
+                source: crate::cause(
                     "the database has no mon schema yet; start a mon aggregator with this --store first, it creates the tables",
                 ),
             });
@@ -248,7 +248,7 @@ impl PgReaders {
             .expect("the pool lives as long as its owner");
         pool.get().map_err(|e| StoreError::Unreachable {
             url: self.url.shown.clone(),
-            source: crate::store::cause(e),
+            source: crate::cause(e),
         })
     }
 }

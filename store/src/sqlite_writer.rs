@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use domain::model::SeriesKey;
 use rusqlite::{Connection, params};
 
 use super::config::MINUTE_MS;
@@ -20,7 +21,6 @@ use super::rollup::{Table, bucket_of};
 use super::sqlite::Lite;
 use super::writer::{Engine, WriteJob, WriteOutcome};
 use super::{StoreError, raw};
-use crate::model::SeriesKey;
 
 /// The WAL is folded back into `mon.db` and truncated once it is past this
 /// size (`journal_size_limit` keeps SQLite's own checkpoints to it as well):

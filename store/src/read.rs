@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use domain::model::SeriesKey;
 use rusqlite::{Connection, OpenFlags};
+use wire::activity::ActivityKind;
 
 use super::activity::StoredTable;
 use super::config::{Clock, Retention};
@@ -15,8 +17,6 @@ use super::query::{self, RangeQuery, SeriesRange, Tier, Watermarks};
 use super::rollup::{Bucket, Table};
 use super::sqlite::Lite;
 use super::{StoreError, postgres, raw};
-use crate::activity::ActivityKind;
-use crate::model::SeriesKey;
 
 /// One stored raw sample.
 #[derive(Debug, Clone, Copy, PartialEq)]

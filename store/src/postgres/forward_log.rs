@@ -12,8 +12,8 @@
 
 use postgres::Transaction;
 
-use crate::store::db::DbResult;
-use crate::store::forward_log::{ForwardDb, LogRow, RawRow};
+use crate::db::DbResult;
+use crate::forward_log::{ForwardDb, LogRow, RawRow};
 
 /// Taken per transaction by whoever numbers forward-log rows.
 pub(crate) const FORWARD_LOCK: i64 = 0x6d6f_6e00_0004;

@@ -108,8 +108,9 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 }
 
 /// 64-bit FNV-1a: tiny, and stable across Rust versions and machines, which
-/// `std`'s hasher does not promise.
-pub(crate) struct Fnv(pub u64);
+/// `std`'s hasher does not promise. Public for the rule checks, which hash
+/// label sets the same way.
+pub struct Fnv(pub u64);
 
 impl Default for Fnv {
     fn default() -> Self {

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use domain::model::SeriesKey;
 use rusqlite::{OptionalExtension, params};
 
 use super::StoreError;
@@ -26,7 +27,6 @@ use super::encoding::{decode_report, encode_report};
 use super::read::Reader;
 use super::sqlite::Lite;
 use super::writer::StoreWriter;
-use crate::model::SeriesKey;
 
 /// Rows read per statement while filling a batch.
 const PAGE_ROWS: i64 = 256;
@@ -246,7 +246,7 @@ impl StoreWriter {
     /// from then on is missed.
     pub async fn forward_register(&self, destination: &str) -> Result<i64, StoreError> {
         let destination = destination.to_owned();
-        let now = crate::time::now_ms();
+        let now = domain::time::now_ms();
         self.transact(false, move |db| db.forward_register(&destination, now))
             .await
             .map(|c| c.unwrap_or(0))
@@ -257,7 +257,7 @@ impl StoreWriter {
     /// maintenance and forwarding), and nothing changed.
     pub async fn forward_advance(&self, destination: &str, seq: i64) -> Result<bool, StoreError> {
         let destination = destination.to_owned();
-        let now = crate::time::now_ms();
+        let now = domain::time::now_ms();
         self.transact(true, move |db| {
             db.forward_advance(&destination, seq, now)?;
             Ok(seq)

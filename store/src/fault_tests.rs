@@ -6,8 +6,9 @@
 
 use std::sync::atomic::Ordering;
 
+use domain::model::{Point, SeriesKey};
+
 use super::*;
-use crate::model::{Point, SeriesKey};
 
 fn job(host: &str, ts: i64, series: std::ops::Range<usize>) -> WriteJob {
     WriteJob {

@@ -14,14 +14,14 @@ use super::encoding::encode_report;
 
 fn migrations() -> Vec<M<'static>> {
     vec![
-        M::up(include_str!("../../../migrations/0001_initial.sql")),
+        M::up(include_str!("../../migrations/0001_initial.sql")),
         M::up_with_hook(
-            include_str!("../../../migrations/0002_warm_path.sql"),
+            include_str!("../../migrations/0002_warm_path.sql"),
             move_v1_raw_rows_to_head,
         ),
-        M::up(include_str!("../../../migrations/0003_forward_log.sql")),
-        M::up(include_str!("../../../migrations/0004_activity.sql")),
-        M::up(include_str!("../../../migrations/0005_compact_rollups.sql")),
+        M::up(include_str!("../../migrations/0003_forward_log.sql")),
+        M::up(include_str!("../../migrations/0004_activity.sql")),
+        M::up(include_str!("../../migrations/0005_compact_rollups.sql")),
     ]
 }
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use domain::model::{HostMeta, Point};
 use tokio::sync::{mpsc, oneshot};
 
 use super::activity::ActivityRecord;
@@ -29,7 +30,6 @@ use super::db::{Db, DbError, DbResult};
 use super::fault::{Fault, Health};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
 use super::{StoreConfig, StoreError};
-use crate::model::{HostMeta, Point};
 
 /// Jobs waiting for the writer before submitters must wait.
 const QUEUE: usize = 4096;

@@ -12,22 +12,22 @@
 
 use std::collections::{HashMap, HashSet};
 
+use domain::model::SeriesKey;
 use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
 use super::{MAINTENANCE_LOCK, PgUrl, STEP_LOCK, tls};
-use crate::model::SeriesKey;
-use crate::store::StoreError;
-use crate::store::config::MINUTE_MS;
-use crate::store::db::{DbError, DbResult};
-use crate::store::encoding::{decode_chunk, encode_report};
-use crate::store::fault::Fault;
-use crate::store::forward_log::Appender;
-use crate::store::maintenance::{Marks, Run};
-use crate::store::raw::{self, Written, window_of};
-use crate::store::rollup::{Table, bucket_of};
-use crate::store::writer::{Engine, WriteJob, WriteOutcome};
+use crate::StoreError;
+use crate::config::MINUTE_MS;
+use crate::db::{DbError, DbResult};
+use crate::encoding::{decode_chunk, encode_report};
+use crate::fault::Fault;
+use crate::forward_log::Appender;
+use crate::maintenance::{Marks, Run};
+use crate::raw::{self, Written, window_of};
+use crate::rollup::{Table, bucket_of};
+use crate::writer::{Engine, WriteJob, WriteOutcome};
 
 pub(crate) struct PgEngine {
     /// `None` after the connection broke, until a reconnect succeeds.
@@ -236,7 +236,7 @@ impl Engine for PgEngine {
         )?;
         tx.execute(&seen, &[&names, &times])?;
         for job in jobs {
-            crate::store::activity::write(&mut tx, &job.host, &job.activity)?;
+            crate::activity::write(&mut tx, &job.host, &job.activity)?;
             if let Some(m) = &job.meta {
                 tx.execute(
                     "UPDATE hosts SET os = $2, kernel = $3, cores = $4, memory_bytes = $5,
@@ -373,7 +373,7 @@ impl Engine for PgEngine {
         Ok(outcomes)
     }
 
-    fn transact(&mut self, work: crate::store::writer::TxWork) -> Result<i64, DbError> {
+    fn transact(&mut self, work: crate::writer::TxWork) -> Result<i64, DbError> {
         let mut tx = self.client()?.transaction()?;
         let value = work(&mut tx)?;
         tx.commit()?;

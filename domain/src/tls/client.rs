@@ -69,9 +69,8 @@ impl ClientTls {
     /// the same process as the listener, which knows the certificate but may
     /// not be able to verify it (a certificate for a public name, issued by
     /// a private CA the process was not given).
-    // Called by `ServerTls` alone: the agent-only build has no listener.
-    #[cfg_attr(not(feature = "roles"), allow(dead_code))]
-    pub(crate) fn pinned(cert: CertificateDer<'static>) -> Self {
+    // Called by the server's `ServerTls` alone (`loopback_client`).
+    pub fn pinned(cert: CertificateDer<'static>) -> Self {
         Self {
             trust: Trust::Pinned(cert),
         }
