@@ -92,12 +92,11 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(open_err)?;
     // SQLite's own checkpoints truncate the WAL back to this size, so it
     // never keeps more disk than the writer lets it grow to.
-    conn.pragma_update(
-        None,
-        "journal_size_limit",
-        super::sqlite_writer::WAL_LIMIT_BYTES as i64,
-    )
-    .map_err(open_err)?;
+    let wal_limit = super::sqlite_writer::wal_limit(path.parent().unwrap_or(Path::new(".")));
+    conn.pragma_update(None, "wal_autocheckpoint", (wal_limit / 4096) as i64)
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_size_limit", wal_limit as i64)
+        .map_err(open_err)?;
     Ok(conn)
 }
 

@@ -403,8 +403,8 @@ fn the_wal_stays_small_on_a_full_disk_and_once_space_returns_and_the_final_check
         "agent → aggregator works; stderr:\n{}",
         aggregator.stderr_text()
     );
-    // The writer's limit is 4 MiB; a batch or two may pass it before the
-    // checkpoint that follows them.
+    // On a disk this small the writer's limit is its least, 4 MiB; a batch
+    // or two may pass it before the checkpoint that follows them.
     let limit = 5 * 1024 * 1024;
     let filler_path = data.join("filler");
     let mut filler = std::fs::File::create(&filler_path).unwrap();
