@@ -61,7 +61,8 @@ pub(crate) struct SqliteEngine {
     series: HashMap<String, HashMap<SeriesKey, i64>>,
     /// Appends each report's new samples to the forward log, when on.
     forward: Appender,
-    /// Past this size the WAL is folded in and truncated ([`wal_limit`]).
+    /// Past this size the WAL is folded in and truncated ([`wal_limit`],
+    /// the connection's `journal_size_limit`).
     wal_limit: u64,
     /// host -> the `last_seen_ms` committed to `hosts`. The row is written
     /// again only once a report is a minute newer: one statement a minute
@@ -77,7 +78,11 @@ impl SqliteEngine {
     pub fn new(conn: Connection, path: PathBuf, forward_log: bool) -> Self {
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
         Self {
-            wal_limit: wal_limit(&dir),
+            // What `migrations::connect` set from the free space, read
+            // back so the two limits are one.
+            wal_limit: conn
+                .pragma_query_value(None, "journal_size_limit", |r| r.get::<_, i64>(0))
+                .map_or(WAL_MIN_BYTES, |v| v.max(0) as u64),
             conn,
             path,
             dir,
