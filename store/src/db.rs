@@ -122,6 +122,12 @@ pub(crate) trait Db: super::forward_log::ForwardDb {
     /// `(ts, data)` of up to `limit` of one host's oldest rows before `before`.
     fn head_rows(&mut self, host: &str, before: i64, limit: i64) -> DbResult<Vec<(i64, Vec<u8>)>>;
     fn head_delete(&mut self, host: &str, ts: &[i64]) -> DbResult<()>;
+    /// Moves reports with `ts < before` that wait in front of the head (in
+    /// SQLite's inbox, `inbox.rs`) into it, so compaction sees them;
+    /// returns how many moved. A store without an inbox has none.
+    fn head_settle(&mut self, _before: i64) -> DbResult<usize> {
+        Ok(0)
+    }
 
     // Raw chunks: one row per series and 30-minute window.
     fn chunk(&mut self, id: i64, window: i64) -> DbResult<Option<Vec<u8>>>;

@@ -9,7 +9,8 @@
 //! between batches, so nothing else ever writes. Readers open their own
 //! connections. The schema comes from `migrations/`, applied at open.
 //!
-//! Tiers: `metrics_raw_head` (one row per report, until compaction) and
+//! Tiers: `metrics_raw_head` (one row per report, until compaction; on
+//! SQLite a report waits in `metrics_raw_inbox` first, `inbox.rs`) and
 //! `metrics_raw` (per-series compressed chunks) hold raw samples;
 //! `metrics_1m` and `metrics_1h` hold plain rollup rows.
 //!
@@ -26,6 +27,9 @@ mod fault;
 #[cfg(test)]
 mod fault_tests;
 mod forward_log;
+mod inbox;
+#[cfg(test)]
+mod inbox_tests;
 mod maintenance;
 mod migrations;
 pub mod postgres;

@@ -155,6 +155,8 @@ impl Run {
                     tx.set_state("compacted_before", cutoff)?;
                     next.compacted_before = cutoff;
                 }
+                // Reports still in front of the head join it first.
+                tx.head_settle(cutoff)?;
                 let done = raw::compact_step(tx, cutoff, COMPACT_ROWS)?;
                 self.report.head_rows_compacted += done.head_rows as u64;
                 self.report.chunks_written += done.chunks as u64;

@@ -22,6 +22,7 @@ fn migrations() -> Vec<M<'static>> {
         M::up(include_str!("../../migrations/0003_forward_log.sql")),
         M::up(include_str!("../../migrations/0004_activity.sql")),
         M::up(include_str!("../../migrations/0005_compact_rollups.sql")),
+        M::up(include_str!("../../migrations/0006_raw_inbox.sql")),
     ]
 }
 

@@ -78,35 +78,58 @@ impl Db for Lite<'_> {
     }
 
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
+        // A report lands in the time-ordered inbox (`inbox.rs`) unless the
+        // head holds it already.
+        let in_head = self
+            .0
+            .prepare_cached("SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?
+            .exists(params![host, ts])?;
+        if in_head {
+            return Ok(false);
+        }
         let n = self
             .0
             .prepare_cached(
-                "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host, ts) DO NOTHING",
+                "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (ts, host) DO NOTHING",
             )?
-            .execute(params![host, ts, samples, data])?;
+            .execute(params![ts, host, samples, data])?;
         Ok(n == 1)
     }
 
     fn head_data(&mut self, host: &str, ts: i64) -> DbResult<Vec<u8>> {
         Ok(self
             .0
-            .prepare_cached("SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?
+            .prepare_cached(
+                "SELECT data FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1
+                 UNION ALL SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2",
+            )?
             .query_row(params![host, ts], |r| r.get(0))?)
     }
 
     fn head_update(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<()> {
-        self.0
-            .prepare_cached(
-                "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
-            )?
-            .execute(params![host, ts, samples, data])?;
+        // The row is in one of the two.
+        for sql in [
+            "UPDATE metrics_raw_inbox SET samples = ?3, data = ?4 WHERE ts = ?2 AND host = ?1",
+            "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
+        ] {
+            if self
+                .0
+                .prepare_cached(sql)?
+                .execute(params![host, ts, samples, data])?
+                == 1
+            {
+                break;
+            }
+        }
         Ok(())
     }
 
     fn head_of_host(&mut self, host: &str, from: i64, to: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
         self.pairs(
             "SELECT ts, data FROM metrics_raw_head WHERE host = ?1 AND ts >= ?2 AND ts < ?3
+             UNION ALL
+             SELECT ts, data FROM metrics_raw_inbox WHERE ts >= ?2 AND ts < ?3 AND host = ?1
              ORDER BY ts",
             params![host, from, to],
         )
@@ -114,9 +137,15 @@ impl Db for Lite<'_> {
 
     fn head_between(&mut self, from: i64, to: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
         self.pairs(
-            "SELECT ts, data FROM metrics_raw_head WHERE ts >= ?1 AND ts < ?2 ORDER BY ts",
+            "SELECT ts, data FROM metrics_raw_head WHERE ts >= ?1 AND ts < ?2
+             UNION ALL SELECT ts, data FROM metrics_raw_inbox WHERE ts >= ?1 AND ts < ?2
+             ORDER BY ts",
             params![from, to],
         )
+    }
+
+    fn head_settle(&mut self, before: i64) -> DbResult<usize> {
+        super::inbox::settle(self.0, before)
     }
 
     fn head_oldest_host(&mut self, before: i64) -> DbResult<Option<String>> {
@@ -212,7 +241,8 @@ impl Db for Lite<'_> {
     fn raw_sample_count(&mut self) -> DbResult<u64> {
         Ok(self.0.query_row(
             "SELECT (SELECT coalesce(sum(samples), 0) FROM metrics_raw)
-                  + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_head)",
+                  + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_head)
+                  + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_inbox)",
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -221,6 +251,7 @@ impl Db for Lite<'_> {
     fn oldest_raw(&mut self) -> DbResult<Option<i64>> {
         Ok(self.0.query_row(
             "SELECT min(t) FROM (SELECT min(ts) AS t FROM metrics_raw_head
+                                 UNION ALL SELECT min(ts) FROM metrics_raw_inbox
                                  UNION ALL SELECT min(first_ts) FROM metrics_raw)",
             [],
             |r| r.get(0),

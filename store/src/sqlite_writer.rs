@@ -20,7 +20,7 @@ use super::maintenance::{Marks, Run};
 use super::rollup::{Table, bucket_of};
 use super::sqlite::Lite;
 use super::writer::{Engine, WriteJob, WriteOutcome};
-use super::{StoreError, raw};
+use super::{StoreError, inbox, raw};
 
 /// The WAL is folded back into `mon.db` and truncated once it is past a
 /// limit (`journal_size_limit` and `wal_autocheckpoint` keep SQLite's own
@@ -69,6 +69,10 @@ pub(crate) struct SqliteEngine {
     /// per host instead of one per report, which at a fleet's report rate
     /// was half the writer's statements.
     last_seen: HashMap<String, i64>,
+    /// Reports in the raw inbox (`inbox.rs`), about: counted by job, so a
+    /// duplicate counts too. Past [`inbox::settle_rows`] they move into the
+    /// head.
+    inbox_rows: u64,
 }
 
 /// How far `hosts.last_seen_ms` may lag the newest report stored.
@@ -91,6 +95,40 @@ impl SqliteEngine {
                 enabled: forward_log,
             },
             last_seen: HashMap::new(),
+            inbox_rows: 0,
+        }
+        .counting_inbox()
+    }
+
+    fn counting_inbox(mut self) -> Self {
+        // What an earlier run left; an error here only delays the first
+        // settle, which counts nothing on.
+        self.inbox_rows = inbox::rows(&self.conn).unwrap_or(0);
+        self
+    }
+
+    /// Moves the whole inbox into the head in one transaction once it holds
+    /// enough reports per host. A failure rolls back and leaves the inbox
+    /// as it was, to be tried after the next batch.
+    fn settle_inbox(&mut self) {
+        if self.inbox_rows < inbox::settle_rows(self.last_seen.len()) {
+            return;
+        }
+        let settled = (|| -> Result<usize, DbError> {
+            let tx = self.conn.transaction()?;
+            let moved = inbox::settle(&tx, i64::MAX)?;
+            tx.commit()?;
+            Ok(moved)
+        })();
+        match settled {
+            Ok(moved) => {
+                tracing::debug!(rows = moved, "raw inbox settled into the head");
+                self.inbox_rows = 0;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "raw inbox settle failed; retried after the next batch");
+                self.settle();
+            }
         }
     }
 }
@@ -219,6 +257,7 @@ impl Engine for SqliteEngine {
         for (host, ts) in seen_now {
             self.last_seen.insert(host.to_owned(), ts);
         }
+        self.inbox_rows += jobs.len() as u64;
         Ok(outcomes)
     }
 
@@ -297,6 +336,9 @@ impl Engine for SqliteEngine {
     /// fills it). A checkpoint that fails changes nothing and is tried again
     /// after the next batch.
     fn after_batch(&mut self, failed: bool) {
+        if !failed {
+            self.settle_inbox();
+        }
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);

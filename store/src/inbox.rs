@@ -1,0 +1,108 @@
+//! SQLite's raw inbox: where reports land before the head
+//! (`migrations/0006_raw_inbox.sql`).
+//!
+//! Why. The head is keyed by host, so a batch of reports from a fleet of N
+//! hosts changed N of its index pages, each written whole to the WAL and
+//! again at the checkpoint (BENCHMARKS.md: about 9 KB per report of 10
+//! samples at 4,000 hosts). The inbox is keyed by time, so a batch appends
+//! at the right edge of one B-tree; moving it into the head a few reports
+//! per host at a time, in host order, changes each host's page once for
+//! all of them. It is the first level of an LSM tree in two tables.
+//!
+//! The invariant: a report `(host, ts)` is in the inbox or in the head,
+//! never both. A report goes to the inbox only when the head lacks it, and
+//! only [`settle`] moves rows from one to the other.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, ErrorCode, params};
+
+use super::db::DbResult;
+use super::encoding::{decode_report, encode_report};
+
+/// How many inbox rows the writer lets gather before it settles them, for a
+/// fleet of `hosts`: eight reports per host, so each host's head page takes
+/// eight rows in one write, within bounds. The inbox is read by time, so a
+/// read of one host's recent samples scans all of it; the upper bound keeps
+/// that scan short.
+pub(crate) fn settle_rows(hosts: usize) -> u64 {
+    (hosts as u64).saturating_mul(8).clamp(1_024, 65_536)
+}
+
+/// Rows in the inbox now.
+pub(crate) fn rows(conn: &Connection) -> DbResult<u64> {
+    Ok(
+        conn.query_row("SELECT count(*) FROM metrics_raw_inbox", [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64,
+    )
+}
+
+/// Moves every inbox row with `ts < before` into the head, in host order,
+/// inside the caller's transaction; returns how many moved.
+pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
+    let moved = conn
+        .prepare_cached(
+            "INSERT INTO metrics_raw_head (host, ts, samples, data)
+             SELECT host, ts, samples, data FROM metrics_raw_inbox WHERE ts < ?1
+             ORDER BY host, ts",
+        )?
+        .execute([before]);
+    let moved = match moved {
+        Ok(n) => n,
+        // The head holds one of these reports already, which ingest never
+        // lets happen; the statement undid itself, so merge row by row
+        // rather than lose either side.
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            tracing::warn!("the raw inbox and head both held a report; merging them");
+            settle_merging(conn, before)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    conn.prepare_cached("DELETE FROM metrics_raw_inbox WHERE ts < ?1")?
+        .execute([before])?;
+    Ok(moved)
+}
+
+/// [`settle`]'s slow path: each row inserted on its own, and a row the head
+/// has already gets the series it lacks added to the head's row.
+fn settle_merging(conn: &Connection, before: i64) -> DbResult<usize> {
+    let mut rows = conn.prepare_cached(
+        "SELECT host, ts, samples, data FROM metrics_raw_inbox WHERE ts < ?1 ORDER BY host, ts",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (host, ts) DO NOTHING",
+    )?;
+    let mut existing =
+        conn.prepare_cached("SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?;
+    let mut update = conn.prepare_cached(
+        "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
+    )?;
+    let all = rows
+        .query_map([before], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (host, ts, samples, data) in &all {
+        if insert.execute(params![host, ts, samples, data])? == 1 {
+            continue;
+        }
+        let head: Vec<u8> = existing.query_row(params![host, ts], |r| r.get(0))?;
+        let mut merged = decode_report(&head)?;
+        let known: HashSet<i64> = merged.iter().map(|(id, _)| *id).collect();
+        merged.extend(
+            decode_report(data)?
+                .into_iter()
+                .filter(|(id, _)| !known.contains(id)),
+        );
+        let blob = encode_report(&mut merged);
+        update.execute(params![host, ts, merged.len() as i64, blob])?;
+    }
+    Ok(all.len())
+}

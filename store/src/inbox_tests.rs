@@ -1,0 +1,158 @@
+//! The raw inbox through the store's own writer and reader, on a real
+//! SQLite file: reports read the same wherever they wait, a replay is a
+//! duplicate on either side, and compaction takes what is still in front
+//! of the head.
+
+use domain::model::{Point, SeriesKey};
+
+use super::*;
+
+const NOW: i64 = 1_764_000_000_000;
+
+fn key(i: usize) -> SeriesKey {
+    SeriesKey::with_labels("cpu_usage_percent", [("cpu", i.to_string())])
+}
+
+fn job(host: &str, ts: i64, series: std::ops::Range<usize>) -> WriteJob {
+    WriteJob {
+        host: host.into(),
+        meta: None,
+        timestamp_ms: ts,
+        points: series
+            .map(|i| Point {
+                key: key(i),
+                value: (ts / 1_000 + i as i64) as f64,
+            })
+            .collect(),
+        activity: Vec::new(),
+    }
+}
+
+fn config(clock: &ManualClock) -> StoreConfig {
+    StoreConfig {
+        clock: Clock::manual(clock),
+        // Maintenance only when a test asks for it.
+        maintenance_every: std::time::Duration::from_secs(3_600),
+        ..StoreConfig::default()
+    }
+}
+
+fn rows(dir: &std::path::Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_fleet_s_reports_move_into_the_head_and_read_the_same_on_either_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let (writer, handle) = open(dir.path(), config(&clock)).unwrap();
+    // 200 hosts settle at 1,600 rows: ten rounds pass that once.
+    let hosts: Vec<String> = (0..200).map(|h| format!("web-{h}")).collect();
+    let start = NOW - 10 * 5_000;
+    for round in 0..10 {
+        for host in &hosts {
+            let done = writer
+                .write(job(host, start + round * 5_000, 0..4))
+                .await
+                .unwrap();
+            assert_eq!(done.inserted, 4);
+        }
+    }
+    let (inbox, head) = (
+        rows(dir.path(), "metrics_raw_inbox"),
+        rows(dir.path(), "metrics_raw_head"),
+    );
+    assert!(head >= 1_600, "the inbox was not settled: {head} head rows");
+    assert_eq!(inbox + head, 2_000, "{inbox} inbox + {head} head rows");
+    assert!(inbox > 0, "the last rounds wait in the inbox");
+
+    // One host's samples, some from the head and some from the inbox.
+    let reader = Reader::open(dir.path()).unwrap();
+    let got = reader.raw("web-7", &key(2), start, NOW).unwrap();
+    let want: Vec<i64> = (0..10).map(|r| start + r * 5_000).collect();
+    assert_eq!(got.iter().map(|p| p.ts).collect::<Vec<_>>(), want);
+    assert!(got.iter().all(|p| p.value == (p.ts / 1_000 + 2) as f64));
+    assert_eq!(reader.raw_count().unwrap(), 8_000);
+
+    // A replay is a duplicate whether its first copy was settled or not,
+    // and a new series of the same report is added to the row it joins.
+    for ts in [start, start + 9 * 5_000] {
+        let again = writer.write(job("web-7", ts, 0..5)).await.unwrap();
+        assert_eq!((again.inserted, again.duplicates), (1, 4), "at {ts}");
+    }
+    let fifth = reader.raw("web-7", &key(4), start, NOW).unwrap();
+    assert_eq!(fifth.len(), 2, "{fifth:?}");
+    assert_eq!(reader.raw_count().unwrap(), 8_002);
+    drop(writer);
+    handle.finish().await;
+}
+
+#[tokio::test]
+async fn compaction_takes_the_reports_still_in_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let (writer, handle) = open(dir.path(), config(&clock)).unwrap();
+    // A host back from two hours offline: too few reports to settle.
+    let start = NOW - 2 * 3_600_000;
+    for i in 0..100 {
+        writer
+            .write(job("db-1", start + i * 10_000, 0..3))
+            .await
+            .unwrap();
+    }
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 100);
+    let report = writer.maintain().await.unwrap();
+    assert_eq!(report.head_rows_compacted, 100, "{report:?}");
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 0);
+    let reader = Reader::open(dir.path()).unwrap();
+    let got = reader.raw("db-1", &key(1), start, NOW).unwrap();
+    assert_eq!(got.len(), 100);
+    assert_eq!(reader.raw_count().unwrap(), 300);
+    drop(writer);
+    handle.finish().await;
+}
+
+#[test]
+fn a_report_in_both_the_inbox_and_the_head_is_merged_not_lost() {
+    // Ingest never lets this happen; settling must still keep both sides.
+    let dir = tempfile::tempdir().unwrap();
+    let conn = migrations::open_migrated(&db_path(dir.path())).unwrap();
+    let blob = |s: &[(i64, f64)]| encoding::encode_report(&mut s.to_vec());
+    conn.execute(
+        "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES ('a', 5, 2, ?1)",
+        [blob(&[(1, 1.0), (2, 2.0)])],
+    )
+    .unwrap();
+    for (host, data) in [("a", blob(&[(2, 9.0), (3, 3.0)])), ("b", blob(&[(4, 4.0)]))] {
+        conn.execute(
+            "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (5, ?1, 2, ?2)",
+            rusqlite::params![host, data],
+        )
+        .unwrap();
+    }
+    assert_eq!(inbox::settle(&conn, i64::MAX).unwrap(), 2);
+    let data: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM metrics_raw_head WHERE host = 'a' AND ts = 5",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // The head's value of series 2 stays (the first written is kept).
+    assert_eq!(
+        encoding::decode_report(&data).unwrap(),
+        vec![(1, 1.0), (2, 2.0), (3, 3.0)]
+    );
+    let moved: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM metrics_raw_head WHERE host = 'b'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(inbox::rows(&conn).unwrap(), 0);
+}
