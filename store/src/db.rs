@@ -111,6 +111,12 @@ pub(crate) trait Db: super::forward_log::ForwardDb {
     // The raw head: one row per host and timestamp.
     /// Inserts a head row unless one exists for `(host, ts)`; true if it did.
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool>;
+    /// [`Db::head_insert`] by way of SQLite's inbox (`inbox.rs`), where a
+    /// batch from many hosts costs fewer page writes; the head itself where
+    /// there is no inbox.
+    fn inbox_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
+        self.head_insert(host, ts, samples, data)
+    }
     fn head_data(&mut self, host: &str, ts: i64) -> DbResult<Vec<u8>>;
     fn head_update(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<()>;
     /// `(ts, data)` of one host's head rows with `from <= ts < to`, by time.

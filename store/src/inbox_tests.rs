@@ -156,3 +156,40 @@ fn a_report_in_both_the_inbox_and_the_head_is_merged_not_lost() {
     assert_eq!(moved, 1);
     assert_eq!(inbox::rows(&conn).unwrap(), 0);
 }
+
+#[test]
+fn a_batch_from_many_hosts_lands_in_the_inbox_and_one_from_a_few_in_the_head() {
+    use super::writer::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let conn = migrations::open_migrated(&path).unwrap();
+    let mut engine = sqlite_writer::SqliteEngine::new(conn, path, false);
+    let marks = maintenance::Marks {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+    let fleet: Vec<WriteJob> = (0..50)
+        .map(|h| job(&format!("web-{h}"), NOW, 0..2))
+        .collect();
+    let few: Vec<WriteJob> = (0..50)
+        .map(|i| job(&format!("db-{}", i % 5), NOW + (i / 5) * 5_000, 0..2))
+        .collect();
+    for batch in [&fleet, &few] {
+        let jobs: Vec<&WriteJob> = batch.iter().collect();
+        let done = engine.write_batch(&jobs, &marks).unwrap();
+        assert!(done.iter().all(|d| d.inserted == 2), "{done:?}");
+    }
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 50);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 50);
+
+    // Wherever the first copy went, a replay in the other kind of batch is
+    // a duplicate.
+    let replay: Vec<&WriteJob> = few.iter().take(1).chain(fleet.iter().take(1)).collect();
+    let again = engine.write_batch(&replay, &marks).unwrap();
+    assert!(again.iter().all(|d| d.duplicates == 2), "{again:?}");
+    // Twice from one host: the head's way, while the first copy is in
+    // the inbox.
+    let again = engine.write_batch(&[&fleet[3], &fleet[3]], &marks).unwrap();
+    assert!(again.iter().all(|d| d.duplicates == 2), "{again:?}");
+}

@@ -42,13 +42,16 @@ pub(crate) struct Written {
 
 /// Writes one report's samples (distinct series ids), keeping the first
 /// value ever written for each (series, ts). Samples already stored, in the
-/// head or in a chunk, are counted as duplicates and left alone.
+/// head or in a chunk, are counted as duplicates and left alone. A new row
+/// goes to the inbox in front of the head when `via_inbox`
+/// ([`Db::inbox_insert`]).
 pub(crate) fn write_report(
     db: &mut dyn Db,
     host: &str,
     ts: i64,
     mut samples: Vec<(i64, f64)>,
     compacted_before: i64,
+    via_inbox: bool,
 ) -> DbResult<Written> {
     let offered = samples.len();
     if ts < compacted_before {
@@ -70,7 +73,12 @@ pub(crate) fn write_report(
         });
     }
     let blob = encode_report(&mut samples);
-    if db.head_insert(host, ts, samples.len() as i64, &blob)? {
+    let inserted = if via_inbox {
+        db.inbox_insert(host, ts, samples.len() as i64, &blob)?
+    } else {
+        db.head_insert(host, ts, samples.len() as i64, &blob)?
+    };
+    if inserted {
         return Ok(Written {
             duplicates: offered - samples.len(),
             fresh: samples,

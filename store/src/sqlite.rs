@@ -78,8 +78,24 @@ impl Db for Lite<'_> {
     }
 
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
-        // A report lands in the time-ordered inbox (`inbox.rs`) unless the
-        // head holds it already.
+        let in_inbox = self
+            .0
+            .prepare_cached("SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1")?
+            .exists(params![host, ts])?;
+        if in_inbox {
+            return Ok(false);
+        }
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (host, ts) DO NOTHING",
+            )?
+            .execute(params![host, ts, samples, data])?;
+        Ok(n == 1)
+    }
+
+    fn inbox_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
         let in_head = self
             .0
             .prepare_cached("SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?
