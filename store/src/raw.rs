@@ -1,6 +1,8 @@
 //! The raw tier on disk: reports land in `metrics_raw_head` (one row per
 //! host and timestamp), and compaction later moves each closed 30-minute
-//! window into `metrics_raw` as one Gorilla chunk per series.
+//! window into `metrics_raw` as one Gorilla chunk per series. On SQLite a
+//! fleet's reports wait in an inbox in front of the head first (`inbox.rs`);
+//! the [`Db`] reads of the head include it.
 //!
 //! Why this shape. One row per sample costs about 23 bytes and one B-tree
 //! insert per sample. A head row per report is one insert per report (the

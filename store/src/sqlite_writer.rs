@@ -153,6 +153,30 @@ impl SqliteEngine {
     }
 }
 
+/// Whether a batch costs fewer bytes written by way of the inbox. Into the
+/// head, each distinct host's index page is written whole; by way of the
+/// inbox, the rows are written twice (inbox, then head) and the head's
+/// pages once per settle, about an eighth of a page per report. So a batch
+/// of one report from each of many hosts goes to the inbox, and one of
+/// large reports with several per host (a small fleet under load, a
+/// replay) to the head. `server/benches/head_key.py` measured both sides:
+/// 4,000 hosts of 95-byte rows, batches of 100, 1,941 against 5,119 bytes
+/// per report through the inbox; 100 hosts of 900-byte rows, batches of
+/// 200, 8,021 against 6,095.
+fn inbox_pays(jobs: &[&WriteJob]) -> bool {
+    // SQLite's page, and a head row's bytes per sample (a varint id delta
+    // and the value).
+    const PAGE: usize = 4096;
+    const SAMPLE: usize = 9;
+    let distinct = jobs
+        .iter()
+        .map(|j| j.host.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let rows: usize = jobs.iter().map(|j| j.points.len() * SAMPLE).sum();
+    distinct * PAGE > 2 * rows + jobs.len() * PAGE / 8
+}
+
 impl Engine for SqliteEngine {
     fn write_batch(
         &mut self,
@@ -163,16 +187,7 @@ impl Engine for SqliteEngine {
         let mut learned: HashMap<String, HashMap<SeriesKey, i64>> = HashMap::new();
         let mut seen_now: HashMap<&str, i64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
-        // A batch whose reports come mostly from distinct hosts would change
-        // one head page per host: it goes to the inbox. One with several
-        // reports per host (a small fleet under load, a replay) shares the
-        // hosts' pages already, and writing it twice would cost more.
-        let distinct = jobs
-            .iter()
-            .map(|j| j.host.as_str())
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        let via_inbox = distinct * 2 > jobs.len();
+        let via_inbox = inbox_pays(jobs);
         {
             let mut find = tx.prepare_cached(
                 "SELECT id FROM series WHERE host = ?1 AND name = ?2 AND labels = ?3",
