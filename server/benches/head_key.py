@@ -6,9 +6,11 @@
 `host`: a host-major head (UNIQUE (host, ts) and an index on ts); `ts`: a
 time-major key, UNIQUE (ts, host) only; `inbox`: the host-major head fed
 from a time-major inbox (WITHOUT ROWID, PRIMARY KEY (ts, host)) whose rows
-move into the head in host order once it holds SETTLE (32,000) rows. WAL, synchronous=FULL, reports of
-4,000 hosts in time order, BATCH (100) a transaction; 200,000 rows first,
-then 128,000 measured with /proc/self/io (Linux). BENCHMARKS.md has figures.
+move into the head in host order once it holds SETTLE (32,000) rows.
+WAL, synchronous=FULL, reports of HOSTS (environment, 4,000) hosts in time
+order with BLOB (environment, 95) bytes of data each, BATCH (100) a
+transaction; 200,000 rows first, then 128,000 measured with /proc/self/io
+(Linux). BENCHMARKS.md has figures.
 """
 import sqlite3, os, sys, random, time
 ps=int(sys.argv[1]); order=sys.argv[2]; B=int(sys.argv[3]) if len(sys.argv)>3 else 100
@@ -28,8 +30,8 @@ if order in ('host', 'inbox'): c.execute('CREATE INDEX h_ts ON h(ts)')
 if order=='inbox':
     c.execute('CREATE TABLE i (ts INTEGER NOT NULL, host TEXT NOT NULL, samples INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (ts, host)) STRICT, WITHOUT ROWID')
 inbox=0
-blob=os.urandom(95)
-H=4000; t0=1764600000000
+blob=os.urandom(int(os.environ.get('BLOB','95')))
+H=int(os.environ.get('HOSTS','4000')); t0=1764600000000
 def rows():
     r=0
     while True:

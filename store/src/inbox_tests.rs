@@ -183,8 +183,7 @@ fn a_batch_from_many_hosts_lands_in_the_inbox_and_one_from_a_few_in_the_head() {
     assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 50);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 50);
 
-    // Wherever the first copy went, a replay in the other kind of batch is
-    // a duplicate.
+    // Wherever the first copy went, a replay is a duplicate.
     let replay: Vec<&WriteJob> = few.iter().take(1).chain(fleet.iter().take(1)).collect();
     let again = engine.write_batch(&replay, &marks).unwrap();
     assert!(again.iter().all(|d| d.duplicates == 2), "{again:?}");
