@@ -7,7 +7,10 @@
 //! samples at 4,000 hosts). The inbox is keyed by time, so a batch appends
 //! at the right edge of one B-tree; moving it into the head a few reports
 //! per host at a time, in host order, changes each host's page once for
-//! all of them. It is the first level of an LSM tree in two tables.
+//! all of them. It is the first level of an LSM tree in two tables. The
+//! writer sends a batch this way only when that writes fewer bytes
+//! (`inbox_pays` in `sqlite_writer.rs`): a batch of large reports with
+//! several per host shares the hosts' head pages already.
 //!
 //! The invariant: a report `(host, ts)` is in the inbox or in the head,
 //! never both. A report goes to the inbox only when the head lacks it, and
