@@ -5,7 +5,11 @@
 //! enters the cache only after the commit, so a rolled-back batch leaves no
 //! id that points at nothing.
 
-use std::collections::HashMap;
+// foldhash rather than std's SipHash: the writer looks up a host and each of
+// its series per report, and SipHash was 2 % of the aggregator's time under a
+// fleet's load (BENCHMARKS.md). Seeded per process, so a sender cannot aim
+// at collisions.
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -171,7 +175,7 @@ fn inbox_pays(jobs: &[&WriteJob]) -> bool {
     let distinct = jobs
         .iter()
         .map(|j| j.host.as_str())
-        .collect::<std::collections::HashSet<_>>()
+        .collect::<HashSet<_>>()
         .len();
     let rows: usize = jobs.iter().map(|j| j.points.len() * SAMPLE).sum();
     distinct * PAGE > 2 * rows + jobs.len() * PAGE / 8

@@ -5,8 +5,11 @@
 //! name, its timestamp) rejects every sample at once. Normalization
 //! lower-cases host names, sorts labels and clamps tiny percent overshoot.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+// foldhash, not SipHash: a series key carries its hash, and these sets look
+// it up for every sample (seeded per process).
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::Limits;
 use super::intern::{Resolved, StreamTable};
