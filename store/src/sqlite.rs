@@ -37,6 +37,29 @@ fn key_above(table: Table, ms: i64) -> i64 {
 }
 
 impl Lite<'_> {
+    /// Inserts a report's row with `insert` unless `elsewhere` finds it in
+    /// the other of the head and the inbox (a report is in one, never
+    /// both); true if it did. Both take `?1` host, `?2` ts.
+    fn insert_report(
+        &self,
+        elsewhere: &str,
+        insert: &str,
+        (host, ts, samples, data): (&str, i64, i64, &[u8]),
+    ) -> DbResult<bool> {
+        if self
+            .0
+            .prepare_cached(elsewhere)?
+            .exists(params![host, ts])?
+        {
+            return Ok(false);
+        }
+        let n = self
+            .0
+            .prepare_cached(insert)?
+            .execute(params![host, ts, samples, data])?;
+        Ok(n == 1)
+    }
+
     fn pairs<P: rusqlite::Params>(&self, sql: &str, p: P) -> DbResult<Vec<(i64, Vec<u8>)>> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let rows = stmt.query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -78,39 +101,21 @@ impl Db for Lite<'_> {
     }
 
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
-        let in_inbox = self
-            .0
-            .prepare_cached("SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1")?
-            .exists(params![host, ts])?;
-        if in_inbox {
-            return Ok(false);
-        }
-        let n = self
-            .0
-            .prepare_cached(
-                "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host, ts) DO NOTHING",
-            )?
-            .execute(params![host, ts, samples, data])?;
-        Ok(n == 1)
+        self.insert_report(
+            "SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1",
+            "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (host, ts) DO NOTHING",
+            (host, ts, samples, data),
+        )
     }
 
     fn inbox_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
-        let in_head = self
-            .0
-            .prepare_cached("SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2")?
-            .exists(params![host, ts])?;
-        if in_head {
-            return Ok(false);
-        }
-        let n = self
-            .0
-            .prepare_cached(
-                "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (ts, host) DO NOTHING",
-            )?
-            .execute(params![ts, host, samples, data])?;
-        Ok(n == 1)
+        self.insert_report(
+            "SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2",
+            "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?2, ?1, ?3, ?4)
+             ON CONFLICT (ts, host) DO NOTHING",
+            (host, ts, samples, data),
+        )
     }
 
     fn head_data(&mut self, host: &str, ts: i64) -> DbResult<Vec<u8>> {
