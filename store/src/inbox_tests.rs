@@ -195,3 +195,48 @@ fn a_batch_from_many_hosts_lands_in_the_inbox_and_one_from_a_few_in_the_head() {
     assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 50);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 50);
 }
+
+#[test]
+fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
+    use super::writer::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let conn = migrations::open_migrated(&path).unwrap();
+    let mut engine = sqlite_writer::SqliteEngine::new(conn, path.clone(), false);
+    let marks = maintenance::Marks {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+    // The head refuses one host's rows, as a head that cannot take them.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON metrics_raw_head WHEN NEW.host = 'web-0'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    // 100 hosts settle at 1,024 rows: eleven rounds pass that.
+    let mut round = 0;
+    let mut write_rounds = |engine: &mut sqlite_writer::SqliteEngine, n: i64| {
+        for _ in 0..n {
+            let batch: Vec<WriteJob> = (0..100)
+                .map(|h| job(&format!("web-{h}"), NOW + round * 5_000, 0..2))
+                .collect();
+            let done = engine
+                .write_batch(&batch.iter().collect::<Vec<_>>(), &marks)
+                .unwrap();
+            assert!(done.iter().all(|d| d.inserted == 2));
+            engine.after_batch(false);
+            round += 1;
+        }
+    };
+    write_rounds(&mut engine, 11);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 1_100);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 0);
+
+    other.execute_batch("DROP TRIGGER refuse").unwrap();
+    write_rounds(&mut engine, 11);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 2_200);
+}

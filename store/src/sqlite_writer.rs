@@ -13,6 +13,7 @@ use foldhash::{HashMap, HashMapExt, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use domain::episode::Episode;
 use domain::model::SeriesKey;
 use rusqlite::{Connection, params};
 
@@ -77,6 +78,9 @@ pub(crate) struct SqliteEngine {
     /// duplicate counts too. Past [`inbox::settle_rows`] they move into the
     /// head.
     inbox_rows: u64,
+    /// A settle that fails (while batches commit) is logged once, and
+    /// tried again only once as many reports again have arrived.
+    settle_failing: Episode,
 }
 
 /// How far `hosts.last_seen_ms` may lag the newest report stored.
@@ -91,6 +95,9 @@ impl SqliteEngine {
             wal_limit: conn
                 .pragma_query_value(None, "journal_size_limit", |r| r.get::<_, i64>(0))
                 .map_or(WAL_MIN_BYTES, |v| v.max(0) as u64),
+            // What an earlier run left; an error here only delays the first
+            // settle.
+            inbox_rows: inbox::rows(&conn).unwrap_or(0),
             conn,
             path,
             dir,
@@ -99,21 +106,13 @@ impl SqliteEngine {
                 enabled: forward_log,
             },
             last_seen: HashMap::new(),
-            inbox_rows: 0,
+            settle_failing: Episode::new(),
         }
-        .counting_inbox()
-    }
-
-    fn counting_inbox(mut self) -> Self {
-        // What an earlier run left; an error here only delays the first
-        // settle, which counts nothing on.
-        self.inbox_rows = inbox::rows(&self.conn).unwrap_or(0);
-        self
     }
 
     /// Moves the whole inbox into the head in one transaction once it holds
     /// enough reports per host. A failure rolls back and leaves the inbox
-    /// as it was, to be tried after the next batch.
+    /// as it was (compaction still moves what it needs).
     fn settle_inbox(&mut self) {
         if self.inbox_rows < inbox::settle_rows(self.last_seen.len()) {
             return;
@@ -133,9 +132,18 @@ impl SqliteEngine {
                     "raw inbox settled into the head"
                 );
                 self.inbox_rows = 0;
+                if let Some(ended) = self.settle_failing.recover() {
+                    tracing::info!(store = %self.path.display(), "the raw inbox settles again, after {} failures in {}", ended.failures, ended.lasted_text());
+                }
             }
             Err(e) => {
-                tracing::debug!(error = %e, "raw inbox settle failed; retried after the next batch");
+                let error = fault::write_error(&e, &self.dir);
+                if self.settle_failing.fail() {
+                    tracing::warn!(store = %self.path.display(), "moving the raw inbox into the head failed: {error}; reads and ingest go on, and it is tried again later");
+                }
+                // The inbox is as it was; try again once it has grown as
+                // much again, not after every batch.
+                self.inbox_rows = 0;
                 self.settle();
             }
         }
