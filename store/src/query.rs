@@ -202,6 +202,15 @@ pub(crate) fn points(
     Ok((width, buckets.iter().map(RangePoint::from).collect()))
 }
 
+/// Puts `fresh` into `out` (ordered by start), replacing the bucket with the
+/// same start if there is one.
+fn put_bucket(out: &mut Vec<Bucket>, fresh: Bucket) {
+    match out.binary_search_by_key(&fresh.start, |b| b.start) {
+        Ok(i) => out[i] = fresh,
+        Err(i) => out.insert(i, fresh),
+    }
+}
+
 /// The 1m buckets of one series starting in `[bucket_of(from), to)`, made of
 /// the samples before `to`: materialized rows behind the watermark, with the
 /// stale ones and everything after it computed from raw samples.
@@ -220,10 +229,7 @@ pub(crate) fn union_1m(
         let samples = series_samples(conn, id, host, stale, stale + MINUTE_MS)?;
         // No samples left means retention took them; keep the stored row.
         if let Some(fresh) = aggregate(&samples, MINUTE_MS).pop() {
-            match out.binary_search_by_key(&stale, |b| b.start) {
-                Ok(i) => out[i] = fresh,
-                Err(i) => out.insert(i, fresh),
-            }
+            put_bucket(&mut out, fresh);
         }
     }
     if to > split {
@@ -258,10 +264,7 @@ pub(crate) fn union_1h(
     for hour in stale {
         let minutes = union_1m(conn, id, host, hour, hour + HOUR_MS, marks)?;
         if let Some(fresh) = coarsen(&minutes, HOUR_MS).pop() {
-            match out.binary_search_by_key(&hour, |b| b.start) {
-                Ok(i) => out[i] = fresh,
-                Err(i) => out.insert(i, fresh),
-            }
+            put_bucket(&mut out, fresh);
         }
     }
     if to > split {
