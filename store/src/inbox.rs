@@ -41,6 +41,22 @@ pub(crate) fn rows(conn: &Connection) -> DbResult<u64> {
     )
 }
 
+/// Each host's newest report in the inbox: what a settle will add to the
+/// head.
+pub(crate) fn newest_by_host(conn: &Connection) -> DbResult<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare("SELECT host, max(ts) FROM metrics_raw_inbox GROUP BY host")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest timestamp among `host`'s rows in the head proper (not the
+/// inbox): one seek at the end of the host's range of the head's index.
+pub(crate) fn head_newest(conn: &Connection, host: &str) -> DbResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT max(ts) FROM metrics_raw_head WHERE host = ?1")?
+        .query_row([host], |r| r.get(0))?)
+}
+
 /// Moves every inbox row with `ts < before` into the head, in host order,
 /// inside the caller's transaction; returns how many moved.
 pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {

@@ -240,3 +240,95 @@ fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
     assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 2_200);
 }
+
+#[test]
+fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
+    use super::writer::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let marks = maintenance::Marks {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+    let round = |r: i64| -> Vec<WriteJob> {
+        (0..100)
+            .map(|h| job(&format!("web-{h}"), NOW + r * 5_000, 0..2))
+            .collect()
+    };
+    let write = |engine: &mut sqlite_writer::SqliteEngine, jobs: &[WriteJob]| {
+        let done = engine
+            .write_batch(&jobs.iter().collect::<Vec<_>>(), &marks)
+            .unwrap();
+        engine.after_batch(false);
+        done
+    };
+    let mut engine = sqlite_writer::SqliteEngine::new(
+        migrations::open_migrated(&path).unwrap(),
+        path.clone(),
+        false,
+    );
+    // Eleven rounds settle into the head (1,024 rows); five more wait.
+    for r in 0..16 {
+        assert!(
+            write(&mut engine, &round(r))
+                .iter()
+                .all(|d| d.inserted == 2)
+        );
+    }
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_100);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 500);
+    // Settled and waiting reports alike are duplicates, in this run...
+    for r in [0, 10, 11, 15] {
+        let again = write(&mut engine, &round(r));
+        assert!(
+            again.iter().all(|d| d.duplicates == 2),
+            "round {r}: {again:?}"
+        );
+    }
+    // ... after a compaction step moved part of the inbox ...
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let moved = inbox::settle(&conn, NOW + 13 * 5_000).unwrap();
+    assert_eq!(moved, 200);
+    engine.close();
+    drop(engine);
+    // ... and in the next run, which knows nothing yet.
+    let mut engine = sqlite_writer::SqliteEngine::new(
+        migrations::open_migrated(&path).unwrap(),
+        path.clone(),
+        false,
+    );
+    for (r, hosts) in [(0, 0..100), (12, 0..100), (13, 0..50), (15, 0..50)] {
+        let again = write(&mut engine, &round(r)[hosts]);
+        assert!(
+            again.iter().all(|d| d.duplicates == 2),
+            "round {r}: {again:?}"
+        );
+    }
+    // New rounds from half the fleet settle the rest; no report is on both
+    // sides, and what the first run left in the inbox, of hosts silent
+    // since, is known to be in the head now.
+    for r in 16..40 {
+        let half = &round(r)[..50];
+        assert!(write(&mut engine, half).iter().all(|d| d.inserted == 2));
+    }
+    let left: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM metrics_raw_inbox WHERE ts < ?1",
+            [NOW + 16 * 5_000],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the first run's inbox rows were settled");
+    for r in [14, 15] {
+        let again = write(&mut engine, &round(r)[50..]);
+        assert!(
+            again.iter().all(|d| d.duplicates == 2),
+            "round {r}: {again:?}"
+        );
+    }
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.raw_count().unwrap(), (16 * 100 + 24 * 50) * 2);
+    let got = reader.raw("web-7", &key(1), NOW, NOW + 40 * 5_000).unwrap();
+    assert_eq!(got.len(), 40, "each report once: {got:?}");
+}

@@ -18,6 +18,7 @@
 
 mod activity;
 mod alerts;
+mod checkpointer;
 mod config;
 mod db;
 // Public for the fuzz harnesses, which feed report blobs and chunks to the
@@ -27,6 +28,7 @@ mod fault;
 #[cfg(test)]
 mod fault_tests;
 mod forward_log;
+mod group_commit;
 mod inbox;
 #[cfg(test)]
 mod inbox_tests;

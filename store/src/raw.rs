@@ -42,18 +42,28 @@ pub(crate) struct Written {
     pub duplicates: usize,
 }
 
+/// Where [`write_report`] puts a new head row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// Into the head itself.
+    Head,
+    /// Into the inbox in front of the head ([`Db::inbox_insert`]).
+    /// `head_older` when the caller knows every head row of the host is
+    /// older than the report, so the insert need not look in the head.
+    Inbox { head_older: bool },
+}
+
 /// Writes one report's samples (distinct series ids), keeping the first
 /// value ever written for each (series, ts). Samples already stored, in the
 /// head or in a chunk, are counted as duplicates and left alone. A new row
-/// goes to the inbox in front of the head when `via_inbox`
-/// ([`Db::inbox_insert`]).
+/// goes where `landing` says.
 pub(crate) fn write_report(
     db: &mut dyn Db,
     host: &str,
     ts: i64,
     mut samples: Vec<(i64, f64)>,
     compacted_before: i64,
-    via_inbox: bool,
+    landing: Landing,
 ) -> DbResult<Written> {
     let offered = samples.len();
     if ts < compacted_before {
@@ -75,10 +85,11 @@ pub(crate) fn write_report(
         });
     }
     let blob = encode_report(&mut samples);
-    let inserted = if via_inbox {
-        db.inbox_insert(host, ts, samples.len() as i64, &blob)?
-    } else {
-        db.head_insert(host, ts, samples.len() as i64, &blob)?
+    let inserted = match landing {
+        Landing::Inbox { head_older } => {
+            db.inbox_insert(host, ts, samples.len() as i64, &blob, head_older)?
+        }
+        Landing::Head => db.head_insert(host, ts, samples.len() as i64, &blob)?,
     };
     if inserted {
         return Ok(Written {

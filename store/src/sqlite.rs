@@ -39,17 +39,19 @@ fn key_above(table: Table, ms: i64) -> i64 {
 impl Lite<'_> {
     /// Inserts a report's row with `insert` unless `elsewhere` finds it in
     /// the other of the head and the inbox (a report is in one, never
-    /// both); true if it did. Both take `?1` host, `?2` ts.
+    /// both); true if it did. Both take `?1` host, `?2` ts. No `elsewhere`
+    /// when the caller knows the other side cannot hold it.
     fn insert_report(
         &self,
-        elsewhere: &str,
+        elsewhere: Option<&str>,
         insert: &str,
         (host, ts, samples, data): (&str, i64, i64, &[u8]),
     ) -> DbResult<bool> {
-        if self
-            .0
-            .prepare_cached(elsewhere)?
-            .exists(params![host, ts])?
+        if let Some(elsewhere) = elsewhere
+            && self
+                .0
+                .prepare_cached(elsewhere)?
+                .exists(params![host, ts])?
         {
             return Ok(false);
         }
@@ -102,16 +104,23 @@ impl Db for Lite<'_> {
 
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
         self.insert_report(
-            "SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1",
+            Some("SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1"),
             "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (host, ts) DO NOTHING",
             (host, ts, samples, data),
         )
     }
 
-    fn inbox_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
+    fn inbox_insert(
+        &mut self,
+        host: &str,
+        ts: i64,
+        samples: i64,
+        data: &[u8],
+        head_older: bool,
+    ) -> DbResult<bool> {
         self.insert_report(
-            "SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2",
+            (!head_older).then_some("SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2"),
             "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?2, ?1, ?3, ?4)
              ON CONFLICT (ts, host) DO NOTHING",
             (host, ts, samples, data),

@@ -17,11 +17,14 @@ use domain::episode::Episode;
 use domain::model::SeriesKey;
 use rusqlite::{Connection, params};
 
+use super::checkpointer::Checkpointer;
 use super::config::MINUTE_MS;
 use super::db::{Db, DbError};
 use super::fault;
 use super::forward_log::Appender;
+use super::group_commit::WalSync;
 use super::maintenance::{Marks, Run};
+use super::raw::Landing;
 use super::rollup::{Table, bucket_of};
 use super::sqlite::Lite;
 use super::writer::{Engine, WriteJob, WriteOutcome};
@@ -34,11 +37,13 @@ use super::{StoreError, inbox, raw};
 /// frees. Larger is faster under load: a batch writes each page it changed
 /// to the WAL, but a checkpoint writes a page to `mon.db` once however many
 /// batches changed it, and a fleet's head pages change in every batch
-/// (BENCHMARKS.md: 4 to 16 MiB, about +40 % on the TSBS shape). So the
-/// limit is a sixteenth of the space free when the store opens, between
-/// these two.
+/// (BENCHMARKS.md: 4 to 16 MiB, about +40 % on the TSBS shape). A settle
+/// of the inbox alone writes about 20 MiB at 4,000 hosts, and the
+/// checkpoint thread (`checkpointer.rs`) keeps the WAL well under the limit
+/// while it keeps up, so the limit is what the writer falls back on. It is
+/// a sixteenth of the space free when the store opens, between these two.
 pub(super) const WAL_MIN_BYTES: u64 = 4 * 1024 * 1024;
-pub(super) const WAL_MAX_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const WAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The WAL limit for a data dir with `free` bytes available.
 pub(super) fn wal_limit_for(free: u64) -> u64 {
@@ -81,6 +86,118 @@ pub(crate) struct SqliteEngine {
     /// A settle that fails (while batches commit) is logged once, and
     /// tried again only once as many reports again have arrived.
     settle_failing: Episode,
+    /// What lets an inbox insert skip its look into the head, see
+    /// [`HeadBounds`].
+    bounds: HeadBounds,
+    /// Checkpoints the WAL beside the writer (`checkpointer.rs`); without
+    /// it, SQLite's own checkpoints in the commits do.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// host -> a timestamp no head row of the host is newer than, as committed.
+/// A report newer than its host's bound cannot be in the head, so its inbox
+/// insert does not look there: that look was one random read of the head's
+/// index per report, a fifth of the writer's time at 4,000 hosts
+/// (BENCHMARKS.md). A bound may be too high (a check too many), never too
+/// low. A host without one is looked up once (`inbox::head_newest`).
+#[derive(Default)]
+struct HeadBounds {
+    /// Disabled when what the inbox held at open could not be read: a
+    /// settle would then move rows no bound knows of.
+    on: bool,
+    head: HashMap<String, i64>,
+    /// host -> its newest committed report in the inbox, which the next
+    /// settle moves into the head.
+    inbox: HashMap<String, i64>,
+}
+
+impl HeadBounds {
+    fn open(conn: &Connection) -> Self {
+        match inbox::newest_by_host(conn) {
+            Ok(rows) => Self {
+                on: true,
+                head: HashMap::new(),
+                inbox: rows.into_iter().collect(),
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "the raw inbox's hosts could not be read; every insert looks into the head");
+                Self::default()
+            }
+        }
+    }
+
+    /// Whether `host`'s head is known to hold nothing at or after `ts`;
+    /// a host seen for the first time is looked up, and what was learned
+    /// goes into `learned` until the batch commits.
+    fn head_older(
+        &self,
+        conn: &Connection,
+        host: &str,
+        ts: i64,
+        learned: &mut HashMap<String, i64>,
+    ) -> Result<bool, DbError> {
+        if !self.on {
+            return Ok(false);
+        }
+        let bound = match self.head.get(host).or_else(|| learned.get(host)) {
+            Some(b) => *b,
+            None => {
+                let b = inbox::head_newest(conn, host)?.unwrap_or(i64::MIN);
+                learned.insert(host.to_owned(), b);
+                b
+            }
+        };
+        Ok(ts > bound)
+    }
+
+    /// A batch committed: its hosts' bounds are known, and its reports are
+    /// in the inbox or in the head.
+    fn committed(&mut self, learned: HashMap<String, i64>, jobs: &[&WriteJob], via_inbox: bool) {
+        self.head.extend(learned);
+        for job in jobs {
+            let ts = job.timestamp_ms;
+            if via_inbox {
+                match self.inbox.get_mut(&job.host) {
+                    Some(t) => *t = (*t).max(ts),
+                    None => {
+                        self.inbox.insert(job.host.clone(), ts);
+                    }
+                }
+            } else if let Some(b) = self.head.get_mut(&job.host) {
+                // A host without a bound stays without one.
+                *b = (*b).max(ts);
+            }
+        }
+    }
+
+    /// Inbox rows moved into the head and committed: all of them (`all`,
+    /// a settle of the whole inbox) or some (maintenance moves those before
+    /// its cutoff; the bound then takes the inbox's newest, too high at
+    /// worst).
+    fn settled(&mut self, all: bool) {
+        for (host, t) in &self.inbox {
+            if let Some(b) = self.head.get_mut(host) {
+                *b = (*b).max(*t);
+            }
+        }
+        if all {
+            self.inbox.clear();
+        }
+    }
+}
+
+/// The writer's connection commits with `synchronous = NORMAL`: the WAL is
+/// synced after the commit, off this thread, before any job is answered
+/// (`group_commit.rs`). Were the pragma refused, `FULL` stays, as durable
+/// and only slower. With a checkpoint thread, its commits run no
+/// checkpoint of their own.
+fn writer_pragmas(conn: &Connection, checkpointer: bool) {
+    if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
+        tracing::debug!(error = %e, "synchronous = NORMAL refused; the writer syncs at each commit");
+    }
+    if checkpointer && let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", 0) {
+        tracing::debug!(error = %e, "wal_autocheckpoint = 0 refused; commits checkpoint too");
+    }
 }
 
 /// How far `hosts.last_seen_ms` may lag the newest report stored.
@@ -88,6 +205,8 @@ const LAST_SEEN_STEP_MS: i64 = MINUTE_MS;
 
 impl SqliteEngine {
     pub fn new(conn: Connection, path: PathBuf, forward_log: bool) -> Self {
+        let checkpointer = Checkpointer::start(&path);
+        writer_pragmas(&conn, checkpointer.is_some());
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
         Self {
             // What `migrations::connect` set from the free space, read
@@ -98,6 +217,8 @@ impl SqliteEngine {
             // What an earlier run left; an error here only delays the first
             // settle.
             inbox_rows: inbox::rows(&conn).unwrap_or(0),
+            bounds: HeadBounds::open(&conn),
+            checkpointer,
             conn,
             path,
             dir,
@@ -132,6 +253,7 @@ impl SqliteEngine {
                     "raw inbox settled into the head"
                 );
                 self.inbox_rows = 0;
+                self.bounds.settled(true);
                 if let Some(ended) = self.settle_failing.recover() {
                     tracing::info!(store = %self.path.display(), "the raw inbox settles again, after {} failures in {}", ended.failures, ended.lasted_text());
                 }
@@ -198,6 +320,7 @@ impl Engine for SqliteEngine {
         let tx = self.conn.transaction()?;
         let mut learned: HashMap<String, HashMap<SeriesKey, i64>> = HashMap::new();
         let mut seen_now: HashMap<&str, i64> = HashMap::new();
+        let mut bounds_learned: HashMap<String, i64> = HashMap::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let via_inbox = inbox_pays(jobs);
         {
@@ -267,6 +390,18 @@ impl Engine for SqliteEngine {
                     };
                     samples.push((id, point.value));
                 }
+                let landing = if via_inbox {
+                    Landing::Inbox {
+                        head_older: self.bounds.head_older(
+                            &tx,
+                            &job.host,
+                            job.timestamp_ms,
+                            &mut bounds_learned,
+                        )?,
+                    }
+                } else {
+                    Landing::Head
+                };
                 let mut db = Lite(&tx);
                 let written = raw::write_report(
                     &mut db,
@@ -274,7 +409,7 @@ impl Engine for SqliteEngine {
                     job.timestamp_ms,
                     samples,
                     marks.compacted_before,
-                    via_inbox,
+                    landing,
                 )?;
                 self.forward
                     .append(&mut db, &job.host, job.timestamp_ms, &written.fresh)?;
@@ -303,6 +438,7 @@ impl Engine for SqliteEngine {
         if via_inbox {
             self.inbox_rows += jobs.len() as u64;
         }
+        self.bounds.committed(bounds_learned, jobs, via_inbox);
         Ok(outcomes)
     }
 
@@ -318,6 +454,8 @@ impl Engine for SqliteEngine {
         let pending = run.step(&mut Lite(&tx), marks)?;
         tx.commit()?;
         run.committed(pending, marks);
+        // A compaction step may have moved some of the inbox.
+        self.bounds.settled(false);
         Ok(())
     }
 
@@ -340,6 +478,7 @@ impl Engine for SqliteEngine {
         match super::migrations::connect(&self.path) {
             Ok(conn) => {
                 tracing::warn!(db = %self.path.display(), "a failed transaction could not be rolled back; reopened the database");
+                writer_pragmas(&conn, self.checkpointer.is_some());
                 self.conn = conn;
             }
             Err(e) => {
@@ -356,10 +495,20 @@ impl Engine for SqliteEngine {
         self.path.display().to_string()
     }
 
+    fn group_commit(&self) -> Option<WalSync> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Some(WalSync {
+            wal: wal.into(),
+            dir: self.dir.clone(),
+        })
+    }
+
     fn close(&mut self) {
         // Every submitter is gone: fold the WAL back into the main file so the
         // data dir holds one self-contained database. Readers may hold it a
         // moment; a few tries, then say what is left.
+        self.checkpointer.take();
         let mut last = None;
         for _ in 0..5 {
             match self.checkpoint(Duration::from_secs(1)) {
@@ -388,6 +537,11 @@ impl Engine for SqliteEngine {
         wal.push("-wal");
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
         if size == 0 || (size <= self.wal_limit && !failed) {
+            if size > self.wal_limit / 4
+                && let Some(checkpointer) = &self.checkpointer
+            {
+                checkpointer.nudge();
+            }
             return;
         }
         match self.checkpoint(CHECKPOINT_WAIT) {

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::activity::ActivityRecord;
 use super::db::{Db, DbError, DbResult};
 use super::fault::{Fault, Health};
+use super::group_commit::{GroupCommit, WalSync};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
 use super::{StoreConfig, StoreError};
 
@@ -56,7 +57,7 @@ pub struct WriteOutcome {
     pub duplicates: usize,
 }
 
-type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+pub(crate) type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 type MaintainReply = oneshot::Sender<Result<MaintenanceReport, StoreError>>;
 /// Work for a small transaction of its own (a forward cursor), see
 /// [`StoreWriter::transact`].
@@ -204,6 +205,12 @@ pub(crate) trait Engine: Send + 'static {
     fn place(&self) -> String;
     /// Every submitter is gone: last words to the database.
     fn close(&mut self);
+    /// What makes a committed batch durable when its commit alone does not:
+    /// the writer then answers a batch's jobs from a thread of its own,
+    /// after that sync (`group_commit.rs`). None: answered at the commit.
+    fn group_commit(&self) -> Option<WalSync> {
+        None
+    }
     /// Runs `sql` on the writer's connection (tests only).
     #[cfg(test)]
     fn tune(&mut self, sql: &str) -> Result<(), String>;
@@ -218,6 +225,7 @@ pub(crate) fn start<E: Engine>(
     let stats = Arc::new(StoreStats::default());
     let (tx, rx) = mpsc::channel(QUEUE);
     let writer = Writer {
+        group: engine.group_commit().map(GroupCommit::start),
         health: Health::new(engine.place()),
         engine,
         maintenance_fault: None,
@@ -249,6 +257,9 @@ struct Writer<E> {
     stats: Arc<StoreStats>,
     /// The maintenance run in progress, advanced a step at a time.
     run: Option<Run>,
+    /// Answers committed jobs once they are durable, when the engine's
+    /// commit alone does not make them so.
+    group: Option<GroupCommit>,
 }
 
 impl<E: Engine> Writer<E> {
@@ -321,6 +332,9 @@ impl<E: Engine> Writer<E> {
             }
             self.step();
         }
+        if let Some(group) = &mut self.group {
+            group.finish();
+        }
         self.engine.close();
         tracing::debug!(store = %self.engine.place(), "store writer stopped");
     }
@@ -341,8 +355,14 @@ impl<E: Engine> Writer<E> {
         match self.engine.write_batch(&jobs, &self.marks) {
             Ok(outcomes) => {
                 self.health.committed(&self.stats);
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                let answers = batch.drain(..).map(|(_, reply)| reply).zip(outcomes);
+                match &self.group {
+                    Some(group) => group.answer(answers.collect()),
+                    None => {
+                        for (reply, outcome) in answers {
+                            let _ = reply.send(Ok(outcome));
+                        }
+                    }
                 }
                 false
             }

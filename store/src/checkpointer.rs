@@ -1,0 +1,97 @@
+//! WAL checkpoints off the writer's thread.
+//!
+//! A checkpoint copies the WAL's pages into `mon.db`; SQLite runs one
+//! inside the commit that passes `wal_autocheckpoint`, on the writer's
+//! thread, and the writer ran a truncating one after any batch that left
+//! the WAL past its limit. Under a fleet's load that was over a third of
+//! the writer's time, with ingest waiting (BENCHMARKS.md). Here a thread
+//! with its own connection runs `PRAGMA wal_checkpoint(PASSIVE)` when the
+//! writer says the WAL has grown: a passive checkpoint waits for no one,
+//! and the writer's commits go on beside it. Once a checkpoint has copied
+//! everything, the writer's next commit starts the WAL over from its
+//! beginning, so it stays about as large as the pages written between two
+//! checkpoints. The writer still truncates the WAL itself past its limit
+//! (a checkpoint that cannot keep up, a reader holding old pages) and
+//! after a failed batch.
+//!
+//! This connection keeps `synchronous = FULL`: its checkpoints sync the WAL
+//! before copying it and `mon.db` before the WAL may be reused, so nothing
+//! committed is ever only in a WAL being overwritten.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+pub(crate) struct Checkpointer {
+    wake: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Opens the thread's connection to the database at `path`; `None`
+    /// (the writer then checkpoints on its own thread) if it cannot.
+    pub fn start(path: &Path) -> Option<Self> {
+        let conn = match super::migrations::connect(path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(error = %e, "no checkpoint thread; the writer checkpoints the WAL itself");
+                return None;
+            }
+        };
+        // One wake-up waiting is enough: it checkpoints whatever is there.
+        let (wake, rx) = sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("mon-store-ckpt".into())
+            .spawn(move || run(conn, rx))
+            .ok()?;
+        Some(Self {
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a checkpoint soon; never waits.
+    pub fn nudge(&self) {
+        if let Some(wake) = &self.wake {
+            // Full: a checkpoint is due already. Gone: the writer's own
+            // checkpoints past the limit are left.
+            let _ = wake.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.wake.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The least time between two checkpoints: the writer asks after every
+/// batch while the WAL is large, and each checkpoint syncs twice.
+const PACE: Duration = Duration::from_millis(50);
+
+fn run(conn: Connection, wake: Receiver<()>) {
+    while wake.recv().is_ok() {
+        let started = Instant::now();
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((frames, copied)) => tracing::trace!(
+                frames,
+                copied,
+                ms = started.elapsed().as_millis() as u64,
+                "WAL checkpointed"
+            ),
+            // The writer's own checkpoint past the limit covers for it.
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
+        }
+        std::thread::sleep(PACE.saturating_sub(started.elapsed()));
+    }
+}
