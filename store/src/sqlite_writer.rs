@@ -571,3 +571,71 @@ mod wal_tests {
         assert_eq!(wal_limit_for(100 << 30), WAL_MAX_BYTES);
     }
 }
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::super::writer::Engine;
+    use super::*;
+    use domain::model::Point;
+
+    fn batch(round: i64) -> Vec<WriteJob> {
+        (0..200)
+            .map(|h| WriteJob {
+                host: format!("web-{h}"),
+                meta: None,
+                timestamp_ms: 1_764_000_000_000 + round * 5_000,
+                points: (0..20)
+                    .map(|i| Point {
+                        key: SeriesKey::with_labels("cpu_usage_percent", [("cpu", i.to_string())]),
+                        value: (round * 31 + h * 7 + i) as f64,
+                    })
+                    .collect(),
+                activity: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_checkpoint_thread_copies_the_wal_into_the_database_while_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::db_path(dir.path());
+        let conn = super::super::migrations::open_migrated(&path).unwrap();
+        let mut engine = SqliteEngine::new(conn, path.clone(), false);
+        assert!(engine.checkpointer.is_some());
+        // A small limit, so a few batches pass a quarter of it; the writer
+        // itself would truncate only past the whole.
+        engine.wal_limit = 2 << 20;
+        let marks = Marks {
+            compacted_before: i64::MIN,
+            watermark_1m: None,
+            watermark_1h: None,
+        };
+        let db_size = || std::fs::metadata(&path).unwrap().len();
+        let before = db_size();
+        let mut round = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while db_size() < before + (256 << 10) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mon.db stayed at {} bytes",
+                db_size()
+            );
+            let jobs = batch(round);
+            let done = engine
+                .write_batch(&jobs.iter().collect::<Vec<_>>(), &marks)
+                .unwrap();
+            assert!(done.iter().all(|d| d.inserted == 20));
+            engine.after_batch(false);
+            round += 1;
+            // Never so far behind that the writer had to fold the WAL in
+            // and truncate it itself.
+            let wal = std::fs::metadata(dir.path().join("mon.db-wal"))
+                .unwrap()
+                .len();
+            assert!(wal > 0, "the writer truncated the WAL after round {round}");
+        }
+        engine.close();
+        let reader = crate::Reader::open(dir.path()).unwrap();
+        assert_eq!(reader.raw_count().unwrap() as i64, round * 200 * 20);
+    }
+}
