@@ -1,5 +1,5 @@
 //! SQLite's raw inbox: where reports land before the head
-//! (`migrations/0006_raw_inbox.sql`).
+//! (`migrations/0006_raw_inbox.sql`, `0007_sealed_inbox.sql`).
 //!
 //! Why. The head is keyed by host, so a batch of reports from a fleet of N
 //! hosts changed N of its index pages, each written whole to the WAL and
@@ -12,13 +12,21 @@
 //! (`inbox_pays` in `sqlite_writer.rs`): a batch of large reports with
 //! several per host shares the hosts' head pages already.
 //!
-//! The invariant: a report `(host, ts)` is in the inbox or in the head,
-//! never both. A report goes to the inbox only when the head lacks it, and
-//! only [`settle`] moves rows from one to the other.
+//! The move is in two steps, so no ingest batch waits long behind it. Once
+//! the inbox holds enough reports per host, [`seal`] copies it to the
+//! sealed inbox, keyed by host (a sequential write), and empties it. Then
+//! after each batch [`settle_slice`] moves the first few thousand sealed
+//! rows (whole hosts, one contiguous key range) into the head in a short
+//! transaction: moving the whole inbox at once took over 100 ms at 4,000
+//! hosts, and every batch waited.
+//!
+//! The invariant: a report `(host, ts)` is in exactly one of the inbox,
+//! the sealed inbox and the head. A report goes to the inbox only when the
+//! other two lack it, and only the functions here move rows between them.
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, ErrorCode, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::db::DbResult;
 use super::encoding::{decode_report, encode_report};
@@ -49,46 +57,137 @@ pub(crate) fn newest_by_host(conn: &Connection) -> DbResult<Vec<(String, i64)>> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The newest timestamp among `host`'s rows in the head proper (not the
-/// inbox): one seek at the end of the host's range of the head's index.
+/// The newest timestamp among `host`'s rows in the head and the sealed
+/// inbox (not the open inbox): one seek at the end of the host's range of
+/// each.
 pub(crate) fn head_newest(conn: &Connection, host: &str) -> DbResult<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT max(ts) FROM metrics_raw_head WHERE host = ?1")?
+        .prepare_cached(
+            "SELECT max(t) FROM (SELECT max(ts) AS t FROM metrics_raw_head WHERE host = ?1
+                                 UNION ALL SELECT max(ts) FROM metrics_raw_sealed WHERE host = ?1)",
+        )?
         .query_row([host], |r| r.get(0))?)
 }
 
-/// Moves every inbox row with `ts < before` into the head, in host order,
-/// inside the caller's transaction; returns how many moved.
-pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
+/// Rows in the sealed inbox now.
+pub(crate) fn sealed_rows(conn: &Connection) -> DbResult<u64> {
+    Ok(
+        conn.query_row("SELECT count(*) FROM metrics_raw_sealed", [], |r| {
+            r.get::<_, i64>(0)
+        })? as u64,
+    )
+}
+
+/// Seals the whole inbox, inside the caller's transaction: its rows move
+/// to `metrics_raw_sealed` in host order (an append) and the inbox is
+/// emptied (SQLite drops a table's pages whole for a `DELETE` without
+/// `WHERE`). Returns how many moved.
+pub(crate) fn seal(conn: &Connection) -> DbResult<usize> {
     let moved = conn
         .prepare_cached(
-            "INSERT INTO metrics_raw_head (host, ts, samples, data)
-             SELECT host, ts, samples, data FROM metrics_raw_inbox WHERE ts < ?1
-             ORDER BY host, ts",
+            "INSERT INTO metrics_raw_sealed (host, ts, samples, data)
+             SELECT host, ts, samples, data FROM metrics_raw_inbox ORDER BY host, ts",
         )?
-        .execute([before]);
+        .execute([])?;
+    conn.prepare_cached("DELETE FROM metrics_raw_inbox")?
+        .execute([])?;
+    Ok(moved)
+}
+
+/// Moves about `rows` rows of the sealed inbox, whole hosts from the
+/// first, into the head, inside the caller's transaction; returns how many
+/// moved (none once it is empty).
+pub(crate) fn settle_slice(conn: &Connection, rows: usize) -> DbResult<usize> {
+    // The host at `rows` into the key order: the slice is the hosts before
+    // it, or that one host when it alone is longer.
+    let bound: Option<String> = conn
+        .prepare_cached("SELECT host FROM metrics_raw_sealed ORDER BY host, ts LIMIT 1 OFFSET ?1")?
+        .query_row([rows as i64], |r| r.get(0))
+        .optional()?;
+    let first: Option<String> = conn
+        .prepare_cached("SELECT host FROM metrics_raw_sealed ORDER BY host, ts LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let Some(first) = first else {
+        return Ok(0);
+    };
+    let (op, host) = match bound {
+        Some(b) if b == first => ("<=", b),
+        Some(b) => ("<", b),
+        // Fewer than `rows` left: all of them.
+        None => (">=", first),
+    };
+    move_rows(
+        conn,
+        &format!("FROM metrics_raw_sealed WHERE host {op} ?1"),
+        "ORDER BY host, ts",
+        &host,
+        "the sealed raw inbox",
+    )
+}
+
+/// Moves every row waiting in front of the head with `ts < before` into
+/// it, the sealed inbox first, inside the caller's transaction; returns
+/// how many moved.
+pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
+    let sealed = move_rows(
+        conn,
+        "FROM metrics_raw_sealed WHERE ts < ?1",
+        "ORDER BY host, ts",
+        &before,
+        "the sealed raw inbox",
+    )?;
+    let open = move_rows(
+        conn,
+        "FROM metrics_raw_inbox WHERE ts < ?1",
+        "ORDER BY host, ts",
+        &before,
+        "the raw inbox",
+    )?;
+    Ok(sealed + open)
+}
+
+/// Inserts the rows `from` (a `FROM … WHERE` clause over one parameter,
+/// `arg`) into the head in `order`, then deletes them where they were.
+fn move_rows(
+    conn: &Connection,
+    from: &str,
+    order: &str,
+    arg: &dyn rusqlite::ToSql,
+    what: &str,
+) -> DbResult<usize> {
+    let moved = conn
+        .prepare_cached(&format!(
+            "INSERT INTO metrics_raw_head (host, ts, samples, data)
+             SELECT host, ts, samples, data {from} {order}"
+        ))?
+        .execute([arg]);
     let moved = match moved {
         Ok(n) => n,
         // The head holds one of these reports already, which ingest never
         // lets happen; the statement undid itself, so merge row by row
         // rather than lose either side.
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-            tracing::warn!("the raw inbox and head both held a report; merging them");
-            settle_merging(conn, before)?
+            tracing::warn!("{what} and the head both held a report; merging them");
+            settle_merging(conn, from, order, arg)?
         }
         Err(e) => return Err(e.into()),
     };
-    conn.prepare_cached("DELETE FROM metrics_raw_inbox WHERE ts < ?1")?
-        .execute([before])?;
+    conn.prepare_cached(&format!("DELETE {from}"))?
+        .execute([arg])?;
     Ok(moved)
 }
 
-/// [`settle`]'s slow path: each row inserted on its own, and a row the head
-/// has already gets the series it lacks added to the head's row.
-fn settle_merging(conn: &Connection, before: i64) -> DbResult<usize> {
-    let mut rows = conn.prepare_cached(
-        "SELECT host, ts, samples, data FROM metrics_raw_inbox WHERE ts < ?1 ORDER BY host, ts",
-    )?;
+/// [`move_rows`]' slow path: each row inserted on its own, and a row the
+/// head has already gets the series it lacks added to the head's row.
+fn settle_merging(
+    conn: &Connection,
+    from: &str,
+    order: &str,
+    arg: &dyn rusqlite::ToSql,
+) -> DbResult<usize> {
+    let mut rows =
+        conn.prepare_cached(&format!("SELECT host, ts, samples, data {from} {order}"))?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (host, ts) DO NOTHING",
@@ -99,7 +198,7 @@ fn settle_merging(conn: &Connection, before: i64) -> DbResult<usize> {
         "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
     )?;
     let all = rows
-        .query_map([before], |r| {
+        .query_map([arg], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

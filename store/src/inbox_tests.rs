@@ -231,14 +231,22 @@ fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
             round += 1;
         }
     };
-    write_rounds(&mut engine, 11);
-    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 1_100);
+    // Eleven rounds seal the inbox; the twelfth's slice into the head fails.
+    write_rounds(&mut engine, 12);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 1_100);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 100);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 0);
 
+    // Tried again once as many reports again have come, and then it works.
     other.execute_batch("DROP TRIGGER refuse").unwrap();
     write_rounds(&mut engine, 11);
-    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
-    assert_eq!(rows(dir.path(), "metrics_raw_head"), 2_200);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 0);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_100);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 1_200);
+    let reader = Reader::open(dir.path()).unwrap();
+    assert_eq!(reader.raw_count().unwrap(), 23 * 100 * 2);
+    let got = reader.raw("web-0", &key(1), NOW, NOW + 23 * 5_000).unwrap();
+    assert_eq!(got.len(), 23);
 }
 
 #[test]
@@ -331,4 +339,58 @@ fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
     assert_eq!(reader.raw_count().unwrap(), (16 * 100 + 24 * 50) * 2);
     let got = reader.raw("web-7", &key(1), NOW, NOW + 40 * 5_000).unwrap();
     assert_eq!(got.len(), 40, "each report once: {got:?}");
+}
+
+#[test]
+fn a_sealed_inbox_moves_into_the_head_a_slice_per_batch_and_reads_the_same_meanwhile() {
+    use super::writer::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let marks = maintenance::Marks {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+    let mut engine =
+        sqlite_writer::SqliteEngine::new(migrations::open_migrated(&path).unwrap(), path, false);
+    let round = |r: i64| -> Vec<WriteJob> {
+        (0..600)
+            .map(|h| job(&format!("web-{h:03}"), NOW + r * 5_000, 0..2))
+            .collect()
+    };
+    let mut write = |r: i64| {
+        let jobs = round(r);
+        let done = engine
+            .write_batch(&jobs.iter().collect::<Vec<_>>(), &marks)
+            .unwrap();
+        engine.after_batch(false);
+        done
+    };
+    // 600 hosts seal at 4,800 rows: after the eighth round.
+    for r in 0..8 {
+        assert!(write(r).iter().all(|d| d.inserted == 2));
+    }
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 4_800);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
+    // The next batch is followed by one slice: whole hosts, 4,096 rows.
+    write(8);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 4_096);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 704);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 600);
+
+    // Meanwhile every report reads once, wherever it waits, and a replay
+    // of any of them is a duplicate.
+    let reader = Reader::open(dir.path()).unwrap();
+    for host in ["web-000", "web-511", "web-512", "web-599"] {
+        let got = reader.raw(host, &key(1), NOW, NOW + 9 * 5_000).unwrap();
+        assert_eq!(got.len(), 9, "{host}: {got:?}");
+    }
+    assert_eq!(reader.raw_count().unwrap(), 9 * 600 * 2);
+    let again = write(3);
+    assert!(again.iter().all(|d| d.duplicates == 2), "{again:?}");
+    // The batch after takes the rest.
+    write(9);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 0);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 4_800);
+    assert_eq!(reader.raw_count().unwrap(), 10 * 600 * 2);
 }

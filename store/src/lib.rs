@@ -10,7 +10,8 @@
 //! connections. The schema comes from `migrations/`, applied at open.
 //!
 //! Tiers: `metrics_raw_head` (one row per report, until compaction; on
-//! SQLite a report waits in `metrics_raw_inbox` first, `inbox.rs`) and
+//! SQLite a report waits in `metrics_raw_inbox` and `metrics_raw_sealed`
+//! first, `inbox.rs`) and
 //! `metrics_raw` (per-series compressed chunks) hold raw samples;
 //! `metrics_1m` and `metrics_1h` hold plain rollup rows.
 //!

@@ -23,6 +23,7 @@ fn migrations() -> Vec<M<'static>> {
         M::up(include_str!("../../migrations/0004_activity.sql")),
         M::up(include_str!("../../migrations/0005_compact_rollups.sql")),
         M::up(include_str!("../../migrations/0006_raw_inbox.sql")),
+        M::up(include_str!("../../migrations/0007_sealed_inbox.sql")),
     ]
 }
 

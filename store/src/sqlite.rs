@@ -104,7 +104,10 @@ impl Db for Lite<'_> {
 
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool> {
         self.insert_report(
-            Some("SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1"),
+            Some(
+                "SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1
+                 UNION ALL SELECT 1 FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2",
+            ),
             "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (host, ts) DO NOTHING",
             (host, ts, samples, data),
@@ -120,7 +123,10 @@ impl Db for Lite<'_> {
         head_older: bool,
     ) -> DbResult<bool> {
         self.insert_report(
-            (!head_older).then_some("SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2"),
+            (!head_older).then_some(
+                "SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2
+                 UNION ALL SELECT 1 FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2",
+            ),
             "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?2, ?1, ?3, ?4)
              ON CONFLICT (ts, host) DO NOTHING",
             (host, ts, samples, data),
@@ -132,15 +138,17 @@ impl Db for Lite<'_> {
             .0
             .prepare_cached(
                 "SELECT data FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1
+                 UNION ALL SELECT data FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2
                  UNION ALL SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2",
             )?
             .query_row(params![host, ts], |r| r.get(0))?)
     }
 
     fn head_update(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<()> {
-        // The row is in one of the two.
+        // The row is in one of the three.
         for sql in [
             "UPDATE metrics_raw_inbox SET samples = ?3, data = ?4 WHERE ts = ?2 AND host = ?1",
+            "UPDATE metrics_raw_sealed SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
             "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
         ] {
             if self
@@ -159,6 +167,8 @@ impl Db for Lite<'_> {
         self.pairs(
             "SELECT ts, data FROM metrics_raw_head WHERE host = ?1 AND ts >= ?2 AND ts < ?3
              UNION ALL
+             SELECT ts, data FROM metrics_raw_sealed WHERE host = ?1 AND ts >= ?2 AND ts < ?3
+             UNION ALL
              SELECT ts, data FROM metrics_raw_inbox WHERE ts >= ?2 AND ts < ?3 AND host = ?1
              ORDER BY ts",
             params![host, from, to],
@@ -168,6 +178,7 @@ impl Db for Lite<'_> {
     fn head_between(&mut self, from: i64, to: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
         self.pairs(
             "SELECT ts, data FROM metrics_raw_head WHERE ts >= ?1 AND ts < ?2
+             UNION ALL SELECT ts, data FROM metrics_raw_sealed WHERE ts >= ?1 AND ts < ?2
              UNION ALL SELECT ts, data FROM metrics_raw_inbox WHERE ts >= ?1 AND ts < ?2
              ORDER BY ts",
             params![from, to],
@@ -272,6 +283,7 @@ impl Db for Lite<'_> {
         Ok(self.0.query_row(
             "SELECT (SELECT coalesce(sum(samples), 0) FROM metrics_raw)
                   + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_head)
+                  + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_sealed)
                   + (SELECT coalesce(sum(samples), 0) FROM metrics_raw_inbox)",
             [],
             |r| r.get::<_, i64>(0),
@@ -281,6 +293,7 @@ impl Db for Lite<'_> {
     fn oldest_raw(&mut self) -> DbResult<Option<i64>> {
         Ok(self.0.query_row(
             "SELECT min(t) FROM (SELECT min(ts) AS t FROM metrics_raw_head
+                                 UNION ALL SELECT min(ts) FROM metrics_raw_sealed
                                  UNION ALL SELECT min(ts) FROM metrics_raw_inbox
                                  UNION ALL SELECT min(first_ts) FROM metrics_raw)",
             [],

@@ -83,9 +83,13 @@ pub(crate) struct SqliteEngine {
     /// duplicate counts too. Past [`inbox::settle_rows`] they move into the
     /// head.
     inbox_rows: u64,
+    /// Rows in the sealed inbox, about (`inbox::seal`): while there are,
+    /// each batch is followed by a slice of them moving into the head.
+    sealed_rows: u64,
     /// A settle that fails (while batches commit) is logged once, and
-    /// tried again only once as many reports again have arrived.
+    /// tried again only once this many more reports have arrived.
     settle_failing: Episode,
+    settle_wait: u64,
     /// What lets an inbox insert skip its look into the head, see
     /// [`HeadBounds`].
     bounds: HeadBounds,
@@ -94,9 +98,9 @@ pub(crate) struct SqliteEngine {
     checkpointer: Option<Checkpointer>,
 }
 
-/// host -> a timestamp no head row of the host is newer than, as committed.
-/// A report newer than its host's bound cannot be in the head, so its inbox
-/// insert does not look there: that look was one random read of the head's
+/// host -> a timestamp no row of the host in the head or the sealed inbox
+/// is newer than, as committed. A report newer than its host's bound cannot
+/// be in either, so its inbox insert does not look there: that look was one random read of the head's
 /// index per report, a fifth of the writer's time at 4,000 hosts
 /// (BENCHMARKS.md). A bound may be too high (a check too many), never too
 /// low. A host without one is looked up once (`inbox::head_newest`).
@@ -107,7 +111,7 @@ struct HeadBounds {
     on: bool,
     head: HashMap<String, i64>,
     /// host -> its newest committed report in the inbox, which the next
-    /// settle moves into the head.
+    /// seal moves out of it.
     inbox: HashMap<String, i64>,
 }
 
@@ -200,6 +204,11 @@ fn writer_pragmas(conn: &Connection, checkpointer: bool) {
     }
 }
 
+/// About how many sealed inbox rows one step moves into the head: at a
+/// fleet's load a slice takes a few milliseconds, where the whole inbox
+/// took over 100 (BENCHMARKS.md).
+const SLICE_ROWS: usize = 4096;
+
 /// How far `hosts.last_seen_ms` may lag the newest report stored.
 const LAST_SEEN_STEP_MS: i64 = MINUTE_MS;
 
@@ -217,6 +226,8 @@ impl SqliteEngine {
             // What an earlier run left; an error here only delays the first
             // settle.
             inbox_rows: inbox::rows(&conn).unwrap_or(0),
+            sealed_rows: inbox::sealed_rows(&conn).unwrap_or(0),
+            settle_wait: 0,
             bounds: HeadBounds::open(&conn),
             checkpointer,
             conn,
@@ -231,29 +242,50 @@ impl SqliteEngine {
         }
     }
 
-    /// Moves the whole inbox into the head in one transaction once it holds
-    /// enough reports per host. A failure rolls back and leaves the inbox
-    /// as it was (compaction still moves what it needs).
-    fn settle_inbox(&mut self) {
-        if self.inbox_rows < inbox::settle_rows(self.last_seen.len()) {
+    /// One step of moving the inbox into the head, in a short transaction
+    /// of its own after a batch: seal the inbox once it holds enough
+    /// reports per host, then move the sealed rows a slice at a time, so
+    /// no batch waits long behind it. A failure rolls back and leaves every
+    /// row where it was (compaction still moves what it needs).
+    fn settle_step(&mut self) {
+        if self.settle_wait > 0 {
+            return;
+        }
+        let sealing = self.sealed_rows == 0;
+        if sealing && self.inbox_rows < inbox::settle_rows(self.last_seen.len()) {
             return;
         }
         let started = std::time::Instant::now();
-        let settled = (|| -> Result<usize, DbError> {
+        let done = (|| -> Result<usize, DbError> {
             let tx = self.conn.transaction()?;
-            let moved = inbox::settle(&tx, i64::MAX)?;
+            let moved = if sealing {
+                inbox::seal(&tx)?
+            } else {
+                inbox::settle_slice(&tx, SLICE_ROWS)?
+            };
             tx.commit()?;
             Ok(moved)
         })();
-        match settled {
+        match done {
             Ok(moved) => {
-                tracing::debug!(
-                    rows = moved,
-                    ms = started.elapsed().as_millis() as u64,
-                    "raw inbox settled into the head"
-                );
-                self.inbox_rows = 0;
-                self.bounds.settled(true);
+                let ms = started.elapsed().as_millis() as u64;
+                if sealing {
+                    tracing::debug!(rows = moved, ms, "raw inbox sealed");
+                    self.inbox_rows = 0;
+                    self.sealed_rows = moved as u64;
+                    // Sealed rows count as the head's for the bounds.
+                    self.bounds.settled(true);
+                } else {
+                    tracing::debug!(
+                        rows = moved,
+                        ms,
+                        "sealed raw inbox slice moved into the head"
+                    );
+                    self.sealed_rows = match moved {
+                        0 => 0,
+                        n => self.sealed_rows.saturating_sub(n as u64),
+                    };
+                }
                 if let Some(ended) = self.settle_failing.recover() {
                     tracing::info!(store = %self.path.display(), "the raw inbox settles again, after {} failures in {}", ended.failures, ended.lasted_text());
                 }
@@ -263,9 +295,9 @@ impl SqliteEngine {
                 if self.settle_failing.fail() {
                     tracing::warn!(store = %self.path.display(), "moving the raw inbox into the head failed: {error}; reads and ingest go on, and it is tried again later");
                 }
-                // The inbox is as it was; try again once it has grown as
-                // much again, not after every batch.
-                self.inbox_rows = 0;
+                // Every row is where it was; try again once as many
+                // reports again have come, not after every batch.
+                self.settle_wait = inbox::settle_rows(self.last_seen.len());
                 self.settle();
             }
         }
@@ -438,6 +470,7 @@ impl Engine for SqliteEngine {
         if via_inbox {
             self.inbox_rows += jobs.len() as u64;
         }
+        self.settle_wait = self.settle_wait.saturating_sub(jobs.len() as u64);
         self.bounds.committed(bounds_learned, jobs, via_inbox);
         Ok(outcomes)
     }
@@ -531,7 +564,7 @@ impl Engine for SqliteEngine {
     /// after the next batch.
     fn after_batch(&mut self, failed: bool) {
         if !failed {
-            self.settle_inbox();
+            self.settle_step();
         }
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
