@@ -164,11 +164,7 @@ fn a_batch_from_many_hosts_lands_in_the_inbox_and_one_from_a_few_in_the_head() {
     let path = db_path(dir.path());
     let conn = migrations::open_migrated(&path).unwrap();
     let mut engine = sqlite_writer::SqliteEngine::new(conn, path, false);
-    let marks = maintenance::Marks {
-        compacted_before: i64::MIN,
-        watermark_1m: None,
-        watermark_1h: None,
-    };
+    let marks = maintenance::Marks::NONE;
     let fleet: Vec<WriteJob> = (0..50)
         .map(|h| job(&format!("web-{h}"), NOW, 0..2))
         .collect();
@@ -203,11 +199,7 @@ fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
     let path = db_path(dir.path());
     let conn = migrations::open_migrated(&path).unwrap();
     let mut engine = sqlite_writer::SqliteEngine::new(conn, path.clone(), false);
-    let marks = maintenance::Marks {
-        compacted_before: i64::MIN,
-        watermark_1m: None,
-        watermark_1h: None,
-    };
+    let marks = maintenance::Marks::NONE;
     // The head refuses one host's rows, as a head that cannot take them.
     let other = rusqlite::Connection::open(&path).unwrap();
     other
@@ -254,11 +246,7 @@ fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
     use super::writer::Engine;
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(dir.path());
-    let marks = maintenance::Marks {
-        compacted_before: i64::MIN,
-        watermark_1m: None,
-        watermark_1h: None,
-    };
+    let marks = maintenance::Marks::NONE;
     let round = |r: i64| -> Vec<WriteJob> {
         (0..100)
             .map(|h| job(&format!("web-{h}"), NOW + r * 5_000, 0..2))
@@ -346,11 +334,7 @@ fn a_sealed_inbox_moves_into_the_head_a_slice_per_batch_and_reads_the_same_meanw
     use super::writer::Engine;
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(dir.path());
-    let marks = maintenance::Marks {
-        compacted_before: i64::MIN,
-        watermark_1m: None,
-        watermark_1h: None,
-    };
+    let marks = maintenance::Marks::NONE;
     let mut engine =
         sqlite_writer::SqliteEngine::new(migrations::open_migrated(&path).unwrap(), path, false);
     let round = |r: i64| -> Vec<WriteJob> {

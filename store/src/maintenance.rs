@@ -77,6 +77,13 @@ pub(crate) struct Marks {
 }
 
 impl Marks {
+    /// A store that has never run maintenance: what an empty one loads.
+    pub const NONE: Self = Self {
+        compacted_before: i64::MIN,
+        watermark_1m: None,
+        watermark_1h: None,
+    };
+
     pub fn load(db: &mut dyn Db) -> DbResult<Self> {
         Ok(Self {
             compacted_before: db.state("compacted_before")?.unwrap_or(i64::MIN),

@@ -638,11 +638,7 @@ mod checkpoint_tests {
         // A small limit, so a few batches pass a quarter of it; the writer
         // itself would truncate only past the whole.
         engine.wal_limit = 2 << 20;
-        let marks = Marks {
-            compacted_before: i64::MIN,
-            watermark_1m: None,
-            watermark_1h: None,
-        };
+        let marks = Marks::NONE;
         let db_size = || std::fs::metadata(&path).unwrap().len();
         let before = db_size();
         let mut round = 0;

@@ -154,11 +154,7 @@ fn load_marks(
     cache: &mut HashMap<&'static str, postgres::Statement>,
     tx: &mut postgres::Transaction<'_>,
 ) -> DbResult<Marks> {
-    let mut marks = Marks {
-        compacted_before: i64::MIN,
-        watermark_1m: None,
-        watermark_1h: None,
-    };
+    let mut marks = Marks::NONE;
     let sql = "SELECT name, value FROM store_state
                WHERE name IN ('compacted_before', 'watermark_1m', 'watermark_1h')";
     let stmt = prepared(cache, tx, sql)?;
