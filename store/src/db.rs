@@ -113,8 +113,9 @@ pub(crate) trait Db: super::forward_log::ForwardDb {
     fn head_insert(&mut self, host: &str, ts: i64, samples: i64, data: &[u8]) -> DbResult<bool>;
     /// [`Db::head_insert`] by way of SQLite's inbox (`inbox.rs`), where a
     /// batch from many hosts costs fewer page writes; the head itself where
-    /// there is no inbox. `head_older`: the caller knows every head row of
-    /// `host` is older than `ts`, so the head need not be looked at.
+    /// there is no inbox. `head_older`: the caller knows every row of `host`
+    /// in the head (and SQLite's sealed inbox) is older than `ts`, so they
+    /// need not be looked at.
     fn inbox_insert(
         &mut self,
         host: &str,

@@ -120,7 +120,6 @@ pub(crate) fn settle_slice(conn: &Connection, rows: usize) -> DbResult<usize> {
     move_rows(
         conn,
         &format!("FROM metrics_raw_sealed WHERE host {op} ?1"),
-        "ORDER BY host, ts",
         &host,
         "the sealed raw inbox",
     )
@@ -133,14 +132,12 @@ pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
     let sealed = move_rows(
         conn,
         "FROM metrics_raw_sealed WHERE ts < ?1",
-        "ORDER BY host, ts",
         &before,
         "the sealed raw inbox",
     )?;
     let open = move_rows(
         conn,
         "FROM metrics_raw_inbox WHERE ts < ?1",
-        "ORDER BY host, ts",
         &before,
         "the raw inbox",
     )?;
@@ -148,18 +145,17 @@ pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
 }
 
 /// Inserts the rows `from` (a `FROM … WHERE` clause over one parameter,
-/// `arg`) into the head in `order`, then deletes them where they were.
+/// `arg`) into the head in host order, then deletes them where they were.
 fn move_rows(
     conn: &Connection,
     from: &str,
-    order: &str,
     arg: &dyn rusqlite::ToSql,
     what: &str,
 ) -> DbResult<usize> {
     let moved = conn
         .prepare_cached(&format!(
             "INSERT INTO metrics_raw_head (host, ts, samples, data)
-             SELECT host, ts, samples, data {from} {order}"
+             SELECT host, ts, samples, data {from} ORDER BY host, ts"
         ))?
         .execute([arg]);
     let moved = match moved {
@@ -169,7 +165,7 @@ fn move_rows(
         // rather than lose either side.
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
             tracing::warn!("{what} and the head both held a report; merging them");
-            settle_merging(conn, from, order, arg)?
+            settle_merging(conn, from, arg)?
         }
         Err(e) => return Err(e.into()),
     };
@@ -180,14 +176,10 @@ fn move_rows(
 
 /// [`move_rows`]' slow path: each row inserted on its own, and a row the
 /// head has already gets the series it lacks added to the head's row.
-fn settle_merging(
-    conn: &Connection,
-    from: &str,
-    order: &str,
-    arg: &dyn rusqlite::ToSql,
-) -> DbResult<usize> {
-    let mut rows =
-        conn.prepare_cached(&format!("SELECT host, ts, samples, data {from} {order}"))?;
+fn settle_merging(conn: &Connection, from: &str, arg: &dyn rusqlite::ToSql) -> DbResult<usize> {
+    let mut rows = conn.prepare_cached(&format!(
+        "SELECT host, ts, samples, data {from} ORDER BY host, ts"
+    ))?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (host, ts) DO NOTHING",

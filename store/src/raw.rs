@@ -48,8 +48,9 @@ pub(crate) enum Landing {
     /// Into the head itself.
     Head,
     /// Into the inbox in front of the head ([`Db::inbox_insert`]).
-    /// `head_older` when the caller knows every head row of the host is
-    /// older than the report, so the insert need not look in the head.
+    /// `head_older` when the caller knows every row of the host in the head
+    /// (and the sealed inbox) is older than the report, so the insert need
+    /// not look there.
     Inbox { head_older: bool },
 }
 

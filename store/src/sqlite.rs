@@ -38,9 +38,9 @@ fn key_above(table: Table, ms: i64) -> i64 {
 
 impl Lite<'_> {
     /// Inserts a report's row with `insert` unless `elsewhere` finds it in
-    /// the other of the head and the inbox (a report is in one, never
-    /// both); true if it did. Both take `?1` host, `?2` ts. No `elsewhere`
-    /// when the caller knows the other side cannot hold it.
+    /// one of the other two of the inbox, the sealed inbox and the head (a
+    /// report is in exactly one); true if it did. Both take `?1` host, `?2` ts. No `elsewhere`
+    /// when the caller knows the others cannot hold it.
     fn insert_report(
         &self,
         elsewhere: Option<&str>,

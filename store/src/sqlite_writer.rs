@@ -65,6 +65,9 @@ const CHECKPOINT_WAIT: Duration = Duration::from_millis(250);
 pub(crate) struct SqliteEngine {
     conn: Connection,
     path: PathBuf,
+    /// `mon.db-wal`, whose size decides the checkpoints and which the group
+    /// commit syncs.
+    wal: PathBuf,
     /// The data dir, named in every error a person has to act on.
     dir: PathBuf,
     /// host -> series -> id, for series known to be committed.
@@ -80,15 +83,15 @@ pub(crate) struct SqliteEngine {
     /// was half the writer's statements.
     last_seen: HashMap<String, i64>,
     /// Reports in the raw inbox (`inbox.rs`), about: counted by job, so a
-    /// duplicate counts too. Past [`inbox::settle_rows`] they move into the
-    /// head.
+    /// duplicate counts too. Past [`inbox::settle_rows`] the inbox is
+    /// sealed.
     inbox_rows: u64,
     /// Rows in the sealed inbox, about (`inbox::seal`): while there are,
     /// each batch is followed by a slice of them moving into the head.
     sealed_rows: u64,
-    /// A settle that fails (while batches commit) is logged once, and
-    /// tried again only once this many more reports have arrived.
+    /// A seal or slice that fails (while batches commit) is logged once...
     settle_failing: Episode,
+    /// ... and tried again only once this many more reports have arrived.
     settle_wait: u64,
     /// What lets an inbox insert skip its look into the head, see
     /// [`HeadBounds`].
@@ -100,9 +103,9 @@ pub(crate) struct SqliteEngine {
 
 /// host -> a timestamp no row of the host in the head or the sealed inbox
 /// is newer than, as committed. A report newer than its host's bound cannot
-/// be in either, so its inbox insert does not look there: that look was one random read of the head's
-/// index per report, a fifth of the writer's time at 4,000 hosts
-/// (BENCHMARKS.md). A bound may be too high (a check too many), never too
+/// be in either, so its inbox insert does not look there: that look was one
+/// random read of the head's index per report, a fifth of the writer's time
+/// at 4,000 hosts (BENCHMARKS.md). A bound may be too high (a check too many), never too
 /// low. A host without one is looked up once (`inbox::head_newest`).
 #[derive(Default)]
 struct HeadBounds {
@@ -130,7 +133,8 @@ impl HeadBounds {
         }
     }
 
-    /// Whether `host`'s head is known to hold nothing at or after `ts`;
+    /// Whether `host`'s head and sealed inbox are known to hold nothing at
+    /// or after `ts`;
     /// a host seen for the first time is looked up, and what was learned
     /// goes into `learned` until the batch commits.
     fn head_older(
@@ -174,10 +178,9 @@ impl HeadBounds {
         }
     }
 
-    /// Inbox rows moved into the head and committed: all of them (`all`,
-    /// a settle of the whole inbox) or some (maintenance moves those before
-    /// its cutoff; the bound then takes the inbox's newest, too high at
-    /// worst).
+    /// Inbox rows moved out of it and committed: all of them (`all`, a
+    /// seal) or some (maintenance moves those before its cutoff into the
+    /// head; the bound then takes the inbox's newest, too high at worst).
     fn settled(&mut self, all: bool) {
         for (host, t) in &self.inbox {
             if let Some(b) = self.head.get_mut(host) {
@@ -217,7 +220,10 @@ impl SqliteEngine {
         let checkpointer = Checkpointer::start(&path);
         writer_pragmas(&conn, checkpointer.is_some());
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
         Self {
+            wal: wal.into(),
             // What `migrations::connect` set from the free space, read
             // back so the two limits are one.
             wal_limit: conn
@@ -529,10 +535,8 @@ impl Engine for SqliteEngine {
     }
 
     fn group_commit(&self) -> Option<WalSync> {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
         Some(WalSync {
-            wal: wal.into(),
+            wal: self.wal.clone(),
             dir: self.dir.clone(),
         })
     }
@@ -566,9 +570,7 @@ impl Engine for SqliteEngine {
         if !failed {
             self.settle_step();
         }
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
         if size == 0 || (size <= self.wal_limit && !failed) {
             if size > self.wal_limit / 4
                 && let Some(checkpointer) = &self.checkpointer
