@@ -26,14 +26,21 @@ use std::thread::JoinHandle;
 use domain::episode::Episode;
 
 use super::StoreError;
-use super::writer::{Reply, WriteOutcome};
+use super::writer::{Reply, WriteJob, WriteOutcome};
 
 /// Committed batches waiting for their sync before the writer waits too:
 /// back-pressure when the disk cannot keep up.
 const WAITING: usize = 16;
 
-/// One committed batch's answers.
-pub(crate) type Committed = Vec<(Reply, WriteOutcome)>;
+/// One committed batch: its answers, and its jobs, which are dropped here
+/// after the answers rather than on the writer's thread (freeing a job
+/// releases a reference to each of its series keys, shared with the
+/// ingest tasks: cache misses the writer, the pipeline's one serial
+/// stage, need not wait for).
+pub(crate) struct Committed {
+    pub answers: Vec<(Reply, WriteOutcome)>,
+    pub spent: Vec<WriteJob>,
+}
 
 /// Makes an engine's commits durable: for SQLite, the WAL file to sync.
 pub(crate) struct WalSync {
@@ -110,8 +117,10 @@ fn run(target: WalSync, rx: Receiver<Committed>) {
                 if let Some(ended) = failing.recover() {
                     tracing::info!(wal = %target.wal.display(), "the WAL syncs again, after {} failures in {}", ended.failures, ended.lasted_text());
                 }
-                for (reply, outcome) in batches.into_iter().flatten() {
-                    let _ = reply.send(Ok(outcome));
+                for batch in &mut batches {
+                    for (reply, outcome) in batch.answers.drain(..) {
+                        let _ = reply.send(Ok(outcome));
+                    }
                 }
             }
             Err(e) => {
@@ -122,10 +131,16 @@ fn run(target: WalSync, rx: Receiver<Committed>) {
                 if failing.fail() {
                     tracing::error!(wal = %target.wal.display(), "syncing the WAL failed: {error}; the reports it covers are refused and their agents send them again");
                 }
-                for (reply, _) in batches.into_iter().flatten() {
-                    let _ = reply.send(Err(error.clone()));
+                for batch in &mut batches {
+                    for (reply, _) in batch.answers.drain(..) {
+                        let _ = reply.send(Err(error.clone()));
+                    }
                 }
             }
+        }
+        // Freed once every answer is out.
+        for batch in batches {
+            drop(batch.spent);
         }
     }
 }
@@ -141,7 +156,7 @@ mod tests {
         Committed,
         Vec<oneshot::Receiver<Result<WriteOutcome, StoreError>>>,
     ) {
-        (0..n)
+        let (answers, rx) = (0..n)
             .map(|i| {
                 let (reply, rx) = oneshot::channel();
                 let outcome = WriteOutcome {
@@ -150,7 +165,14 @@ mod tests {
                 };
                 ((reply, outcome), rx)
             })
-            .unzip()
+            .unzip();
+        (
+            Committed {
+                answers,
+                spent: Vec::new(),
+            },
+            rx,
+        )
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::activity::ActivityRecord;
 use super::db::{Db, DbError, DbResult};
 use super::fault::{Fault, Health};
-use super::group_commit::{GroupCommit, WalSync};
+use super::group_commit::{Committed, GroupCommit, WalSync};
 use super::maintenance::{MaintenanceReport, Marks, Run, StoreStats};
 use super::{StoreConfig, StoreError};
 
@@ -355,11 +355,16 @@ impl<E: Engine> Writer<E> {
         match self.engine.write_batch(&jobs, &self.marks) {
             Ok(outcomes) => {
                 self.health.committed(&self.stats);
-                let answers = batch.drain(..).map(|(_, reply)| reply).zip(outcomes);
                 match &self.group {
-                    Some(group) => group.answer(answers.collect()),
+                    Some(group) => {
+                        let (spent, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                        group.answer(Committed {
+                            answers: replies.into_iter().zip(outcomes).collect(),
+                            spent,
+                        });
+                    }
                     None => {
-                        for (reply, outcome) in answers {
+                        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                             let _ = reply.send(Ok(outcome));
                         }
                     }

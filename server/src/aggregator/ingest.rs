@@ -34,7 +34,6 @@ use super::validate::{Checked, SeriesIndex, check_stream_report, normalize_host}
 use super::watched::Watched;
 use super::{Limits, Stats};
 use crate::bus::Update;
-use crate::event::encode_metrics;
 use crate::model::HostMeta;
 use crate::proto::{
     self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_server::Ingest,
@@ -225,11 +224,7 @@ async fn read_reports(
                 let durable = if accepted == 0 {
                     None
                 } else {
-                    let payload = encode_metrics(&checked.accepted);
-                    ctx.publisher.offer(Update::Report {
-                        report: checked.accepted.clone(),
-                        payload,
-                    });
+                    ctx.publisher.offer_report(&checked.accepted);
                     // Host metadata rides along with the first report after a Hello.
                     let job_meta = if host.as_deref() == Some(checked.accepted.host.as_str()) {
                         meta.take()

@@ -18,9 +18,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use bytes::Bytes;
+
 use super::Stats;
 use crate::bus::{SharedBus, Update};
 use crate::episode::Episode;
+use crate::event::encode_metrics;
+use crate::model::AcceptedReport;
 use crate::model::HostMeta;
 
 /// Updates waiting for the bus before new ones are dropped.
@@ -35,6 +39,7 @@ const BATCH_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Publisher {
     tx: mpsc::Sender<Update>,
     outage: Arc<Outage>,
+    bus: SharedBus,
 }
 
 /// Whether publishing is failing, shared by the queue and the task so one
@@ -74,6 +79,23 @@ impl Outage {
 }
 
 impl Publisher {
+    /// Queues an accepted report: its `metrics` event for the bus, and
+    /// its values for the current state. When nobody can hear the event
+    /// ([`crate::bus::Bus::metrics_audience`]: an embedded bus with no
+    /// subscriber to `metrics.*`) it is not encoded, and the report updates
+    /// the state alone.
+    pub fn offer_report(&self, report: &AcceptedReport) {
+        let payload = if self.bus.metrics_audience() {
+            encode_metrics(report)
+        } else {
+            Bytes::new()
+        };
+        self.offer(Update::Report {
+            report: report.clone(),
+            payload,
+        });
+    }
+
     /// Queues an update for the bus, or drops and counts it when the queue
     /// is full or the publisher has stopped.
     pub fn offer(&self, update: Update) {
@@ -97,8 +119,8 @@ pub fn start(bus: SharedBus, stats: Arc<Stats>) -> (Publisher, JoinHandle<()>) {
         episode: Mutex::new(Episode::new()),
         stats,
     });
-    let task = tokio::spawn(run(bus, rx, outage.clone()));
-    (Publisher { tx, outage }, task)
+    let task = tokio::spawn(run(bus.clone(), rx, outage.clone()));
+    (Publisher { tx, outage, bus }, task)
 }
 
 async fn run(bus: SharedBus, mut rx: mpsc::Receiver<Update>, outage: Arc<Outage>) {
@@ -140,5 +162,86 @@ async fn run(bus: SharedBus, mut rx: mpsc::Receiver<Update>, outage: Arc<Outage>
             ),
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bus::{Bus, BusEvent, EmbeddedBus};
+    use crate::model::{Point, SeriesKey};
+    use crate::time::now_ms;
+
+    fn report(seq: u64, value: f64) -> AcceptedReport {
+        AcceptedReport {
+            host: "web-1".into(),
+            seq,
+            timestamp_ms: now_ms() + seq as i64,
+            points: vec![Point {
+                key: SeriesKey::new("load1"),
+                value,
+            }],
+        }
+    }
+
+    async fn load1(bus: &EmbeddedBus) -> Option<f64> {
+        let hosts = bus.hosts().await.unwrap();
+        hosts
+            .first()
+            .and_then(|h| h.values.get(&SeriesKey::new("load1")).copied())
+    }
+
+    /// With nobody subscribed to `metrics.*` no event is encoded, yet the
+    /// current state still follows every report; a subscriber that comes
+    /// later gets each next report's event, byte for byte.
+    #[tokio::test]
+    async fn a_report_nobody_hears_still_updates_the_state_and_a_later_subscriber_hears_the_next() {
+        let bus = EmbeddedBus::default();
+        let shared: SharedBus = Arc::new(bus.clone());
+        let _watches = bus.subscribe(&["watch.*"]).await.unwrap();
+        assert!(
+            !bus.metrics_audience(),
+            "a watch.* subscriber hears no metrics"
+        );
+        let (publisher, _task) = start(shared, Arc::new(Stats::default()));
+
+        publisher.offer_report(&report(1, 0.5));
+        let mut state = None;
+        for _ in 0..100 {
+            state = load1(&bus).await;
+            if state.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(state, Some(0.5));
+
+        let mut metrics = bus.subscribe(&["metrics.*"]).await.unwrap();
+        assert!(bus.metrics_audience());
+        let second = report(2, 0.75);
+        publisher.offer_report(&second);
+        let event = tokio::time::timeout(Duration::from_secs(5), metrics.next())
+            .await
+            .expect("the event arrives");
+        let Some(BusEvent::Message { channel, payload }) = event else {
+            panic!("expected the metrics event, got {event:?}");
+        };
+        assert_eq!(&*channel, "metrics.web-1");
+        assert_eq!(payload, encode_metrics(&second));
+        assert_eq!(load1(&bus).await, Some(0.75));
+
+        drop(metrics);
+        for _ in 0..100 {
+            if !bus.metrics_audience() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !bus.metrics_audience(),
+            "the dropped subscriber is no audience"
+        );
     }
 }

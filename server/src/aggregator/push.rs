@@ -17,8 +17,6 @@ use super::rate::ReportRate;
 use super::reject_log::RejectLog;
 use super::validate::{SeriesIndex, check_report};
 use super::{Limits, Stats};
-use crate::bus::Update;
-use crate::event::encode_metrics;
 use crate::interop::Problem;
 use crate::proto;
 use crate::stats::{Protocol, PushStats};
@@ -138,11 +136,7 @@ impl PushIngest {
             if checked.accepted.points.is_empty() {
                 continue;
             }
-            let payload = encode_metrics(&checked.accepted);
-            self.publisher.offer(Update::Report {
-                report: checked.accepted.clone(),
-                payload,
-            });
+            self.publisher.offer_report(&checked.accepted);
             let job = WriteJob {
                 host: checked.accepted.host.clone(),
                 meta: None,

@@ -297,22 +297,6 @@ pub fn check_stream_report(
         Vec::with_capacity(total.min(limits.max_samples_per_report));
     let mut rejections = Vec::new();
     let mut rejected = 0;
-    // Series seen in this report: a key's hash is made once, with the key.
-    let mut seen: HashSet<SeriesKey> = HashSet::with_capacity(candidates.capacity());
-    let mut admit =
-        |index: i32, point: Point, rejected: &mut usize, rejections: &mut Vec<Rejection>| {
-            if seen.contains(&point.key) {
-                *rejected += 1;
-                rejections.push(Rejection {
-                    index,
-                    series: point.key.to_string(),
-                    reason: "the same series appears twice in one report".into(),
-                });
-                return;
-            }
-            seen.insert(point.key.clone());
-            candidates.push((index, point));
-        };
     let over = |i: usize| Rejection {
         index: i as i32,
         series: String::new(),
@@ -330,7 +314,7 @@ pub fn check_stream_report(
             break;
         }
         match check_sample(sample, limits) {
-            Ok(point) => admit(i as i32, point, &mut rejected, &mut rejections),
+            Ok(point) => candidates.push((i as i32, point)),
             Err((series, reason)) => {
                 rejected += 1;
                 rejections.push(Rejection {
@@ -370,7 +354,7 @@ pub fn check_stream_report(
                             key: key.clone(),
                             value,
                         };
-                        admit(index, point, &mut rejected, &mut rejections);
+                        candidates.push((index, point));
                         continue;
                     }
                     Err(reason) => (key.to_string(), reason),
@@ -385,23 +369,43 @@ pub fn check_stream_report(
             });
         }
     }
-    let keys: Vec<&SeriesKey> = candidates.iter().map(|(_, p)| &p.key).collect();
-    let admitted = known.admit_all(&host, &keys, limits.max_series_per_host);
+    // The same series twice in one report: the first is kept. Checked by
+    // reference, so no key is cloned for it.
+    let first: Vec<bool> = {
+        let mut seen: HashSet<&SeriesKey> = HashSet::with_capacity(candidates.len());
+        candidates
+            .iter()
+            .map(|(_, p)| seen.insert(&p.key))
+            .collect()
+    };
+    let keys: Vec<&SeriesKey> = candidates
+        .iter()
+        .zip(&first)
+        .filter(|(_, first)| **first)
+        .map(|((_, p), _)| &p.key)
+        .collect();
+    let mut admitted = known
+        .admit_all(&host, &keys, limits.max_series_per_host)
+        .into_iter();
     let mut points = Vec::with_capacity(candidates.len());
-    for ((index, point), ok) in candidates.into_iter().zip(admitted) {
-        if ok {
+    for ((index, point), first) in candidates.into_iter().zip(first) {
+        let reason = if !first {
+            "the same series appears twice in one report".to_owned()
+        } else if admitted.next() == Some(true) {
             points.push(point);
+            continue;
         } else {
-            rejected += 1;
-            rejections.push(Rejection {
-                index,
-                series: point.key.to_string(),
-                reason: format!(
-                    "host {host} already has {} series; new series are not accepted (cardinality cap, --max-series-per-host)",
-                    limits.max_series_per_host
-                ),
-            });
-        }
+            format!(
+                "host {host} already has {} series; new series are not accepted (cardinality cap, --max-series-per-host)",
+                limits.max_series_per_host
+            )
+        };
+        rejected += 1;
+        rejections.push(Rejection {
+            index,
+            series: point.key.to_string(),
+            reason,
+        });
     }
     rejections.sort_by_key(|r| r.index);
     Checked {

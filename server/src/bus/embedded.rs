@@ -7,6 +7,7 @@
 //! operations with no `.await` inside, which is cheaper than an async lock.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio::sync::broadcast;
 use super::subscription::Forwarder;
 use super::{
     AlwaysLeader, Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, KeptTable, Lease, Pattern,
-    Subscription,
+    Subscription, Update,
 };
 use crate::activity::ActivityKind;
 use crate::model::{AcceptedReport, HostMeta};
@@ -34,6 +35,9 @@ pub struct EmbeddedBus {
 
 struct Inner {
     tx: broadcast::Sender<(Arc<str>, Bytes)>,
+    /// Subscriptions with a pattern that may match a `metrics.<host>`
+    /// channel: while there are none, no `metrics` event is encoded.
+    metrics_listeners: AtomicUsize,
     hosts: Mutex<HashMap<String, HostState>>,
     expire_after: Duration,
 }
@@ -45,6 +49,7 @@ impl EmbeddedBus {
         Self {
             inner: Arc::new(Inner {
                 tx,
+                metrics_listeners: AtomicUsize::new(0),
                 hosts: Mutex::new(HashMap::new()),
                 expire_after,
             }),
@@ -56,6 +61,71 @@ impl EmbeddedBus {
     /// Hosts whose newest report is older than this have expired.
     fn cutoff_ms(&self) -> i64 {
         now_ms() - self.inner.expire_after.as_millis() as i64
+    }
+}
+
+impl EmbeddedBus {
+    /// Upserts the host's state with the report's values and broadcasts
+    /// the payload, unless it is empty (nobody was listening when the
+    /// report was read; see [`Bus::metrics_audience`]). No `.await`: the batch of
+    /// [`Bus::publish_updates`] runs it without a future per report.
+    fn apply_report(&self, report: &AcceptedReport, payload: Bytes) {
+        {
+            let cutoff = self.cutoff_ms();
+            let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            // Looked up first: a known host costs no copy of its name.
+            if !hosts.contains_key(&report.host) {
+                hosts.insert(
+                    report.host.clone(),
+                    HostState {
+                        host: report.host.clone(),
+                        ..HostState::default()
+                    },
+                );
+            }
+            let state = hosts.get_mut(&report.host).expect("inserted above");
+            if state.last_seen_ms < cutoff {
+                // The host had expired: it comes back with a clean state, as
+                // it does in Redis, where its key is gone by then.
+                *state = HostState {
+                    host: report.host.clone(),
+                    ..HostState::default()
+                };
+            }
+            // A replayed old report must not roll current values back; a host
+            // known only from its Hello takes any report.
+            if state.values.is_empty() || report.timestamp_ms >= state.last_seen_ms {
+                state.last_seen_ms = report.timestamp_ms;
+                for p in &report.points {
+                    match state.values.get_mut(&p.key) {
+                        Some(value) => *value = p.value,
+                        None => {
+                            state.values.insert(p.key.clone(), p.value);
+                        }
+                    }
+                }
+            }
+        }
+        if !payload.is_empty() {
+            let channel = wire::channel::metrics(&report.host);
+            let _ = self.inner.tx.send((Arc::from(channel.as_str()), payload));
+        }
+    }
+}
+
+/// One subscription counted in `metrics_listeners` while it lives.
+struct MetricsListener(Arc<Inner>);
+
+impl MetricsListener {
+    fn new(inner: Arc<Inner>) -> Self {
+        inner.metrics_listeners.fetch_add(1, Ordering::Relaxed);
+        Self(inner)
+    }
+}
+
+impl Drop for MetricsListener {
+    fn drop(&mut self) {
+        self.0.metrics_listeners.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -72,34 +142,31 @@ impl Bus for EmbeddedBus {
         report: &AcceptedReport,
         payload: Bytes,
     ) -> Result<(), BusError> {
-        {
-            let cutoff = self.cutoff_ms();
-            let mut hosts = self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            let state = hosts
-                .entry(report.host.clone())
-                .or_insert_with(|| HostState {
-                    host: report.host.clone(),
-                    ..HostState::default()
-                });
-            if state.last_seen_ms < cutoff {
-                // The host had expired: it comes back with a clean state, as
-                // it does in Redis, where its key is gone by then.
-                *state = HostState {
-                    host: report.host.clone(),
-                    ..HostState::default()
-                };
-            }
-            // A replayed old report must not roll current values back; a host
-            // known only from its Hello takes any report.
-            if state.values.is_empty() || report.timestamp_ms >= state.last_seen_ms {
-                state.last_seen_ms = report.timestamp_ms;
-                for p in &report.points {
-                    state.values.insert(p.key.clone(), p.value);
+        self.apply_report(report, payload);
+        Ok(())
+    }
+
+    fn metrics_audience(&self) -> bool {
+        self.inner.metrics_listeners.load(Ordering::Relaxed) > 0
+    }
+
+    async fn publish_updates(&self, updates: &[Update]) -> Result<(), BusError> {
+        for update in updates {
+            match update {
+                Update::Report { report, payload } => self.apply_report(report, payload.clone()),
+                Update::Meta { host, meta } => self.upsert_meta(host, meta).await?,
+                Update::Activity {
+                    host,
+                    kind,
+                    timestamp_ms,
+                    payload,
+                } => {
+                    self.publish_activity(host, *kind, *timestamp_ms, payload.clone())
+                        .await?
                 }
             }
         }
-        self.publish(&wire::channel::metrics(&report.host), payload)
-            .await
+        Ok(())
     }
 
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
@@ -163,7 +230,13 @@ impl Bus for EmbeddedBus {
             .collect::<Result<Vec<_>, _>>()?;
         let mut rx = self.inner.tx.subscribe();
         let (mut forwarder, subscription) = Forwarder::new();
+        let listening = patterns
+            .iter()
+            .any(|p| p.may_match_prefix(&wire::channel::metrics("")))
+            .then(|| MetricsListener::new(self.inner.clone()));
         tokio::spawn(async move {
+            // Counted until the subscription is gone and this task ends.
+            let _listening = listening;
             loop {
                 let forwarded = tokio::select! {
                     received = rx.recv() => match received {

@@ -158,6 +158,14 @@ pub trait Bus: Send + Sync + 'static {
     /// `ttl` at a time (a bus only this process sees grants it forever).
     fn lease(&self, name: &str, ttl: Duration) -> Arc<dyn Lease>;
 
+    /// Whether a `metrics` event published now may reach anyone. Only a
+    /// bus that sees its every subscriber (the embedded one) can say no,
+    /// and then the aggregator does not encode the events nobody hears: a
+    /// report published with an empty payload updates the state alone.
+    fn metrics_audience(&self) -> bool {
+        true
+    }
+
     /// Applies updates in order. A bus on the network overrides this to send
     /// the whole batch in one round trip.
     async fn publish_updates(&self, updates: &[Update]) -> Result<(), BusError> {

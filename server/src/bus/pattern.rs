@@ -34,6 +34,22 @@ impl Pattern {
     pub fn matches(&self, channel: &str) -> bool {
         glob(self.0.as_bytes(), channel.as_bytes())
     }
+
+    /// Whether some channel starting with `prefix` may match: false only
+    /// when none can (`alerts.*` for `metrics.`), so a publisher that asks
+    /// before encoding never skips a message a subscriber would get.
+    pub fn may_match_prefix(&self, prefix: &str) -> bool {
+        let pattern = self.0.as_bytes();
+        for (i, &c) in prefix.as_bytes().iter().enumerate() {
+            match pattern.get(i) {
+                Some(b'*') => return true,
+                Some(b'?') => {}
+                Some(&p) if p == c => {}
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 /// Iterative glob match with backtracking to the last `*`.
@@ -91,5 +107,25 @@ mod tests {
             "{err}"
         );
         assert!(Pattern::parse("").is_err());
+    }
+
+    #[test]
+    fn a_pattern_may_match_a_prefix_only_where_some_channel_under_it_matches() {
+        for (pattern, prefix, may) in [
+            ("metrics.*", "metrics.", true),
+            ("metrics.web-1", "metrics.", true),
+            ("*", "metrics.", true),
+            ("me?rics.*", "metrics.", true),
+            ("m*", "metrics.", true),
+            ("alerts.*", "metrics.", false),
+            ("metrics", "metrics.", false),
+            ("watch.*", "metrics.", false),
+        ] {
+            let p = Pattern::parse(pattern).unwrap();
+            assert_eq!(p.may_match_prefix(prefix), may, "{pattern} under {prefix}");
+            if !may {
+                assert!(!p.matches(&format!("{prefix}web-1")), "{pattern}");
+            }
+        }
     }
 }
