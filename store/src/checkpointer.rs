@@ -9,21 +9,72 @@
 //! writer says the WAL has grown: a passive checkpoint waits for no one,
 //! and the writer's commits go on beside it. Once a checkpoint has copied
 //! everything, the writer's next commit starts the WAL over from its
-//! beginning, so it stays about as large as the pages written between two
-//! checkpoints. The writer still truncates the WAL itself past its limit
-//! (a checkpoint that cannot keep up, a reader holding old pages) and
-//! after a failed batch.
+//! beginning. Under a steady load that moment never comes by itself, so
+//! once the WAL holds half its limit the writer copies the rest between
+//! two batches ([`catch_up`]: what the thread has not copied yet, a few
+//! milliseconds' worth), and the WAL stays within half its limit. The
+//! writer still truncates the WAL itself past its limit (a reader holding
+//! old pages) and after a failed batch.
 //!
 //! This connection keeps `synchronous = FULL`: its checkpoints sync the WAL
 //! before copying it and `mon.db` before the WAL may be reused, so nothing
 //! committed is ever only in a WAL being overwritten.
 
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
+
+thread_local! {
+    /// Frames in the WAL after the last commit on this thread, as SQLite's
+    /// WAL hook reports them (see [`count_frames`]).
+    static FRAMES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Has SQLite say, after each commit of `conn` (the writer's connection,
+/// on the writer's thread), how many frames the WAL holds: what
+/// [`frames`] returns. The file's size cannot say it, since SQLite starts
+/// a fully copied WAL over from its beginning without shrinking the file.
+/// It replaces SQLite's own checkpoint hook, so only with this thread.
+pub(crate) fn count_frames(conn: &Connection) {
+    fn hook(_: &Wal, frames: c_int) -> rusqlite::Result<()> {
+        FRAMES.set(frames.max(0) as u64);
+        Ok(())
+    }
+    conn.wal_hook(Some(hook));
+}
+
+/// Frames in the WAL after this thread's last commit.
+pub(crate) fn frames() -> u64 {
+    FRAMES.get()
+}
+
+/// The writer's share of a checkpoint, between two batches: copies what the
+/// thread has not copied yet, waiting for no one (`false` at once when the
+/// thread is at it, or a reader holds old pages). No commit can come in
+/// between, so when it has copied everything the writer's next commit
+/// starts the WAL over. Under a steady load the thread never gets there
+/// alone: the writer commits every few hundred microseconds, faster than a
+/// checkpoint with its two syncs, and the WAL grew until the writer had to
+/// truncate it, a pause of about 60 ms for ingest (BENCHMARKS.md).
+pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.busy_timeout(Duration::ZERO)?;
+    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    });
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let (busy, frames, copied) = done?;
+    Ok(busy == 0 && frames == copied)
+}
 
 pub(crate) struct Checkpointer {
     wake: Option<SyncSender<()>>,

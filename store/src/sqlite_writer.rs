@@ -17,7 +17,7 @@ use domain::episode::Episode;
 use domain::model::SeriesKey;
 use rusqlite::{Connection, params};
 
-use super::checkpointer::Checkpointer;
+use super::checkpointer::{self, Checkpointer};
 use super::config::MINUTE_MS;
 use super::db::{Db, DbError};
 use super::fault;
@@ -77,6 +77,8 @@ pub(crate) struct SqliteEngine {
     /// Past this size the WAL is folded in and truncated ([`wal_limit`],
     /// the connection's `journal_size_limit`).
     wal_limit: u64,
+    /// Bytes of one WAL frame.
+    frame_bytes: u64,
     /// host -> the `last_seen_ms` committed to `hosts`. The row is written
     /// again only once a report is a minute newer: one statement a minute
     /// per host instead of one per report, which at a fleet's report rate
@@ -202,8 +204,14 @@ fn writer_pragmas(conn: &Connection, checkpointer: bool) {
     if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
         tracing::debug!(error = %e, "synchronous = NORMAL refused; the writer syncs at each commit");
     }
-    if checkpointer && let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", 0) {
-        tracing::debug!(error = %e, "wal_autocheckpoint = 0 refused; commits checkpoint too");
+    if checkpointer {
+        match conn.pragma_update(None, "wal_autocheckpoint", 0) {
+            // After the pragma, which clears the WAL hook.
+            Ok(()) => checkpointer::count_frames(conn),
+            Err(e) => {
+                tracing::debug!(error = %e, "wal_autocheckpoint = 0 refused; commits checkpoint too")
+            }
+        }
     }
 }
 
@@ -229,6 +237,11 @@ impl SqliteEngine {
             wal_limit: conn
                 .pragma_query_value(None, "journal_size_limit", |r| r.get::<_, i64>(0))
                 .map_or(WAL_MIN_BYTES, |v| v.max(0) as u64),
+            // A frame is a page and its 24-byte header.
+            frame_bytes: conn
+                .pragma_query_value(None, "page_size", |r| r.get::<_, i64>(0))
+                .map_or(4096, |v| v.max(512) as u64)
+                + 24,
             // What an earlier run left; an error here only delays the first
             // settle.
             inbox_rows: inbox::rows(&conn).unwrap_or(0),
@@ -572,10 +585,19 @@ impl Engine for SqliteEngine {
         }
         let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
         if size == 0 || (size <= self.wal_limit && !failed) {
-            if size > self.wal_limit / 4
-                && let Some(checkpointer) = &self.checkpointer
-            {
-                checkpointer.nudge();
+            if let Some(checkpointer) = &self.checkpointer {
+                // What the WAL holds, not the file's size: a WAL copied
+                // whole is written again from its start.
+                let held = checkpointer::frames() * self.frame_bytes;
+                if held > self.wal_limit / 4 {
+                    checkpointer.nudge();
+                }
+                if held > self.wal_limit / 2 {
+                    match checkpointer::catch_up(&self.conn) {
+                        Ok(whole) => tracing::trace!(wal_bytes = held, whole, "WAL caught up"),
+                        Err(e) => tracing::debug!(error = %e, "WAL catch-up failed"),
+                    }
+                }
             }
             return;
         }
@@ -664,6 +686,52 @@ mod checkpoint_tests {
                 .unwrap()
                 .len();
             assert!(wal > 0, "the writer truncated the WAL after round {round}");
+        }
+        engine.close();
+        let reader = crate::Reader::open(dir.path()).unwrap();
+        assert_eq!(reader.raw_count().unwrap() as i64, round * 200 * 20);
+    }
+
+    /// Under writes without a pause the checkpoint thread never copies
+    /// the whole WAL by itself; the writer's catch-up between batches
+    /// does, so the WAL starts over from its beginning again and again,
+    /// within its limit, and the writer never stops to truncate it.
+    #[test]
+    fn under_steady_writes_the_wal_starts_over_within_its_limit_without_a_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::db_path(dir.path());
+        let conn = super::super::migrations::open_migrated(&path).unwrap();
+        let mut engine = SqliteEngine::new(conn, path.clone(), false);
+        assert!(engine.checkpointer.is_some());
+        engine.wal_limit = 2 << 20;
+        let marks = Marks::NONE;
+        let wal_file = || {
+            std::fs::metadata(dir.path().join("mon.db-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let (mut restarts, mut last_frames) = (0, 0);
+        let mut round = 0;
+        while restarts < 3 {
+            assert!(round < 400, "the WAL never started over in {round} batches");
+            let jobs = batch(round);
+            engine
+                .write_batch(&jobs.iter().collect::<Vec<_>>(), &marks)
+                .unwrap();
+            let frames = checkpointer::frames();
+            if frames < last_frames {
+                restarts += 1;
+            }
+            last_frames = frames;
+            engine.after_batch(false);
+            round += 1;
+            let size = wal_file();
+            assert!(size > 0, "the writer truncated the WAL after batch {round}");
+            assert!(
+                size <= engine.wal_limit,
+                "the WAL file reached {size} bytes, past its limit of {}",
+                engine.wal_limit
+            );
         }
         engine.close();
         let reader = crate::Reader::open(dir.path()).unwrap();
