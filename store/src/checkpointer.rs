@@ -23,6 +23,8 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,8 +56,9 @@ pub(crate) fn frames() -> u64 {
     FRAMES.get()
 }
 
-/// The writer's share of a checkpoint, between two batches: copies what the
-/// thread has not copied yet, waiting for no one (`false` at once when the
+/// The writer's share of a checkpoint, between two batches, best right
+/// after a pass of the thread ([`Checkpointer::just_passed`]): copies what
+/// the thread has not copied yet, waiting for no one (`false` at once when the
 /// thread is at it, or a reader holds old pages). No commit can come in
 /// between, so when it has copied everything the writer's next commit
 /// starts the WAL over. Under a steady load the thread never gets there
@@ -79,6 +82,10 @@ pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<bool> {
 pub(crate) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Set by the thread when a pass has just ended with frames left:
+    /// what it left is only what was written during the pass, so the
+    /// writer's [`catch_up`] now copies little.
+    passed: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -94,14 +101,25 @@ impl Checkpointer {
         };
         // One wake-up waiting is enough: it checkpoints whatever is there.
         let (wake, rx) = sync_channel(1);
+        let passed = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("mon-store-ckpt".into())
-            .spawn(move || run(conn, rx))
+            .spawn({
+                let passed = passed.clone();
+                move || run(conn, rx, &passed)
+            })
             .ok()?;
         Some(Self {
             wake: Some(wake),
             thread: Some(thread),
+            passed,
         })
+    }
+
+    /// Whether a pass ended since the last call with frames left for the
+    /// writer's [`catch_up`]; clears it.
+    pub fn just_passed(&self) -> bool {
+        self.passed.swap(false, Ordering::Relaxed)
     }
 
     /// Asks for a checkpoint soon; never waits.
@@ -127,19 +145,22 @@ impl Drop for Checkpointer {
 /// batch while the WAL is large, and each checkpoint syncs twice.
 const PACE: Duration = Duration::from_millis(50);
 
-fn run(conn: Connection, wake: Receiver<()>) {
+fn run(conn: Connection, wake: Receiver<()>, passed: &AtomicBool) {
     while wake.recv().is_ok() {
         let started = Instant::now();
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
         match done {
-            Ok((frames, copied)) => tracing::trace!(
-                frames,
-                copied,
-                ms = started.elapsed().as_millis() as u64,
-                "WAL checkpointed"
-            ),
+            Ok((frames, copied)) => {
+                passed.store(copied < frames, Ordering::Relaxed);
+                tracing::trace!(
+                    frames,
+                    copied,
+                    ms = started.elapsed().as_millis() as u64,
+                    "WAL checkpointed"
+                )
+            }
             // The writer's own checkpoint past the limit covers for it.
             Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
         }

@@ -592,7 +592,11 @@ impl Engine for SqliteEngine {
                 if held > self.wal_limit / 4 {
                     checkpointer.nudge();
                 }
-                if held > self.wal_limit / 2 {
+                // Right after a pass of the thread, when little is left;
+                // or anyway, once the WAL nears its limit.
+                if held > self.wal_limit / 2
+                    && (checkpointer.just_passed() || held > self.wal_limit / 4 * 3)
+                {
                     match checkpointer::catch_up(&self.conn) {
                         Ok(whole) => tracing::trace!(wal_bytes = held, whole, "WAL caught up"),
                         Err(e) => tracing::debug!(error = %e, "WAL catch-up failed"),
