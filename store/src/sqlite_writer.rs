@@ -656,16 +656,29 @@ mod checkpoint_tests {
             .collect()
     }
 
-    #[test]
-    fn the_checkpoint_thread_copies_the_wal_into_the_database_while_the_writer_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = crate::db_path(dir.path());
+    /// A store in `dir` with its checkpoint thread and a small WAL limit,
+    /// so a few batches pass a quarter of it; the writer itself would
+    /// truncate only past the whole.
+    fn small_wal_engine(dir: &std::path::Path) -> (SqliteEngine, PathBuf) {
+        let path = crate::db_path(dir);
         let conn = super::super::migrations::open_migrated(&path).unwrap();
         let mut engine = SqliteEngine::new(conn, path.clone(), false);
         assert!(engine.checkpointer.is_some());
-        // A small limit, so a few batches pass a quarter of it; the writer
-        // itself would truncate only past the whole.
         engine.wal_limit = 2 << 20;
+        (engine, path)
+    }
+
+    /// Closes the store and checks every sample of `rounds` batches is in it.
+    fn all_stored(mut engine: SqliteEngine, dir: &std::path::Path, rounds: i64) {
+        engine.close();
+        let reader = crate::Reader::open(dir).unwrap();
+        assert_eq!(reader.raw_count().unwrap() as i64, rounds * 200 * 20);
+    }
+
+    #[test]
+    fn the_checkpoint_thread_copies_the_wal_into_the_database_while_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut engine, path) = small_wal_engine(dir.path());
         let marks = Marks::NONE;
         let db_size = || std::fs::metadata(&path).unwrap().len();
         let before = db_size();
@@ -691,9 +704,7 @@ mod checkpoint_tests {
                 .len();
             assert!(wal > 0, "the writer truncated the WAL after round {round}");
         }
-        engine.close();
-        let reader = crate::Reader::open(dir.path()).unwrap();
-        assert_eq!(reader.raw_count().unwrap() as i64, round * 200 * 20);
+        all_stored(engine, dir.path(), round);
     }
 
     /// Under writes without a pause the checkpoint thread never copies
@@ -703,11 +714,7 @@ mod checkpoint_tests {
     #[test]
     fn under_steady_writes_the_wal_starts_over_within_its_limit_without_a_truncation() {
         let dir = tempfile::tempdir().unwrap();
-        let path = crate::db_path(dir.path());
-        let conn = super::super::migrations::open_migrated(&path).unwrap();
-        let mut engine = SqliteEngine::new(conn, path.clone(), false);
-        assert!(engine.checkpointer.is_some());
-        engine.wal_limit = 2 << 20;
+        let (mut engine, _) = small_wal_engine(dir.path());
         let marks = Marks::NONE;
         let wal_file = || {
             std::fs::metadata(dir.path().join("mon.db-wal"))
@@ -737,8 +744,6 @@ mod checkpoint_tests {
                 engine.wal_limit
             );
         }
-        engine.close();
-        let reader = crate::Reader::open(dir.path()).unwrap();
-        assert_eq!(reader.raw_count().unwrap() as i64, round * 200 * 20);
+        all_stored(engine, dir.path(), round);
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use super::subscription::Forwarder;
 use super::{
     AlwaysLeader, Bus, BusError, DEFAULT_EXPIRE_AFTER, HostState, KeptTable, Lease, Pattern,
-    Subscription, Update,
+    Subscription,
 };
 use crate::activity::ActivityKind;
 use crate::model::{AcceptedReport, HostMeta};
@@ -67,8 +67,7 @@ impl EmbeddedBus {
 impl EmbeddedBus {
     /// Upserts the host's state with the report's values and broadcasts
     /// the payload, unless it is empty (nobody was listening when the
-    /// report was read; see [`Bus::metrics_audience`]). No `.await`: the batch of
-    /// [`Bus::publish_updates`] runs it without a future per report.
+    /// report was read; see [`Bus::metrics_audience`]).
     fn apply_report(&self, report: &AcceptedReport, payload: Bytes) {
         {
             let cutoff = self.cutoff_ms();
@@ -148,25 +147,6 @@ impl Bus for EmbeddedBus {
 
     fn metrics_audience(&self) -> bool {
         self.inner.metrics_listeners.load(Ordering::Relaxed) > 0
-    }
-
-    async fn publish_updates(&self, updates: &[Update]) -> Result<(), BusError> {
-        for update in updates {
-            match update {
-                Update::Report { report, payload } => self.apply_report(report, payload.clone()),
-                Update::Meta { host, meta } => self.upsert_meta(host, meta).await?,
-                Update::Activity {
-                    host,
-                    kind,
-                    timestamp_ms,
-                    payload,
-                } => {
-                    self.publish_activity(host, *kind, *timestamp_ms, payload.clone())
-                        .await?
-                }
-            }
-        }
-        Ok(())
     }
 
     async fn upsert_meta(&self, host: &str, meta: &HostMeta) -> Result<(), BusError> {
