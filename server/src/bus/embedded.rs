@@ -145,6 +145,11 @@ impl Bus for EmbeddedBus {
         Ok(())
     }
 
+    fn publish_report_now(&self, report: &AcceptedReport, payload: &Bytes) -> bool {
+        self.apply_report(report, payload.clone());
+        true
+    }
+
     fn metrics_audience(&self) -> bool {
         self.inner.metrics_listeners.load(Ordering::Relaxed) > 0
     }
