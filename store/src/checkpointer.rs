@@ -23,8 +23,6 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,9 +54,8 @@ pub(crate) fn frames() -> u64 {
     FRAMES.get()
 }
 
-/// The writer's share of a checkpoint, between two batches, best right
-/// after a pass of the thread ([`Checkpointer::just_passed`]): copies what
-/// the thread has not copied yet, waiting for no one (`false` at once when the
+/// The writer's share of a checkpoint, between two batches: copies what the
+/// thread has not copied yet, waiting for no one (`false` at once when the
 /// thread is at it, or a reader holds old pages). No commit can come in
 /// between, so when it has copied everything the writer's next commit
 /// starts the WAL over. Under a steady load the thread never gets there
@@ -66,26 +63,41 @@ pub(crate) fn frames() -> u64 {
 /// checkpoint with its two syncs, and the WAL grew until the writer had to
 /// truncate it, a pause of about 60 ms for ingest (BENCHMARKS.md).
 pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.busy_timeout(Duration::ZERO)?;
-    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
+    let done = wal_checkpoint(conn, "PASSIVE", Duration::ZERO)?;
+    Ok(!done.blocked && done.frames == done.copied)
+}
+
+/// What `PRAGMA wal_checkpoint` answered.
+pub(crate) struct Checkpointed {
+    /// A mode that waits (`TRUNCATE`) gave up on readers or a writer.
+    pub blocked: bool,
+    /// Frames in the WAL, and how many of them are in `mon.db` now.
+    pub frames: i64,
+    pub copied: i64,
+}
+
+/// `PRAGMA wal_checkpoint(mode)` on `conn`, a mode that waits doing so for
+/// at most `wait`; the connection's usual busy timeout is back after it.
+pub(crate) fn wal_checkpoint(
+    conn: &Connection,
+    mode: &str,
+    wait: Duration,
+) -> rusqlite::Result<Checkpointed> {
+    conn.busy_timeout(wait)?;
+    let done = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(Checkpointed {
+            blocked: r.get::<_, i64>(0)? != 0,
+            frames: r.get(1)?,
+            copied: r.get(2)?,
+        })
     });
-    conn.busy_timeout(Duration::from_secs(5))?;
-    let (busy, frames, copied) = done?;
-    Ok(busy == 0 && frames == copied)
+    conn.busy_timeout(super::migrations::BUSY_TIMEOUT)?;
+    done
 }
 
 pub(crate) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
-    /// Set by the thread when a pass has just ended with frames left:
-    /// what it left is only what was written during the pass, so the
-    /// writer's [`catch_up`] now copies little.
-    passed: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -101,25 +113,14 @@ impl Checkpointer {
         };
         // One wake-up waiting is enough: it checkpoints whatever is there.
         let (wake, rx) = sync_channel(1);
-        let passed = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("mon-store-ckpt".into())
-            .spawn({
-                let passed = passed.clone();
-                move || run(conn, rx, &passed)
-            })
+            .spawn(move || run(conn, rx))
             .ok()?;
         Some(Self {
             wake: Some(wake),
             thread: Some(thread),
-            passed,
         })
-    }
-
-    /// Whether a pass ended since the last call with frames left for the
-    /// writer's [`catch_up`]; clears it.
-    pub fn just_passed(&self) -> bool {
-        self.passed.swap(false, Ordering::Relaxed)
     }
 
     /// Asks for a checkpoint soon; never waits.
@@ -145,22 +146,17 @@ impl Drop for Checkpointer {
 /// batch while the WAL is large, and each checkpoint syncs twice.
 const PACE: Duration = Duration::from_millis(50);
 
-fn run(conn: Connection, wake: Receiver<()>, passed: &AtomicBool) {
+fn run(conn: Connection, wake: Receiver<()>) {
     while wake.recv().is_ok() {
         let started = Instant::now();
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        });
-        match done {
-            Ok((frames, copied)) => {
-                passed.store(copied < frames, Ordering::Relaxed);
-                tracing::trace!(
-                    frames,
-                    copied,
-                    ms = started.elapsed().as_millis() as u64,
-                    "WAL checkpointed"
-                )
-            }
+        // Passive: it waits for no one, so no busy timeout applies.
+        match wal_checkpoint(&conn, "PASSIVE", Duration::ZERO) {
+            Ok(Checkpointed { frames, copied, .. }) => tracing::trace!(
+                frames,
+                copied,
+                ms = started.elapsed().as_millis() as u64,
+                "WAL checkpointed"
+            ),
             // The writer's own checkpoint past the limit covers for it.
             Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed"),
         }

@@ -77,6 +77,9 @@ pub(super) fn open_migrated(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// How long a statement waits for a lock another connection holds.
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A connection in WAL mode: readers never block the writer. `synchronous =
 /// FULL` makes a commit survive power loss, which is what an `Ack` promises;
 /// its fsync is paid once per batch, not per report.
@@ -86,8 +89,7 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
         source: super::cause(e),
     };
     let conn = Connection::open(path).map_err(open_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "FULL")

@@ -327,14 +327,7 @@ impl SqliteEngine {
     /// `PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most `wait` for
     /// readers: true when the whole WAL was folded in and truncated.
     fn checkpoint(&mut self, wait: Duration) -> rusqlite::Result<bool> {
-        self.conn.busy_timeout(wait)?;
-        let result = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            });
-        self.conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(result? == 0)
+        Ok(!checkpointer::wal_checkpoint(&self.conn, "TRUNCATE", wait)?.blocked)
     }
 }
 
@@ -592,11 +585,7 @@ impl Engine for SqliteEngine {
                 if held > self.wal_limit / 4 {
                     checkpointer.nudge();
                 }
-                // Right after a pass of the thread, when little is left;
-                // or anyway, once the WAL nears its limit.
-                if held > self.wal_limit / 2
-                    && (checkpointer.just_passed() || held > self.wal_limit / 4 * 3)
-                {
+                if held > self.wal_limit / 2 {
                     match checkpointer::catch_up(&self.conn) {
                         Ok(whole) => tracing::trace!(wal_bytes = held, whole, "WAL caught up"),
                         Err(e) => tracing::debug!(error = %e, "WAL catch-up failed"),
