@@ -64,7 +64,8 @@ pub(crate) fn head_newest(conn: &Connection, host: &str) -> DbResult<Option<i64>
     Ok(conn
         .prepare_cached(
             "SELECT max(t) FROM (SELECT max(ts) AS t FROM metrics_raw_head WHERE host = ?1
-                                 UNION ALL SELECT max(ts) FROM metrics_raw_sealed WHERE host = ?1)",
+                                 UNION ALL SELECT max(ts) FROM metrics_raw_sealed
+                                 WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1)",
         )?
         .query_row([host], |r| r.get(0))?)
 }
@@ -79,50 +80,75 @@ pub(crate) fn sealed_rows(conn: &Connection) -> DbResult<u64> {
 }
 
 /// Seals the whole inbox, inside the caller's transaction: its rows move
-/// to `metrics_raw_sealed` in host order (an append) and the inbox is
-/// emptied (SQLite drops a table's pages whole for a `DELETE` without
-/// `WHERE`). Returns how many moved.
+/// to `metrics_raw_sealed` in host order under the next run number (an
+/// append at the table's end) and the inbox is emptied (SQLite drops a
+/// table's pages whole for a `DELETE` without `WHERE`). Returns how many
+/// moved.
 pub(crate) fn seal(conn: &Connection) -> DbResult<usize> {
+    let run: i64 = conn
+        .prepare_cached("SELECT coalesce(max(run), 0) + 1 FROM metrics_raw_sealed")?
+        .query_row([], |r| r.get(0))?;
     let moved = conn
         .prepare_cached(
-            "INSERT INTO metrics_raw_sealed (host, ts, samples, data)
-             SELECT host, ts, samples, data FROM metrics_raw_inbox ORDER BY host, ts",
+            "INSERT INTO metrics_raw_sealed (run, host, ts, samples, data)
+             SELECT ?1, host, ts, samples, data FROM metrics_raw_inbox ORDER BY host, ts",
         )?
-        .execute([])?;
+        .execute([run])?;
     conn.prepare_cached("DELETE FROM metrics_raw_inbox")?
         .execute([])?;
     Ok(moved)
 }
 
-/// Moves about `rows` rows of the sealed inbox, whole hosts from the
-/// first, into the head, inside the caller's transaction; returns how many
-/// moved (none once it is empty).
-pub(crate) fn settle_slice(conn: &Connection, rows: usize) -> DbResult<usize> {
-    // The host at `rows` into the key order: the slice is the hosts before
-    // it, or that one host when it alone is longer.
-    let bound: Option<String> = conn
-        .prepare_cached("SELECT host FROM metrics_raw_sealed ORDER BY host, ts LIMIT 1 OFFSET ?1")?
-        .query_row([rows as i64], |r| r.get(0))
-        .optional()?;
-    let first: Option<String> = conn
-        .prepare_cached("SELECT host FROM metrics_raw_sealed ORDER BY host, ts LIMIT 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    let Some(first) = first else {
-        return Ok(0);
+/// Moves the sealed rows of the hosts after `after` (from the first host
+/// when `None`), about `rows` of them counted over every run, into the
+/// head, inside the caller's transaction. Each host's rows of every run
+/// move together, so its head page takes them in one write. Returns how
+/// many moved and the last host of the slice, or `None` once the slice
+/// reached the last host: the pass is over.
+pub(crate) fn settle_slice(
+    conn: &Connection,
+    rows: usize,
+    after: Option<&str>,
+) -> DbResult<(usize, Option<String>)> {
+    // `host > ''` would skip nothing a host can be named, but `>=` says so.
+    let (op, after) = match after {
+        Some(h) => (">", h),
+        None => (">=", ""),
     };
-    let (op, host) = match bound {
-        Some(b) if b == first => ("<=", b),
-        Some(b) => ("<", b),
-        // Fewer than `rows` left: all of them.
-        None => (">=", first),
+    let runs: i64 = conn
+        .prepare_cached("SELECT count(*) FROM metrics_raw_sealed_runs")?
+        .query_row([], |r| r.get(0))?;
+    if runs == 0 {
+        return Ok((0, None));
+    }
+    // The slice's last host: `rows` into the newest run's share of it, as
+    // every run holds about the same hosts.
+    let share = (rows as i64 / runs).max(1);
+    let last: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT host FROM metrics_raw_sealed
+             WHERE run = (SELECT max(run) FROM metrics_raw_sealed) AND host {op} ?1
+             ORDER BY host, ts LIMIT 1 OFFSET ?2"
+        ))?
+        .query_row(params![after, share - 1], |r| r.get(0))
+        .optional()?;
+    let runs = "run IN (SELECT run FROM metrics_raw_sealed_runs)";
+    let moved = match &last {
+        Some(last) => move_rows(
+            conn,
+            &format!("FROM metrics_raw_sealed WHERE {runs} AND host {op} ?1 AND host <= ?2"),
+            &[&after, last],
+            "the sealed raw inbox",
+        )?,
+        // Fewer than `share` hosts' rows left in the newest run: the rest.
+        None => move_rows(
+            conn,
+            &format!("FROM metrics_raw_sealed WHERE {runs} AND host {op} ?1"),
+            &[&after],
+            "the sealed raw inbox",
+        )?,
     };
-    move_rows(
-        conn,
-        &format!("FROM metrics_raw_sealed WHERE host {op} ?1"),
-        &host,
-        "the sealed raw inbox",
-    )
+    Ok((moved, last))
 }
 
 /// Moves every row waiting in front of the head with `ts < before` into
@@ -132,24 +158,24 @@ pub(crate) fn settle(conn: &Connection, before: i64) -> DbResult<usize> {
     let sealed = move_rows(
         conn,
         "FROM metrics_raw_sealed WHERE ts < ?1",
-        &before,
+        &[&before],
         "the sealed raw inbox",
     )?;
     let open = move_rows(
         conn,
         "FROM metrics_raw_inbox WHERE ts < ?1",
-        &before,
+        &[&before],
         "the raw inbox",
     )?;
     Ok(sealed + open)
 }
 
-/// Inserts the rows `from` (a `FROM … WHERE` clause over one parameter,
-/// `arg`) into the head in host order, then deletes them where they were.
+/// Inserts the rows `from` (a `FROM … WHERE` clause over the parameters
+/// `args`) into the head in host order, then deletes them where they were.
 fn move_rows(
     conn: &Connection,
     from: &str,
-    arg: &dyn rusqlite::ToSql,
+    args: &[&dyn rusqlite::ToSql],
     what: &str,
 ) -> DbResult<usize> {
     let moved = conn
@@ -157,7 +183,7 @@ fn move_rows(
             "INSERT INTO metrics_raw_head (host, ts, samples, data)
              SELECT host, ts, samples, data {from} ORDER BY host, ts"
         ))?
-        .execute([arg]);
+        .execute(args);
     let moved = match moved {
         Ok(n) => n,
         // The head holds one of these reports already, which ingest never
@@ -165,18 +191,18 @@ fn move_rows(
         // rather than lose either side.
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
             tracing::warn!("{what} and the head both held a report; merging them");
-            settle_merging(conn, from, arg)?
+            settle_merging(conn, from, args)?
         }
         Err(e) => return Err(e.into()),
     };
     conn.prepare_cached(&format!("DELETE {from}"))?
-        .execute([arg])?;
+        .execute(args)?;
     Ok(moved)
 }
 
 /// [`move_rows`]' slow path: each row inserted on its own, and a row the
 /// head has already gets the series it lacks added to the head's row.
-fn settle_merging(conn: &Connection, from: &str, arg: &dyn rusqlite::ToSql) -> DbResult<usize> {
+fn settle_merging(conn: &Connection, from: &str, args: &[&dyn rusqlite::ToSql]) -> DbResult<usize> {
     let mut rows = conn.prepare_cached(&format!(
         "SELECT host, ts, samples, data {from} ORDER BY host, ts"
     ))?;
@@ -190,7 +216,7 @@ fn settle_merging(conn: &Connection, from: &str, arg: &dyn rusqlite::ToSql) -> D
         "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
     )?;
     let all = rows
-        .query_map([arg], |r| {
+        .query_map(args, |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

@@ -60,13 +60,21 @@ async fn a_fleet_s_reports_move_into_the_head_and_read_the_same_on_either_side()
             assert_eq!(done.inserted, 4);
         }
     }
-    let (inbox, head) = (
+    let (inbox, sealed, head) = (
         rows(dir.path(), "metrics_raw_inbox"),
+        rows(dir.path(), "metrics_raw_sealed"),
         rows(dir.path(), "metrics_raw_head"),
     );
     assert!(head >= 1_600, "the inbox was not settled: {head} head rows");
-    assert_eq!(inbox + head, 2_000, "{inbox} inbox + {head} head rows");
-    assert!(inbox > 0, "the last rounds wait in the inbox");
+    assert_eq!(
+        inbox + sealed + head,
+        2_000,
+        "{inbox} inbox + {sealed} sealed + {head} head rows"
+    );
+    assert!(
+        inbox + sealed > 0,
+        "the last rounds wait in front of the head"
+    );
 
     // One host's samples, some from the head and some from the inbox.
     let reader = Reader::open(dir.path()).unwrap();
@@ -208,7 +216,8 @@ fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
              BEGIN SELECT RAISE(ABORT, 'refused'); END",
         )
         .unwrap();
-    // 100 hosts settle at 1,024 rows: eleven rounds pass that.
+    // 100 hosts seal a run every 256 rows (three rounds) and move the runs
+    // into the head once they hold 1,024 rows.
     let mut round = 0;
     let mut write_rounds = |engine: &mut sqlite_writer::SqliteEngine, n: i64| {
         for _ in 0..n {
@@ -223,22 +232,27 @@ fn a_settle_that_fails_loses_nothing_and_ingest_goes_on() {
             round += 1;
         }
     };
-    // Eleven rounds seal the inbox; the twelfth's slice into the head fails.
-    write_rounds(&mut engine, 12);
-    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 1_100);
+    // The twelfth round seals the fourth run; the thirteenth's slice into
+    // the head fails.
+    write_rounds(&mut engine, 13);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 1_200);
     assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 100);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 0);
 
-    // Tried again once as many reports again have come, and then it works.
+    // Tried again once as many reports have come as a run takes: the
+    // sixteenth round seals a fifth run, the seventeenth moves them all.
     other.execute_batch("DROP TRIGGER refuse").unwrap();
-    write_rounds(&mut engine, 11);
+    write_rounds(&mut engine, 3);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 1_600);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 0);
+    write_rounds(&mut engine, 1);
     assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 0);
-    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_100);
-    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 1_200);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_600);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 100);
     let reader = Reader::open(dir.path()).unwrap();
-    assert_eq!(reader.raw_count().unwrap(), 23 * 100 * 2);
-    let got = reader.raw("web-0", &key(1), NOW, NOW + 23 * 5_000).unwrap();
-    assert_eq!(got.len(), 23);
+    assert_eq!(reader.raw_count().unwrap(), 17 * 100 * 2);
+    let got = reader.raw("web-0", &key(1), NOW, NOW + 17 * 5_000).unwrap();
+    assert_eq!(got.len(), 17);
 }
 
 #[test]
@@ -264,7 +278,8 @@ fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
         path.clone(),
         false,
     );
-    // Eleven rounds settle into the head (1,024 rows); five more wait.
+    // Twelve rounds seal four runs (1,024 rows and more) that move into
+    // the head; a fifth run and the inbox hold the last four.
     for r in 0..16 {
         assert!(
             write(&mut engine, &round(r))
@@ -272,8 +287,9 @@ fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
                 .all(|d| d.inserted == 2)
         );
     }
-    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_100);
-    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 500);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 1_200);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 300);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 100);
     // Settled and waiting reports alike are duplicates, in this run...
     for r in [0, 10, 11, 15] {
         let again = write(&mut engine, &round(r));
@@ -285,7 +301,7 @@ fn a_replay_is_a_duplicate_after_a_settle_a_compaction_and_a_restart() {
     // ... after a compaction step moved part of the inbox ...
     let conn = rusqlite::Connection::open(&path).unwrap();
     let moved = inbox::settle(&conn, NOW + 13 * 5_000).unwrap();
-    assert_eq!(moved, 200);
+    assert_eq!(moved, 100, "round 12, from the fifth run");
     engine.close();
     drop(engine);
     // ... and in the next run, which knows nothing yet.
@@ -350,13 +366,15 @@ fn a_sealed_inbox_moves_into_the_head_a_slice_per_batch_and_reads_the_same_meanw
         engine.after_batch(false);
         done
     };
-    // 600 hosts seal at 4,800 rows: after the eighth round.
+    // 600 hosts seal a run every 1,200 rows (two rounds) and move the runs
+    // into the head once they hold 4,800: after the eighth round.
     for r in 0..8 {
         assert!(write(r).iter().all(|d| d.inserted == 2));
     }
     assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 4_800);
     assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
-    // The next batch is followed by one slice: whole hosts, 4,096 rows.
+    // The next batch is followed by one slice: whole hosts, their rows of
+    // all four runs, 4,096 rows.
     write(8);
     assert_eq!(rows(dir.path(), "metrics_raw_head"), 4_096);
     assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 704);
@@ -365,16 +383,29 @@ fn a_sealed_inbox_moves_into_the_head_a_slice_per_batch_and_reads_the_same_meanw
     // Meanwhile every report reads once, wherever it waits, and a replay
     // of any of them is a duplicate.
     let reader = Reader::open(dir.path()).unwrap();
-    for host in ["web-000", "web-511", "web-512", "web-599"] {
-        let got = reader.raw(host, &key(1), NOW, NOW + 9 * 5_000).unwrap();
-        assert_eq!(got.len(), 9, "{host}: {got:?}");
-    }
+    let each_once = |reports: usize| {
+        for host in ["web-000", "web-511", "web-512", "web-599"] {
+            let got = reader.raw(host, &key(1), NOW, NOW + 10 * 5_000).unwrap();
+            assert_eq!(got.len(), reports, "{host}: {got:?}");
+            assert!(got.windows(2).all(|w| w[0].ts < w[1].ts), "{host}: {got:?}");
+        }
+    };
+    each_once(9);
     assert_eq!(reader.raw_count().unwrap(), 9 * 600 * 2);
+    // The replay's batch counts toward a run: the ninth round is sealed as
+    // a fifth, while the pass is half done.
     let again = write(3);
     assert!(again.iter().all(|d| d.duplicates == 2), "{again:?}");
-    // The batch after takes the rest.
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 704 + 600);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 0);
+    each_once(9);
+    // The batch after ends the pass: the hosts it had not reached, from
+    // every run. The fifth run's rows of the hosts it had passed wait for
+    // the next.
     write(9);
-    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 0);
-    assert_eq!(rows(dir.path(), "metrics_raw_head"), 4_800);
+    assert_eq!(rows(dir.path(), "metrics_raw_head"), 4_096 + 88 * 9);
+    assert_eq!(rows(dir.path(), "metrics_raw_sealed"), 512);
+    assert_eq!(rows(dir.path(), "metrics_raw_inbox"), 600);
+    each_once(10);
     assert_eq!(reader.raw_count().unwrap(), 10 * 600 * 2);
 }

@@ -24,6 +24,7 @@ fn migrations() -> Vec<M<'static>> {
         M::up(include_str!("../../migrations/0005_compact_rollups.sql")),
         M::up(include_str!("../../migrations/0006_raw_inbox.sql")),
         M::up(include_str!("../../migrations/0007_sealed_inbox.sql")),
+        M::up(include_str!("../../migrations/0008_sealed_runs.sql")),
     ]
 }
 
@@ -147,6 +148,50 @@ mod tests {
         let decoded = super::super::encoding::decode_report(&blob).unwrap();
         assert_eq!(decoded.len(), 1);
         assert_eq!(decoded, [(1, 2.5)]);
+    }
+
+    #[test]
+    fn a_version_7_sealed_inbox_becomes_the_first_run_and_still_moves_into_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mon.db");
+        let mut conn = connect(&path).unwrap();
+        Migrations::new(migrations())
+            .to_version(&mut conn, 7)
+            .unwrap();
+        let data = super::super::encoding::encode_report(&mut vec![(1, 2.5)]);
+        for (host, ts) in [("web-2", 10_000), ("web-1", 5_000), ("web-1", 10_000)] {
+            conn.execute(
+                "INSERT INTO metrics_raw_sealed (host, ts, samples, data) VALUES (?1, ?2, 1, ?3)",
+                rusqlite::params![host, ts, data],
+            )
+            .unwrap();
+        }
+        drop(conn);
+
+        let conn = open_migrated(&path).unwrap();
+        let runs: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT run, host, ts FROM metrics_raw_sealed")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            runs,
+            [
+                (1, "web-1".into(), 5_000),
+                (1, "web-1".into(), 10_000),
+                (1, "web-2".into(), 10_000)
+            ]
+        );
+        let newest = super::super::inbox::head_newest(&conn, "web-1").unwrap();
+        assert_eq!(newest, Some(10_000));
+        let (moved, last) = super::super::inbox::settle_slice(&conn, 4_096, None).unwrap();
+        assert_eq!((moved, last), (3, None));
+        let head: i64 = conn
+            .query_row("SELECT count(*) FROM metrics_raw_head", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(head, 3);
     }
 
     #[test]

@@ -106,7 +106,8 @@ impl Db for Lite<'_> {
         self.insert_report(
             Some(
                 "SELECT 1 FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1
-                 UNION ALL SELECT 1 FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2",
+                 UNION ALL SELECT 1 FROM metrics_raw_sealed
+                 WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1 AND ts = ?2",
             ),
             "INSERT INTO metrics_raw_head (host, ts, samples, data) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (host, ts) DO NOTHING",
@@ -125,7 +126,8 @@ impl Db for Lite<'_> {
         self.insert_report(
             (!head_older).then_some(
                 "SELECT 1 FROM metrics_raw_head WHERE host = ?1 AND ts = ?2
-                 UNION ALL SELECT 1 FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2",
+                 UNION ALL SELECT 1 FROM metrics_raw_sealed
+                 WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1 AND ts = ?2",
             ),
             "INSERT INTO metrics_raw_inbox (ts, host, samples, data) VALUES (?2, ?1, ?3, ?4)
              ON CONFLICT (ts, host) DO NOTHING",
@@ -138,7 +140,8 @@ impl Db for Lite<'_> {
             .0
             .prepare_cached(
                 "SELECT data FROM metrics_raw_inbox WHERE ts = ?2 AND host = ?1
-                 UNION ALL SELECT data FROM metrics_raw_sealed WHERE host = ?1 AND ts = ?2
+                 UNION ALL SELECT data FROM metrics_raw_sealed
+                 WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1 AND ts = ?2
                  UNION ALL SELECT data FROM metrics_raw_head WHERE host = ?1 AND ts = ?2",
             )?
             .query_row(params![host, ts], |r| r.get(0))?)
@@ -148,7 +151,8 @@ impl Db for Lite<'_> {
         // The row is in one of the three.
         for sql in [
             "UPDATE metrics_raw_inbox SET samples = ?3, data = ?4 WHERE ts = ?2 AND host = ?1",
-            "UPDATE metrics_raw_sealed SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
+            "UPDATE metrics_raw_sealed SET samples = ?3, data = ?4
+             WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1 AND ts = ?2",
             "UPDATE metrics_raw_head SET samples = ?3, data = ?4 WHERE host = ?1 AND ts = ?2",
         ] {
             if self
@@ -167,7 +171,8 @@ impl Db for Lite<'_> {
         self.pairs(
             "SELECT ts, data FROM metrics_raw_head WHERE host = ?1 AND ts >= ?2 AND ts < ?3
              UNION ALL
-             SELECT ts, data FROM metrics_raw_sealed WHERE host = ?1 AND ts >= ?2 AND ts < ?3
+             SELECT ts, data FROM metrics_raw_sealed
+                 WHERE run IN (SELECT run FROM metrics_raw_sealed_runs) AND host = ?1 AND ts >= ?2 AND ts < ?3
              UNION ALL
              SELECT ts, data FROM metrics_raw_inbox WHERE ts >= ?2 AND ts < ?3 AND host = ?1
              ORDER BY ts",

@@ -85,12 +85,16 @@ pub(crate) struct SqliteEngine {
     /// was half the writer's statements.
     last_seen: HashMap<String, i64>,
     /// Reports in the raw inbox (`inbox.rs`), about: counted by job, so a
-    /// duplicate counts too. Past [`inbox::settle_rows`] the inbox is
-    /// sealed.
+    /// duplicate counts too. Past a [`SEAL_RUNS`]th of
+    /// [`inbox::settle_rows`] the inbox is sealed as a new run.
     inbox_rows: u64,
-    /// Rows in the sealed inbox, about (`inbox::seal`): while there are,
-    /// each batch is followed by a slice of them moving into the head.
+    /// Rows in the sealed inbox's runs, about (`inbox::seal`). Past
+    /// [`inbox::settle_rows`] a pass starts: each batch is followed by a
+    /// slice of hosts moving into the head, until the last host.
     sealed_rows: u64,
+    /// While a pass moves the sealed runs into the head: `Some`, holding
+    /// the last host moved so far (`None` before the first slice).
+    pass: Option<Option<String>>,
     /// A seal or slice that fails (while batches commit) is logged once...
     settle_failing: Episode,
     /// ... and tried again only once this many more reports have arrived.
@@ -220,6 +224,11 @@ fn writer_pragmas(conn: &Connection, checkpointer: bool) {
 /// took over 100 (BENCHMARKS.md).
 const SLICE_ROWS: usize = 4096;
 
+/// How many runs the sealed inbox gathers before they move into the head:
+/// each seal takes a quarter of [`inbox::settle_rows`], so its pause is a
+/// quarter of what sealing it all at once was (BENCHMARKS.md).
+const SEAL_RUNS: u64 = 4;
+
 /// How far `hosts.last_seen_ms` may lag the newest report stored.
 const LAST_SEEN_STEP_MS: i64 = MINUTE_MS;
 
@@ -246,6 +255,7 @@ impl SqliteEngine {
             // settle.
             inbox_rows: inbox::rows(&conn).unwrap_or(0),
             sealed_rows: inbox::sealed_rows(&conn).unwrap_or(0),
+            pass: None,
             settle_wait: 0,
             bounds: HeadBounds::open(&conn),
             checkpointer,
@@ -262,36 +272,39 @@ impl SqliteEngine {
     }
 
     /// One step of moving the inbox into the head, in a short transaction
-    /// of its own after a batch: seal the inbox once it holds enough
-    /// reports per host, then move the sealed rows a slice at a time, so
-    /// no batch waits long behind it. A failure rolls back and leaves every
-    /// row where it was (compaction still moves what it needs).
+    /// of its own after a batch: seal the inbox as a new run once it holds
+    /// a few reports per host, or, once the runs hold enough, move a slice
+    /// of hosts from all of them, so no batch waits long behind either. A
+    /// failure rolls back and leaves every row where it was (compaction
+    /// still moves what it needs).
     fn settle_step(&mut self) {
         if self.settle_wait > 0 {
             return;
         }
-        let sealing = self.sealed_rows == 0;
-        if sealing && self.inbox_rows < inbox::settle_rows(self.last_seen.len()) {
+        let enough = inbox::settle_rows(self.last_seen.len());
+        let sealing = self.inbox_rows >= enough / SEAL_RUNS;
+        if !sealing && self.pass.is_none() && self.sealed_rows < enough {
             return;
         }
+        let after = self.pass.clone().flatten();
         let started = std::time::Instant::now();
-        let done = (|| -> Result<usize, DbError> {
+        let done = (|| -> Result<(usize, Option<String>), DbError> {
             let tx = self.conn.transaction()?;
             let moved = if sealing {
-                inbox::seal(&tx)?
+                (inbox::seal(&tx)?, None)
             } else {
-                inbox::settle_slice(&tx, SLICE_ROWS)?
+                inbox::settle_slice(&tx, SLICE_ROWS, after.as_deref())?
             };
             tx.commit()?;
             Ok(moved)
         })();
         match done {
-            Ok(moved) => {
+            Ok((moved, last)) => {
                 let ms = started.elapsed().as_millis() as u64;
                 if sealing {
-                    tracing::debug!(rows = moved, ms, "raw inbox sealed");
+                    tracing::debug!(rows = moved, ms, "raw inbox sealed as a run");
                     self.inbox_rows = 0;
-                    self.sealed_rows = moved as u64;
+                    self.sealed_rows += moved as u64;
                     // Sealed rows count as the head's for the bounds.
                     self.bounds.settled(true);
                 } else {
@@ -300,9 +313,15 @@ impl SqliteEngine {
                         ms,
                         "sealed raw inbox slice moved into the head"
                     );
-                    self.sealed_rows = match moved {
-                        0 => 0,
-                        n => self.sealed_rows.saturating_sub(n as u64),
+                    self.sealed_rows = self.sealed_rows.saturating_sub(moved as u64);
+                    self.pass = match last {
+                        Some(host) => Some(Some(host)),
+                        None => {
+                            // The pass is over; what runs sealed during it
+                            // hold for the hosts it had passed stays.
+                            self.sealed_rows = inbox::sealed_rows(&self.conn).unwrap_or(0);
+                            None
+                        }
                     };
                 }
                 if let Some(ended) = self.settle_failing.recover() {
@@ -316,7 +335,7 @@ impl SqliteEngine {
                 }
                 // Every row is where it was; try again once as many
                 // reports again have come, not after every batch.
-                self.settle_wait = inbox::settle_rows(self.last_seen.len());
+                self.settle_wait = enough / SEAL_RUNS;
                 self.settle();
             }
         }
