@@ -158,7 +158,7 @@ mod tests {
         Migrations::new(migrations())
             .to_version(&mut conn, 7)
             .unwrap();
-        let data = super::super::encoding::encode_report(&mut vec![(1, 2.5)]);
+        let data = super::super::encoding::encode_report(&mut [(1, 2.5)]);
         for (host, ts) in [("web-2", 10_000), ("web-1", 5_000), ("web-1", 10_000)] {
             conn.execute(
                 "INSERT INTO metrics_raw_sealed (host, ts, samples, data) VALUES (?1, ?2, 1, ?3)",
