@@ -132,22 +132,21 @@ pub(crate) fn settle_slice(
         ))?
         .query_row(params![after, share - 1], |r| r.get(0))
         .optional()?;
-    let runs = "run IN (SELECT run FROM metrics_raw_sealed_runs)";
-    let moved = match &last {
-        Some(last) => move_rows(
-            conn,
-            &format!("FROM metrics_raw_sealed WHERE {runs} AND host {op} ?1 AND host <= ?2"),
-            &[&after, last],
-            "the sealed raw inbox",
-        )?,
-        // Fewer than `share` hosts' rows left in the newest run: the rest.
-        None => move_rows(
-            conn,
-            &format!("FROM metrics_raw_sealed WHERE {runs} AND host {op} ?1"),
-            &[&after],
-            "the sealed raw inbox",
-        )?,
+    // Up to the slice's last host, or the rest when fewer than `share`
+    // rows are left in the newest run.
+    let (upto, args): (&str, Vec<&dyn rusqlite::ToSql>) = match &last {
+        Some(last) => (" AND host <= ?2", vec![&after, last]),
+        None => ("", vec![&after]),
     };
+    let moved = move_rows(
+        conn,
+        &format!(
+            "FROM metrics_raw_sealed WHERE run IN (SELECT run FROM metrics_raw_sealed_runs)
+             AND host {op} ?1{upto}"
+        ),
+        &args,
+        "the sealed raw inbox",
+    )?;
     Ok((moved, last))
 }
 
