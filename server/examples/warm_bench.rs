@@ -387,4 +387,48 @@ fn rollup_rows(db: &std::path::Path, tables: &[(String, u64)]) {
         "the same 1m rows in the version 4 layout: {:.1} bytes per bucket (indexes included)",
         bytes as f64 / rows.max(1) as f64
     );
+    smaller_layouts(&conn);
+}
+
+/// What the 1m rows would take with less in them, each layout filled in
+/// the time order maintenance writes: the figures behind the choice of
+/// keeping `last` (BENCHMARKS.md, "Rollup rows").
+fn smaller_layouts(conn: &rusqlite::Connection) {
+    // Minutes since 2020-01-01, which fit in 3 bytes until 2035.
+    const EPOCH_2020: i64 = 26_297_280;
+    let layouts = [
+        ("without `last`", "max REAL NOT NULL", "max"),
+        (
+            "without `last`, `max` NULL when it equals `min`",
+            "max REAL",
+            "CASE WHEN max = min THEN NULL ELSE max END",
+        ),
+    ];
+    for (i, (what, max_column, max_value)) in layouts.iter().enumerate() {
+        for (epoch, since) in [(0, ""), (EPOCH_2020, ", minutes since 2020")] {
+            let table = format!("l{i}_{epoch}");
+            conn.execute_batch(&format!(
+                "CREATE TABLE old.{table} (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,
+                   min REAL NOT NULL, {max_column}, sum REAL NOT NULL, count INTEGER NOT NULL,
+                   PRIMARY KEY (series_id, minute)) STRICT, WITHOUT ROWID;
+                 INSERT INTO old.{table} SELECT series_id, minute - {epoch}, min, {max_value},
+                   sum, count FROM metrics_1m ORDER BY minute, series_id;"
+            ))
+            .unwrap();
+            let (rows, bytes): (i64, i64) = conn
+                .query_row(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM old.{table}),
+                                (SELECT sum(pgsize) FROM dbstat('old') WHERE name = '{table}')"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            println!(
+                "the same 1m rows {what}{since}: {:.1} bytes per bucket",
+                bytes as f64 / rows.max(1) as f64
+            );
+        }
+    }
 }
