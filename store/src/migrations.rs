@@ -109,6 +109,21 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
 mod tests {
     use super::*;
 
+    /// The rows of a three-column query.
+    fn triples<A, B, C>(conn: &Connection, sql: &str) -> Vec<(A, B, C)>
+    where
+        A: rusqlite::types::FromSql,
+        B: rusqlite::types::FromSql,
+        C: rusqlite::types::FromSql,
+    {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     #[test]
     fn migrations_are_valid() {
         assert!(Migrations::new(migrations()).validate().is_ok());
@@ -130,13 +145,10 @@ mod tests {
         drop(conn);
 
         let conn = open_migrated(&path).unwrap();
-        let rows: Vec<(String, i64, i64)> = conn
-            .prepare("SELECT host, ts, samples FROM metrics_raw_head ORDER BY ts")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let rows: Vec<(String, i64, i64)> = triples(
+            &conn,
+            "SELECT host, ts, samples FROM metrics_raw_head ORDER BY ts",
+        );
         assert_eq!(rows, [("a".into(), 1000, 2), ("a".into(), 6000, 1)]);
         let blob: Vec<u8> = conn
             .query_row(
@@ -169,13 +181,8 @@ mod tests {
         drop(conn);
 
         let conn = open_migrated(&path).unwrap();
-        let runs: Vec<(i64, String, i64)> = conn
-            .prepare("SELECT run, host, ts FROM metrics_raw_sealed")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let runs: Vec<(i64, String, i64)> =
+            triples(&conn, "SELECT run, host, ts FROM metrics_raw_sealed");
         assert_eq!(
             runs,
             [
