@@ -109,6 +109,17 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
 mod tests {
     use super::*;
 
+    /// A new database migrated to `version`, and the temporary dir that
+    /// holds it as `mon.db`.
+    fn at_version(version: usize) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("mon.db")).unwrap();
+        Migrations::new(migrations())
+            .to_version(&mut conn, version)
+            .unwrap();
+        (dir, conn)
+    }
+
     /// The rows of a three-column query.
     fn triples<A, B, C>(conn: &Connection, sql: &str) -> Vec<(A, B, C)>
     where
@@ -131,12 +142,8 @@ mod tests {
 
     #[test]
     fn a_version_1_database_keeps_its_raw_samples() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, conn) = at_version(1);
         let path = dir.path().join("mon.db");
-        let mut conn = connect(&path).unwrap();
-        Migrations::new(migrations())
-            .to_version(&mut conn, 1)
-            .unwrap();
         conn.execute_batch(
             "INSERT INTO series (id, host, name, labels) VALUES (1, 'a', 'load1', '{}'), (2, 'a', 'load5', '{}');
              INSERT INTO metrics_raw VALUES (1, 1000, 0.5), (2, 1000, 1.5), (1, 6000, 2.5);",
@@ -164,12 +171,8 @@ mod tests {
 
     #[test]
     fn a_version_7_sealed_inbox_becomes_the_first_run_and_still_moves_into_the_head() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, conn) = at_version(7);
         let path = dir.path().join("mon.db");
-        let mut conn = connect(&path).unwrap();
-        Migrations::new(migrations())
-            .to_version(&mut conn, 7)
-            .unwrap();
         let data = super::super::encoding::encode_report(&mut [(1, 2.5)]);
         for (host, ts) in [("web-2", 10_000), ("web-1", 5_000), ("web-1", 10_000)] {
             conn.execute(
@@ -203,12 +206,8 @@ mod tests {
 
     #[test]
     fn a_version_4_database_keeps_its_rollups_in_the_compact_rows() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, conn) = at_version(4);
         let path = dir.path().join("mon.db");
-        let mut conn = connect(&path).unwrap();
-        Migrations::new(migrations())
-            .to_version(&mut conn, 4)
-            .unwrap();
         conn.execute_batch(
             "INSERT INTO series (id, host, name, labels) VALUES (1, 'web-1', 'load1', '{}');
              INSERT INTO metrics_1m VALUES (1, 1764547200000, 0.5, 2.5, 6.0, 4, 1.0, 1764547259000),
