@@ -35,7 +35,8 @@ pub enum BenchCommand {
         after_help = "The receiver must run without its per-host report rate:\n  mon serve --no-agent --max-reports-per-second 0 --data-dir /tmp/bench &\n\nExample:\n  mon bench remote-write --target http://127.0.0.1:7071/api/v1/write --hosts 100 --series 100 --duration 15s"
     )]
     RemoteWrite(RemoteWriteArgs),
-    /// Measure a real `mon agent` process: CPU % of one core and RSS
+    /// Measure a real `mon agent` process: CPU % of one core and RSS; then the bytes one of this
+    /// host's reports takes on the wire, plain and interned
     #[command(
         after_help = "Examples:\n  mon bench agent --interval 5s --duration 60s\n  mon bench agent --agent-exe ./mon-agent-only --interval 5s --duration 60s"
     )]
@@ -376,6 +377,10 @@ fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
             println!();
         }
         println!("{tables}\n{}", footprint.render());
+    }
+    match server::bench::agent::WireSizes::this_host() {
+        Ok(wire) => println!("\n{}", wire.render()),
+        Err(e) => eprintln!("the wire sizes were not measured: this host's collector failed: {e}"),
     }
     Ok(())
 }

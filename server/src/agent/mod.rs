@@ -42,7 +42,7 @@ use crate::proto::{
 use crate::time::now_ms;
 use crate::tls::ClientTls;
 use failover::Aggregators;
-use intern::SeriesIds;
+pub(crate) use intern::SeriesIds;
 use tables::{Readers, Tables};
 use transport::Transport;
 

@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::process::{self, cpu_nanos};
+use crate::agent::{Collector, SeriesIds};
 use crate::aggregator::{self, AggregatorConfig, Limits, Stats};
 use crate::bus::EmbeddedBus;
+use crate::model::Point;
+use crate::proto;
 
 #[derive(Debug, Clone)]
 pub struct AgentBench {
@@ -47,6 +50,62 @@ impl AgentFootprint {
             self.rss_kib as f64 / 1024.0,
             self.peak_rss_kib as f64 / 1024.0,
             self.reports_stored
+        )
+    }
+}
+
+/// The bytes one report of this host takes on the wire, its process and
+/// cgroup tables aside (they are the same in either form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireSizes {
+    pub samples: usize,
+    /// Every sample with its name and labels (protocol 1, and the spool).
+    pub plain: usize,
+    /// The first report on a stream: each series defined, then its value.
+    pub first: usize,
+    /// Every later report on the stream: ids and values.
+    pub steady: usize,
+}
+
+impl WireSizes {
+    /// The sizes of two consecutive reports made of `first` and `next`,
+    /// sent on one stream.
+    pub fn of(first: Vec<Point>, next: Vec<Point>) -> Self {
+        let first = proto::Report::from_points("bench-agent", 1, 0, first);
+        let next = proto::Report::from_points("bench-agent", 2, 5_000, next);
+        let mut ids = SeriesIds::new();
+        let len = |r: &proto::Report| prost::Message::encoded_len(r);
+        Self {
+            samples: next.samples.len(),
+            plain: len(&next),
+            first: len(&ids.encode(&first)),
+            steady: len(&ids.encode(&next)),
+        }
+    }
+
+    /// Two reports of this host's own collector, as its agent makes them.
+    /// The collector's first report has no rates yet (they need a previous
+    /// reading), so it is left out: measured alone it would leave the rate
+    /// series to be defined by the next.
+    pub fn this_host() -> Result<Self, String> {
+        let mut collector = Collector::new().map_err(|e| e.to_string())?;
+        let mut next = || {
+            std::thread::sleep(Duration::from_millis(250));
+            collector.collect()
+        };
+        next();
+        let first = next();
+        Ok(Self::of(first, next()))
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "wire, one report of this host ({} samples, tables aside): {} bytes plain; interned, {} bytes the first on a stream, then {} ({:.1} bytes a sample)",
+            self.samples,
+            self.plain,
+            self.first,
+            self.steady,
+            self.steady as f64 / self.samples.max(1) as f64
         )
     }
 }
@@ -137,4 +196,51 @@ pub async fn run(config: AgentBench) -> Result<AgentFootprint, String> {
             .reports_acked
             .load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SeriesKey;
+
+    fn report(value: f64) -> Vec<Point> {
+        let mut points = vec![Point {
+            key: SeriesKey::new("cpu_usage_percent"),
+            value,
+        }];
+        for core in 0..4 {
+            points.push(Point {
+                key: SeriesKey::with_labels("cpu_core_usage_percent", [("core", core.to_string())]),
+                value,
+            });
+        }
+        points.push(Point {
+            key: SeriesKey::with_labels(
+                "filesystem_used_bytes",
+                [("mount", "/"), ("device", "/dev/sda1")],
+            ),
+            value: 1e9,
+        });
+        points
+    }
+
+    #[test]
+    fn a_later_report_on_a_stream_is_ids_and_values_a_fraction_of_the_plain_one() {
+        let wire = WireSizes::of(report(1.5), report(2.5));
+        assert_eq!(wire.samples, 6);
+        // The first carries the definitions; each value is 8 bytes in
+        // every form, and the names are what the later ones leave out.
+        assert!(wire.first > wire.steady, "{wire:?}");
+        assert!(wire.steady * 3 < wire.plain, "{wire:?}");
+        assert!(wire.render().contains("6 samples"), "{}", wire.render());
+    }
+
+    #[test]
+    fn this_hosts_own_reports_are_measured() {
+        let wire = WireSizes::this_host().unwrap();
+        assert!(wire.samples > 0, "{wire:?}");
+        // No series is new in the later report: it is ids and values.
+        assert!(wire.steady * 2 < wire.first, "{wire:?}");
+        assert!(wire.steady * 2 < wire.plain, "{wire:?}");
+    }
 }
