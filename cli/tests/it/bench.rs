@@ -46,6 +46,19 @@ fn field<'a>(text: &'a str, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{text}"))
 }
 
+/// The number in `text` between `before` and `after`.
+fn between(text: &str, before: &str, after: &str) -> u64 {
+    let rest = &text[text
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before:?} in {text}"))
+        + before.len()..];
+    rest[..rest
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after:?} in {rest}"))]
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
 fn bench_ingest_reports_accepted_samples_and_ack_latency() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,9 +158,19 @@ fn bench_agent_measures_a_real_agent_process() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    // One run per cadence, each named.
-    let runs: Vec<&str> = text.split("\n\n").collect();
-    assert_eq!(runs.len(), 2, "{text}");
+    // One run per cadence, each named, then the wire sizes of a report.
+    let mut runs: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(runs.len(), 3, "{text}");
+    let wire = runs.pop().unwrap();
+    assert!(
+        wire.starts_with("wire, one report of this host ("),
+        "{text}"
+    );
+    // The later reports on a stream are ids and values, well under the
+    // plain form.
+    let plain = between(wire, "tables aside): ", " bytes plain");
+    let steady = between(wire, "on a stream, then ", " (");
+    assert!(steady * 2 < plain, "{text}");
     assert!(
         runs[0].starts_with("process and cgroup tables every 30s"),
         "{text}"
