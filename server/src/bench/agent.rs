@@ -56,7 +56,7 @@ impl AgentFootprint {
 
 /// The bytes one report of this host takes on the wire, its process and
 /// cgroup tables aside (they are the same in either form).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct WireSizes {
     pub samples: usize,
     /// Every sample with its name and labels (protocol 1, and the spool).
