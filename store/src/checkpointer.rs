@@ -11,10 +11,14 @@
 //! everything, the writer's next commit starts the WAL over from its
 //! beginning. Under a steady load that moment never comes by itself, so
 //! once the WAL holds half its limit the writer copies the rest between
-//! two batches ([`catch_up`]: what the thread has not copied yet, a few
-//! milliseconds' worth), and the WAL stays within half its limit. The
-//! writer still truncates the WAL itself past its limit (a reader holding
-//! old pages) and after a failed batch.
+//! two batches ([`Checkpointer::catch_up`]: what the thread has not copied
+//! yet, a few milliseconds' worth), and the WAL stays within half its
+//! limit. Only one checkpoint runs at a time, so while the thread is at
+//! one the writer's catch-up finds the WAL busy; past three quarters of
+//! the limit the writer waits for the thread's checkpoint to end rather
+//! than let the WAL grow on (a slow disk makes the thread's syncs slow).
+//! The writer still truncates the WAL itself past its limit (a reader
+//! holding old pages) and after a failed batch.
 //!
 //! This connection keeps `synchronous = FULL`: its checkpoints sync the WAL
 //! before copying it and `mon.db` before the WAL may be reused, so nothing
@@ -24,6 +28,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,19 +59,6 @@ pub(crate) fn frames() -> u64 {
     FRAMES.get()
 }
 
-/// The writer's share of a checkpoint, between two batches: copies what the
-/// thread has not copied yet, waiting for no one (`false` at once when the
-/// thread is at it, or a reader holds old pages). No commit can come in
-/// between, so when it has copied everything the writer's next commit
-/// starts the WAL over. Under a steady load the thread never gets there
-/// alone: the writer commits every few hundred microseconds, faster than a
-/// checkpoint with its two syncs, and the WAL grew until the writer had to
-/// truncate it, a pause of about 60 ms for ingest (BENCHMARKS.md).
-pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<bool> {
-    let done = wal_checkpoint(conn, "PASSIVE", Duration::ZERO)?;
-    Ok(!done.blocked && done.frames == done.copied)
-}
-
 /// What `PRAGMA wal_checkpoint` answered.
 pub(crate) struct Checkpointed {
     /// A mode that waits (`TRUNCATE`) gave up on readers or a writer.
@@ -95,9 +87,20 @@ pub(crate) fn wal_checkpoint(
     done
 }
 
+/// Whether the writer waits for a checkpoint of the thread's to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Skip the catch-up while the thread is at a checkpoint.
+    IfFree,
+    /// Wait for the thread's checkpoint, then copy what is left.
+    Wait,
+}
+
 pub(crate) struct Checkpointer {
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Held by whoever runs a checkpoint, the thread or the writer.
+    turn: Arc<Mutex<()>>,
 }
 
 impl Checkpointer {
@@ -113,14 +116,41 @@ impl Checkpointer {
         };
         // One wake-up waiting is enough: it checkpoints whatever is there.
         let (wake, rx) = sync_channel(1);
+        let turn = Arc::new(Mutex::new(()));
+        let thread_turn = Arc::clone(&turn);
         let thread = std::thread::Builder::new()
             .name("mon-store-ckpt".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &thread_turn))
             .ok()?;
         Some(Self {
             wake: Some(wake),
             thread: Some(thread),
+            turn,
         })
+    }
+
+    /// The writer's share of a checkpoint, between two batches, on its
+    /// connection `conn`: copies what the thread has not copied yet,
+    /// waiting for no reader or writer. `Ok(false)` when the WAL is not
+    /// copied whole: the thread is at a checkpoint and `turn` is
+    /// [`Turn::IfFree`], or a reader holds old pages. No commit can come in
+    /// between, so when it has copied everything the writer's next commit
+    /// starts the WAL over. Under a steady load the thread never gets there
+    /// alone: the writer commits every few hundred microseconds, faster
+    /// than a checkpoint with its two syncs, and the WAL grew until the
+    /// writer had to truncate it, a pause of about 60 ms for ingest
+    /// (BENCHMARKS.md).
+    pub fn catch_up(&self, conn: &Connection, turn: Turn) -> rusqlite::Result<bool> {
+        let _held = match turn {
+            Turn::IfFree => match self.turn.try_lock() {
+                Ok(held) => held,
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(false),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            },
+            Turn::Wait => self.turn.lock().unwrap_or_else(PoisonError::into_inner),
+        };
+        let done = wal_checkpoint(conn, "PASSIVE", Duration::ZERO)?;
+        Ok(!done.blocked && done.frames == done.copied)
     }
 
     /// Asks for a checkpoint soon; never waits.
@@ -146,11 +176,14 @@ impl Drop for Checkpointer {
 /// batch while the WAL is large, and each checkpoint syncs twice.
 const PACE: Duration = Duration::from_millis(50);
 
-fn run(conn: Connection, wake: Receiver<()>) {
+fn run(conn: Connection, wake: Receiver<()>, turn: &Mutex<()>) {
     while wake.recv().is_ok() {
         let started = Instant::now();
+        let held = turn.lock().unwrap_or_else(PoisonError::into_inner);
         // Passive: it waits for no one, so no busy timeout applies.
-        match wal_checkpoint(&conn, "PASSIVE", Duration::ZERO) {
+        let done = wal_checkpoint(&conn, "PASSIVE", Duration::ZERO);
+        drop(held);
+        match done {
             Ok(Checkpointed { frames, copied, .. }) => tracing::trace!(
                 frames,
                 copied,

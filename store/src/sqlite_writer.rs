@@ -17,7 +17,7 @@ use domain::episode::Episode;
 use domain::model::SeriesKey;
 use rusqlite::{Connection, params};
 
-use super::checkpointer::{self, Checkpointer};
+use super::checkpointer::{self, Checkpointer, Turn};
 use super::config::MINUTE_MS;
 use super::db::{Db, DbError};
 use super::fault;
@@ -605,7 +605,15 @@ impl Engine for SqliteEngine {
                     checkpointer.nudge();
                 }
                 if held > self.wal_limit / 2 {
-                    match checkpointer::catch_up(&self.conn) {
+                    // Past three quarters the thread is falling behind (a
+                    // slow disk): wait for its checkpoint rather than grow
+                    // on to the limit and a truncation.
+                    let turn = if held > self.wal_limit / 4 * 3 {
+                        Turn::Wait
+                    } else {
+                        Turn::IfFree
+                    };
+                    match checkpointer.catch_up(&self.conn, turn) {
                         Ok(whole) => tracing::trace!(wal_bytes = held, whole, "WAL caught up"),
                         Err(e) => tracing::debug!(error = %e, "WAL catch-up failed"),
                     }
