@@ -92,9 +92,9 @@ pub(crate) struct SqliteEngine {
     /// [`inbox::settle_rows`] a pass starts: each batch is followed by a
     /// slice of hosts moving into the head, until the last host.
     sealed_rows: u64,
-    /// While a pass moves the sealed runs into the head: `Some`, holding
-    /// the last host moved so far (`None` before the first slice).
-    pass: Option<Option<String>>,
+    /// While a pass moves the sealed runs into the head: the last host
+    /// moved so far. A pass starts with no host, once the runs hold enough.
+    pass: Option<String>,
     /// A seal or slice that fails (while batches commit) is logged once...
     settle_failing: Episode,
     /// ... and tried again only once this many more reports have arrived.
@@ -286,7 +286,7 @@ impl SqliteEngine {
         if !sealing && self.pass.is_none() && self.sealed_rows < enough {
             return;
         }
-        let after = self.pass.clone().flatten();
+        let after = self.pass.clone();
         let started = std::time::Instant::now();
         let done = (|| -> Result<(usize, Option<String>), DbError> {
             let tx = self.conn.transaction()?;
@@ -314,15 +314,12 @@ impl SqliteEngine {
                         "sealed raw inbox slice moved into the head"
                     );
                     self.sealed_rows = self.sealed_rows.saturating_sub(moved as u64);
-                    self.pass = match last {
-                        Some(host) => Some(Some(host)),
-                        None => {
-                            // The pass is over; what runs sealed during it
-                            // hold for the hosts it had passed stays.
-                            self.sealed_rows = inbox::sealed_rows(&self.conn).unwrap_or(0);
-                            None
-                        }
-                    };
+                    if last.is_none() {
+                        // The pass is over; what runs sealed during it
+                        // hold for the hosts it had passed stays.
+                        self.sealed_rows = inbox::sealed_rows(&self.conn).unwrap_or(0);
+                    }
+                    self.pass = last;
                 }
                 if let Some(ended) = self.settle_failing.recover() {
                     tracing::info!(store = %self.path.display(), "the raw inbox settles again, after {} failures in {}", ended.failures, ended.lasted_text());
