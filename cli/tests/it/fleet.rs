@@ -127,8 +127,10 @@ fn of_two_alerts_processes_on_one_redis_one_leads_and_the_standby_takes_over_aft
         "{}",
         second.stderr_text()
     );
+    // Within a few lease TTLs (1 s), not whenever: the log line is read
+    // through a pipe from a real process on a loaded machine.
     assert!(
-        killed.elapsed() < Duration::from_secs(2),
+        killed.elapsed() < Duration::from_secs(3),
         "took over after {:?}",
         killed.elapsed()
     );

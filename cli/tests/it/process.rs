@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub struct Running {
     pub child: Child,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub stdout: Arc<Mutex<Vec<String>>>,
+    /// How many of the two pipes' reader threads have read to the end.
+    ended: Arc<AtomicUsize>,
 }
 
 impl Running {
@@ -39,12 +42,14 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("mon starts");
-        let stderr = collect(child.stderr.take().unwrap());
-        let stdout = collect(child.stdout.take().unwrap());
+        let ended = Arc::new(AtomicUsize::new(0));
+        let stderr = collect(child.stderr.take().unwrap(), &ended);
+        let stdout = collect(child.stdout.take().unwrap(), &ended);
         Self {
             child,
             stderr,
             stdout,
+            ended,
         }
     }
 
@@ -61,8 +66,12 @@ impl Running {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads take the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // Let the reader threads take the last lines, up to the
+                // pipes' end (a child of mon's may hold them open longer).
+                let read = Instant::now() + Duration::from_secs(5);
+                while self.ended.load(Ordering::SeqCst) < 2 && Instant::now() < read {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 return status;
             }
             assert!(
@@ -90,13 +99,18 @@ impl Drop for Running {
     }
 }
 
-fn collect(pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+fn collect(
+    pipe: impl std::io::Read + Send + 'static,
+    ended: &Arc<AtomicUsize>,
+) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
+    let ended = ended.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             sink.lock().unwrap().push(line);
         }
+        ended.fetch_add(1, Ordering::SeqCst);
     });
     lines
 }

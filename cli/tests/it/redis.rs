@@ -16,6 +16,18 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
+        let mut failures = Vec::new();
+        // Another process may take the free port first; try a few.
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(server) => return server,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("cannot start redis-server: {failures:?}");
+    }
+
+    fn try_start() -> Result<Self, String> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new("redis-server")
@@ -29,20 +41,30 @@ impl RedisServer {
                     "cannot start redis-server ({e}); install it (.ci/run does) to run these tests"
                 )
             });
-        let server = Self {
+        let mut server = Self {
             port,
             child,
             _dir: dir,
         };
+        let ours = std::fs::canonicalize(server._dir.path()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while server.cli(&["PING"]) != "PONG" {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer on port {port} within 10s"
-            );
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                return Err(format!("redis-server on port {port} exited: {status}"));
+            }
+            // Ours, not another server that took the port first: it
+            // answers with our data dir.
+            let dir = server.cli(&["CONFIG", "GET", "dir"]);
+            if dir.lines().nth(1).map(std::path::Path::new) == Some(ours.as_path()) {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "redis-server did not answer on port {port} within 10s"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     fn command(&self, args: &[&str]) -> Command {

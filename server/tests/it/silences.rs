@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use server::alerts::AlertsConfig;
 use server::bus::{EmbeddedBus, SharedBus};
@@ -106,7 +106,10 @@ async fn until_state(
     cpu: f64,
     state: &str,
 ) -> serde_json::Value {
-    for _ in 0..100 {
+    // Role start-up, the rules' label names and each transition are
+    // synced writes: a slow disk takes seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
         report(bus, "web-1", cpu).await;
         while let Ok(Some(server::bus::BusEvent::Message { payload, .. })) =
             tokio::time::timeout(Duration::from_millis(50), events.next()).await
@@ -117,7 +120,7 @@ async fn until_state(
             }
         }
     }
-    panic!("no {state} alert event within 5s of reports");
+    panic!("no {state} alert event within 30s of reports");
 }
 
 async fn alerts_json(gateway: &Gateway) -> Vec<serde_json::Value> {
@@ -200,11 +203,13 @@ async fn a_silence_ends_on_the_clock_and_the_firing_it_held_back_is_sent_then() 
     let bus: SharedBus = Arc::new(EmbeddedBus::default());
     let mut events = bus.subscribe(&["alerts.*"]).await.unwrap();
     // Shorter than the API accepts (1m), written to the store directly, so
-    // the wall clock ends it within the test.
+    // the wall clock ends it within the test; long enough for the role to
+    // start and fire first, syncs included, on a slow disk.
+    const LASTS_MS: i64 = 4_000;
     let store = Box::new(open_alerts(dir.path()).unwrap());
     let now = now_ms();
     store
-        .add_silence(silence_record("s-short", now, now + 1_500), 0)
+        .add_silence(silence_record("s-short", now, now + LASTS_MS), 0)
         .await
         .unwrap();
     store.close().await;
@@ -217,10 +222,10 @@ async fn a_silence_ends_on_the_clock_and_the_firing_it_held_back_is_sent_then() 
     assert!(receiver.hits().is_empty(), "held back while silenced");
     // Still firing when the silence ends: receivers hear it then.
     assert!(
-        eventually(Duration::from_secs(5), || !receiver.hits().is_empty()).await,
+        eventually(Duration::from_secs(15), || !receiver.hits().is_empty()).await,
         "the firing is sent once the silence ends"
     );
-    assert!(now_ms() >= now + 1_500, "not before the silence's end");
+    assert!(now_ms() >= now + LASTS_MS, "not before the silence's end");
     let (_, lifted) = next_event(&mut events).await;
     assert_eq!(lifted["state"], "firing");
     assert_eq!(lifted["silenced"], false);
@@ -254,10 +259,12 @@ async fn bad_silences_get_one_line_errors_naming_the_value_and_what_is_accepted(
     let gateway = Gateway::start(bus.clone(), gateway).await;
     // The leader records the label names its rules give alerts.
     let store = Box::new(open_alerts(dir.path()).unwrap());
-    for _ in 0..100 {
-        if store.label_names().await.unwrap().is_some() {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.label_names().await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the alert role never recorded its label names"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     store.close().await;

@@ -98,7 +98,7 @@ async fn run_agent(url: String, tls: ClientTls, until: impl FnMut() -> bool) -> 
     let task = tokio::spawn(agent::run(config, async {
         let _ = stopped.await;
     }));
-    eventually(Duration::from_secs(5), until).await;
+    eventually(Duration::from_secs(20), until).await;
     let _ = stop.send(());
     task.await.unwrap().unwrap()
 }
@@ -132,21 +132,19 @@ async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_i
     let logs = Logs::default();
     let guard = logs.capture();
     let other = Pki::new();
+    const PASS_CA: &str = "pass --ca with the CA that signed the server's certificate";
+    // Some retries (every 100 ms at first), and the line logged, however
+    // slow the agent's start.
     let started = std::time::Instant::now();
     let summary = run_agent(format!("https://127.0.0.1:{port}"), other.client(), || {
-        started.elapsed() > Duration::from_millis(1500)
+        started.elapsed() > Duration::from_millis(1500) && logs.text().contains(PASS_CA)
     })
     .await;
     drop(guard);
     assert_eq!(summary.acknowledged, 0, "{summary:?}");
     assert_eq!(stored(dir.path()), kept, "nothing more was stored");
     let text = logs.text();
-    assert_eq!(
-        text.matches("pass --ca with the CA that signed the server's certificate")
-            .count(),
-        1,
-        "{text}"
-    );
+    assert_eq!(text.matches(PASS_CA).count(), 1, "{text}");
 
     // A plain-text client to the TLS port fails, is told why, and the port
     // keeps serving.
@@ -156,7 +154,10 @@ async fn an_agent_trusting_the_ca_streams_over_tls_and_one_trusting_another_ca_i
     let summary = run_agent(
         format!("http://127.0.0.1:{port}"),
         ClientTls::default(),
-        || started.elapsed() > Duration::from_millis(800),
+        || {
+            started.elapsed() > Duration::from_millis(800)
+                && logs.text().contains("use https:// in --aggregator")
+        },
     )
     .await;
     drop(guard);

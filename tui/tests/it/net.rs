@@ -89,6 +89,42 @@ async fn start_on(
 }
 
 /// The next update that `pick` accepts, within 10 s.
+/// The CPU points `/api/series` gives for the test host, asked again
+/// until there are `want` (a live frame is out before the store commits
+/// its report) or 15 s have passed.
+async fn cpu_history(
+    endpoint: &Arc<Endpoint>,
+    tx: &mpsc::Sender<Update>,
+    rx: &mut mpsc::Receiver<Update>,
+    want: usize,
+) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::spawn(net::fetch_history(
+            endpoint.clone(),
+            "tui-test-host".into(),
+            vec![],
+            net::now_ms(),
+            tui::state::HISTORY_WINDOW_MS,
+            tx.clone(),
+        ));
+        let points = next_matching(rx, |u| match u {
+            Update::History {
+                chart: Chart::Cpu,
+                points,
+                ..
+            } => Some(points.len()),
+            Update::HistoryFailed { reason, .. } => panic!("history failed: {reason}"),
+            _ => None,
+        })
+        .await;
+        if points >= want || tokio::time::Instant::now() >= deadline {
+            return points;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn next_matching<T>(
     rx: &mut mpsc::Receiver<Update>,
     mut pick: impl FnMut(&Update) -> Option<T>,
@@ -132,25 +168,7 @@ async fn the_stream_delivers_live_data_and_history_and_reconnects_after_the_gate
     .await;
 
     // A few reports later the store has history to give.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    tokio::spawn(net::fetch_history(
-        endpoint.clone(),
-        "tui-test-host".into(),
-        vec![],
-        net::now_ms(),
-        tui::state::HISTORY_WINDOW_MS,
-        tx.clone(),
-    ));
-    let cpu_points = next_matching(&mut rx, |u| match u {
-        Update::History {
-            chart: Chart::Cpu,
-            points,
-            ..
-        } => Some(points.len()),
-        Update::HistoryFailed { reason, .. } => panic!("history failed: {reason}"),
-        _ => None,
-    })
-    .await;
+    let cpu_points = cpu_history(&endpoint, &tx, &mut rx, 2).await;
     assert!(cpu_points >= 2, "{cpu_points} stored CPU points");
 
     // The gateway goes away: a disconnect with a countdown, then retries.
@@ -214,25 +232,7 @@ async fn wss_with_the_ca_streams_and_loads_history_and_another_ca_is_told_to_pas
         matches!(u, Update::Metrics(m) if m.host == "tui-test-host").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    tokio::spawn(net::fetch_history(
-        endpoint.clone(),
-        "tui-test-host".into(),
-        vec![],
-        net::now_ms(),
-        tui::state::HISTORY_WINDOW_MS,
-        tx.clone(),
-    ));
-    let cpu_points = next_matching(&mut rx, |u| match u {
-        Update::History {
-            chart: Chart::Cpu,
-            points,
-            ..
-        } => Some(points.len()),
-        Update::HistoryFailed { reason, .. } => panic!("history failed: {reason}"),
-        _ => None,
-    })
-    .await;
+    let cpu_points = cpu_history(&endpoint, &tx, &mut rx, 1).await;
     assert!(cpu_points >= 1, "{cpu_points} stored CPU points");
     stream.abort();
 
