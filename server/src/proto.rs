@@ -17,6 +17,11 @@ pub const PROTOCOL: u32 = 2;
 /// this long before it reconnects.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
+/// gRPC metadata key of the aggregator's message size limit, in bytes: set
+/// on the `RESOURCE_EXHAUSTED` that ends a stream for an oversized
+/// message, so the agent can send that report, and later ones, within it.
+pub const MAX_MESSAGE_BYTES: &str = "max-message-bytes";
+
 impl Hello {
     pub fn from_meta(host: &str, meta: HostMeta) -> Self {
         Self {

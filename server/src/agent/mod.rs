@@ -13,6 +13,7 @@ mod diskstats;
 mod failover;
 mod intern;
 mod journal;
+mod oversize;
 mod processes;
 mod sensors;
 mod spool;
@@ -37,12 +38,14 @@ use crate::backoff::Backoff;
 use crate::episode::{Episode, Throttle};
 use crate::host_name;
 use crate::proto::{
-    self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_client::IngestClient,
+    self, Ack, AgentMessage, MAX_MESSAGE_BYTES, RETRY_AFTER_MS, agent_message::Kind,
+    ingest_client::IngestClient,
 };
 use crate::time::now_ms;
 use crate::tls::ClientTls;
 use failover::Aggregators;
 pub(crate) use intern::SeriesIds;
+use oversize::Fit;
 use tables::{Readers, Tables};
 use transport::Transport;
 
@@ -108,6 +111,8 @@ pub enum AgentError {
 pub struct AgentSummary {
     pub produced: u64,
     pub acknowledged: u64,
+    /// Given up: the oldest reports when the spool was full, and those over
+    /// the aggregator's message size limit even without their tables.
     pub dropped: u64,
     pub unacknowledged: u64,
 }
@@ -245,6 +250,16 @@ pub async fn run(
     let mut throttled = Episode::new();
     let mut spool_full = Episode::new();
     let mut rejects = Throttle::new(Duration::from_secs(60));
+    // The aggregator's message size limit, once a stream ended at a report
+    // over it: later reports are fitted before they are spooled
+    // (`oversize.rs`). Interning stays off once a refusal found every
+    // spooled report within the limit: then only a report's first interned
+    // form, which carries its series' definitions, can have been over it.
+    let mut size_limit: Option<usize> = None;
+    let mut interning = true;
+    let mut oversized = Episode::new();
+    let mut too_large = Throttle::new(Duration::from_secs(60));
+    let mut too_large_dropped = 0;
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
@@ -257,6 +272,19 @@ pub async fn run(
                 let mut report = proto::Report::from_points(&host, seq, now_ms(), collector.collect());
                 tables.fill(&mut report, tokio::time::Instant::now()).await;
                 summary.produced += 1;
+                match size_limit.map(|limit| oversize::fit(&mut report, limit)) {
+                    None | Some(Fit::Whole) => {}
+                    Some(Fit::WithoutTables) => {
+                        tracing::debug!(seq, "sending a report without its process tables: over the aggregator's message size limit with them");
+                    }
+                    Some(Fit::TooLarge) => {
+                        too_large_dropped += 1;
+                        if too_large.hit(1).is_some() {
+                            tracing::warn!(seq, limit = size_limit, "dropped a report over the aggregator's message size limit even without its process tables; raise --max-message-bytes on the aggregator");
+                        }
+                        continue;
+                    }
+                }
                 if spool.push(report.clone()) && spool_full.fail() {
                     tracing::warn!(capacity = config.spool_capacity, "spool full: dropping the oldest unacknowledged reports");
                 }
@@ -281,6 +309,7 @@ pub async fn run(
                     if let Some(l) = &mut link
                         && l.ids.is_none()
                         && ack.protocol >= 2
+                        && interning
                     {
                         l.ids = Some(SeriesIds::new());
                     }
@@ -288,6 +317,7 @@ pub async fn run(
                         link_proven = true;
                         let _ = stream_failing.recover();
                         let _ = spool_full.recover();
+                        let _ = oversized.recover();
                         backoff.reset();
                         aggregators.proven();
                     }
@@ -321,6 +351,24 @@ pub async fn run(
                     link = None;
                     let hint = retry_hint(&status).unwrap_or_default().min(MAX_RETRY_HINT);
                     next_attempt = tokio::time::Instant::now() + hint.max(backoff.next_delay());
+                }
+                Err(status) if message_limit(&status).is_some() => {
+                    // The report can never pass as it is: fit the spool, so
+                    // the replay goes on past it, and every report after.
+                    let limit = message_limit(&status).unwrap_or(usize::MAX);
+                    size_limit = Some(limit);
+                    let fitted = spool.fit(limit);
+                    log_journal_error(&mut spool, spool_file);
+                    if fitted == spool::Fitted::default() {
+                        interning = false;
+                    }
+                    if oversized.fail() {
+                        tracing::warn!(reason = %status.message(), limit, without_tables = fitted.without_tables, dropped = fitted.dropped, "a report was over the aggregator's message size limit; sending reports without their process tables where that fits, dropping the rest");
+                    } else {
+                        tracing::debug!(reason = %status.message(), limit, without_tables = fitted.without_tables, dropped = fitted.dropped, interning, "over the message size limit again");
+                    }
+                    link = None;
+                    next_attempt = tokio::time::Instant::now() + backoff.next_delay();
                 }
                 Ok(None) | Err(_) => {
                     let why = match &ack { Err(s) => s.message().to_owned(), _ => "stream closed".into() };
@@ -421,7 +469,7 @@ pub async fn run(
             }
         }
     }
-    summary.dropped = spool.dropped();
+    summary.dropped = spool.dropped() + too_large_dropped;
     summary.unacknowledged = spool.len() as u64;
     let owed = spool.len();
     match (spool_file, spool.close()) {
@@ -458,6 +506,16 @@ fn retry_hint(status: &tonic::Status) -> Option<Duration> {
     }
     let ms = status.metadata().get(RETRY_AFTER_MS)?.to_str().ok()?;
     ms.parse().ok().map(Duration::from_millis)
+}
+
+/// The aggregator's message size limit on the refusal of an oversized
+/// message (`max-message-bytes` metadata); `None` for any other status.
+fn message_limit(status: &tonic::Status) -> Option<usize> {
+    if status.code() != tonic::Code::ResourceExhausted {
+        return None;
+    }
+    let bytes = status.metadata().get(MAX_MESSAGE_BYTES)?.to_str().ok()?;
+    bytes.parse().ok()
 }
 
 /// Longest wait for the aggregator to open the stream.

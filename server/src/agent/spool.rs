@@ -11,6 +11,7 @@ use std::io;
 use std::path::Path;
 
 use super::journal::Journal;
+use super::oversize::{self, Fit};
 use crate::proto::Report;
 
 #[derive(Debug)]
@@ -21,6 +22,15 @@ pub struct Spool {
     journal: Option<Journal>,
     /// Why the journal was closed, until the agent has logged it.
     journal_error: Option<io::Error>,
+}
+
+/// What [`Spool::fit`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fitted {
+    /// Reports kept without their process and cgroup tables.
+    pub without_tables: u64,
+    /// Reports over the limit even without them, dropped.
+    pub dropped: u64,
 }
 
 /// What [`Spool::with_file`] found from an earlier run.
@@ -94,6 +104,34 @@ impl Spool {
         }
     }
 
+    /// Makes every report fit in the aggregator's `limit` bytes
+    /// ([`oversize::fit`]): those over it go without their tables, and the
+    /// ones over it even so are dropped (and counted). The journal is
+    /// rewritten when anything changed.
+    pub fn fit(&mut self, limit: usize) -> Fitted {
+        let mut fitted = Fitted::default();
+        self.reports
+            .retain_mut(|report| match oversize::fit(report, limit) {
+                Fit::Whole => true,
+                Fit::WithoutTables => {
+                    fitted.without_tables += 1;
+                    true
+                }
+                Fit::TooLarge => {
+                    fitted.dropped += 1;
+                    false
+                }
+            });
+        self.dropped += fitted.dropped;
+        if fitted.without_tables + fitted.dropped > 0
+            && let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.rewrite(self.reports.iter())
+        {
+            self.close_journal(e);
+        }
+        fitted
+    }
+
     fn close_journal(&mut self, error: io::Error) {
         self.journal = None;
         self.journal_error = Some(error);
@@ -141,7 +179,8 @@ impl Spool {
         self.reports.is_empty()
     }
 
-    /// Reports dropped because the spool was full.
+    /// Reports dropped because the spool was full, or too large for the
+    /// aggregator ([`Spool::fit`]).
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -216,6 +255,42 @@ mod tests {
         back.ack(9);
         back.close().unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn fitting_takes_the_tables_out_drops_what_still_does_not_fit_and_the_journal_agrees() {
+        use crate::proto::{CgroupTable, Sample};
+        let with = |seq: u64, samples: usize, table: usize| Report {
+            seq,
+            samples: vec![Sample::default(); samples],
+            cgroups: Some(CgroupTable {
+                unavailable: "x".repeat(table),
+                ..Default::default()
+            }),
+            ..Report::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.bin");
+        let (mut s, _) = Spool::with_file(&path, 10).unwrap();
+        s.push(with(1, 2, 10));
+        s.push(with(2, 2, 500));
+        s.push(with(3, 400, 0));
+        let fitted = s.fit(200);
+        assert_eq!(
+            fitted,
+            Fitted {
+                without_tables: 1,
+                dropped: 1
+            }
+        );
+        assert_eq!(s.dropped(), 1);
+        let kept: Vec<_> = s.iter().map(|r| (r.seq, r.cgroups.is_some())).collect();
+        assert_eq!(kept, [(1, true), (2, false)]);
+        // Killed: the journal holds the fitted reports, not the originals.
+        drop(s);
+        let (back, _) = Spool::with_file(&path, 10).unwrap();
+        let kept: Vec<_> = back.iter().map(|r| (r.seq, r.cgroups.is_some())).collect();
+        assert_eq!(kept, [(1, true), (2, false)]);
     }
 
     #[test]

@@ -36,7 +36,8 @@ use super::{Limits, Stats};
 use crate::bus::Update;
 use crate::model::HostMeta;
 use crate::proto::{
-    self, Ack, AgentMessage, RETRY_AFTER_MS, agent_message::Kind, ingest_server::Ingest,
+    self, Ack, AgentMessage, MAX_MESSAGE_BYTES, RETRY_AFTER_MS, agent_message::Kind,
+    ingest_server::Ingest,
 };
 use crate::store::{StoreError, StoreWriter, WriteJob, WriteOutcome};
 use crate::time::now_ms;
@@ -336,10 +337,14 @@ fn explain_size(status: Status, limit: usize) -> Status {
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .unwrap_or("?");
-    Status::resource_exhausted(format!(
+    let mut status = Status::resource_exhausted(format!(
         "a message of {size} bytes is over this aggregator's limit of {limit} bytes \
          (--max-message-bytes); send fewer samples per report or raise the limit"
-    ))
+    ));
+    if let Ok(value) = limit.to_string().parse() {
+        status.metadata_mut().insert(MAX_MESSAGE_BYTES, value);
+    }
+    status
 }
 
 /// The refusal of a report over the host's rate, with the retry hint both in

@@ -14,8 +14,8 @@ use server::gateway::GatewayConfig;
 use server::http::HttpLimits;
 use server::http::ws::WsLimits;
 use server::model::{Point, SeriesKey};
-use server::proto::RETRY_AFTER_MS;
 use server::proto::{AgentMessage, Report, Sample, agent_message::Kind};
+use server::proto::{MAX_MESSAGE_BYTES, RETRY_AFTER_MS};
 use server::store::Reader;
 use server::testkit::{Edge, Gateway, Pipeline};
 use server::time::now_ms;
@@ -114,6 +114,14 @@ async fn a_message_over_the_size_limit_names_its_size_the_limit_and_the_flag() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no size in {text}"));
     assert!(size > 64 * 1024, "{text}");
+    // The limit in metadata, for the agent to fit its reports to.
+    assert_eq!(
+        status
+            .metadata()
+            .get(MAX_MESSAGE_BYTES)
+            .map(|v| v.to_str().unwrap()),
+        Some("65536")
+    );
     // The aggregator is still serving other agents.
     let mut other = RawAgent::connect(&agg.url(), "web-2").await;
     let ack = other
@@ -373,6 +381,124 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         60 + summary.produced as usize,
         "every report, replayed or new, is stored exactly once"
     );
+}
+
+/// A spooled report over the aggregator's message size limit used to end
+/// every stream at the same place, so nothing after it was stored again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_over_the_message_size_limit_goes_without_its_tables_and_the_rest_are_stored() {
+    use server::proto::{Process, ProcessTable};
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_message_bytes: 16 * 1024,
+        ..Default::default()
+    };
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
+    // What an outage left spooled: 30 reports of a CPU sample each (its
+    // value the seq). Every fifth carries a process table of about 60 KB;
+    // seq 20 also has 3,000 samples, over the limit even without it.
+    let spool_file = dir.path().join("agent-spool.bin");
+    let (mut spool, _) = Spool::with_file(&spool_file, 1000).unwrap();
+    let start = now_ms() - 60_000;
+    for seq in 1..=30u64 {
+        let cpu = Point {
+            key: SeriesKey::new("cpu_usage_percent"),
+            value: seq as f64,
+        };
+        let mut r = Report::from_points("big-host", seq, start + seq as i64 * 500, vec![cpu]);
+        if seq % 5 == 0 {
+            r.processes = Some(ProcessTable {
+                total: 200,
+                processes: (0..200)
+                    .map(|pid| Process {
+                        pid,
+                        name: "postgres".into(),
+                        command: "postgres: parallel worker for PID 4242 ".repeat(7),
+                        ..Default::default()
+                    })
+                    .collect(),
+            });
+        }
+        if seq == 20 {
+            r.samples
+                .extend((0..3_000).map(|i| sample("x_total", &[("i", &i.to_string())], 1.0)));
+        }
+        spool.push(r);
+    }
+    spool.close().unwrap();
+
+    let config = AgentConfig {
+        aggregators: vec![agg.url()],
+        host: Some("big-host".into()),
+        interval: Duration::from_millis(100),
+        spool_capacity: 1000,
+        drain_timeout: Duration::from_secs(5),
+        spool_file: Some(spool_file.clone()),
+        ..AgentConfig::default()
+    };
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let agent = tokio::spawn(
+        agent::run(config, async {
+            let _ = stopped.await;
+        })
+        .with_subscriber(subscriber),
+    );
+    let replayed = |dir: &std::path::Path| -> Vec<u64> {
+        Reader::open(dir)
+            .and_then(|r| {
+                r.raw(
+                    "big-host",
+                    &SeriesKey::new("cpu_usage_percent"),
+                    0,
+                    i64::MAX,
+                )
+            })
+            .map(|points| {
+                points
+                    .iter()
+                    .filter(|p| p.ts <= start + 30 * 500)
+                    .map(|p| p.value as u64)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The replay gets past the oversized reports, and the agent's own
+    // reports after it are stored too.
+    assert!(
+        eventually(Duration::from_secs(30), || replayed(dir.path()).len() >= 29
+            && reports_stored(dir.path(), "big-host") >= 29 + 5)
+        .await,
+        "stored of the replay: {:?}; log: {}",
+        replayed(dir.path()),
+        log.text()
+    );
+    stop.send(()).unwrap();
+    let summary = agent.await.unwrap().unwrap();
+    pipeline.stop().await;
+
+    let mut want: Vec<u64> = (1..=30).filter(|&seq| seq != 20).collect();
+    let mut got = replayed(dir.path());
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "every report but the one too large is stored");
+    let log = log.text();
+    assert_eq!(
+        log.matches("over the aggregator's message size limit")
+            .count(),
+        1,
+        "one warning: {log}"
+    );
+    assert!(log.contains("limit=16384"), "{log}");
+    assert!(log.contains("without_tables=5"), "{log}");
+    assert_eq!(summary.dropped, 1, "{summary:?}");
+    assert_eq!(summary.unacknowledged, 0, "{summary:?}");
 }
 
 #[tokio::test]
