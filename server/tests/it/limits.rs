@@ -291,48 +291,52 @@ fn reports_stored(dir: &std::path::Path, host: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    // Bursts of 20 at 100/s: a replay of 60 spooled reports is refused at
-    // least twice before it drains, while the agent's own 20/s fits.
-    let limits = Limits {
-        max_reports_per_second: 100,
-        report_burst: 20,
-        ..Default::default()
-    };
-    let pipeline = start_limited(dir.path(), limits).await;
-    let agg = pipeline.aggregator();
-    // The spool an outage left behind: 60 reports from the last minute.
-    let spool_file = dir.path().join("agent-spool.bin");
+/// The spool file an outage left in `dir`: `n` reports of `host` from the
+/// last minute, 500 ms apart, each a `cpu_usage_percent` sample whose
+/// value is its seq, then changed by `shape`. Returns the file and the
+/// time the reports count from.
+fn spooled(
+    dir: &std::path::Path,
+    host: &str,
+    n: u64,
+    mut shape: impl FnMut(&mut Report),
+) -> (std::path::PathBuf, i64) {
+    let spool_file = dir.join("agent-spool.bin");
     let (mut spool, _) = Spool::with_file(&spool_file, 1000).unwrap();
     let start = now_ms() - 60_000;
-    for seq in 1..=60u64 {
+    for seq in 1..=n {
         let point = Point {
             key: SeriesKey::new("cpu_usage_percent"),
             value: seq as f64,
         };
-        spool.push(Report::from_points(
-            "test-host",
-            seq,
-            start + seq as i64 * 500,
-            vec![point],
-        ));
+        let mut report = Report::from_points(host, seq, start + seq as i64 * 500, vec![point]);
+        shape(&mut report);
+        spool.push(report);
     }
     spool.close().unwrap();
+    (spool_file, start)
+}
 
+type AgentTask = tokio::task::JoinHandle<Result<agent::AgentSummary, agent::AgentError>>;
+
+/// A real agent for `host` reporting every `interval_ms` to `aggregator`
+/// from `spool_file`: its own log (to count its warnings), the sender
+/// that stops it, and its task.
+fn spawn_agent(
+    aggregator: &str,
+    host: &str,
+    interval_ms: u64,
+    spool_file: std::path::PathBuf,
+) -> (Log, oneshot::Sender<()>, AgentTask) {
     let config = AgentConfig {
-        aggregators: vec![agg.url()],
-        host: Some("test-host".into()),
-        interval: Duration::from_millis(50),
+        aggregators: vec![aggregator.to_owned()],
+        host: Some(host.into()),
+        interval: Duration::from_millis(interval_ms),
         spool_capacity: 1000,
         drain_timeout: Duration::from_secs(5),
-        token: None,
-        spool_file: Some(spool_file.clone()),
-        tls: Default::default(),
+        spool_file: Some(spool_file),
         ..AgentConfig::default()
     };
-    // The agent's own log, to count its warnings.
     let log = Log::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(log.clone())
@@ -346,6 +350,24 @@ async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_on
         })
         .with_subscriber(subscriber),
     );
+    (log, stop, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_over_the_report_rate_still_gets_every_report_stored_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bursts of 20 at 100/s: a replay of 60 spooled reports is refused at
+    // least twice before it drains, while the agent's own 20/s fits.
+    let limits = Limits {
+        max_reports_per_second: 100,
+        report_burst: 20,
+        ..Default::default()
+    };
+    let pipeline = start_limited(dir.path(), limits).await;
+    let agg = pipeline.aggregator();
+    // The spool an outage left behind: 60 reports from the last minute.
+    let (spool_file, _) = spooled(dir.path(), "test-host", 60, |_| {});
+    let (log, stop, agent) = spawn_agent(&agg.url(), "test-host", 50, spool_file);
     // Stored first, then acked: wait for the agent to hear the last acks.
     assert!(
         eventually(Duration::from_secs(20), || reports_stored(
@@ -398,16 +420,8 @@ async fn a_report_over_the_message_size_limit_goes_without_its_tables_and_the_re
     // What an outage left spooled: 30 reports of a CPU sample each (its
     // value the seq). Every fifth carries a process table of about 60 KB;
     // seq 20 also has 3,000 samples, over the limit even without it.
-    let spool_file = dir.path().join("agent-spool.bin");
-    let (mut spool, _) = Spool::with_file(&spool_file, 1000).unwrap();
-    let start = now_ms() - 60_000;
-    for seq in 1..=30u64 {
-        let cpu = Point {
-            key: SeriesKey::new("cpu_usage_percent"),
-            value: seq as f64,
-        };
-        let mut r = Report::from_points("big-host", seq, start + seq as i64 * 500, vec![cpu]);
-        if seq % 5 == 0 {
+    let (spool_file, start) = spooled(dir.path(), "big-host", 30, |r| {
+        if r.seq % 5 == 0 {
             r.processes = Some(ProcessTable {
                 total: 200,
                 processes: (0..200)
@@ -420,36 +434,12 @@ async fn a_report_over_the_message_size_limit_goes_without_its_tables_and_the_re
                     .collect(),
             });
         }
-        if seq == 20 {
+        if r.seq == 20 {
             r.samples
                 .extend((0..3_000).map(|i| sample("x_total", &[("i", &i.to_string())], 1.0)));
         }
-        spool.push(r);
-    }
-    spool.close().unwrap();
-
-    let config = AgentConfig {
-        aggregators: vec![agg.url()],
-        host: Some("big-host".into()),
-        interval: Duration::from_millis(100),
-        spool_capacity: 1000,
-        drain_timeout: Duration::from_secs(5),
-        spool_file: Some(spool_file.clone()),
-        ..AgentConfig::default()
-    };
-    let log = Log::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(log.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(
-        agent::run(config, async {
-            let _ = stopped.await;
-        })
-        .with_subscriber(subscriber),
-    );
+    });
+    let (log, stop, agent) = spawn_agent(&agg.url(), "big-host", 100, spool_file);
     let replayed = |dir: &std::path::Path| -> Vec<u64> {
         Reader::open(dir)
             .and_then(|r| {
