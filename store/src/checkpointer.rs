@@ -88,7 +88,7 @@ pub(crate) fn wal_checkpoint(
 }
 
 /// Whether the writer waits for a checkpoint of the thread's to end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Turn {
     /// Skip the catch-up while the thread is at a checkpoint.
     IfFree,

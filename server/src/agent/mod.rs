@@ -498,24 +498,24 @@ async fn next_ack(link: &mut Option<Link>) -> Result<Option<Ack>, tonic::Status>
     }
 }
 
-/// The aggregator's retry hint on a rate refusal (`RESOURCE_EXHAUSTED` with
-/// `retry-after-ms` metadata); `None` for any other status.
-fn retry_hint(status: &tonic::Status) -> Option<Duration> {
+/// The number the aggregator set as `key` metadata on a refusal
+/// (`RESOURCE_EXHAUSTED`); `None` for any other status.
+fn refusal_metadata<T: std::str::FromStr>(status: &tonic::Status, key: &str) -> Option<T> {
     if status.code() != tonic::Code::ResourceExhausted {
         return None;
     }
-    let ms = status.metadata().get(RETRY_AFTER_MS)?.to_str().ok()?;
-    ms.parse().ok().map(Duration::from_millis)
+    status.metadata().get(key)?.to_str().ok()?.parse().ok()
+}
+
+/// The aggregator's retry hint on a rate refusal (`retry-after-ms`).
+fn retry_hint(status: &tonic::Status) -> Option<Duration> {
+    refusal_metadata(status, RETRY_AFTER_MS).map(Duration::from_millis)
 }
 
 /// The aggregator's message size limit on the refusal of an oversized
-/// message (`max-message-bytes` metadata); `None` for any other status.
+/// message (`max-message-bytes`).
 fn message_limit(status: &tonic::Status) -> Option<usize> {
-    if status.code() != tonic::Code::ResourceExhausted {
-        return None;
-    }
-    let bytes = status.metadata().get(MAX_MESSAGE_BYTES)?.to_str().ok()?;
-    bytes.parse().ok()
+    refusal_metadata(status, MAX_MESSAGE_BYTES)
 }
 
 /// Longest wait for the aggregator to open the stream.
